@@ -1,0 +1,228 @@
+"""c4router settings, read from the environment.
+
+Two modes, chosen by C4ROUTER_MODE:
+- "production" (the default): DEBUG must stay off, SECRET_KEY and ALLOWED_HOSTS must be set,
+  cookies are secure. A mistake refuses to start instead of running unsafely.
+- "dev": DEBUG on by default, a per-checkout secret key generated under var/, localhost only.
+  The quick start and the test suite use it.
+No DATABASE_URL: an SQLite file under var/ (the embedded default). DATABASE_URL=postgres://...:
+PostgreSQL through psycopg 3 with its connection pool.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from c4router.env import (
+    database_from_url,
+    env_bool,
+    env_int,
+    env_list,
+    env_networks,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("C4ROUTER_VAR_DIR", str(BASE_DIR / "var")))
+
+MODE = env_str("C4ROUTER_MODE", "production").strip().lower()
+if MODE not in {"production", "dev"}:
+    raise ImproperlyConfigured(f"C4ROUTER_MODE={MODE!r}: use 'production' or 'dev'.")
+DEV = MODE == "dev"
+
+DEBUG = env_bool("DEBUG", default=DEV)
+if DEBUG and not DEV:
+    raise ImproperlyConfigured(
+        "DEBUG is on in production mode: unset DEBUG, or set C4ROUTER_MODE=dev on a dev machine."
+    )
+
+
+def _secret_key() -> str:
+    key = env_str("SECRET_KEY")
+    if key:
+        if not DEV and (len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure")):
+            raise ImproperlyConfigured(
+                "SECRET_KEY is too weak for production: use 50+ random characters "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+            )
+        return key
+    if not DEV:
+        raise ImproperlyConfigured("SECRET_KEY is not set (required in production mode).")
+    # Dev mode: one random key per checkout, kept so that sessions survive a restart.
+    path = VAR_DIR / "dev-secret-key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEV else "")
+if not ALLOWED_HOSTS and not DEV:
+    raise ImproperlyConfigured("ALLOWED_HOSTS is not set (required in production mode).")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "simple_history",
+    "routing",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
+]
+
+ROOT_URLCONF = "c4router.urls"
+WSGI_APPLICATION = "c4router.wsgi.application"
+ASGI_APPLICATION = "c4router.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+_database_url = env_str("DATABASE_URL")
+if _database_url:
+    _default_db = database_from_url(_database_url)
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    _default_db = {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "c4router.sqlite3"}
+if _default_db["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_POOL", True):
+    # Under ASGI every request may run in another thread: a pool, not persistent connections.
+    _options = dict(_default_db.get("OPTIONS", {}))  # type: ignore[call-overload]
+    _options["pool"] = {
+        "min_size": env_int("DATABASE_POOL_MIN", 1, minimum=0),
+        "max_size": env_int("DATABASE_POOL_MAX", 8, minimum=1),
+        "timeout": env_int("DATABASE_POOL_TIMEOUT", 10, minimum=1),
+    }
+    _default_db["OPTIONS"] = _options
+DATABASES = {"default": _default_db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEV
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+# Dev servers (uvicorn with DEBUG) serve static files from the apps without collectstatic.
+WHITENOISE_USE_FINDERS = DEV
+WHITENOISE_AUTOREFRESH = DEV
+
+# --- Security ---------------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+if not DEV:
+    # TLS is terminated in front of c4router (load balancer or proxy); it says so with this header.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # The routing endpoint and health checks are plain HTTP from Kamailio and load balancers.
+    SECURE_REDIRECT_EXEMPT = [r"^kamailio/", r"^healthz$", r"^readyz$", r"^metrics$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+
+# --- REST API -----------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.DjangoModelPermissions"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "c4router API",
+    "DESCRIPTION": "Configuration API of c4router and the routing endpoint Kamailio queries.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Routing ------------------------------------------------------------------------------------
+C4ROUTER = {
+    # Default SIP transaction timers (ms) for a gateway or PBX that does not set its own.
+    "FR_TIMER": env_int("C4ROUTER_FR_TIMER", 5000, minimum=100, maximum=120000),
+    "FR_INV_TIMER": env_int("C4ROUTER_FR_INV_TIMER", 30000, minimum=1000, maximum=600000),
+    # At most this many routes in one answer: past a few carriers the caller has hung up anyway.
+    "MAX_ROUTES": env_int("C4ROUTER_MAX_ROUTES", 10, minimum=1, maximum=100),
+    # How often each worker checks the routing data version (ms); a change is live after this
+    # plus the time to rebuild the table.
+    "RELOAD_INTERVAL_MS": env_int("C4ROUTER_RELOAD_INTERVAL_MS", 250, minimum=50, maximum=60000),
+    # Who may query POST /kamailio/rtjson: client networks, and the shared token (the router
+    # instances' tokens are accepted too).
+    "API_ALLOWED_NETS": env_networks("C4ROUTER_API_ALLOWED_NETS", "127.0.0.0/8,::1/128"),
+    "API_TOKEN": env_str("C4ROUTER_API_TOKEN"),
+}
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r} is not a logging level.")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "text"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}},
+}

@@ -1,0 +1,49 @@
+"""The routing data model: what a class-4 operator manages."""
+
+from routing.models.base import Transport
+from routing.models.carriers import Carrier, Gateway
+from routing.models.dids import Did, DidMatch
+from routing.models.instances import ListenTransport, RouterInstance
+from routing.models.normalization import Direction, NormalizationRule, NumberField, RuleKind
+from routing.models.rules import RouteRule, RouteTarget
+from routing.models.sources import IpSource
+from routing.models.tenants import Domain, Pbx, Tenant
+from routing.models.version import RoutingVersion, bump_routing_version, current_routing_version
+
+__all__ = [
+    "Carrier",
+    "Did",
+    "DidMatch",
+    "Direction",
+    "Domain",
+    "Gateway",
+    "IpSource",
+    "ListenTransport",
+    "NormalizationRule",
+    "NumberField",
+    "Pbx",
+    "RouteRule",
+    "RouteTarget",
+    "RouterInstance",
+    "RoutingVersion",
+    "RuleKind",
+    "Tenant",
+    "Transport",
+    "bump_routing_version",
+    "current_routing_version",
+]
+
+# Models whose changes alter routing answers (the signals bump the version for these).
+ROUTING_MODELS = (
+    Tenant,
+    Domain,
+    Pbx,
+    Carrier,
+    Gateway,
+    IpSource,
+    Did,
+    RouteRule,
+    RouteTarget,
+    NormalizationRule,
+    RouterInstance,
+)

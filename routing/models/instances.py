@@ -1,0 +1,155 @@
+"""Kamailio instances whose configuration c4router renders."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from routing import validators
+from routing.models.base import (
+    FR_INV_TIMER_RANGE,
+    FR_TIMER_RANGE,
+    PORT_VALIDATORS,
+    TimestampedModel,
+)
+
+
+class ListenTransport(models.TextChoices):
+    UDP = "udp", "UDP"
+    TCP = "tcp", "TCP"
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+_url_validator = URLValidator(schemes=["http", "https"])
+
+
+def parse_api_urls(value: str) -> list[str]:
+    """One URL per line; each http(s)://. Raises ValidationError naming the bad line."""
+    urls = []
+    for number, raw in enumerate(value.splitlines(), start=1):
+        url = raw.strip()
+        if not url:
+            continue
+        try:
+            _url_validator(url)
+        except ValidationError:
+            raise ValidationError(
+                f"Line {number}: '{url}' is not an http:// or https:// URL.", code="api_url"
+            ) from None
+        urls.append(url)
+    if not urls:
+        raise ValidationError("Give at least one API URL.", code="api_url")
+    return urls
+
+
+def validate_api_urls(value: str) -> None:
+    parse_api_urls(value)
+
+
+class RouterInstance(TimestampedModel):
+    """A Kamailio instance that asks c4router for routes."""
+
+    name = models.SlugField(max_length=50, unique=True, help_text="Used in file names and logs.")
+    listen_ip = models.CharField(
+        max_length=45, validators=[validators.validate_ip], help_text="Address Kamailio listens on."
+    )
+    listen_port = models.PositiveIntegerField(default=5060, validators=PORT_VALIDATORS)
+    transport = models.CharField(
+        max_length=3, choices=ListenTransport.choices, default=ListenTransport.UDP
+    )
+    advertised_address = models.CharField(
+        max_length=253,
+        blank=True,
+        validators=[validators.validate_host],
+        help_text="Public address to put in Via/Record-Route when Kamailio is behind NAT.",
+    )
+    api_urls = models.TextField(
+        "API URLs",
+        validators=[validate_api_urls],
+        help_text="URLs of POST /kamailio/rtjson, one per line, tried in order when one fails.",
+    )
+    api_timeout_ms = models.PositiveIntegerField(
+        "API timeout (ms)",
+        default=2000,
+        validators=[MinValueValidator(100), MaxValueValidator(30000)],
+    )
+    http_workers = models.PositiveSmallIntegerField(
+        "HTTP workers",
+        default=4,
+        validators=[MinValueValidator(1), MaxValueValidator(64)],
+        help_text="http_async_client worker processes.",
+    )
+    children = models.PositiveSmallIntegerField(
+        default=8,
+        validators=[MinValueValidator(1), MaxValueValidator(256)],
+        help_text="Kamailio SIP worker processes.",
+    )
+    fr_timer = models.PositiveIntegerField(
+        default=5000,
+        validators=[MinValueValidator(FR_TIMER_RANGE[0]), MaxValueValidator(FR_TIMER_RANGE[1])],
+        help_text="Default ms to wait for any reply.",
+    )
+    fr_inv_timer = models.PositiveIntegerField(
+        default=30000,
+        validators=[
+            MinValueValidator(FR_INV_TIMER_RANGE[0]),
+            MaxValueValidator(FR_INV_TIMER_RANGE[1]),
+        ],
+        help_text="Default ms to wait for an answer once ringing.",
+    )
+    failover_codes = models.CharField(
+        max_length=200,
+        default="408,480,500,502,503,504",
+        validators=[validators.validate_sip_codes],
+        help_text="SIP codes from a carrier that make Kamailio try the next route.",
+    )
+    token = models.CharField(
+        max_length=100,
+        default=new_token,
+        help_text="Shared secret this instance sends to the API (X-C4-Token header).",
+    )
+    enabled = models.BooleanField(
+        default=True, help_text="A disabled instance's token is refused by the API."
+    )
+    description = models.TextField(blank=True)
+    history = HistoricalRecords(excluded_fields=["token"])
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(listen_port__gte=1, listen_port__lte=65535),
+                name="routing_routerinstance_port_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(api_timeout_ms__gte=100, api_timeout_ms__lte=30000),
+                name="routing_routerinstance_timeout_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(transport__in=ListenTransport.values),
+                name="routing_routerinstance_transport_valid",
+            ),
+            models.UniqueConstraint(fields=["token"], name="routing_routerinstance_unique_token"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def api_url_list(self) -> list[str]:
+        return parse_api_urls(self.api_urls)
+
+    @property
+    def failover_code_list(self) -> list[int]:
+        return validators.parse_sip_codes(self.failover_codes)
+
+    def clean(self) -> None:
+        if len(self.token) < 16:
+            raise ValidationError({"token": "Use at least 16 characters for the token."})

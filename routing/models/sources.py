@@ -1,0 +1,70 @@
+"""Trusted IP sources: how the router knows who sent a call."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from routing import validators
+from routing.models.base import TimestampedModel
+from routing.models.carriers import Carrier
+from routing.models.tenants import Pbx
+
+
+class IpSource(TimestampedModel):
+    """A network trusted as one carrier's (inbound calls) or one PBX's (outbound calls) traffic."""
+
+    cidr = models.CharField(
+        "network",
+        max_length=49,
+        unique=True,
+        validators=[validators.validate_cidr],
+        help_text="IPv4 or IPv6 network in CIDR notation (192.0.2.0/24, 2001:db8::/64); "
+        "a bare address means that host only. The longest matching network wins.",
+    )
+    carrier = models.ForeignKey(
+        Carrier, on_delete=models.CASCADE, null=True, blank=True, related_name="ip_sources"
+    )
+    pbx = models.ForeignKey(
+        Pbx,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="ip_sources",
+        verbose_name="PBX",
+    )
+    enabled = models.BooleanField(default=True)
+    description = models.CharField(max_length=200, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["cidr"]
+        verbose_name = "IP source"
+        constraints = [
+            # Exactly one owner: a network trusted for nobody (or everybody) means nothing.
+            models.CheckConstraint(
+                condition=(models.Q(carrier__isnull=False) & models.Q(pbx__isnull=True))
+                | (models.Q(carrier__isnull=True) & models.Q(pbx__isnull=False)),
+                name="routing_ipsource_one_owner",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(cidr=""), name="routing_ipsource_cidr_not_empty"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cidr} ({self.owner})"
+
+    @property
+    def owner(self) -> Carrier | Pbx | None:
+        return self.carrier or self.pbx
+
+    def clean(self) -> None:
+        if self.cidr:
+            try:
+                self.cidr = validators.normalize_cidr(self.cidr)
+            except ValidationError as exc:
+                raise ValidationError({"cidr": exc.messages}) from None
+        if (self.carrier_id is None) == (self.pbx_id is None):
+            raise ValidationError("Choose exactly one owner: a carrier or a PBX.")

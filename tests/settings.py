@@ -1,0 +1,18 @@
+"""Settings for the test suite: dev mode on PostgreSQL unless told otherwise.
+
+The suite talks to a real PostgreSQL (127.0.0.1:5432, trust auth, as on our machines and in
+CI); DATABASE_URL overrides it. pytest-django creates and drops the test_<name> database.
+"""
+
+import os
+
+os.environ.setdefault("C4ROUTER_MODE", "dev")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/c4router")
+os.environ.setdefault(
+    "C4ROUTER_VAR_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "test")
+)
+
+from c4router.settings import *  # noqa: F403
+
+# Fast password hashing: the suite creates users, it does not test PBKDF2.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
