@@ -1,0 +1,232 @@
+"""Render the Kamailio configuration of a c4router edge from a plain dict.
+
+Pure Python: no Django models and no Django settings needed. The template
+(``kamailio_cfg/kamailio.cfg``) is rendered with a standalone
+``django.template.Engine`` so that this module can be called from a Django
+management command, from a view, or from a test without ``DJANGO_SETTINGS_MODULE``.
+
+The context keys (the contract with the Django side) are listed in
+``CONTEXT_KEYS``. Every key is required and validated: a missing key, a wrong
+type or a value that could break out of a Kamailio string literal raises
+``KamailioConfigError`` instead of silently rendering an empty or unsafe value.
+Unknown extra keys are ignored.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_DIR = REPO_ROOT / "kamailio_cfg"
+TEMPLATE_NAME = "kamailio.cfg"
+
+# name -> human description (also used in error messages)
+CONTEXT_KEYS: dict[str, str] = {
+    "name": "instance name, e.g. 'edge1'",
+    "listen_ip": "IP address to listen on, e.g. '127.0.0.1'",
+    "listen_port": "SIP port, e.g. 5060",
+    "transport": "'udp' or 'tcp'",
+    "advertised_address": "'' or an IP/host to advertise",
+    "api_urls": "non-empty list of full URLs of POST /kamailio/rtjson",
+    "api_timeout_ms": "HTTP timeout of each API query, in ms",
+    "api_token": "shared secret sent as X-C4-Token ('' = not sent)",
+    "http_workers": "number of http_async_client workers",
+    "children": "number of Kamailio SIP worker children",
+    "fr_timer_ms": "default tm fr_timer, in ms",
+    "fr_inv_timer_ms": "default tm fr_inv_timer, in ms",
+    "failover_codes": "list of SIP codes that make Kamailio try the next route",
+    "http_async_client_module": "absolute path of http_async_client.so, or 'http_async_client.so'",
+    "module_path": "Kamailio mpath (absolute directory)",
+    "log_level": "Kamailio debug= level (-5..3)",
+}
+
+
+class KamailioConfigError(ValueError):
+    """The context given to render_kamailio_config() is incomplete or invalid."""
+
+
+class _InvalidVariable(str):
+    """string_if_invalid for the Engine: any unknown ``{{ var }}`` in the template
+    raises instead of rendering as an empty string (a silent hole in a SIP proxy
+    config is worse than a crash at render time)."""
+
+    def __contains__(self, item: object) -> bool:  # Django checks '"%s" in s'
+        return True
+
+    def __mod__(self, var: object) -> str:
+        raise KamailioConfigError(f"template {TEMPLATE_NAME} uses unknown variable {var!r}")
+
+    def __str__(self) -> str:
+        raise KamailioConfigError(f"template {TEMPLATE_NAME} uses an unknown variable")
+
+    def __bool__(self) -> bool:
+        return True
+
+
+# Characters allowed inside a double-quoted Kamailio string literal that we write
+# verbatim: printable ASCII without '"' and '\' (no escaping games, no CR/LF).
+_SAFE_LITERAL = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+_URL = re.compile(r"^https?://[\x21\x23-\x5b\x5d-\x7e]+$")
+_SO_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.so$")
+
+
+def _err(key: str, msg: str) -> KamailioConfigError:
+    return KamailioConfigError(f"kamailio context key {key!r} ({CONTEXT_KEYS[key]}): {msg}")
+
+
+def _int(ctx: dict, key: str, lo: int, hi: int) -> int:
+    v = ctx[key]
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise _err(key, f"must be an int, got {v!r}")
+    if not lo <= v <= hi:
+        raise _err(key, f"must be in {lo}..{hi}, got {v}")
+    return v
+
+
+def _str(ctx: dict, key: str) -> str:
+    v = ctx[key]
+    if not isinstance(v, str):
+        raise _err(key, f"must be a str, got {v!r}")
+    return v
+
+
+def _ip(key: str, value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        raise _err(key, f"must be an IP address, got {value!r}") from None
+
+
+def _host_for_listen(value: str) -> str:
+    """IPv6 addresses are bracketed in Kamailio's listen= and advertise."""
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        return value
+    return f"[{ip}]" if ip.version == 6 else str(ip)
+
+
+def validate_context(context: dict[str, Any]) -> dict[str, Any]:
+    """Check every contract key and return the dict the template is rendered with
+    (the given values plus derived ones). Raises KamailioConfigError."""
+    if not isinstance(context, dict):
+        raise KamailioConfigError(f"kamailio context must be a dict, got {type(context).__name__}")
+    missing = [k for k in CONTEXT_KEYS if k not in context]
+    if missing:
+        raise KamailioConfigError(
+            "kamailio context is missing key(s): "
+            + ", ".join(f"{k} ({CONTEXT_KEYS[k]})" for k in missing)
+        )
+    ctx = dict(context)
+
+    name = _str(ctx, "name")
+    if not _NAME.match(name):
+        raise _err("name", f"must match {_NAME.pattern}, got {name!r}")
+
+    listen_ip = _str(ctx, "listen_ip")
+    _ip("listen_ip", listen_ip)
+    _int(ctx, "listen_port", 1, 65535)
+
+    transport = _str(ctx, "transport")
+    if transport not in ("udp", "tcp"):
+        raise _err("transport", f"must be 'udp' or 'tcp', got {transport!r}")
+
+    adv = _str(ctx, "advertised_address")
+    if adv:
+        try:
+            ipaddress.ip_address(adv)
+        except ValueError:
+            if not _HOST.match(adv):
+                raise _err(
+                    "advertised_address", f"must be '' or an IP/hostname, got {adv!r}"
+                ) from None
+
+    urls = ctx["api_urls"]
+    if isinstance(urls, str) or not isinstance(urls, (list, tuple)) or not urls:
+        raise _err("api_urls", f"must be a non-empty list of URLs, got {urls!r}")
+    for u in urls:
+        if not isinstance(u, str) or not _URL.match(u):
+            raise _err("api_urls", f"each URL must be http(s):// without spaces/quotes, got {u!r}")
+
+    _int(ctx, "api_timeout_ms", 1, 600_000)
+    token = _str(ctx, "api_token")
+    if not _SAFE_LITERAL.match(token):
+        raise _err("api_token", "must be printable ASCII without spaces, quotes or backslashes")
+    _int(ctx, "http_workers", 1, 256)
+    _int(ctx, "children", 1, 1024)
+    _int(ctx, "fr_timer_ms", 1, 3_600_000)
+    _int(ctx, "fr_inv_timer_ms", 1, 3_600_000)
+
+    codes = ctx["failover_codes"]
+    if isinstance(codes, str) or not isinstance(codes, (list, tuple)):
+        raise _err("failover_codes", f"must be a list of ints, got {codes!r}")
+    for c in codes:
+        if isinstance(c, bool) or not isinstance(c, int) or not 300 <= c <= 699:
+            raise _err("failover_codes", f"each code must be an int in 300..699, got {c!r}")
+
+    mod = _str(ctx, "http_async_client_module")
+    if (
+        not (mod.startswith("/") or _SO_NAME.match(mod))
+        or not mod.endswith(".so")
+        or not _SAFE_LITERAL.match(mod)
+    ):
+        raise _err(
+            "http_async_client_module",
+            f"must be an absolute path to a .so or a bare 'name.so', got {mod!r}",
+        )
+    mpath = _str(ctx, "module_path")
+    if not mpath.startswith("/") or not _SAFE_LITERAL.match(mpath):
+        raise _err("module_path", f"must be an absolute path without spaces/quotes, got {mpath!r}")
+
+    _int(ctx, "log_level", -5, 3)
+
+    # Derived values (template-internal, not part of the contract).
+    ctx["api_urls"] = list(urls)
+    ctx["api_url_cases"] = [(str(i), u) for i, u in enumerate(urls)]
+    ctx["failover_codes"] = [str(c) for c in codes]
+    ctx["failover_codes_regex"] = "|".join(str(c) for c in sorted(set(codes)))
+    ctx["listen_host"] = _host_for_listen(listen_ip)
+    ctx["advertised_host"] = _host_for_listen(adv) if adv else ""
+    # Hand the template strings only: Django localizes ints when rendering them,
+    # which needs configured settings and, with USE_THOUSAND_SEPARATOR, would turn
+    # 30000 into "30,000" inside the Kamailio config.
+    for k, v in ctx.items():
+        if isinstance(v, int) and not isinstance(v, bool):
+            ctx[k] = str(v)
+    return ctx
+
+
+def _engine():
+    # Imported here: importing this module must not require Django at all.
+    from django.template import Engine
+
+    return Engine(
+        dirs=[str(TEMPLATE_DIR)],
+        autoescape=False,
+        string_if_invalid=_InvalidVariable("INVALID"),
+        debug=False,
+    )
+
+
+def render_kamailio_config(context: dict[str, Any]) -> str:
+    """Return the text of kamailio.cfg for ``context`` (see CONTEXT_KEYS)."""
+    from django.template import Context
+
+    ctx = validate_context(context)
+    template = _engine().get_template(TEMPLATE_NAME)
+    return template.render(Context(ctx, autoescape=False, use_l10n=False, use_tz=False))
+
+
+def write_kamailio_config(context: dict[str, Any], path: str | Path) -> Path:
+    """Render and write atomically to ``path``; returns the path."""
+    path = Path(path)
+    text = render_kamailio_config(context)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,371 @@
+"""The rendered Kamailio config, proven on the wire: real Kamailio + SIPp callers and
+carriers, and a stub HTTP routing API (stdlib http.server, no Django).
+
+Run:  python -m pytest tests/e2e/test_kamailio_stub_api.py -p no:django -v
+Needs `bin/install-kamailio` (skipped otherwise; C4ROUTER_REQUIRE_E2E=1 makes it fail).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import harness as h
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from routing.kamailio_render import KamailioConfigError, render_kamailio_config  # noqa: E402
+
+QUERY_SCHEMA = Path(os.environ.get("C4ROUTER_SHARED", "/work/shared")) / "contract" / "rtjson-query.schema.json"
+if not QUERY_SCHEMA.is_file():  # CI lays shared/ beside the clone
+    for cand in (REPO.parent / "shared", REPO / "shared"):
+        if (cand / "contract" / "rtjson-query.schema.json").is_file():
+            QUERY_SCHEMA = cand / "contract" / "rtjson-query.schema.json"
+            break
+
+TOKEN = "e2e-s3cret-token"
+API_TIMEOUT_MS = 1000
+EXTRA = "X-C4-Test: hello world\r\nX-C4-Carrier-Id: 42\r\n"
+
+
+def make_context(**overrides) -> dict:
+    req = h.requirements()
+    ctx = dict(
+        name="e2e",
+        listen_ip="127.0.0.1",
+        listen_port=5060,
+        transport="udp",
+        advertised_address="",
+        api_urls=["http://127.0.0.1:8000/kamailio/rtjson"],
+        api_timeout_ms=API_TIMEOUT_MS,
+        api_token=TOKEN,
+        http_workers=2,
+        children=2,
+        fr_timer_ms=2000,
+        fr_inv_timer_ms=30000,
+        failover_codes=[408, 500, 502, 503, 504],
+        http_async_client_module=req.http_async_client or "http_async_client.so",
+        module_path=req.module_dir or h.DEFAULT_MODULE_DIR,
+        log_level=2,
+    )
+    ctx.update(overrides)
+    return ctx
+
+
+# ------------------------------------------------------------------ fixtures
+
+@pytest.fixture(scope="module")
+def stub():
+    with h.StubAPI() as s:
+        yield s
+
+
+@pytest.fixture
+def api(stub):
+    stub.reset(lambda req: (503, "no handler set", 0.0))
+    yield stub
+    stub.reset(lambda req: (503, "no handler set", 0.0))
+
+
+@pytest.fixture
+def kamailio_factory(tmp_path):
+    started: list[h.KamailioProcess] = []
+
+    def start(**overrides) -> h.KamailioProcess:
+        port = h.free_port()
+        ctx = make_context(listen_port=port, **overrides)
+        k = h.KamailioProcess(render_kamailio_config(ctx), port,
+                              tmp_path / f"kamailio-{len(started)}")
+        started.append(k)
+        return k.start()
+
+    yield start
+    for k in started:
+        k.stop()
+
+
+@pytest.fixture(scope="module")
+def edge(stub, tmp_path_factory):
+    """The default edge for most tests: one API URL (the stub)."""
+    if h.missing_requirements():
+        pytest.skip("needs bin/install-kamailio")  # the autouse fixture reports it
+    port = h.free_port()
+    ctx = make_context(listen_port=port, api_urls=[stub.url])
+    with h.KamailioProcess(render_kamailio_config(ctx), port,
+                           tmp_path_factory.mktemp("edge")) as k:
+        yield k
+
+
+def carrier(uas: h.SippUAS, n: int, **kw) -> dict:
+    """A route to a SIPp carrier: Request-URI user/host tell which route was used."""
+    return h.rtjson_route(
+        uas.uri, f"sip:+1555000{n}@carrier{n}.example",
+        from_=kw.pop("from_", ("C4 Caller", f"sip:+3312345@c4.example")),
+        to=kw.pop("to", (f"Carrier {n}", f"sip:+1555000{n}@carrier{n}.example")),
+        extra=kw.pop("extra", EXTRA), fr_timer=kw.pop("fr_timer", 2000),
+        fr_inv_timer=kw.pop("fr_inv_timer", 10000), **kw)
+
+
+def routes_to(*routes):
+    answer = h.rtjson_routes(*routes)
+    return lambda req: (200, answer, 0.0)
+
+
+def show(*things) -> str:
+    return "\n".join(t.describe() if hasattr(t, "describe") else str(t) for t in things)
+
+
+# ------------------------------------------------------------------ render (no Kamailio)
+
+def test_render_missing_key_is_a_clear_error():
+    ctx = make_context()
+    del ctx["api_urls"]
+    with pytest.raises(KamailioConfigError, match="api_urls"):
+        render_kamailio_config(ctx)
+
+
+def test_render_refuses_values_that_break_the_config():
+    with pytest.raises(KamailioConfigError, match="api_token"):
+        render_kamailio_config(make_context(api_token='x"; exit;'))
+    with pytest.raises(KamailioConfigError, match="listen_port"):
+        render_kamailio_config(make_context(listen_port="5060"))
+
+
+def test_render_without_django_settings():
+    """Standalone Engine: no DJANGO_SETTINGS_MODULE, and ints are not localized."""
+    code = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from routing.kamailio_render import render_kamailio_config\n"
+        "from tests_ctx import ctx\n"
+        "print(render_kamailio_config(ctx))\n"
+    ) % str(REPO)
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    ctx = make_context(fr_inv_timer_ms=30000, api_urls=["http://a/x", "http://b/y"])
+    proc = subprocess.run(
+        [sys.executable, "-c", code.replace("from tests_ctx import ctx\n",
+                                            f"ctx = {ctx!r}\n")],
+        capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert 'modparam("tm", "fr_inv_timer", 30000)' in out
+    assert '"http://a/x"' in out and '"http://b/y"' in out
+    assert "X-C4-Token: " + TOKEN in out
+    assert "{{" not in out and "{%" not in out
+
+
+# ------------------------------------------------------------------ e2e
+
+@pytest.mark.e2e
+def test_rendered_config_passes_kamailio_check(tmp_path, stub):
+    for ctx in (make_context(api_urls=[stub.url]),
+                make_context(api_urls=[stub.url, "http://127.0.0.1:9/x"], api_token="",
+                             failover_codes=[], advertised_address="192.0.2.10",
+                             transport="tcp")):
+        cfg = tmp_path / "kamailio.cfg"
+        cfg.write_text(render_kamailio_config(ctx))
+        res = h.kamailio_check(cfg)
+        assert res.returncode == 0, res.stdout
+
+
+@pytest.mark.e2e
+def test_call_completes_with_rewritten_uri_from_to_and_extra_headers(edge, api, tmp_path):
+    with h.SippUAS("uas.xml", workdir=tmp_path, tag="carrier1") as c1:
+        api.handler = routes_to(carrier(c1, 1))
+        caller = h.run_sipp("uac.xml", edge.port, workdir=tmp_path, service="15550001")
+        seen = c1.wait(10)
+    assert caller.ok, show(caller, seen, edge.log_tail())
+    assert seen.ok, show(caller, seen)
+
+    # caller side: ringing, answered, hung up; From/To restored by uac for the caller
+    assert 180 in [m.status for m in caller.received()]
+    ok = [m for m in caller.received() if m.status == 200 and m.cseq_method == "INVITE"]
+    assert ok and "sip:alice@" in ok[0].header("From") and '"Bob"' in ok[0].header("To")
+    assert caller.final_status("BYE") == 200
+
+    # carrier side: what the API asked for
+    invite = seen.received("INVITE")[0]
+    assert invite.request_uri == "sip:+15550001@carrier1.example"
+    assert invite.header("From").startswith("C4 Caller <sip:+3312345@c4.example>;tag=")
+    assert invite.header("To") == "Carrier 1 <sip:+15550001@carrier1.example>"
+    assert invite.header("X-C4-Test") == "hello world"
+    assert invite.header("X-C4-Carrier-Id") == "42"
+    assert invite.header("Record-Route")
+    assert [m.method for m in seen.received()] == ["INVITE", "ACK", "BYE"]
+    # the BYE reached the carrier with the From/To the carrier knows
+    bye = seen.received("BYE")[0]
+    assert "sip:+3312345@c4.example" in bye.header("From")
+
+    # call set-up time through Kamailio + API (INVITE sent -> 200 received)
+    inv_t = [m.time for m in caller.messages if m.method == "INVITE"][0]
+    ok_t = ok[0].time
+    print(f"call setup INVITE->200: {(ok_t - inv_t) * 1000:.0f} ms (carrier pauses 150 ms)")
+
+
+@pytest.mark.e2e
+def test_api_query_has_token_and_contract_body(edge, api, tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    with h.SippUAS("uas.xml", workdir=tmp_path) as c1:
+        api.handler = routes_to(carrier(c1, 1))
+        caller = h.run_sipp("uac.xml", edge.port, workdir=tmp_path, service="15550001")
+        c1.wait(10)
+    assert caller.ok, show(caller, edge.log_tail())
+    assert len(api.requests) == 1
+    req = api.requests[0]
+    assert req.path == "/kamailio/rtjson"
+    assert req.headers.get("X-C4-Token") == TOKEN
+    assert req.headers.get("Content-Type") == "application/json"
+    body = req.json()
+    schema = json.loads(QUERY_SCHEMA.read_text())
+    jsonschema.validate(body, schema)
+    invite = [m for m in caller.messages if m.method == "INVITE"][0]
+    assert body["event"] == "sip-routing"
+    assert body["source_ip"] == "127.0.0.1"
+    assert int(body["source_port"]) == int(invite.header("Via").split(":")[-1].split(";")[0])
+    assert int(body["auth"]) == 0
+    assert body["call_id"] == invite.header("Call-ID")
+    assert body["from_name"] == "Alice"
+    assert body["from_uri"].startswith("sip:alice@127.0.0.1:")
+    assert body["from_tag"] == invite.header("From").split("tag=")[1]
+    assert body["to_name"] == "Bob"
+    assert body["to_uri"] == f"sip:15550001@127.0.0.1:{edge.port}"
+    assert body["to_tag"] == "<null>"  # KAMAILIO.md: a null PV is sent as "<null>"
+
+
+@pytest.mark.e2e
+def test_no_token_header_when_token_is_empty(kamailio_factory, api, tmp_path):
+    k = kamailio_factory(api_urls=[api.url], api_token="")
+    api.handler = lambda req: (200, h.rtjson_refusal(404, "No Route"), 0.0)
+    caller = h.run_sipp("uac_expect_fail.xml", k.port, workdir=tmp_path)
+    assert caller.ok and caller.final_status() == 404, show(caller)
+    assert api.requests and "X-C4-Token" not in api.requests[0].headers
+
+
+@pytest.mark.e2e
+def test_503_fails_over_to_second_carrier(edge, api, tmp_path):
+    with h.SippUAS("uas_503.xml", workdir=tmp_path, tag="c503") as c1, \
+            h.SippUAS("uas.xml", workdir=tmp_path, tag="c2") as c2:
+        api.handler = routes_to(carrier(c1, 1), carrier(c2, 2))
+        caller = h.run_sipp("uac.xml", edge.port, workdir=tmp_path, service="15550001")
+        s1, s2 = c1.wait(10), c2.wait(10)
+    assert caller.ok, show(caller, s1, s2, edge.log_tail())
+    assert 503 not in [m.status for m in caller.received()]
+    assert [m.method for m in s1.received()] == ["INVITE", "ACK"]
+    assert s1.received("INVITE")[0].request_uri == "sip:+15550001@carrier1.example"
+    inv2 = s2.received("INVITE")[0]
+    assert inv2.request_uri == "sip:+15550002@carrier2.example"
+    assert inv2.header("To") == "Carrier 2 <sip:+15550002@carrier2.example>"
+    assert inv2.header("X-C4-Test") == "hello world"
+    assert [m.method for m in s2.received()] == ["INVITE", "ACK", "BYE"]
+
+
+@pytest.mark.e2e
+def test_486_is_final_and_second_carrier_sees_nothing(edge, api, tmp_path):
+    with h.SippUAS("uas_486.xml", workdir=tmp_path, tag="c486") as c1, \
+            h.SippUAS("uas.xml", workdir=tmp_path, tag="c2") as c2:
+        api.handler = routes_to(carrier(c1, 1), carrier(c2, 2))
+        caller = h.run_sipp("uac_expect_fail.xml", edge.port, workdir=tmp_path)
+        s1 = c1.wait(10)
+        time.sleep(0.3)
+        s2 = c2.stop()
+    assert caller.ok, show(caller, s1, edge.log_tail())
+    assert caller.final_status() == 486, show(caller)
+    assert [m.method for m in s1.received()] == ["INVITE", "ACK"]
+    assert s2.received() == [], show(s2)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("code,reason", [(404, "No Route"), (403, "Forbidden"),
+                                         (480, "Temporarily Unavailable")])
+def test_api_refusal_is_relayed(edge, api, tmp_path, code, reason):
+    api.handler = lambda req: (200, h.rtjson_refusal(code, reason), 0.0)
+    caller = h.run_sipp("uac_expect_fail.xml", edge.port, workdir=tmp_path)
+    assert caller.ok, show(caller, edge.log_tail())
+    final = [m for m in caller.received() if m.status and m.status >= 200][-1]
+    assert (final.status, final.reason) == (code, reason)
+
+
+@pytest.mark.e2e
+def test_api_down_gives_500(kamailio_factory, tmp_path):
+    k = kamailio_factory(api_urls=[f"http://127.0.0.1:{h.closed_port()}/kamailio/rtjson"])
+    caller = h.run_sipp("uac_expect_fail.xml", k.port, workdir=tmp_path)
+    assert caller.ok, show(caller, k.log_tail())
+    final = [m for m in caller.received() if m.status and m.status >= 200][-1]
+    assert (final.status, final.reason) == (500, "API Not Available")
+
+
+@pytest.mark.e2e
+def test_api_slower_than_timeout_gives_500_in_time(edge, api, tmp_path):
+    api.handler = lambda req: (200, h.rtjson_refusal(404, "Too Late"), 3.0)
+    caller = h.run_sipp("uac_expect_fail.xml", edge.port, workdir=tmp_path)
+    assert caller.ok, show(caller, edge.log_tail())
+    final = [m for m in caller.received() if m.status and m.status >= 200][-1]
+    assert final.status == 500
+    inv_t = [m.time for m in caller.messages if m.method == "INVITE"][0]
+    took = final.time - inv_t
+    print(f"API timeout {API_TIMEOUT_MS} ms -> 500 after {took * 1000:.0f} ms")
+    assert API_TIMEOUT_MS / 1000 * 0.8 <= took <= API_TIMEOUT_MS / 1000 + 1.0
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("answer", [
+    (200, "this is not json", 0.0),
+    (200, {"routes": []}, 0.0),           # JSON without rtjson
+    (502, {"rtjson": {"success": False, "code": 404, "reason": "x"}}, 0.0),  # non-200
+], ids=["not-json", "no-rtjson", "http-502"])
+def test_bad_api_answer_gives_500(edge, api, tmp_path, answer):
+    api.handler = lambda req: answer
+    caller = h.run_sipp("uac_expect_fail.xml", edge.port, workdir=tmp_path)
+    assert caller.ok, show(caller, edge.log_tail())
+    final = [m for m in caller.received() if m.status and m.status >= 200][-1]
+    assert (final.status, final.reason) == (500, "API Not Available")
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("first", ["down", "http-500"])
+def test_second_api_url_used_when_first_fails(kamailio_factory, api, tmp_path, first):
+    if first == "down":
+        first_url = f"http://127.0.0.1:{h.closed_port()}/kamailio/rtjson"
+        bad = None
+    else:
+        bad = h.StubAPI(lambda req: (500, "boom", 0.0)).start()
+        first_url = bad.url
+    try:
+        k = kamailio_factory(api_urls=[first_url, api.url])
+        with h.SippUAS("uas.xml", workdir=tmp_path) as c1:
+            api.handler = routes_to(carrier(c1, 1))
+            caller = h.run_sipp("uac.xml", k.port, workdir=tmp_path, service="15550001")
+            seen = c1.wait(10)
+    finally:
+        if bad:
+            bad.stop()
+    assert caller.ok, show(caller, seen, k.log_tail())
+    assert len(api.requests) == 1
+    assert api.requests[0].headers.get("X-C4-Token") == TOKEN
+    if bad:
+        assert len(bad.requests) == 1
+        assert bad.requests[0].body == api.requests[0].body  # same query retried
+    assert seen.received("INVITE")[0].request_uri == "sip:+15550001@carrier1.example"
+
+
+@pytest.mark.e2e
+def test_cancel_while_ringing_gives_487_without_failover(edge, api, tmp_path):
+    with h.SippUAS("uas_ring.xml", workdir=tmp_path, tag="ring") as c1, \
+            h.SippUAS("uas.xml", workdir=tmp_path, tag="c2") as c2:
+        api.handler = routes_to(carrier(c1, 1), carrier(c2, 2))
+        caller = h.run_sipp("uac_cancel.xml", edge.port, workdir=tmp_path, duration_ms=300)
+        s1 = c1.wait(10)
+        time.sleep(0.3)
+        s2 = c2.stop()
+    assert caller.ok, show(caller, s1, edge.log_tail())
+    assert caller.final_status("INVITE") == 487
+    assert caller.final_status("CANCEL") == 200
+    assert s1.ok, show(s1)
+    assert [m.method for m in s1.received()] == ["INVITE", "CANCEL", "ACK"]
+    assert s2.received() == [], show(s2)
