@@ -11,7 +11,7 @@ from simple_history.models import HistoricalRecords
 
 from routing import validators
 from routing.engine.numbers import NumberRule
-from routing.models.base import TimestampedModel
+from routing.models.base import TimestampedModel, relation_is_set
 from routing.models.carriers import Carrier
 from routing.models.tenants import Pbx
 
@@ -152,7 +152,7 @@ class NormalizationRule(TimestampedModel):
 
     def clean(self) -> None:
         errors: dict[str, str | list[str]] = {}
-        if (self.carrier_id is None) == (self.pbx_id is None):
+        if relation_is_set(self, "carrier") == relation_is_set(self, "pbx"):
             errors["__all__"] = "Choose exactly one owner: a carrier or a PBX."
         if self.kind == RuleKind.REGEX:
             if not self.pattern:

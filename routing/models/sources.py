@@ -7,7 +7,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from routing import validators
-from routing.models.base import TimestampedModel
+from routing.models.base import TimestampedModel, relation_is_set
 from routing.models.carriers import Carrier
 from routing.models.tenants import Pbx
 
@@ -66,5 +66,5 @@ class IpSource(TimestampedModel):
                 self.cidr = validators.normalize_cidr(self.cidr)
             except ValidationError as exc:
                 raise ValidationError({"cidr": exc.messages}) from None
-        if (self.carrier_id is None) == (self.pbx_id is None):
+        if relation_is_set(self, "carrier") == relation_is_set(self, "pbx"):
             raise ValidationError("Choose exactly one owner: a carrier or a PBX.")
