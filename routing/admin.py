@@ -1,0 +1,807 @@
+"""The Django admin: where an operator sets up carriers, customers, numbers and routes.
+
+Written for someone who has never seen Kamailio: every form groups its fields by the
+question they answer (who is it, where do calls go, how do numbers look, how long to wait)
+and says in a sentence what the group is for. Each object has a History page
+(django-simple-history), so a wrong change can be found and undone.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Count, Prefetch, QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+from simple_history.admin import SimpleHistoryAdmin
+
+from routing.models import (
+    Carrier,
+    Did,
+    DidMatch,
+    Domain,
+    Gateway,
+    IpSource,
+    NormalizationRule,
+    Pbx,
+    RouterInstance,
+    RouteRule,
+    RouteTarget,
+    RoutingVersion,
+    RuleKind,
+    Tenant,
+)
+
+RECORD_FIELDSET = (
+    "Record",
+    {"fields": ("created_at", "updated_at"), "classes": ("collapse",)},
+)
+RECORD_FIELDS = ("created_at", "updated_at")
+
+WHERE_TO_SEND = (
+    "Where SIP messages are sent: the address of the peer. Kamailio, the SIP router, "
+    "sends the call there."
+)
+TIMERS = (
+    "How long the router waits before giving up on this peer and trying the next route. "
+    "Leave empty to use the router's defaults."
+)
+
+
+def _parent_pk(request: HttpRequest) -> str | None:
+    """The primary key of the object an inline is shown in (None on an add page)."""
+    match = request.resolver_match
+    return match.kwargs.get("object_id") if match is not None else None
+
+
+# --- Inlines --------------------------------------------------------------------------------
+
+
+class OwnedInlineFormSet(BaseInlineFormSet):
+    """Rows that know their parent while it is validated, even when it is not saved yet.
+
+    Django sets only the parent's id on an inline row before validating it, and a new
+    parent has none: IP sources and normalization rules, which refuse a row without an
+    owner, would refuse every row added together with a new carrier or PBX.
+    """
+
+    def _construct_form(self, i: int, **kwargs: Any) -> Any:
+        form = super()._construct_form(i, **kwargs)
+        setattr(form.instance, self.fk.name, self.instance)
+        return form
+
+
+class GatewayInline(admin.TabularInline):
+    model = Gateway
+    fields = (
+        "name",
+        "host",
+        "port",
+        "transport",
+        "weight",
+        "strip",
+        "prefix",
+        "socket",
+        "fr_timer",
+        "fr_inv_timer",
+        "enabled",
+    )
+    extra = 0
+    show_change_link = True
+
+
+class CarrierIpSourceInline(admin.TabularInline):
+    model = IpSource
+    fk_name = "carrier"
+    formset = OwnedInlineFormSet
+    fields = ("cidr", "enabled", "description")
+    extra = 0
+    verbose_name = "trusted IP source"
+    verbose_name_plural = "Trusted IP sources (calls from these networks come from this carrier)"
+
+
+class PbxIpSourceInline(CarrierIpSourceInline):
+    fk_name = "pbx"
+    verbose_name_plural = "Trusted IP sources (calls from these networks come from this PBX)"
+
+
+NORMALIZATION_INLINE_FIELDS = (
+    "direction",
+    "applies_to",
+    "priority",
+    "kind",
+    "match_prefix",
+    "strip",
+    "add_prefix",
+    "pattern",
+    "replacement",
+    "example_input",
+    "example_output",
+    "enabled",
+)
+
+
+class CarrierNormalizationInline(admin.TabularInline):
+    model = NormalizationRule
+    fk_name = "carrier"
+    formset = OwnedInlineFormSet
+    fields = NORMALIZATION_INLINE_FIELDS
+    extra = 0
+    show_change_link = True
+    verbose_name_plural = (
+        "Number normalization (how this peer writes numbers, turned into E.164 and back)"
+    )
+
+
+class PbxNormalizationInline(CarrierNormalizationInline):
+    fk_name = "pbx"
+
+
+class DomainInline(admin.TabularInline):
+    model = Domain
+    fields = ("name", "pbx", "enabled")
+    extra = 0
+    show_change_link = True
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # Only the tenant's own PBXs make sense here (Domain.clean refuses the others).
+        if db_field.name == "pbx":
+            kwargs["queryset"] = Pbx.objects.filter(tenant_id=_parent_pk(request))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class PbxInline(admin.TabularInline):
+    model = Pbx
+    fields = ("name", "host", "port", "transport", "enabled")
+    extra = 0
+    show_change_link = True
+    verbose_name_plural = "PBXs (open one for its IP sources, number handling and timers)"
+
+
+class RouteTargetInline(admin.TabularInline):
+    model = RouteTarget
+    fields = ("order", "carrier", "gateway", "weight")
+    ordering = ("order", "id")
+    autocomplete_fields = ("carrier", "gateway")
+    extra = 0
+    min_num = 1
+    verbose_name = "target"
+    verbose_name_plural = (
+        "Targets: one carrier or one gateway per line. The lowest order is tried first; "
+        "the next order when it fails. Targets with the same order share calls by weight."
+    )
+
+
+# --- Filters --------------------------------------------------------------------------------
+
+
+class OwnerKindFilter(admin.SimpleListFilter):
+    """Whether a source or normalization rule belongs to a carrier or to a PBX."""
+
+    title = "owner"
+    parameter_name = "owner"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("carrier", "Carriers"), ("pbx", "PBXs")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "carrier":
+            return queryset.filter(carrier__isnull=False)
+        if self.value() == "pbx":
+            return queryset.filter(pbx__isnull=False)
+        return queryset
+
+
+class ScopeFilter(admin.SimpleListFilter):
+    """Global rules (every tenant) or a tenant's own."""
+
+    title = "scope"
+    parameter_name = "scope"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("global", "Global"), ("tenant", "Tenant-specific")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "global":
+            return queryset.filter(tenant__isnull=True)
+        if self.value() == "tenant":
+            return queryset.filter(tenant__isnull=False)
+        return queryset
+
+
+class TimeWindowFilter(admin.SimpleListFilter):
+    title = "time window"
+    parameter_name = "window"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Has a time window"), ("no", "Always open")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "yes":
+            return queryset.exclude(weekdays="", start_time__isnull=True)
+        if self.value() == "no":
+            return queryset.filter(weekdays="", start_time__isnull=True)
+        return queryset
+
+
+# --- Customers ------------------------------------------------------------------------------
+
+
+@admin.register(Tenant)
+class TenantAdmin(SimpleHistoryAdmin):
+    list_display = ("name", "domain_count", "pbx_count", "did_count", "enabled")
+    list_editable = ("enabled",)
+    list_filter = ("enabled",)
+    search_fields = ("name", "description")
+    readonly_fields = RECORD_FIELDS
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": ("name", "enabled", "description"),
+                "description": "A customer account. Its PBXs place and receive calls; its "
+                "domains and DIDs decide which inbound calls are theirs.",
+            },
+        ),
+        RECORD_FIELDSET,
+    )
+    inlines = (DomainInline, PbxInline)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                n_domains=Count("domains", distinct=True),
+                n_pbxs=Count("pbxs", distinct=True),
+                n_dids=Count("dids", distinct=True),
+            )
+        )
+
+    @admin.display(description="domains", ordering="n_domains")
+    def domain_count(self, obj: Tenant) -> int:
+        return obj.n_domains  # type: ignore[attr-defined]
+
+    @admin.display(description="PBXs", ordering="n_pbxs")
+    def pbx_count(self, obj: Tenant) -> int:
+        return obj.n_pbxs  # type: ignore[attr-defined]
+
+    @admin.display(description="DIDs", ordering="n_dids")
+    def did_count(self, obj: Tenant) -> int:
+        return obj.n_dids  # type: ignore[attr-defined]
+
+
+@admin.register(Domain)
+class DomainAdmin(SimpleHistoryAdmin):
+    list_display = ("name", "tenant", "pbx", "enabled")
+    list_editable = ("enabled",)
+    list_filter = ("enabled", "tenant")
+    list_select_related = ("tenant", "pbx__tenant")
+    search_fields = ("name", "tenant__name")
+    autocomplete_fields = ("tenant", "pbx")
+    readonly_fields = RECORD_FIELDS
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": ("name", "tenant", "pbx", "enabled"),
+                "description": "Calls to anything@this-domain belong to the tenant and go to "
+                "the PBX when no DID matches the called number.",
+            },
+        ),
+        RECORD_FIELDSET,
+    )
+
+
+@admin.register(Pbx)
+class PbxAdmin(SimpleHistoryAdmin):
+    list_display = ("name", "tenant", "address", "transport", "source_list", "enabled")
+    list_editable = ("enabled",)
+    list_filter = ("enabled", "transport", "tenant")
+    list_select_related = ("tenant",)
+    search_fields = ("name", "host", "tenant__name")
+    autocomplete_fields = ("tenant",)
+    readonly_fields = RECORD_FIELDS
+    fieldsets = (
+        (
+            "Identity",
+            {
+                "fields": ("tenant", "name", "enabled"),
+                "description": "A customer's phone system (IP-PBX, SBC): it sends the "
+                "tenant's outbound calls and receives its inbound calls.",
+            },
+        ),
+        (
+            "Where to send",
+            {
+                "fields": ("host", "port", "transport", "socket"),
+                "description": ("Where inbound calls for this tenant are delivered."),
+            },
+        ),
+        (
+            "Timers",
+            {
+                "fields": ("fr_timer", "fr_inv_timer"),
+                "description": TIMERS,
+                "classes": ("collapse",),
+            },
+        ),
+        RECORD_FIELDSET,
+    )
+    inlines = (PbxIpSourceInline, PbxNormalizationInline)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Pbx]:
+        return super().get_queryset(request).prefetch_related("ip_sources")
+
+    @admin.display(description="IP sources")
+    def source_list(self, obj: Pbx) -> str:
+        return ", ".join(source.cidr for source in obj.ip_sources.all()) or "-"
+
+
+# --- Carriers -------------------------------------------------------------------------------
+
+
+@admin.register(Carrier)
+class CarrierAdmin(SimpleHistoryAdmin):
+    list_display = ("name", "gateway_count", "source_list", "from_domain", "enabled")
+    list_editable = ("enabled",)
+    list_filter = ("enabled", "send_pai")
+    search_fields = ("name", "description", "gateways__host")
+    readonly_fields = RECORD_FIELDS
+    fieldsets = (
+        (
+            "Identity",
+            {
+                "fields": ("name", "enabled", "description"),
+                "description": "An upstream provider. Outbound calls go to its gateways "
+                "(below); inbound calls are recognised by its trusted IP sources.",
+            },
+        ),
+        (
+            "What the carrier receives",
+            {
+                "fields": ("from_domain", "send_pai", "extra_headers"),
+                "description": "How calls sent to this carrier present the caller.",
+                "classes": ("collapse",),
+            },
+        ),
+        RECORD_FIELDSET,
+    )
+    inlines = (GatewayInline, CarrierIpSourceInline, CarrierNormalizationInline)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Carrier]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(n_gateways=Count("gateways", distinct=True))
+            .prefetch_related("ip_sources")
+        )
+
+    @admin.display(description="gateways", ordering="n_gateways")
+    def gateway_count(self, obj: Carrier) -> int:
+        return obj.n_gateways  # type: ignore[attr-defined]
+
+    @admin.display(description="IP sources")
+    def source_list(self, obj: Carrier) -> str:
+        return ", ".join(source.cidr for source in obj.ip_sources.all()) or "-"
+
+
+@admin.register(Gateway)
+class GatewayAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "name",
+        "carrier",
+        "address",
+        "transport",
+        "weight",
+        "number_handling",
+        "enabled",
+    )
+    list_editable = ("enabled",)
+    list_filter = ("enabled", "transport", "carrier")
+    list_select_related = ("carrier",)
+    search_fields = ("name", "host", "carrier__name")
+    autocomplete_fields = ("carrier",)
+    readonly_fields = RECORD_FIELDS
+    fieldsets = (
+        (
+            "Identity",
+            {
+                "fields": ("carrier", "name", "enabled"),
+                "description": "One SIP address of a carrier. A route to the whole carrier "
+                "shares calls among its enabled gateways by weight.",
+            },
+        ),
+        (
+            "Where to send",
+            {
+                "fields": ("host", "port", "transport", "socket", "weight"),
+                "description": WHERE_TO_SEND,
+            },
+        ),
+        (
+            "Number handling",
+            {
+                "fields": ("strip", "prefix"),
+                "description": "Some gateways want numbers in their own format: remove digits "
+                "from the front, then add a prefix. Applied to the called number sent here.",
+            },
+        ),
+        ("Timers", {"fields": ("fr_timer", "fr_inv_timer"), "description": TIMERS}),
+        RECORD_FIELDSET,
+    )
+
+    @admin.display(description="strip / prefix")
+    def number_handling(self, obj: Gateway) -> str:
+        if not obj.strip and not obj.prefix:
+            return "-"
+        return f"-{obj.strip} +{obj.prefix or '∅'}"
+
+
+# --- Sources, numbers, normalization --------------------------------------------------------
+
+
+@admin.register(IpSource)
+class IpSourceAdmin(SimpleHistoryAdmin):
+    list_display = ("cidr", "owner_display", "description", "enabled")
+    list_editable = ("enabled",)
+    list_filter = ("enabled", OwnerKindFilter, "carrier")
+    list_select_related = ("carrier", "pbx__tenant")
+    search_fields = ("cidr", "carrier__name", "pbx__name", "pbx__tenant__name", "description")
+    search_help_text = "Network, owner name, or an IP address to find the networks containing it."
+    autocomplete_fields = ("carrier", "pbx")
+    readonly_fields = RECORD_FIELDS
+    fieldsets = (
+        (
+            "Network",
+            {
+                "fields": ("cidr", "enabled", "description"),
+                "description": "The router recognises who sent a call by its source address. "
+                "List every network a carrier or PBX sends calls from; calls from anywhere "
+                "else are refused.",
+            },
+        ),
+        (
+            "Trusted as",
+            {
+                "fields": ("carrier", "pbx"),
+                "description": "Choose exactly one: a carrier (its calls are inbound) or a "
+                "PBX (its calls are outbound, for its tenant).",
+            },
+        ),
+        RECORD_FIELDSET,
+    )
+
+    @admin.display(description="trusted as", ordering="carrier__name")
+    def owner_display(self, obj: IpSource) -> str:
+        if obj.carrier_id:
+            return f"carrier {obj.carrier}"
+        return f"PBX {obj.pbx}" if obj.pbx_id else "-"
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[IpSource], search_term: str
+    ) -> tuple[QuerySet[IpSource], bool]:
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            address = ipaddress.ip_address(search_term.strip())
+        except ValueError:
+            return results, may_have_duplicates
+        # "Who is 198.51.100.10?": also the networks that contain the address.
+        containing = [
+            pk
+            for pk, cidr in queryset.values_list("pk", "cidr")
+            if address.version == ipaddress.ip_network(cidr).version
+            and address in ipaddress.ip_network(cidr)
+        ]
+        return results | queryset.filter(pk__in=containing), may_have_duplicates
+
+
+@admin.register(Did)
+class DidAdmin(SimpleHistoryAdmin):
+    list_display = ("numbers", "match", "tenant", "pbx", "description", "enabled")
+    list_display_links = ("numbers",)
+    list_editable = ("enabled",)
+    list_filter = ("enabled", "match", "tenant")
+    list_select_related = ("tenant", "pbx__tenant")
+    search_fields = ("number", "range_end", "description", "tenant__name", "pbx__name")
+    autocomplete_fields = ("tenant", "pbx")
+    readonly_fields = RECORD_FIELDS
+    fieldsets = (
+        (
+            "Numbers",
+            {
+                "fields": ("match", "number", "range_end"),
+                "description": "The number(s) the tenant owns, in E.164 digits without '+' "
+                "(33123456789 for +33 1 23 45 67 89). A range gives its first and last "
+                "numbers; a prefix covers every number starting with its digits.",
+            },
+        ),
+        (
+            "Delivery",
+            {
+                "fields": ("tenant", "pbx", "enabled", "description"),
+                "description": "Inbound calls to these numbers are delivered to this PBX.",
+            },
+        ),
+        RECORD_FIELDSET,
+    )
+
+    @admin.display(description="number(s)", ordering="number")
+    def numbers(self, obj: Did) -> str:
+        if obj.match == DidMatch.RANGE and obj.range_end:
+            count = int(obj.range_end) - int(obj.number) + 1
+            return f"{obj.number} - {obj.range_end} ({count} numbers)"
+        if obj.match == DidMatch.PREFIX:
+            return f"{obj.number}… (every number starting with {obj.number})"
+        return obj.number
+
+
+@admin.register(NormalizationRule)
+class NormalizationRuleAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "rule_summary",
+        "owner_display",
+        "direction",
+        "applies_to",
+        "priority",
+        "example",
+        "enabled",
+    )
+    list_display_links = ("rule_summary",)
+    list_editable = ("enabled",)
+    list_filter = ("enabled", "direction", "kind", "applies_to", OwnerKindFilter, "carrier")
+    list_select_related = ("carrier", "pbx__tenant")
+    search_fields = (
+        "match_prefix",
+        "add_prefix",
+        "pattern",
+        "description",
+        "carrier__name",
+        "pbx__name",
+    )
+    autocomplete_fields = ("carrier", "pbx")
+    readonly_fields = RECORD_FIELDS
+    fieldsets = (
+        (
+            "Owner",
+            {
+                "fields": ("carrier", "pbx"),
+                "description": "Choose exactly one: the carrier or PBX whose numbers this "
+                "rule rewrites.",
+            },
+        ),
+        (
+            "Which numbers",
+            {
+                "fields": ("direction", "applies_to", "priority", "enabled", "description"),
+                "description": "Inside c4router every number is E.164 digits without '+' "
+                "(33123456789). Inbound rules turn what the peer sends into that form; "
+                "outbound rules turn it into what the peer expects. The rules of one "
+                "direction are tried by priority (lowest first); the first that matches "
+                "applies, and a number no rule matches is kept as it is.",
+            },
+        ),
+        (
+            "Strip / prefix rule",
+            {
+                "fields": ("kind", "match_prefix", "strip", "add_prefix"),
+                "description": "For a 'strip / prefix' rule: numbers starting with the match "
+                "prefix lose 'strip' digits at the front, then get 'add prefix' in front. "
+                "Example: match 0, strip 1, add 33 turns 0123456789 into 33123456789.",
+            },
+        ),
+        (
+            "Regular expression rule",
+            {
+                "fields": ("pattern", "replacement"),
+                "description": r"For a 'regular expression' rule: the whole number must "
+                r"match the pattern; the replacement builds the result, \1 being the first "
+                r"group. Example: ^33(\d{9})$ → 0\1 turns 33123456789 into 0123456789.",
+            },
+        ),
+        (
+            "Test",
+            {
+                "fields": ("example_input", "example_output"),
+                "description": "Optional: a number and what the rule must turn it into. "
+                "Saving fails when the rule does something else, so a typo is caught now "
+                "rather than on a live call.",
+            },
+        ),
+        RECORD_FIELDSET,
+    )
+
+    @admin.display(description="rule")
+    def rule_summary(self, obj: NormalizationRule) -> str:
+        if obj.kind == RuleKind.REGEX:
+            return f"{obj.pattern} → {obj.replacement}"
+        return f"starts with {obj.match_prefix or 'anything'}: strip {obj.strip}, add " + (
+            f"'{obj.add_prefix}'" if obj.add_prefix else "nothing"
+        )
+
+    @admin.display(description="owner")
+    def owner_display(self, obj: NormalizationRule) -> str:
+        if obj.carrier_id:
+            return f"carrier {obj.carrier}"
+        return f"PBX {obj.pbx}" if obj.pbx_id else "-"
+
+    @admin.display(description="test")
+    def example(self, obj: NormalizationRule) -> str:
+        if not obj.example_input:
+            return "-"
+        return f"{obj.example_input} → {obj.example_output}"
+
+
+# --- Routes ---------------------------------------------------------------------------------
+
+
+@admin.register(RouteRule)
+class RouteRuleAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "rule_name",
+        "prefix_display",
+        "caller_prefix",
+        "scope",
+        "window",
+        "target_list",
+        "priority",
+        "enabled",
+    )
+    list_display_links = ("rule_name",)
+    list_editable = ("enabled",)
+    list_filter = ("enabled", ScopeFilter, TimeWindowFilter, "tenant")
+    list_select_related = ("tenant",)
+    search_fields = ("name", "prefix", "caller_prefix", "description", "tenant__name")
+    search_help_text = "Name, destination prefix (e.g. 336), caller prefix or tenant."
+    autocomplete_fields = ("tenant",)
+    readonly_fields = RECORD_FIELDS
+    fieldsets = (
+        (
+            "Identity",
+            {
+                "fields": ("name", "tenant", "enabled", "priority", "description"),
+                "description": "An outbound route: which calls it takes, and the carriers "
+                "they go to (the targets, below). Leave the tenant empty for a rule every "
+                "tenant uses; a tenant's own rule wins over a global one with the same "
+                "prefixes.",
+            },
+        ),
+        (
+            "Which calls",
+            {
+                "fields": ("prefix", "caller_prefix"),
+                "description": "Numbers are E.164 digits without '+'. The rule with the "
+                "longest matching destination prefix wins (3361 beats 33); an empty prefix "
+                "is the default route, taken when nothing else matches.",
+            },
+        ),
+        (
+            "Time window",
+            {
+                "fields": ("weekdays", "start_time", "end_time", "timezone"),
+                "description": "Optional: the rule only applies on these days and hours. "
+                "While its window is open it wins over an always-open rule with the same "
+                "prefixes; when closed, the router falls back to that rule.",
+                "classes": ("collapse",),
+            },
+        ),
+        (
+            "Call presentation",
+            {
+                "fields": ("caller_id", "from_display", "extra_headers"),
+                "description": "Optional changes to calls sent through this rule.",
+                "classes": ("collapse",),
+            },
+        ),
+        RECORD_FIELDSET,
+    )
+    inlines = (RouteTargetInline,)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RouteRule]:
+        targets = RouteTarget.objects.select_related("carrier", "gateway__carrier").order_by(
+            "order", "id"
+        )
+        return super().get_queryset(request).prefetch_related(Prefetch("targets", targets))
+
+    @admin.display(description="rule", ordering="name")
+    def rule_name(self, obj: RouteRule) -> str:
+        return obj.name or f"(unnamed, prefix {obj.prefix or 'default'})"
+
+    @admin.display(description="destination prefix", ordering="prefix")
+    def prefix_display(self, obj: RouteRule) -> str:
+        return obj.prefix or "(default route)"
+
+    @admin.display(description="scope", ordering="tenant__name")
+    def scope(self, obj: RouteRule) -> str:
+        return obj.tenant.name if obj.tenant_id else "global"
+
+    @admin.display(description="time window")
+    def window(self, obj: RouteRule) -> str:
+        if not obj.has_window:
+            return "always"
+        days = f"days {obj.weekdays}" if obj.weekdays else "every day"
+        if obj.start_time is None or obj.end_time is None:
+            return f"{days} ({obj.timezone})"
+        hours = f"{obj.start_time:%H:%M}-{obj.end_time:%H:%M}"
+        return f"{days} {hours} ({obj.timezone})"
+
+    @admin.display(description="targets (failover order)")
+    def target_list(self, obj: RouteRule) -> str:
+        parts = []
+        for target in obj.targets.all():
+            label = f"gateway {target.gateway}" if target.gateway_id else str(target.carrier)
+            parts.append(f"{target.order}: {label}")
+        return "; ".join(parts) or "none: calls matching this rule fail"
+
+
+# --- Router instances and the version -------------------------------------------------------
+
+
+@admin.register(RouterInstance)
+class RouterInstanceAdmin(SimpleHistoryAdmin):
+    # The token is a secret: not in the list, not searchable, only on the change page.
+    list_display = ("name", "listen", "transport", "api_url_count", "enabled")
+    list_editable = ("enabled",)
+    list_filter = ("enabled", "transport")
+    search_fields = ("name", "listen_ip", "advertised_address", "description")
+    readonly_fields = RECORD_FIELDS
+    fieldsets = (
+        (
+            "Identity",
+            {
+                "fields": ("name", "enabled", "description"),
+                "description": "A Kamailio server that asks c4router where to send each call. "
+                "c4router renders its configuration from these settings.",
+            },
+        ),
+        (
+            "Where Kamailio listens",
+            {"fields": ("listen_ip", "listen_port", "transport", "advertised_address")},
+        ),
+        (
+            "How Kamailio asks c4router",
+            {
+                "fields": ("api_urls", "api_timeout_ms", "http_workers", "token"),
+                "description": "The routing API addresses, tried in order, and the shared "
+                "secret Kamailio sends with each query. Keep the token private.",
+            },
+        ),
+        (
+            "Timers and failover",
+            {
+                "fields": ("children", "fr_timer", "fr_inv_timer", "failover_codes"),
+                "description": "Defaults for gateways and PBXs that set no timers of their "
+                "own, and the carrier answers that make Kamailio try the next route.",
+                "classes": ("collapse",),
+            },
+        ),
+        RECORD_FIELDSET,
+    )
+
+    @admin.display(description="listens on", ordering="listen_ip")
+    def listen(self, obj: RouterInstance) -> str:
+        host = f"[{obj.listen_ip}]" if ":" in obj.listen_ip else obj.listen_ip
+        return f"{host}:{obj.listen_port}"
+
+    @admin.display(description="API URLs")
+    def api_url_count(self, obj: RouterInstance) -> int:
+        return len([line for line in obj.api_urls.splitlines() if line.strip()])
+
+
+@admin.register(RoutingVersion)
+class RoutingVersionAdmin(admin.ModelAdmin):
+    """Read-only: the number every change bumps and every worker polls."""
+
+    list_display = ("__str__", "version", "changed_at")
+    readonly_fields = ("version", "changed_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
