@@ -1,0 +1,1 @@
+"""The configuration API: DRF serializers, filtersets, viewsets and their URLs."""

@@ -1,0 +1,195 @@
+"""django-filter FilterSets, one per list endpoint, with the same slots everywhere.
+
+Every set has `q` (a free-text search over the fields an operator would type), and where the
+model has them: `tenant`, `carrier`, `pbx` (ids, repeatable), `enabled`, and `prefix`
+(starts-with on the model's prefix or number).
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
+from django_filters import rest_framework as filters
+
+from routing import validators
+from routing.models import (
+    Carrier,
+    Did,
+    Domain,
+    Gateway,
+    IpSource,
+    NormalizationRule,
+    Pbx,
+    RouterInstance,
+    RouteRule,
+    Tenant,
+)
+
+
+class BaseFilterSet(filters.FilterSet):
+    q = filters.CharFilter(method="search", label="Search")
+    # The model fields `q` looks in (icontains).
+    search_fields: tuple[str, ...] = ()
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip()
+        if not value:
+            return queryset
+        query = Q()
+        for field in self.search_fields:
+            query |= Q(**{f"{field}__icontains": value})
+        return queryset.filter(query)
+
+
+def _ids(model: type, field_name: str, label: str) -> filters.ModelMultipleChoiceFilter:
+    return filters.ModelMultipleChoiceFilter(
+        field_name=field_name, queryset=model.objects.all(), label=label
+    )
+
+
+def _prefix(field_name: str, label: str) -> filters.CharFilter:
+    return filters.CharFilter(field_name=field_name, lookup_expr="startswith", label=label)
+
+
+class TenantFilterSet(BaseFilterSet):
+    search_fields = ("name", "description")
+
+    class Meta:
+        model = Tenant
+        fields = ["q", "enabled", "name"]
+
+
+class DomainFilterSet(BaseFilterSet):
+    search_fields = ("name",)
+    tenant = _ids(Tenant, "tenant", "Tenant (id)")
+    pbx = _ids(Pbx, "pbx", "PBX (id)")
+
+    class Meta:
+        model = Domain
+        fields = ["q", "tenant", "pbx", "enabled", "name"]
+
+
+class PbxFilterSet(BaseFilterSet):
+    search_fields = ("name", "host")
+    tenant = _ids(Tenant, "tenant", "Tenant (id)")
+
+    class Meta:
+        model = Pbx
+        fields = ["q", "tenant", "enabled", "transport", "host"]
+
+
+class CarrierFilterSet(BaseFilterSet):
+    search_fields = ("name", "description", "from_domain")
+
+    class Meta:
+        model = Carrier
+        fields = ["q", "enabled", "name"]
+
+
+class GatewayFilterSet(BaseFilterSet):
+    search_fields = ("name", "host", "carrier__name")
+    carrier = _ids(Carrier, "carrier", "Carrier (id)")
+    prefix = _prefix("prefix", "Technical prefix starts with")
+
+    class Meta:
+        model = Gateway
+        fields = ["q", "carrier", "enabled", "transport", "host", "prefix"]
+
+
+class IpSourceFilterSet(BaseFilterSet):
+    search_fields = ("cidr", "description")
+    carrier = _ids(Carrier, "carrier", "Carrier (id)")
+    pbx = _ids(Pbx, "pbx", "PBX (id)")
+    tenant = _ids(Tenant, "pbx__tenant", "Tenant of the PBX (id)")
+
+    class Meta:
+        model = IpSource
+        fields = ["q", "carrier", "pbx", "tenant", "enabled"]
+
+
+class DidFilterSet(BaseFilterSet):
+    search_fields = ("number", "range_end", "description")
+    tenant = _ids(Tenant, "tenant", "Tenant (id)")
+    pbx = _ids(Pbx, "pbx", "PBX (id)")
+    prefix = _prefix("number", "Number starts with")
+
+    class Meta:
+        model = Did
+        fields = ["q", "tenant", "pbx", "match", "enabled", "prefix"]
+
+
+class RouteRuleFilterSet(BaseFilterSet):
+    search_fields = ("name", "description", "prefix")
+    tenant = _ids(Tenant, "tenant", "Tenant (id)")
+    is_global = filters.BooleanFilter(
+        field_name="tenant",
+        lookup_expr="isnull",
+        label="Global rules only (true) or tenants' rules only (false)",
+    )
+    carrier = filters.ModelMultipleChoiceFilter(
+        queryset=Carrier.objects.all(),
+        method="filter_carrier",
+        label="Routes to this carrier, directly or through one of its gateways (id)",
+    )
+    gateway = filters.ModelMultipleChoiceFilter(
+        field_name="targets__gateway",
+        queryset=Gateway.objects.all(),
+        distinct=True,
+        label="Routes to this gateway (id)",
+    )
+    prefix = _prefix("prefix", "Destination prefix starts with")
+    caller_prefix = _prefix("caller_prefix", "Caller prefix starts with")
+    matches = filters.CharFilter(
+        method="filter_matches",
+        label="Rules whose destination prefix matches this E.164 number (longest first)",
+    )
+
+    class Meta:
+        model = RouteRule
+        fields = [
+            "q",
+            "tenant",
+            "is_global",
+            "carrier",
+            "gateway",
+            "enabled",
+            "prefix",
+            "caller_prefix",
+            "matches",
+        ]
+
+    def filter_carrier(self, queryset: QuerySet, name: str, value: list[Carrier]) -> QuerySet:
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(targets__carrier__in=value) | Q(targets__gateway__carrier__in=value)
+        ).distinct()
+
+    def filter_matches(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        number = value.strip()
+        try:
+            validators.validate_digits(number)
+        except ValidationError:
+            return queryset.none()
+        prefixes = [number[:i] for i in range(len(number) + 1)]
+        return queryset.filter(prefix__in=prefixes).order_by("-prefix", "priority", "id")
+
+
+class NormalizationRuleFilterSet(BaseFilterSet):
+    search_fields = ("description", "pattern", "match_prefix")
+    carrier = _ids(Carrier, "carrier", "Carrier (id)")
+    pbx = _ids(Pbx, "pbx", "PBX (id)")
+    tenant = _ids(Tenant, "pbx__tenant", "Tenant of the PBX (id)")
+    prefix = _prefix("match_prefix", "Match prefix starts with")
+
+    class Meta:
+        model = NormalizationRule
+        fields = ["q", "carrier", "pbx", "tenant", "direction", "kind", "enabled", "prefix"]
+
+
+class RouterInstanceFilterSet(BaseFilterSet):
+    search_fields = ("name", "description", "listen_ip")
+
+    class Meta:
+        model = RouterInstance
+        fields = ["q", "enabled", "transport", "name"]

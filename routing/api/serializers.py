@@ -1,0 +1,483 @@
+"""Serializers of the configuration API: one per routing model, fields listed explicitly.
+
+Validation is the model's, not a second copy of it: every serializer builds the instance the
+request describes and calls its full_clean() (field validators, clean(), unique checks and
+constraints), so the API refuses bad input with the admin's own words. DRF's own unique
+validators are dropped for that reason, and the few messages DRF words differently from a
+Django form (max length, choices, missing value) are set to the form's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core import validators as django_validators
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.settings import api_settings
+from rest_framework.validators import UniqueValidator
+
+from routing.api import services
+from routing.models import (
+    Carrier,
+    Did,
+    Domain,
+    Gateway,
+    IpSource,
+    ListenTransport,
+    NormalizationRule,
+    Pbx,
+    RouterInstance,
+    RouteRule,
+    RouteTarget,
+    Tenant,
+)
+
+# Django form wording, so that the API and the admin say the same thing.
+FORM_MESSAGES = {
+    "required": "This field is required.",
+    "blank": "This field is required.",
+    "null": "This field is required.",
+    "invalid_choice": "Select a valid choice. {input} is not one of the available choices.",
+}
+INTEGER_MESSAGES = {"invalid": "Enter a whole number."}
+TIME_MESSAGES = {"invalid": "Enter a valid time."}
+RELATED_MESSAGES = {
+    "required": "This field is required.",
+    "null": "This field is required.",
+    "does_not_exist": "Select a valid choice. That choice is not one of the available choices.",
+    "incorrect_type": "Select a valid choice. That choice is not one of the available choices.",
+}
+
+
+def django_errors_to_drf(exc: DjangoValidationError) -> dict[str, list[str]]:
+    """A model ValidationError as DRF's field -> messages mapping."""
+    if not hasattr(exc, "error_dict"):
+        return {api_settings.NON_FIELD_ERRORS_KEY: list(exc.messages)}
+    errors: dict[str, list[str]] = {}
+    for field, messages in exc.message_dict.items():
+        key = api_settings.NON_FIELD_ERRORS_KEY if field == NON_FIELD_ERRORS else field
+        errors.setdefault(key, []).extend(messages)
+    return errors
+
+
+class ModelCleanSerializer(serializers.ModelSerializer):
+    """A ModelSerializer validated by the model's full_clean()."""
+
+    # Model fields full_clean() must not look at (set by a parent serializer, for example).
+    clean_exclude: tuple[str, ...] = ()
+
+    def build_standard_field(
+        self, field_name: str, model_field: models.Field
+    ) -> tuple[type[serializers.Field], dict[str, Any]]:
+        field_class, kwargs = super().build_standard_field(field_name, model_field)
+        validators = [v for v in kwargs.get("validators", []) if not isinstance(v, UniqueValidator)]
+        if isinstance(model_field, models.SlugField):
+            # DRF's SlugField words its error differently from Django's validate_slug.
+            field_class = serializers.CharField
+            kwargs.pop("allow_unicode", None)
+            validators.append(django_validators.validate_slug)
+        max_length = kwargs.pop("max_length", None)
+        if max_length is not None:
+            # Django's validator: "Ensure this value has at most N characters (it has M)."
+            validators.append(django_validators.MaxLengthValidator(max_length))
+        kwargs["validators"] = validators
+        messages = dict(FORM_MESSAGES)
+        if issubclass(field_class, serializers.IntegerField):
+            messages.update(INTEGER_MESSAGES)
+        elif issubclass(field_class, serializers.TimeField):
+            messages.update(TIME_MESSAGES)
+        kwargs["error_messages"] = {**messages, **kwargs.get("error_messages", {})}
+        return field_class, kwargs
+
+    def build_relational_field(
+        self, field_name: str, relation_info: Any
+    ) -> tuple[type[serializers.Field], dict[str, Any]]:
+        field_class, kwargs = super().build_relational_field(field_name, relation_info)
+        kwargs["error_messages"] = {**RELATED_MESSAGES, **kwargs.get("error_messages", {})}
+        return field_class, kwargs
+
+    def get_validators(self) -> list[Any]:
+        # No UniqueTogetherValidator: full_clean() checks the constraints with Django's words.
+        return []
+
+    def model_instance(self, attrs: dict[str, Any]) -> models.Model:
+        """The instance as it would be saved: the current one with attrs applied."""
+        model = self.Meta.model
+        concrete = [f for f in model._meta.concrete_fields]
+        if self.instance is not None:
+            # A fresh object, not a copy: copies share the related-object cache.
+            instance = model.from_db(
+                self.instance._state.db,
+                [f.attname for f in concrete],
+                [getattr(self.instance, f.attname) for f in concrete],
+            )
+        else:
+            instance = model()
+        names = {f.name for f in concrete}
+        for name, value in attrs.items():
+            if name in names:
+                setattr(instance, name, value)
+        return instance
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        instance = self.model_instance(attrs)
+        try:
+            instance.full_clean(exclude=list(self.clean_exclude))
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(django_errors_to_drf(exc)) from None
+        # clean() may normalise what it was given (a CIDR, a domain name): keep its result.
+        for name in list(attrs):
+            if hasattr(instance, name) and name not in self.nested_fields():
+                attrs[name] = getattr(instance, name)
+        return attrs
+
+    def nested_fields(self) -> set[str]:
+        return {
+            name
+            for name, field in self.fields.items()
+            if isinstance(field, serializers.BaseSerializer)
+        }
+
+
+class DisplayMixin(serializers.Serializer):
+    display = serializers.SerializerMethodField(help_text="How the admin names this object.")
+
+    def get_display(self, obj: models.Model) -> str:
+        return str(obj)
+
+
+TIMESTAMPS = ["created_at", "updated_at"]
+ENDPOINT_FIELDS = [
+    "host",
+    "port",
+    "transport",
+    "socket",
+    "enabled",
+    "fr_timer",
+    "fr_inv_timer",
+]
+
+
+class TenantSerializer(DisplayMixin, ModelCleanSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="routing-api:tenant-detail")
+
+    class Meta:
+        model = Tenant
+        fields = ["id", "url", "display", "name", "enabled", "description", *TIMESTAMPS]
+
+
+class DomainSerializer(DisplayMixin, ModelCleanSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="routing-api:domain-detail")
+
+    class Meta:
+        model = Domain
+        fields = ["id", "url", "display", "tenant", "name", "pbx", "enabled", *TIMESTAMPS]
+
+
+class PbxSerializer(DisplayMixin, ModelCleanSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="routing-api:pbx-detail")
+
+    class Meta:
+        model = Pbx
+        fields = ["id", "url", "display", "tenant", "name", *ENDPOINT_FIELDS, *TIMESTAMPS]
+
+
+class CarrierSerializer(DisplayMixin, ModelCleanSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="routing-api:carrier-detail")
+
+    class Meta:
+        model = Carrier
+        fields = [
+            "id",
+            "url",
+            "display",
+            "name",
+            "enabled",
+            "from_domain",
+            "send_pai",
+            "extra_headers",
+            "description",
+            *TIMESTAMPS,
+        ]
+
+
+class GatewaySerializer(DisplayMixin, ModelCleanSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="routing-api:gateway-detail")
+
+    class Meta:
+        model = Gateway
+        fields = [
+            "id",
+            "url",
+            "display",
+            "carrier",
+            "name",
+            *ENDPOINT_FIELDS,
+            "weight",
+            "strip",
+            "prefix",
+            *TIMESTAMPS,
+        ]
+
+
+class IpSourceSerializer(DisplayMixin, ModelCleanSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="routing-api:ipsource-detail")
+
+    class Meta:
+        model = IpSource
+        fields = [
+            "id",
+            "url",
+            "display",
+            "cidr",
+            "carrier",
+            "pbx",
+            "enabled",
+            "description",
+            *TIMESTAMPS,
+        ]
+
+
+class DidSerializer(DisplayMixin, ModelCleanSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="routing-api:did-detail")
+
+    class Meta:
+        model = Did
+        fields = [
+            "id",
+            "url",
+            "display",
+            "tenant",
+            "pbx",
+            "number",
+            "match",
+            "range_end",
+            "enabled",
+            "description",
+            *TIMESTAMPS,
+        ]
+
+
+class RouteTargetSerializer(ModelCleanSerializer):
+    """One target of a rule, written only through its rule."""
+
+    clean_exclude = ("rule",)
+
+    class Meta:
+        model = RouteTarget
+        fields = ["id", "order", "carrier", "gateway", "weight"]
+        extra_kwargs = {
+            "order": {
+                "help_text": "Failover order, lower first; targets with the same order share "
+                "calls by weight. Omitted: the target's position in the list."
+            }
+        }
+
+
+class RouteRuleSerializer(DisplayMixin, ModelCleanSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="routing-api:routerule-detail")
+    targets = RouteTargetSerializer(
+        many=True,
+        required=False,
+        help_text="The rule's failover list. Writing it replaces the whole list at once "
+        "(omit it in a PATCH to keep the current one).",
+    )
+
+    class Meta:
+        model = RouteRule
+        fields = [
+            "id",
+            "url",
+            "display",
+            "name",
+            "tenant",
+            "prefix",
+            "caller_prefix",
+            "priority",
+            "enabled",
+            "weekdays",
+            "start_time",
+            "end_time",
+            "timezone",
+            "caller_id",
+            "from_display",
+            "extra_headers",
+            "description",
+            "targets",
+            *TIMESTAMPS,
+        ]
+
+    def validate_targets(self, targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        errors: list[dict[str, list[str]]] = []
+        seen: set[tuple[str, int]] = set()
+        for position, target in enumerate(targets):
+            target.setdefault("order", position)
+            error: dict[str, list[str]] = {}
+            for kind in ("carrier", "gateway"):
+                obj = target.get(kind)
+                if obj is None:
+                    continue
+                if (kind, obj.pk) in seen:
+                    error[kind] = [f"This {kind} is already a target of this rule."]
+                seen.add((kind, obj.pk))
+            errors.append(error)
+        if any(errors):
+            raise serializers.ValidationError(errors)
+        return targets
+
+    def create(self, validated_data: dict[str, Any]) -> RouteRule:
+        targets = validated_data.pop("targets", [])
+        return services.route_rule_create(data=validated_data, targets=targets)
+
+    def update(self, instance: RouteRule, validated_data: dict[str, Any]) -> RouteRule:
+        targets = validated_data.pop("targets", None)
+        return services.route_rule_update(rule=instance, data=validated_data, targets=targets)
+
+
+class NormalizationRuleSerializer(DisplayMixin, ModelCleanSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="routing-api:normalizationrule-detail")
+
+    class Meta:
+        model = NormalizationRule
+        fields = [
+            "id",
+            "url",
+            "display",
+            "carrier",
+            "pbx",
+            "direction",
+            "applies_to",
+            "priority",
+            "kind",
+            "match_prefix",
+            "strip",
+            "add_prefix",
+            "pattern",
+            "replacement",
+            "example_input",
+            "example_output",
+            "enabled",
+            "description",
+            *TIMESTAMPS,
+        ]
+
+
+@extend_schema_field(
+    {"type": "string", "pattern": "^(udp|tcp)$", "description": "udp or tcp", "default": "udp"}
+)
+class ListenTransportField(serializers.ChoiceField):
+    """A Kamailio listener's transport, documented as a pattern rather than an enum.
+
+    drf-spectacular names enums after the field: this `transport` (udp, tcp) and the SIP
+    endpoints' `transport` (udp, tcp, tls) would collide and warn.
+    """
+
+
+class RouterInstanceSerializer(DisplayMixin, ModelCleanSerializer):
+    """A Kamailio instance. Its token is shown only to users who may change instances.
+
+    Whoever may change an instance can set a new token anyway, so showing it to them reveals
+    nothing new; a read-only user never sees it (it authenticates Kamailio to the routing
+    endpoint).
+    """
+
+    url = serializers.HyperlinkedIdentityField(view_name="routing-api:routerinstance-detail")
+    transport = ListenTransportField(
+        choices=ListenTransport.choices,
+        default=ListenTransport.UDP,
+        error_messages=FORM_MESSAGES,
+    )
+
+    class Meta:
+        model = RouterInstance
+        fields = [
+            "id",
+            "url",
+            "display",
+            "name",
+            "listen_ip",
+            "listen_port",
+            "transport",
+            "advertised_address",
+            "api_urls",
+            "api_timeout_ms",
+            "http_workers",
+            "children",
+            "fr_timer",
+            "fr_inv_timer",
+            "failover_codes",
+            "token",
+            "enabled",
+            "description",
+            *TIMESTAMPS,
+        ]
+        extra_kwargs = {
+            "token": {
+                "required": False,
+                "help_text": "Shared secret the instance sends as X-C4-Token (16+ characters; "
+                "generated when omitted). Returned only to users who may change instances.",
+            }
+        }
+
+    def to_representation(self, instance: RouterInstance) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if request is None or not request.user.has_perm("routing.change_routerinstance"):
+            data.pop("token", None)
+        return data
+
+
+class HistoryChangeSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    old = serializers.JSONField(allow_null=True)
+    new = serializers.JSONField(allow_null=True)
+
+
+class HistoryRecordSerializer(serializers.Serializer):
+    """One audit record: who changed which object, when, and how."""
+
+    id = serializers.IntegerField(help_text="The history record's id.")
+    date = serializers.DateTimeField()
+    type = serializers.ChoiceField(choices=["created", "changed", "deleted"])
+    user = serializers.CharField(allow_null=True, help_text="Username; null for a command.")
+    change_reason = serializers.CharField(allow_null=True)
+    object_type = serializers.CharField(help_text="e.g. 'route rule' or 'route target'.")
+    object_id = serializers.IntegerField()
+    object_repr = serializers.CharField()
+    changes = HistoryChangeSerializer(many=True)
+
+
+class ImportRequestSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The CSV file (UTF-8), in the format of the export.")
+    mode = serializers.ChoiceField(
+        choices=["add", "replace", "replace-scope"],
+        default="add",
+        help_text="add: fail on a duplicate; replace: first delete the existing rows the file "
+        "redefines; replace-scope: first delete every row of each scope the file names.",
+    )
+    dry_run = serializers.BooleanField(
+        default=False, help_text="Validate and count, then roll everything back."
+    )
+
+
+class ImportResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    targets_created = serializers.IntegerField()
+    deleted = serializers.IntegerField()
+    dry_run = serializers.BooleanField()
+
+
+class ImportErrorItemSerializer(serializers.Serializer):
+    line = serializers.IntegerField(help_text="Line number in the file (the header is line 1).")
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ImportErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = ImportErrorItemSerializer(many=True)

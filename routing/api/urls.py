@@ -1,0 +1,35 @@
+"""The configuration API's routes: one router line per model (mounted at /api/v1/)."""
+
+from __future__ import annotations
+
+from rest_framework import routers
+from rest_framework.permissions import IsAuthenticated
+
+from routing.api import views
+
+app_name = "routing-api"
+
+
+class ApiRootView(routers.APIRootView):
+    """The list of endpoints, for authenticated users only (DRF's root is open to anyone)."""
+
+    permission_classes = [IsAuthenticated]
+
+
+class Router(routers.DefaultRouter):
+    APIRootView = ApiRootView
+
+
+router = Router()
+router.register("tenants", views.TenantViewSet)
+router.register("domains", views.DomainViewSet)
+router.register("pbxs", views.PbxViewSet)
+router.register("carriers", views.CarrierViewSet)
+router.register("gateways", views.GatewayViewSet)
+router.register("ip-sources", views.IpSourceViewSet)
+router.register("dids", views.DidViewSet)
+router.register("route-rules", views.RouteRuleViewSet)
+router.register("normalization-rules", views.NormalizationRuleViewSet)
+router.register("router-instances", views.RouterInstanceViewSet)
+
+urlpatterns = router.urls

@@ -1,0 +1,262 @@
+"""ModelViewSets of the configuration API: queryset, serializer, filterset, and little else.
+
+Every viewset also has a read-only `history` action (GET .../{id}/history/). Route rules and
+DIDs have `import` (POST a CSV) and `export` (GET the CSV) actions calling routing.imports,
+the same services as the manage.py commands.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from django.db.models import ProtectedError, RestrictedError
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import DjangoModelPermissions
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from routing import imports
+from routing.api import filtersets, serializers
+from routing.api.history import object_history
+from routing.api.schema import RoutingAutoSchema
+from routing.models import (
+    Carrier,
+    Did,
+    Domain,
+    Gateway,
+    IpSource,
+    NormalizationRule,
+    Pbx,
+    RouterInstance,
+    RouteRule,
+    RouteTarget,
+    Tenant,
+)
+
+VIEW_PERMISSION = ["%(app_label)s.view_%(model_name)s"]
+
+
+class ModelPermissions(DjangoModelPermissions):
+    """Authenticated users only; reading needs the model's view permission, writing the
+    add/change/delete one (DRF's default lets any authenticated user read)."""
+
+    perms_map = {
+        **DjangoModelPermissions.perms_map,
+        "GET": VIEW_PERMISSION,
+        "HEAD": VIEW_PERMISSION,
+        "OPTIONS": VIEW_PERMISSION,
+    }
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "This object is still in use."
+    default_code = "conflict"
+
+
+class RoutingViewSet(viewsets.ModelViewSet):
+    """CRUD on one routing model, plus its audit history."""
+
+    permission_classes = [ModelPermissions]
+    schema = RoutingAutoSchema()
+    lookup_value_regex = r"[0-9]+"
+    # Children whose history is part of this object's (model, foreign key attname).
+    history_related: tuple[tuple[type, str], ...] = ()
+
+    def perform_destroy(self, instance: Any) -> None:
+        try:
+            instance.delete()
+        except (ProtectedError, RestrictedError) as exc:
+            used_by = sorted({str(obj) for obj in list(exc.args[1])[:5]})
+            raise Conflict(
+                f"Cannot delete {instance._meta.verbose_name} '{instance}': it is used by "
+                f"{', '.join(used_by)}. Delete or change those first."
+            ) from None
+
+    @extend_schema(
+        summary="Audit history: who changed what, when (newest first)",
+        responses=serializers.HistoryRecordSerializer(many=True),
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def history(self, request: Request, pk: str | None = None) -> Response:
+        model = self.get_queryset().model
+        entries = object_history(model, int(pk or 0), related=self.history_related)
+        if not entries:
+            raise exceptions.NotFound()
+        return Response(serializers.HistoryRecordSerializer(entries, many=True).data)
+
+
+class TenantViewSet(RoutingViewSet):
+    queryset = Tenant.objects.all()
+    serializer_class = serializers.TenantSerializer
+    filterset_class = filtersets.TenantFilterSet
+    ordering_fields = ["id", "name", "created_at", "updated_at"]
+
+
+class DomainViewSet(RoutingViewSet):
+    queryset = Domain.objects.all()
+    serializer_class = serializers.DomainSerializer
+    filterset_class = filtersets.DomainFilterSet
+    ordering_fields = ["id", "name", "created_at", "updated_at"]
+
+
+class PbxViewSet(RoutingViewSet):
+    queryset = Pbx.objects.select_related("tenant")
+    serializer_class = serializers.PbxSerializer
+    filterset_class = filtersets.PbxFilterSet
+    ordering_fields = ["id", "name", "host", "created_at", "updated_at"]
+
+
+class CarrierViewSet(RoutingViewSet):
+    queryset = Carrier.objects.all()
+    serializer_class = serializers.CarrierSerializer
+    filterset_class = filtersets.CarrierFilterSet
+    ordering_fields = ["id", "name", "created_at", "updated_at"]
+
+
+class GatewayViewSet(RoutingViewSet):
+    queryset = Gateway.objects.select_related("carrier")
+    serializer_class = serializers.GatewaySerializer
+    filterset_class = filtersets.GatewayFilterSet
+    ordering_fields = ["id", "name", "host", "weight", "created_at", "updated_at"]
+
+
+class IpSourceViewSet(RoutingViewSet):
+    queryset = IpSource.objects.select_related("carrier", "pbx__tenant")
+    serializer_class = serializers.IpSourceSerializer
+    filterset_class = filtersets.IpSourceFilterSet
+    ordering_fields = ["id", "cidr", "created_at", "updated_at"]
+
+
+IMPORT_SCHEMA = extend_schema(
+    summary="Import a CSV file (all or nothing)",
+    request={"multipart/form-data": serializers.ImportRequestSerializer},
+    responses={
+        200: serializers.ImportResultSerializer,
+        400: serializers.ImportErrorSerializer,
+    },
+    filters=False,
+)
+EXPORT_SCHEMA = extend_schema(
+    summary="Export as CSV (the import format)",
+    responses={(200, "text/csv"): OpenApiTypes.STR},
+    filters=False,
+)
+
+
+class CsvImportExportMixin:
+    """`import` and `export` actions over a routing.imports importer/exporter pair."""
+
+    importer: Any
+    exporter: Any
+    export_filename: str
+
+    def _import(self, request: Request) -> Response:
+        form = serializers.ImportRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        mode = form.validated_data["mode"]
+        model = self.get_queryset().model  # type: ignore[attr-defined]
+        if mode != "add" and not request.user.has_perm(
+            f"{model._meta.app_label}.delete_{model._meta.model_name}"
+        ):
+            raise exceptions.PermissionDenied("Replacing rows needs the delete permission.")
+        upload = form.validated_data["file"]
+        text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
+        try:
+            result = type(self).importer(
+                text,
+                mode=mode,
+                dry_run=form.validated_data["dry_run"],
+                user=request.user,
+                change_reason=f"API import of {upload.name}"[:100],
+            )
+        except imports.ImportFailed as exc:
+            body = {"detail": str(exc.summary), "errors": [e.as_dict() for e in exc.errors]}
+            return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        return Response(serializers.ImportResultSerializer(result.as_dict()).data)
+
+    def _export(self, request: Request) -> HttpResponse:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{self.export_filename}"'
+        type(self).exporter(response)
+        return response
+
+
+class DidViewSet(CsvImportExportMixin, RoutingViewSet):
+    queryset = Did.objects.select_related("tenant", "pbx")
+    serializer_class = serializers.DidSerializer
+    filterset_class = filtersets.DidFilterSet
+    ordering_fields = ["id", "number", "created_at", "updated_at"]
+    importer = staticmethod(imports.import_dids)
+    exporter = staticmethod(imports.export_dids)
+    export_filename = "dids.csv"
+
+    @IMPORT_SCHEMA
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[MultiPartParser, FormParser],
+        pagination_class=None,
+        filter_backends=[],
+    )
+    def import_csv(self, request: Request) -> Response:
+        return self._import(request)
+
+    @EXPORT_SCHEMA
+    @action(
+        detail=False, methods=["get"], url_path="export", pagination_class=None, filter_backends=[]
+    )
+    def export_csv(self, request: Request) -> HttpResponse:
+        return self._export(request)
+
+
+class RouteRuleViewSet(CsvImportExportMixin, RoutingViewSet):
+    queryset = RouteRule.objects.select_related("tenant").prefetch_related("targets")
+    serializer_class = serializers.RouteRuleSerializer
+    filterset_class = filtersets.RouteRuleFilterSet
+    ordering_fields = ["id", "prefix", "caller_prefix", "priority", "name", "updated_at"]
+    history_related = ((RouteTarget, "rule_id"),)
+    importer = staticmethod(imports.import_route_rules)
+    exporter = staticmethod(imports.export_route_rules)
+    export_filename = "routes.csv"
+
+    @IMPORT_SCHEMA
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[MultiPartParser, FormParser],
+        pagination_class=None,
+        filter_backends=[],
+    )
+    def import_csv(self, request: Request) -> Response:
+        return self._import(request)
+
+    @EXPORT_SCHEMA
+    @action(
+        detail=False, methods=["get"], url_path="export", pagination_class=None, filter_backends=[]
+    )
+    def export_csv(self, request: Request) -> HttpResponse:
+        return self._export(request)
+
+
+class NormalizationRuleViewSet(RoutingViewSet):
+    queryset = NormalizationRule.objects.select_related("carrier", "pbx__tenant")
+    serializer_class = serializers.NormalizationRuleSerializer
+    filterset_class = filtersets.NormalizationRuleFilterSet
+    ordering_fields = ["id", "priority", "direction", "created_at", "updated_at"]
+
+
+class RouterInstanceViewSet(RoutingViewSet):
+    queryset = RouterInstance.objects.all()
+    serializer_class = serializers.RouterInstanceSerializer
+    filterset_class = filtersets.RouterInstanceFilterSet
+    ordering_fields = ["id", "name", "created_at", "updated_at"]

@@ -1,0 +1,1008 @@
+"""CSV import and export of route rules and DIDs: all or nothing, fast, audited.
+
+Services without HTTP: the manage.py commands, the API's upload endpoints and the admin call
+these functions.
+
+Route rules, one rule per line (header line required; columns in any order, only `prefix`
+is required; a missing or empty cell takes the model's default):
+
+    tenant,name,prefix,caller_prefix,priority,enabled,weekdays,start_time,end_time,timezone,
+    targets,caller_id,from_display,extra_headers,description
+
+- tenant: the tenant's name; empty for a global rule.
+- enabled: true/false (also yes/no, 1/0); empty is true.
+- start_time, end_time: HH:MM (or HH:MM:SS), both or neither.
+- targets: the failover list, items separated by ';', each
+      carrier:CARRIER[@ORDER[/WEIGHT]]            a whole carrier (its gateways)
+      gateway:CARRIER/GATEWAY[@ORDER[/WEIGHT]]    one gateway of a carrier
+  e.g. "carrier:Alpha Telecom@0/100;gateway:Beta Voice/beta-1@1/100". ORDER (0-99, lower is
+  tried first, equal orders share calls by WEIGHT 1-1000) defaults to the item's position in
+  the list (0, 1, 2...), WEIGHT to 100. A backslash escapes a ';', '@', '/' or '\\' that is
+  part of a name ("carrier:A\\/B" is the carrier "A/B"). Export writes every ORDER/WEIGHT.
+- extra_headers: header lines separated by newlines (quoted in the CSV, as any CSV writer
+  does for a cell with a newline).
+
+DIDs, one number, range or prefix per line (tenant, number and pbx required):
+
+    tenant,number,match,range_end,pbx,description,enabled
+
+- match: exact (the default), range or prefix; range_end only for a range.
+- pbx: the PBX's name within the tenant.
+
+Modes:
+- "add": every line is new; a line that duplicates an existing row (or another line) fails.
+  A duplicate rule is one with the same scope (tenant or global), prefix, caller prefix,
+  time window (weekdays, start, end, time zone) and priority, i.e. one the router could not
+  tell apart; a duplicate DID has the same number and match.
+- "replace": first delete the existing rows the file redefines: the rules of the same
+  scope with a destination prefix the file has, the DIDs with the same number and match.
+  Re-importing a carrier's prefix list this way replaces it.
+- "replace-scope": first delete every rule (every DID) of each scope the file names (each
+  tenant, and "global" for rules with an empty tenant). The file becomes the whole table of
+  those scopes.
+
+All or nothing: the whole import is one transaction; any bad line and nothing is written.
+Errors name the line (the header is line 1; a record spanning several lines is named by its
+first) and the field, with the model validator's own message. Up to MAX_ERRORS are reported.
+
+Speed: rows are validated in Python with the models' field validators and clean() (no query
+per row: names are resolved from dictionaries loaded once), then written with bulk_create in
+batches. History is recorded for every row written or deleted (django-simple-history's
+bulk_create_with_history, and bulk-created "-" records before a bulk delete), with the user
+and a change reason; signals are skipped, so the routing version is bumped here, once, and
+first: its row lock serializes concurrent imports and admin saves for the import's duration.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import IO, Any, TypeVar
+
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.db.models import Prefetch
+from django.db.models.functions import Length
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
+
+from routing.models import (
+    Carrier,
+    Did,
+    DidMatch,
+    Gateway,
+    Pbx,
+    RouteRule,
+    RouteTarget,
+    Tenant,
+    bump_routing_version,
+)
+
+ADD = "add"
+REPLACE = "replace"
+REPLACE_SCOPE = "replace-scope"
+MODES = (ADD, REPLACE, REPLACE_SCOPE)
+
+ROUTE_COLUMNS = (
+    "tenant",
+    "name",
+    "prefix",
+    "caller_prefix",
+    "priority",
+    "enabled",
+    "weekdays",
+    "start_time",
+    "end_time",
+    "timezone",
+    "targets",
+    "caller_id",
+    "from_display",
+    "extra_headers",
+    "description",
+)
+ROUTE_REQUIRED = ("prefix",)
+DID_COLUMNS = ("tenant", "number", "match", "range_end", "pbx", "description", "enabled")
+DID_REQUIRED = ("tenant", "number", "pbx")
+
+MAX_ERRORS = 50
+BATCH_SIZE = 2000
+# Rows per query when looking up existing rows by prefix or number.
+LOOKUP_CHUNK = 5000
+# Distinct raw values remembered per column: repeated cells (a time zone, a priority, a
+# target list) are validated once; unique ones (prefixes) are not worth remembering.
+CACHE_LIMIT = 4096
+
+TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
+FALSE_WORDS = frozenset({"false", "f", "no", "n", "0"})
+
+T = TypeVar("T")
+# tqdm-like: progress(iterable, total=..., desc=..., unit=...) -> the same items.
+Progress = Callable[..., Iterable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"Line {self.line}, {self.field}: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ImportFailed(Exception):
+    """The file was refused; nothing was written. `errors` says where and why."""
+
+    def __init__(self, errors: Sequence[RowError], truncated: bool = False) -> None:
+        self.errors = list(errors)
+        self.truncated = truncated
+        super().__init__(str(self))
+
+    @property
+    def summary(self) -> str:
+        count = f"{len(self.errors)}{'+' if self.truncated else ''}"
+        noun = "error" if len(self.errors) == 1 and not self.truncated else "errors"
+        return f"{count} {noun} in the file; nothing was imported."
+
+    def __str__(self) -> str:
+        lines = [self.summary, *(str(error) for error in self.errors)]
+        if self.truncated:
+            lines.append(f"(only the first {len(self.errors)} errors are shown)")
+        return "\n".join(lines)
+
+
+@dataclass(slots=True)
+class ImportResult:
+    created: int = 0
+    targets_created: int = 0
+    deleted: int = 0
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Errors:
+    """Collects row errors up to MAX_ERRORS."""
+
+    def __init__(self) -> None:
+        self.items: list[RowError] = []
+        self.truncated = False
+
+    def add(self, line: int, field_name: str, message: str) -> None:
+        if len(self.items) >= MAX_ERRORS:
+            self.truncated = True
+            return
+        self.items.append(RowError(line, field_name, message))
+
+    def add_validation(self, line: int, exc: ValidationError, default_field: str) -> None:
+        if hasattr(exc, "error_dict"):
+            for name, messages in exc.message_dict.items():
+                target = default_field if name == "__all__" else name
+                for message in messages:
+                    self.add(line, target, message)
+        else:
+            for message in exc.messages:
+                self.add(line, default_field, message)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise ImportFailed(self.items, self.truncated)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+def _no_progress(iterable: Iterable[T], **kwargs: Any) -> Iterable[T]:
+    return iterable
+
+
+# --- Reading -----------------------------------------------------------------------------------
+
+
+def _read_rows(
+    file: Iterable[str], columns: Sequence[str], required: Sequence[str]
+) -> list[tuple[int, dict[str, str]]]:
+    """The file's records as (first line number, column -> stripped cell)."""
+    reader = csv.reader(file)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise ImportFailed([RowError(1, "file", "The file is empty: expected a header line.")])
+        names = [name.strip().lower() for name in header]
+        unknown = [name for name in names if name not in columns]
+        missing = [name for name in required if name not in names]
+        problems = [
+            RowError(1, name, f"Unknown column: use {', '.join(columns)}.") for name in unknown
+        ] + [RowError(1, name, "This column is required.") for name in missing]
+        if len(set(names)) != len(names):
+            problems.append(RowError(1, "file", "A column appears twice in the header."))
+        if problems:
+            raise ImportFailed(problems)
+        rows = []
+        line = reader.line_num + 1
+        for record in reader:
+            start, line = line, reader.line_num + 1
+            if not any(cell.strip() for cell in record):
+                continue  # blank lines are allowed anywhere
+            if len(record) != len(names):
+                raise ImportFailed(
+                    [
+                        RowError(
+                            start,
+                            "file",
+                            f"Expected {len(names)} cells as in the header, found {len(record)}.",
+                        )
+                    ]
+                )
+            rows.append((start, {n: cell.strip() for n, cell in zip(names, record, strict=True)}))
+    except UnicodeDecodeError:
+        raise ImportFailed(
+            [RowError(reader.line_num + 1, "file", "The file is not UTF-8 text.")]
+        ) from None
+    except csv.Error as exc:
+        raise ImportFailed(
+            [RowError(reader.line_num, "file", f"Not a valid CSV file: {exc}.")]
+        ) from None
+    return rows
+
+
+class _Cleaner:
+    """Runs a model field's own clean() (to_python, blank check, validators) on raw cells.
+
+    Same code and messages as the model's full_clean(), without touching the database.
+    """
+
+    def __init__(self, model: type[models.Model]) -> None:
+        self.model = model
+        self.cache: dict[str, dict[str, Any]] = defaultdict(dict)
+
+    def __call__(self, name: str, raw: str, default: Any = None) -> Any:
+        cache = self.cache[name]
+        try:
+            return cache[raw]
+        except KeyError:
+            pass
+        model_field = self.model._meta.get_field(name)
+        if raw == "" and default is not None:
+            value = default
+        elif raw == "" and model_field.null:
+            value = None
+        elif isinstance(model_field, models.BooleanField):
+            word = raw.lower()
+            value = True if word in TRUE_WORDS else False if word in FALSE_WORDS else raw
+        else:
+            value = raw
+        value = model_field.clean(value, None)
+        if len(cache) < CACHE_LIMIT:
+            cache[raw] = value
+        return value
+
+
+def _clean_columns(
+    cleaner: _Cleaner,
+    line: int,
+    row: dict[str, str],
+    names: Iterable[str],
+    errors: _Errors,
+    defaults: dict[str, Any],
+) -> dict[str, Any] | None:
+    values: dict[str, Any] = {}
+    ok = True
+    for name in names:
+        raw = row.get(name, "")
+        try:
+            values[name] = cleaner(name, raw, defaults.get(name))
+        except ValidationError as exc:
+            errors.add_validation(line, exc, name)
+            ok = False
+    return values if ok else None
+
+
+def _field_default(model: type[models.Model], name: str) -> Any:
+    model_field = model._meta.get_field(name)
+    return model_field.get_default() if model_field.has_default() else None
+
+
+# --- Targets ----------------------------------------------------------------------------------
+
+
+def _split(text: str, separator: str) -> list[str]:
+    """Split on `separator` where it is not escaped by a backslash (escapes are kept)."""
+    if "\\" not in text:
+        return text.split(separator)
+    parts, current, i = [], [], 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text):
+            current.append(text[i : i + 2])
+            i += 2
+            continue
+        if char == separator:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+        i += 1
+    parts.append("".join(current))
+    return parts
+
+
+_ESCAPED = re.compile(r"\\(.)")
+_TO_ESCAPE = re.compile(r"([\\;@/])")
+
+
+def _unescape(text: str) -> str:
+    return _ESCAPED.sub(r"\1", text).strip() if "\\" in text else text.strip()
+
+
+def escape_name(name: str) -> str:
+    """A carrier or gateway name as written in a targets cell."""
+    return _TO_ESCAPE.sub(r"\\\1", name)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    carrier_id: int | None
+    gateway_id: int | None
+    order: int
+    weight: int
+
+
+class _TargetResolver:
+    """Turns a targets cell into target specs, with names resolved from one query each."""
+
+    def __init__(self) -> None:
+        self.carriers = dict(Carrier.objects.values_list("name", "id"))
+        self.gateways = {
+            (carrier, name): pk
+            for carrier, name, pk in Gateway.objects.values_list("carrier__name", "name", "id")
+        }
+        self.order_field = RouteTarget._meta.get_field("order")
+        self.weight_field = RouteTarget._meta.get_field("weight")
+        self.default_weight = _field_default(RouteTarget, "weight")
+        self.cache: dict[str, tuple[_Target, ...] | list[str]] = {}
+
+    def __call__(self, text: str) -> tuple[tuple[_Target, ...], list[str]]:
+        """(targets, error messages) for one cell."""
+        cached = self.cache.get(text)
+        if cached is None:
+            try:
+                cached = self._parse(text)
+            except ValidationError as exc:
+                cached = list(exc.messages)
+            if len(self.cache) < CACHE_LIMIT:
+                self.cache[text] = cached
+        if isinstance(cached, list):
+            return (), cached
+        return cached, []
+
+    def _parse(self, text: str) -> tuple[_Target, ...]:
+        if not text:
+            return ()
+        targets: list[_Target] = []
+        messages: list[str] = []
+        seen: set[tuple[int | None, int | None]] = set()
+        for position, item in enumerate(_split(text, ";")):
+            if not item.strip():
+                continue
+            try:
+                target = self._parse_item(item.strip(), position)
+            except ValidationError as exc:
+                messages += [f"'{item.strip()}': {message}" for message in exc.messages]
+                continue
+            key = (target.carrier_id, target.gateway_id)
+            if key in seen:
+                messages.append(f"'{item.strip()}': this target appears twice in the list.")
+            seen.add(key)
+            targets.append(target)
+        if messages:
+            raise ValidationError(messages)
+        return tuple(targets)
+
+    def _parse_item(self, item: str, position: int) -> _Target:
+        parts = _split(item, "@")
+        if len(parts) > 2:
+            raise ValidationError("write a '@' in a name as '\\@'.")
+        destination, numbers = parts[0], parts[1] if len(parts) == 2 else ""
+        kind, colon, name = destination.partition(":")
+        kind = kind.strip().lower()
+        if not colon or kind not in ("carrier", "gateway"):
+            raise ValidationError(
+                "start each target with 'carrier:' or 'gateway:' "
+                "(e.g. carrier:Alpha Telecom@0/100 or gateway:Alpha Telecom/alpha-1@1)."
+            )
+        carrier_id = gateway_id = None
+        if kind == "carrier":
+            carrier_name = _unescape(name)
+            carrier_id = self.carriers.get(carrier_name)
+            if carrier_id is None:
+                raise ValidationError(f"there is no carrier named '{carrier_name}'.")
+        else:
+            names = _split(name, "/")
+            if len(names) != 2:
+                raise ValidationError(
+                    "name a gateway as CARRIER/GATEWAY (write a '/' in a name as '\\/')."
+                )
+            carrier_name, gateway_name = _unescape(names[0]), _unescape(names[1])
+            gateway_id = self.gateways.get((carrier_name, gateway_name))
+            if gateway_id is None:
+                raise ValidationError(
+                    f"carrier '{carrier_name}' has no gateway named '{gateway_name}'."
+                )
+        order_text, _, weight_text = numbers.partition("/")
+        order = self._number(self.order_field, order_text.strip(), position, "order")
+        weight = self._number(self.weight_field, weight_text.strip(), self.default_weight, "weight")
+        return _Target(carrier_id, gateway_id, order, weight)
+
+    @staticmethod
+    def _number(model_field: models.Field, text: str, default: int, label: str) -> int:
+        if not text:
+            return default
+        try:
+            return int(model_field.clean(text, None))
+        except ValidationError as exc:
+            raise ValidationError([f"{label}: {m}" for m in exc.messages]) from None
+
+
+def format_targets(targets: Iterable[RouteTarget]) -> str:
+    """The targets cell of a rule (targets with carrier/gateway__carrier loaded)."""
+    items = []
+    for target in targets:
+        if target.gateway_id is not None:
+            gateway = target.gateway
+            name = f"gateway:{escape_name(gateway.carrier.name)}/{escape_name(gateway.name)}"
+        else:
+            name = f"carrier:{escape_name(target.carrier.name)}"
+        items.append(f"{name}@{target.order}/{target.weight}")
+    return ";".join(items)
+
+
+# --- Writing helpers ---------------------------------------------------------------------------
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _history_user(user: Any) -> Any:
+    return user if user is not None and getattr(user, "is_authenticated", False) else None
+
+
+def _bulk_create(
+    model: type[models.Model],
+    objs: Sequence[models.Model],
+    *,
+    user: Any,
+    reason: str,
+    date: datetime.datetime,
+    progress: Progress,
+    desc: str,
+) -> None:
+    """bulk_create with a "+" history record per row, in batches (for the progress bar)."""
+    batches = _chunks(objs, BATCH_SIZE)
+    total = (len(objs) + BATCH_SIZE - 1) // BATCH_SIZE
+    for batch in progress(batches, total=total, desc=desc, unit="batch"):
+        bulk_create_with_history(
+            list(batch),
+            model,
+            batch_size=BATCH_SIZE,
+            default_user=user,
+            default_change_reason=reason,
+            default_date=date,
+        )
+
+
+def _delete_with_history(
+    model: type[models.Model],
+    objs: Sequence[models.Model],
+    *,
+    user: Any,
+    reason: str,
+    date: datetime.datetime,
+) -> int:
+    """Delete rows in bulk, recording a "-" history record for each as a save would.
+
+    Row-by-row delete() would send two signals and two queries per row; the caller bumps
+    the routing version. Children must have been deleted first.
+    """
+    history_model = model.history.model  # type: ignore[attr-defined]
+    tracked = [f.attname for f in history_model.tracked_fields]
+    records = [
+        history_model(
+            history_date=date,
+            history_user=user,
+            history_change_reason=reason,
+            history_type="-",
+            **{name: getattr(obj, name) for name in tracked},
+        )
+        for obj in objs
+    ]
+    history_model.objects.bulk_create(records, batch_size=BATCH_SIZE)
+    deleted = 0
+    for batch in _chunks([obj.pk for obj in objs], LOOKUP_CHUNK):
+        # _raw_delete: one DELETE, no signals, no cascade collection (done above).
+        deleted += model._base_manager.filter(pk__in=batch)._raw_delete(  # type: ignore[attr-defined]
+            model._base_manager.db
+        )
+    return deleted
+
+
+def _reason(change_reason: str | None, default: str) -> str:
+    return (change_reason or default)[:100]
+
+
+# --- Route rules ------------------------------------------------------------------------------
+
+_RULE_FIELDS = (
+    "name",
+    "prefix",
+    "caller_prefix",
+    "priority",
+    "enabled",
+    "weekdays",
+    "start_time",
+    "end_time",
+    "timezone",
+    "caller_id",
+    "from_display",
+    "extra_headers",
+    "description",
+)
+
+
+def _rule_key(tenant_id: int | None, values: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two rules indistinguishable to the router."""
+    return (
+        tenant_id,
+        values["prefix"],
+        values["caller_prefix"],
+        values["weekdays"],
+        values["start_time"],
+        values["end_time"],
+        values["timezone"],
+        values["priority"],
+    )
+
+
+def import_route_rules(
+    file: Iterable[str],
+    *,
+    mode: str = ADD,
+    dry_run: bool = False,
+    user: Any = None,
+    change_reason: str | None = None,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Import route rules from a CSV text stream (see the module docstring for the format).
+
+    Raises ImportFailed (nothing written) when any line is bad. `progress` is a tqdm-like
+    wrapper for long files; `user` and `change_reason` go into the history records.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    wrap = progress or _no_progress
+    rows = _read_rows(file, ROUTE_COLUMNS, ROUTE_REQUIRED)
+    user = _history_user(user)
+    reason = _reason(change_reason, "CSV import of route rules")
+    now = timezone.now()
+    errors = _Errors()
+    defaults = {name: _field_default(RouteRule, name) for name in _RULE_FIELDS}
+    result = ImportResult(dry_run=dry_run)
+    with transaction.atomic():
+        # First: takes the version row's lock until commit (see the module docstring).
+        bump_routing_version()
+        tenants = dict(Tenant.objects.values_list("name", "id"))
+        resolve_targets = _TargetResolver()
+        clean = _Cleaner(RouteRule)
+        rules: list[RouteRule] = []
+        rule_targets: list[tuple[_Target, ...]] = []
+        lines: list[int] = []
+        keys: dict[tuple[Any, ...], int] = {}
+        for line, row in wrap(rows, total=len(rows), desc="validate", unit="row"):
+            tenant_name = row.get("tenant", "")
+            tenant_id = None
+            if tenant_name:
+                tenant_id = tenants.get(tenant_name)
+                if tenant_id is None:
+                    errors.add(line, "tenant", f"There is no tenant named '{tenant_name}'.")
+            values = _clean_columns(clean, line, row, _RULE_FIELDS, errors, defaults)
+            targets, target_errors = resolve_targets(row.get("targets", ""))
+            for message in target_errors:
+                errors.add(line, "targets", message)
+            if values is None:
+                continue
+            rule = RouteRule(tenant_id=tenant_id, **values)
+            try:
+                rule.clean()
+            except ValidationError as exc:
+                errors.add_validation(line, exc, "prefix")
+                continue
+            key = _rule_key(tenant_id, values)
+            if key in keys:
+                errors.add(
+                    line,
+                    "prefix",
+                    f"Line {keys[key]} already defines a rule with this scope, prefix, caller "
+                    "prefix, time window and priority.",
+                )
+            keys.setdefault(key, line)
+            rules.append(rule)
+            rule_targets.append(targets)
+            lines.append(line)
+        errors.raise_if_any()
+
+        scopes = {rule.tenant_id for rule in rules}
+        if mode == ADD:
+            _check_existing_rules(keys, errors)
+            errors.raise_if_any()
+        else:
+            result.deleted = _delete_rules(
+                mode, scopes, {(r.tenant_id, r.prefix) for r in rules}, user, reason, now
+            )
+
+        _bulk_create(
+            RouteRule, rules, user=user, reason=reason, date=now, progress=wrap, desc="rules"
+        )
+        targets = [
+            RouteTarget(
+                rule_id=rule.pk,
+                carrier_id=t.carrier_id,
+                gateway_id=t.gateway_id,
+                order=t.order,
+                weight=t.weight,
+            )
+            for rule, specs in zip(rules, rule_targets, strict=True)
+            for t in specs
+        ]
+        _bulk_create(
+            RouteTarget, targets, user=user, reason=reason, date=now, progress=wrap, desc="targets"
+        )
+        result.created, result.targets_created = len(rules), len(targets)
+        if dry_run:
+            transaction.set_rollback(True)
+    return result
+
+
+def _check_existing_rules(keys: dict[tuple[Any, ...], int], errors: _Errors) -> None:
+    prefixes = sorted({key[1] for key in keys})
+    for batch in _chunks(prefixes, LOOKUP_CHUNK):
+        existing = RouteRule.objects.filter(prefix__in=batch).values_list(
+            "id",
+            "tenant_id",
+            "prefix",
+            "caller_prefix",
+            "weekdays",
+            "start_time",
+            "end_time",
+            "timezone",
+            "priority",
+        )
+        for pk, *key in existing:
+            line = keys.get(tuple(key))
+            if line is not None:
+                errors.add(
+                    line,
+                    "prefix",
+                    f"Rule {pk} already exists with this scope, prefix, caller prefix, time "
+                    "window and priority (import with replace to redefine it).",
+                )
+
+
+def _delete_rules(
+    mode: str,
+    scopes: set[int | None],
+    prefixes: set[tuple[int | None, str]],
+    user: Any,
+    reason: str,
+    now: datetime.datetime,
+) -> int:
+    """Delete (with history) the rules a replace import redefines; returns how many."""
+    scope_query = models.Q(pk__in=[])
+    for tenant_id in scopes:
+        scope_query |= (
+            models.Q(tenant__isnull=True) if tenant_id is None else models.Q(tenant_id=tenant_id)
+        )
+    if mode == REPLACE_SCOPE:
+        doomed = list(RouteRule.objects.filter(scope_query))
+    else:
+        by_prefix = sorted({prefix for _, prefix in prefixes})
+        doomed = []
+        for batch in _chunks(by_prefix, LOOKUP_CHUNK):
+            doomed += [
+                rule
+                for rule in RouteRule.objects.filter(scope_query, prefix__in=batch)
+                if (rule.tenant_id, rule.prefix) in prefixes
+            ]
+    if not doomed:
+        return 0
+    doomed_targets: list[RouteTarget] = []
+    for batch in _chunks([rule.pk for rule in doomed], LOOKUP_CHUNK):
+        doomed_targets += RouteTarget.objects.filter(rule_id__in=batch)
+    _delete_with_history(RouteTarget, doomed_targets, user=user, reason=reason, date=now)
+    return _delete_with_history(RouteRule, doomed, user=user, reason=reason, date=now)
+
+
+def _time_text(value: datetime.time | None) -> str:
+    if value is None:
+        return ""
+    if value.second == 0 and value.microsecond == 0:
+        return value.strftime("%H:%M")
+    return value.isoformat()
+
+
+def export_route_rules(out: IO[str], queryset: models.QuerySet[RouteRule] | None = None) -> int:
+    """Write rules (all, or `queryset`) as CSV in the import format; returns the count."""
+    if queryset is None:
+        queryset = RouteRule.objects.all()
+    targets = RouteTarget.objects.select_related("carrier", "gateway__carrier").order_by(
+        "order", "id"
+    )
+    queryset = (
+        queryset.select_related("tenant")
+        .prefetch_related(Prefetch("targets", queryset=targets))
+        .order_by(
+            models.F("tenant__name").asc(nulls_first=True),
+            "prefix",
+            "caller_prefix",
+            "priority",
+            "id",
+        )
+    )
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(ROUTE_COLUMNS)
+    count = 0
+    for rule in queryset.iterator(chunk_size=BATCH_SIZE):
+        cells = {
+            "tenant": rule.tenant.name if rule.tenant_id else "",
+            "name": rule.name,
+            "prefix": rule.prefix,
+            "caller_prefix": rule.caller_prefix,
+            "priority": rule.priority,
+            "enabled": "true" if rule.enabled else "false",
+            "weekdays": rule.weekdays,
+            "start_time": _time_text(rule.start_time),
+            "end_time": _time_text(rule.end_time),
+            "timezone": rule.timezone,
+            "targets": format_targets(rule.targets.all()),
+            "caller_id": rule.caller_id,
+            "from_display": rule.from_display,
+            "extra_headers": rule.extra_headers,
+            "description": rule.description,
+        }
+        writer.writerow([cells[name] for name in ROUTE_COLUMNS])
+        count += 1
+    return count
+
+
+# --- DIDs -------------------------------------------------------------------------------------
+
+_DID_FIELDS = ("number", "match", "range_end", "description", "enabled")
+
+
+def _range_errors(number: str, range_end: str) -> str | None:
+    """Did.clean()'s checks of a range's own ends, without its overlap query."""
+    if not range_end:
+        return "A range needs its last number."
+    if len(range_end) != len(number):
+        return "The last number must have as many digits as the first."
+    if range_end < number:
+        return "The last number is below the first."
+    return None
+
+
+def import_dids(
+    file: Iterable[str],
+    *,
+    mode: str = ADD,
+    dry_run: bool = False,
+    user: Any = None,
+    change_reason: str | None = None,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Import DIDs from a CSV text stream (see the module docstring for the format).
+
+    Raises ImportFailed (nothing written) when any line is bad.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    wrap = progress or _no_progress
+    rows = _read_rows(file, DID_COLUMNS, DID_REQUIRED)
+    user = _history_user(user)
+    reason = _reason(change_reason, "CSV import of DIDs")
+    now = timezone.now()
+    errors = _Errors()
+    defaults = {name: _field_default(Did, name) for name in _DID_FIELDS}
+    result = ImportResult(dry_run=dry_run)
+    with transaction.atomic():
+        bump_routing_version()
+        tenants = {tenant.name: tenant for tenant in Tenant.objects.all()}
+        pbxs = {(pbx.tenant_id, pbx.name): pbx for pbx in Pbx.objects.all()}
+        clean = _Cleaner(Did)
+        dids: list[Did] = []
+        keys: dict[tuple[str, str], int] = {}
+        ranges: list[tuple[Did, int]] = []
+        for line, row in wrap(rows, total=len(rows), desc="validate", unit="row"):
+            tenant = tenants.get(row.get("tenant", ""))
+            if tenant is None:
+                message = (
+                    f"There is no tenant named '{row['tenant']}'."
+                    if row.get("tenant")
+                    else "This field is required."
+                )
+                errors.add(line, "tenant", message)
+            pbx = None
+            if tenant is not None:
+                pbx = pbxs.get((tenant.pk, row.get("pbx", "")))
+                if pbx is None:
+                    message = (
+                        f"Tenant '{tenant.name}' has no PBX named '{row['pbx']}'."
+                        if row.get("pbx")
+                        else "This field is required."
+                    )
+                    errors.add(line, "pbx", message)
+            values = _clean_columns(clean, line, row, _DID_FIELDS, errors, defaults)
+            if values is None or tenant is None or pbx is None:
+                continue
+            did = Did(tenant=tenant, pbx=pbx, **values)
+            if not _check_did(did, line, errors):
+                continue
+            key = (did.number, did.match)
+            if key in keys:
+                errors.add(line, "number", f"Line {keys[key]} already has this number and match.")
+            keys.setdefault(key, line)
+            dids.append(did)
+            if did.match == DidMatch.RANGE:
+                ranges.append((did, line))
+        errors.raise_if_any()
+
+        if mode == ADD:
+            doomed_ids: set[int] = set()
+            _check_existing_dids(keys, errors)
+            errors.raise_if_any()
+        else:
+            doomed = _dids_to_replace(mode, keys, {did.tenant_id for did in dids})
+            doomed_ids = {did.pk for did in doomed}
+        _check_overlaps(ranges, doomed_ids, errors)
+        errors.raise_if_any()
+        if mode != ADD:
+            result.deleted = _delete_with_history(Did, doomed, user=user, reason=reason, date=now)
+        _bulk_create(Did, dids, user=user, reason=reason, date=now, progress=wrap, desc="dids")
+        result.created = len(dids)
+        if dry_run:
+            transaction.set_rollback(True)
+    return result
+
+
+def _check_did(did: Did, line: int, errors: _Errors) -> bool:
+    """Did.clean() without a query: ranges are checked for overlaps later, all at once."""
+    if did.match == DidMatch.RANGE:
+        # clean() of the same DID as an exact number checks all but the range itself.
+        probe = Did(tenant=did.tenant, pbx=did.pbx, number=did.number, match=DidMatch.EXACT)
+        message = _range_errors(did.number, did.range_end)
+        try:
+            probe.clean()
+        except ValidationError as exc:
+            errors.add_validation(line, exc, "number")
+            return False
+        if message is not None:
+            errors.add(line, "range_end", message)
+            return False
+        return True
+    try:
+        did.clean()
+    except ValidationError as exc:
+        errors.add_validation(line, exc, "number")
+        return False
+    return True
+
+
+def _check_existing_dids(keys: dict[tuple[str, str], int], errors: _Errors) -> None:
+    numbers = sorted({number for number, _ in keys})
+    message = Did().unique_error_message(Did, ("number", "match")).messages[0]
+    for batch in _chunks(numbers, LOOKUP_CHUNK):
+        for key in Did.objects.filter(number__in=batch).values_list("number", "match"):
+            line = keys.get(key)
+            if line is not None:
+                errors.add(line, "number", message)
+
+
+def _dids_to_replace(
+    mode: str, keys: dict[tuple[str, str], int], tenant_ids: set[int]
+) -> list[Did]:
+    if mode == REPLACE_SCOPE:
+        return list(Did.objects.filter(tenant_id__in=tenant_ids))
+    numbers = sorted({number for number, _ in keys})
+    doomed: list[Did] = []
+    for batch in _chunks(numbers, LOOKUP_CHUNK):
+        doomed += [
+            did for did in Did.objects.filter(number__in=batch) if (did.number, did.match) in keys
+        ]
+    return doomed
+
+
+def _check_overlaps(
+    new_ranges: list[tuple[Did, int]], doomed_ids: set[int], errors: _Errors
+) -> None:
+    """Did.clean()'s overlap rule over the file's ranges and the database's, in one sweep."""
+    if not new_ranges:
+        return
+    # (first, last, line or None for a row in the database, label)
+    spans: dict[int, list[tuple[str, str, int | None, str]]] = defaultdict(list)
+    for did, line in new_ranges:
+        spans[len(did.number)].append((did.number, did.range_end, line, str(did)))
+    lengths = list(spans)
+    existing = (
+        Did.objects.filter(match=DidMatch.RANGE)
+        .annotate(number_length=Length("number"))
+        .filter(number_length__in=lengths)
+    )
+    for did in existing:
+        if did.pk not in doomed_ids:
+            spans[len(did.number)].append((did.number, did.range_end, None, str(did)))
+    for group in spans.values():
+        group.sort(key=lambda span: (span[0], span[1], span[2] is not None))
+        widest: tuple[str, str, int | None, str] | None = None
+        for span in group:
+            if widest is not None and span[0] <= widest[1]:
+                # Report on a line of the file; between two file lines, on the later one.
+                culprit, other = (span, widest)
+                if span[2] is None or (widest[2] is not None and widest[2] > span[2]):
+                    culprit, other = widest, span
+                if culprit[2] is not None:
+                    errors.add(
+                        culprit[2], "range_end", f"This range overlaps the range {other[3]}."
+                    )
+            if widest is None or span[1] > widest[1]:
+                widest = span
+
+
+def export_dids(out: IO[str], queryset: models.QuerySet[Did] | None = None) -> int:
+    """Write DIDs (all, or `queryset`) as CSV in the import format; returns the count."""
+    if queryset is None:
+        queryset = Did.objects.all()
+    queryset = queryset.select_related("tenant", "pbx").order_by(
+        "tenant__name", "number", "match", "id"
+    )
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(DID_COLUMNS)
+    count = 0
+    for did in queryset.iterator(chunk_size=BATCH_SIZE):
+        cells = {
+            "tenant": did.tenant.name,
+            "number": did.number,
+            "match": did.match,
+            "range_end": did.range_end,
+            "pbx": did.pbx.name,
+            "description": did.description,
+            "enabled": "true" if did.enabled else "false",
+        }
+        writer.writerow([cells[name] for name in DID_COLUMNS])
+        count += 1
+    return count
+
+
+__all__ = [
+    "ADD",
+    "DID_COLUMNS",
+    "MODES",
+    "REPLACE",
+    "REPLACE_SCOPE",
+    "ROUTE_COLUMNS",
+    "ImportFailed",
+    "ImportResult",
+    "RowError",
+    "export_dids",
+    "export_route_rules",
+    "format_targets",
+    "import_dids",
+    "import_route_rules",
+]
