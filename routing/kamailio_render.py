@@ -189,6 +189,8 @@ def validate_context(context: dict[str, Any]) -> dict[str, Any]:
     ctx["api_urls"] = list(urls)
     ctx["api_url_cases"] = [(str(i), u) for i, u in enumerate(urls)]
     ctx["failover_codes"] = [str(c) for c in codes]
+    # How long the suspended transaction may wait for one API query (see the config).
+    ctx["api_wait_ms"] = ctx["api_timeout_ms"] + 1000
     ctx["failover_codes_regex"] = "|".join(str(c) for c in sorted(set(codes)))
     ctx["listen_host"] = _host_for_listen(listen_ip)
     ctx["advertised_host"] = _host_for_listen(adv) if adv else ""

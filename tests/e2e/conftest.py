@@ -7,7 +7,6 @@ C4ROUTER_REQUIRE_E2E=1, where they fail (CI must not silently skip them).
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -24,25 +23,14 @@ import harness  # noqa: E402
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "e2e: end-to-end test with real Kamailio and SIPp (bin/install-kamailio)")
-
-
-def e2e_required() -> bool:
-    return os.environ.get("C4ROUTER_REQUIRE_E2E", "") == "1"
+        "markers", "e2e: end-to-end test with real Kamailio and SIPp (bin/install-kamailio)"
+    )
 
 
 @pytest.fixture(autouse=True)
 def _e2e_requirements(request):
-    if request.node.get_closest_marker("e2e") is None:
-        return
-    missing = harness.missing_requirements()
-    if missing:
-        msg = ("Kamailio end-to-end test needs: " + ", ".join(missing)
-               + ". Run `sudo bin/install-kamailio` first.")
-        if e2e_required():
-            pytest.fail(msg + " (C4ROUTER_REQUIRE_E2E=1: failing instead of skipping)",
-                        pytrace=False)
-        pytest.skip(msg)
+    if request.node.get_closest_marker("e2e") is not None:
+        harness.skip_or_fail_without_requirements()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ Main pieces:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -32,9 +33,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SIPP_DIR = Path(__file__).resolve().parent / "sipp"
@@ -46,13 +48,14 @@ DEFAULT_MODULE_DIR = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 
 # --------------------------------------------------------------------------- discovery
 
+
 @dataclasses.dataclass
 class Requirements:
     kamailio: str | None
     sipp: str | None
-    http_async_client: str | None   # path of the .so if it exists
+    http_async_client: str | None  # path of the .so if it exists
     expected_module_path: str | None  # where bin/install-kamailio puts it
-    module_dir: str | None           # Kamailio's mpath
+    module_dir: str | None  # Kamailio's mpath
 
     def missing(self) -> list[str]:
         out = []
@@ -81,8 +84,11 @@ def _which(name: str, extra: Iterable[str] = ()) -> str | None:
 def find_module_dir() -> str | None:
     candidates = [DEFAULT_MODULE_DIR]
     candidates += [str(p) + "/" for p in Path("/usr/lib").glob("*/kamailio/modules")]
-    candidates += ["/usr/lib/kamailio/modules/", "/usr/local/lib64/kamailio/modules/",
-                   "/usr/local/lib/kamailio/modules/"]
+    candidates += [
+        "/usr/lib/kamailio/modules/",
+        "/usr/local/lib64/kamailio/modules/",
+        "/usr/local/lib/kamailio/modules/",
+    ]
     for c in candidates:
         if Path(c, "tm.so").is_file():
             return c if c.endswith("/") else c + "/"
@@ -99,7 +105,10 @@ def expected_module_path() -> str | None:
     try:
         out = subprocess.run(
             ["bash", str(INSTALL_SCRIPT), "--print-module-path"],
-            capture_output=True, text=True, timeout=30,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -107,26 +116,49 @@ def expected_module_path() -> str | None:
     return lines[-1] if out.returncode == 0 and lines else None
 
 
-_REQ_CACHE: Requirements | None = None
+_REQ_CACHE: dict[str, Requirements] = {}
 
 
 def requirements(refresh: bool = False) -> Requirements:
-    global _REQ_CACHE
-    if _REQ_CACHE is None or refresh:
+    """What is installed (cached; refresh=True looks again)."""
+    if refresh or "req" not in _REQ_CACHE:
         sbin = ["/usr/sbin", "/usr/local/sbin"]
         mod = expected_module_path()
-        _REQ_CACHE = Requirements(
+        _REQ_CACHE["req"] = Requirements(
             kamailio=_which("kamailio", sbin),
             sipp=_which("sipp", sbin),
             http_async_client=mod if mod and Path(mod).is_file() else None,
             expected_module_path=mod,
             module_dir=find_module_dir(),
         )
-    return _REQ_CACHE
+    return _REQ_CACHE["req"]
 
 
 def missing_requirements() -> list[str]:
     return requirements().missing()
+
+
+def e2e_required() -> bool:
+    """C4ROUTER_REQUIRE_E2E=1: missing Kamailio/SIPp is a failure, not a skip (CI)."""
+    return os.environ.get("C4ROUTER_REQUIRE_E2E", "") == "1"
+
+
+def skip_or_fail_without_requirements() -> None:
+    """For pytest fixtures/tests: skip (or fail under C4ROUTER_REQUIRE_E2E=1) with a
+    message naming bin/install-kamailio when something is missing."""
+    missing = missing_requirements()
+    if not missing:
+        return
+    import pytest
+
+    msg = (
+        "Kamailio end-to-end test needs: "
+        + ", ".join(missing)
+        + ". Run `sudo bin/install-kamailio` first."
+    )
+    if e2e_required():
+        pytest.fail(msg + " (C4ROUTER_REQUIRE_E2E=1: failing instead of skipping)", pytrace=False)
+    pytest.skip(msg)
 
 
 # --------------------------------------------------------------------------- ports
@@ -175,6 +207,7 @@ def closed_port() -> int:
 
 # --------------------------------------------------------------------------- SIP helpers
 
+
 def sip_options_ping(host: str, port: int, timeout: float = 0.5) -> int | None:
     """Send one OPTIONS over UDP to host:port, return the status code or None."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -199,7 +232,7 @@ def sip_options_ping(host: str, port: int, timeout: float = 0.5) -> int | None:
         while time.monotonic() < deadline:
             try:
                 data, _ = s.recvfrom(65535)
-            except (socket.timeout, ConnectionRefusedError):
+            except (TimeoutError, ConnectionRefusedError):
                 return None
             text = data.decode(errors="replace")
             if callid in text:
@@ -212,15 +245,23 @@ def sip_options_ping(host: str, port: int, timeout: float = 0.5) -> int | None:
 
 @dataclasses.dataclass
 class SipMessage:
-    direction: str                  # "sent" or "received"
+    direction: str  # "sent" or "received"
     first_line: str
     headers: list[tuple[str, str]]  # in order, names as written
     body: str
     raw: str
     timestamp: str = ""
 
-    _COMPACT = {"f": "from", "t": "to", "v": "via", "i": "call-id", "m": "contact",
-                "l": "content-length", "c": "content-type", "k": "supported"}
+    _COMPACT = {
+        "f": "from",
+        "t": "to",
+        "v": "via",
+        "i": "call-id",
+        "m": "contact",
+        "l": "content-length",
+        "c": "content-type",
+        "k": "supported",
+    }
 
     @property
     def is_request(self) -> bool:
@@ -265,8 +306,9 @@ class SipMessage:
     def time(self) -> float | None:
         """Epoch seconds of the SIPp log timestamp ("2024-01-01 12:00:00.123456")."""
         try:
-            return datetime.datetime.strptime(self.timestamp.strip(),
-                                              "%Y-%m-%d %H:%M:%S.%f").timestamp()
+            return datetime.datetime.strptime(
+                self.timestamp.strip(), "%Y-%m-%d %H:%M:%S.%f"
+            ).timestamp()
         except ValueError:
             return None
 
@@ -297,11 +339,11 @@ def parse_sip_text(raw: str, direction: str = "", timestamp: str = "") -> SipMes
 def parse_sipp_messages(path: str | Path) -> list[SipMessage]:
     """Parse a SIPp -trace_msg/-message_file log:
 
-        ----------------------------------------------- 2024-01-01 12:00:00.000000
-        UDP message received (812 bytes):
+    ----------------------------------------------- 2024-01-01 12:00:00.000000
+    UDP message received (812 bytes):
 
-        INVITE sip:... SIP/2.0
-        ...
+    INVITE sip:... SIP/2.0
+    ...
     """
     p = Path(path)
     if not p.exists():
@@ -347,13 +389,19 @@ def received_statuses(messages: list[SipMessage]) -> list[int]:
 
 def final_status(messages: list[SipMessage], cseq_method: str = "INVITE") -> int | None:
     """Last final (>=200) response received for `cseq_method`."""
-    finals = [m.status for m in messages
-              if m.direction == "received" and not m.is_request
-              and m.cseq_method == cseq_method and m.status >= 200]
+    finals = [
+        m.status
+        for m in messages
+        if m.direction == "received"
+        and not m.is_request
+        and m.cseq_method == cseq_method
+        and m.status >= 200
+    ]
     return finals[-1] if finals else None
 
 
 # --------------------------------------------------------------------------- process helpers
+
 
 def _terminate(proc: subprocess.Popen, grace: float = 5.0) -> None:
     """Stop a process started with start_new_session=True and its children (its own
@@ -367,21 +415,24 @@ def _terminate(proc: subprocess.Popen, grace: float = 5.0) -> None:
     try:
         proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=grace)
 
 
-def kamailio_check(cfg_path: str | Path, kamailio: str | None = None,
-                   timeout: float = 30) -> subprocess.CompletedProcess:
+def kamailio_check(
+    cfg_path: str | Path, kamailio: str | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess:
     """`kamailio -c -f CFG`: syntax and module parameters (mod_init is not run).
     Returns the CompletedProcess (returncode 0 = ok; output in .stdout, merged)."""
     kamailio = kamailio or requirements().kamailio or "kamailio"
     return subprocess.run(
         [kamailio, "-c", "-f", str(cfg_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -393,10 +444,18 @@ class KamailioProcess:
     Ready when it answers an OPTIONS to itself with 200 (the config's keepalive).
     """
 
-    def __init__(self, cfg_text: str, port: int, workdir: str | Path,
-                 host: str = LOCALHOST, startup_timeout: float = 15.0,
-                 shm_mb: int = 64, pkg_mb: int = 8, kamailio: str | None = None,
-                 name: str = "kamailio"):
+    def __init__(
+        self,
+        cfg_text: str,
+        port: int,
+        workdir: str | Path,
+        host: str = LOCALHOST,
+        startup_timeout: float = 15.0,
+        shm_mb: int = 64,
+        pkg_mb: int = 8,
+        kamailio: str | None = None,
+        name: str = "kamailio",
+    ):
         self.cfg_text = cfg_text
         self.port = port
         self.host = host
@@ -413,15 +472,30 @@ class KamailioProcess:
         self.log_path = self.workdir / f"{name}.log"
         self._log = None
 
-    def start(self) -> "KamailioProcess":
+    def start(self) -> KamailioProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.rundir.mkdir(parents=True, exist_ok=True)
         self.cfg_path.write_text(self.cfg_text)
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 (open while kamailio runs)
         self.proc = subprocess.Popen(
-            [self.kamailio, "-DD", "-E", "-f", str(self.cfg_path), "-Y", str(self.rundir),
-             "-P", str(self.pidfile), "-m", str(self.shm_mb), "-M", str(self.pkg_mb)],
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                self.kamailio,
+                "-DD",
+                "-E",
+                "-f",
+                str(self.cfg_path),
+                "-Y",
+                str(self.rundir),
+                "-P",
+                str(self.pidfile),
+                "-m",
+                str(self.shm_mb),
+                "-M",
+                str(self.pkg_mb),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + self.startup_timeout
@@ -430,13 +504,16 @@ class KamailioProcess:
                 self.stop()
                 raise RuntimeError(
                     f"kamailio exited with {self.proc.returncode} at start-up; log tail:\n"
-                    + self.log_tail())
+                    + self.log_tail()
+                )
             if sip_options_ping(self.host, self.port, timeout=0.3) == 200:
                 return self
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"kamailio did not answer OPTIONS on {self.host}:{self.port} "
-                           f"within {self.startup_timeout}s; log tail:\n{self.log_tail()}")
+        raise RuntimeError(
+            f"kamailio did not answer OPTIONS on {self.host}:{self.port} "
+            f"within {self.startup_timeout}s; log tail:\n{self.log_tail()}"
+        )
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -454,7 +531,7 @@ class KamailioProcess:
     def log_tail(self, n: int = 60) -> str:
         return "\n".join(self.log_text().splitlines()[-n:])
 
-    def __enter__(self) -> "KamailioProcess":
+    def __enter__(self) -> KamailioProcess:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -462,6 +539,7 @@ class KamailioProcess:
 
 
 # --------------------------------------------------------------------------- SIPp
+
 
 @dataclasses.dataclass
 class SippResult:
@@ -501,18 +579,45 @@ def _scenario_path(scenario: str | Path) -> Path:
     return p
 
 
-def _sipp_cmd(scenario: Path, *, remote: str | None, port: int, media_port: int,
-              calls: int, timeout_s: float, recv_timeout_ms: int | None,
-              service: str | None, duration_ms: int | None, message_file: Path,
-              error_file: Path, extra: Iterable[str]) -> list[str]:
+def _sipp_cmd(
+    scenario: Path,
+    *,
+    remote: str | None,
+    port: int,
+    media_port: int,
+    calls: int,
+    timeout_s: float,
+    recv_timeout_ms: int | None,
+    service: str | None,
+    duration_ms: int | None,
+    message_file: Path,
+    error_file: Path,
+    extra: Iterable[str],
+) -> list[str]:
     sipp = requirements().sipp or "sipp"
     cmd = [sipp, "-sf", str(scenario)]
     if remote:
         cmd.append(remote)
-    cmd += ["-i", LOCALHOST, "-p", str(port), "-mp", str(media_port),
-            "-m", str(calls), "-timeout", f"{int(timeout_s)}s", "-timeout_error",
-            "-nostdin", "-trace_msg", "-message_file", str(message_file),
-            "-trace_err", "-error_file", str(error_file)]
+    cmd += [
+        "-i",
+        LOCALHOST,
+        "-p",
+        str(port),
+        "-mp",
+        str(media_port),
+        "-m",
+        str(calls),
+        "-timeout",
+        f"{int(timeout_s)}s",
+        "-timeout_error",
+        "-nostdin",
+        "-trace_msg",
+        "-message_file",
+        str(message_file),
+        "-trace_err",
+        "-error_file",
+        str(error_file),
+    ]
     if recv_timeout_ms:
         cmd += ["-recv_timeout", str(recv_timeout_ms)]
     if service:
@@ -523,12 +628,22 @@ def _sipp_cmd(scenario: Path, *, remote: str | None, port: int, media_port: int,
     return cmd
 
 
-def run_sipp(scenario: str | Path, remote_port: int, *, workdir: str | Path,
-             service: str = "1000", calls: int = 1, timeout_s: float = 30,
-             recv_timeout_ms: int = 20000, duration_ms: int | None = 200,
-             remote_host: str = LOCALHOST, port: int | None = None,
-             media_port: int | None = None, extra: Iterable[str] = (),
-             tag: str = "uac") -> SippResult:
+def run_sipp(
+    scenario: str | Path,
+    remote_port: int,
+    *,
+    workdir: str | Path,
+    service: str = "1000",
+    calls: int = 1,
+    timeout_s: float = 30,
+    recv_timeout_ms: int = 20000,
+    duration_ms: int | None = 200,
+    remote_host: str = LOCALHOST,
+    port: int | None = None,
+    media_port: int | None = None,
+    extra: Iterable[str] = (),
+    tag: str = "uac",
+) -> SippResult:
     """Run a SIPp caller to completion, bounded by `timeout` (the command) as well as
     -m/-timeout/-recv_timeout. Returns the exit status and the parsed messages."""
     workdir = Path(workdir)
@@ -537,19 +652,42 @@ def run_sipp(scenario: str | Path, remote_port: int, *, workdir: str | Path,
     media_port = media_port or free_port_block(4)
     msg_file = workdir / f"{tag}-{port}.messages.log"
     err_file = workdir / f"{tag}-{port}.errors.log"
-    cmd = _sipp_cmd(_scenario_path(scenario), remote=f"{remote_host}:{remote_port}",
-                    port=port, media_port=media_port, calls=calls, timeout_s=timeout_s,
-                    recv_timeout_ms=recv_timeout_ms, service=service,
-                    duration_ms=duration_ms, message_file=msg_file, error_file=err_file,
-                    extra=extra)
-    cmd = ["timeout", "-k", "5", str(int(timeout_s) + 10)] + cmd
+    cmd = _sipp_cmd(
+        _scenario_path(scenario),
+        remote=f"{remote_host}:{remote_port}",
+        port=port,
+        media_port=media_port,
+        calls=calls,
+        timeout_s=timeout_s,
+        recv_timeout_ms=recv_timeout_ms,
+        service=service,
+        duration_ms=duration_ms,
+        message_file=msg_file,
+        error_file=err_file,
+        extra=extra,
+    )
+    cmd = ["timeout", "-k", "5", str(int(timeout_s) + 10), *cmd]
     t0 = time.monotonic()
-    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, cwd=workdir, text=True,
-                          errors="replace", timeout=timeout_s + 30)
+    proc = subprocess.run(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=workdir,
+        text=True,
+        errors="replace",
+        timeout=timeout_s + 30,
+        check=False,
+    )
     elapsed = time.monotonic() - t0
-    return SippResult(proc.returncode, parse_sipp_messages(msg_file), proc.stdout[-5000:],
-                      elapsed, msg_file, _read(err_file))
+    return SippResult(
+        proc.returncode,
+        parse_sipp_messages(msg_file),
+        proc.stdout[-5000:],
+        elapsed,
+        msg_file,
+        _read(err_file),
+    )
 
 
 def _read(p: Path) -> str:
@@ -562,14 +700,22 @@ def _read(p: Path) -> str:
 class SippUAS:
     """A SIPp carrier (UAS) running in the background on its own port.
 
-        with SippUAS("uas.xml", workdir=tmp) as carrier:
-            ... carrier.port ...
-            res = carrier.wait(10)      # or carrier.stop() if it should have seen nothing
+    with SippUAS("uas.xml", workdir=tmp) as carrier:
+        ... carrier.port ...
+        res = carrier.wait(10)      # or carrier.stop() if it should have seen nothing
     """
 
-    def __init__(self, scenario: str | Path, *, workdir: str | Path, calls: int = 1,
-                 timeout_s: float = 30, port: int | None = None,
-                 extra: Iterable[str] = (), tag: str = "uas"):
+    def __init__(
+        self,
+        scenario: str | Path,
+        *,
+        workdir: str | Path,
+        calls: int = 1,
+        timeout_s: float = 30,
+        port: int | None = None,
+        extra: Iterable[str] = (),
+        tag: str = "uas",
+    ):
         self.scenario = _scenario_path(scenario)
         self.workdir = Path(workdir)
         self.calls = calls
@@ -589,19 +735,33 @@ class SippUAS:
     def uri(self) -> str:
         return f"sip:{LOCALHOST}:{self.port}"
 
-    def start(self) -> "SippUAS":
+    def start(self) -> SippUAS:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        cmd = _sipp_cmd(self.scenario, remote=None, port=self.port,
-                        media_port=self.media_port, calls=self.calls,
-                        timeout_s=self.timeout_s, recv_timeout_ms=None, service=None,
-                        duration_ms=None, message_file=self.message_file,
-                        error_file=self.error_file, extra=self.extra)
-        cmd = ["timeout", "-k", "5", str(int(self.timeout_s) + 10)] + cmd
-        self._out = open(self.stdout_file, "wb")
+        cmd = _sipp_cmd(
+            self.scenario,
+            remote=None,
+            port=self.port,
+            media_port=self.media_port,
+            calls=self.calls,
+            timeout_s=self.timeout_s,
+            recv_timeout_ms=None,
+            service=None,
+            duration_ms=None,
+            message_file=self.message_file,
+            error_file=self.error_file,
+            extra=self.extra,
+        )
+        cmd = ["timeout", "-k", "5", str(int(self.timeout_s) + 10), *cmd]
+        self._out = open(self.stdout_file, "wb")  # noqa: SIM115 (open while sipp runs)
         self._t0 = time.monotonic()
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._out,
-                                     stderr=subprocess.STDOUT, cwd=self.workdir,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+            start_new_session=True,
+        )
         # SIPp binds its socket quickly; wait until the UDP port is taken.
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
@@ -621,9 +781,14 @@ class SippUAS:
         return _read(self.stdout_file)
 
     def _result(self, rc: int | None) -> SippResult:
-        return SippResult(rc, parse_sipp_messages(self.message_file), self._stdout()[-5000:],
-                          time.monotonic() - self._t0, self.message_file,
-                          _read(self.error_file))
+        return SippResult(
+            rc,
+            parse_sipp_messages(self.message_file),
+            self._stdout()[-5000:],
+            time.monotonic() - self._t0,
+            self.message_file,
+            _read(self.error_file),
+        )
 
     def wait(self, timeout: float | None = None) -> SippResult:
         """Wait for the UAS to finish its calls; on timeout it is stopped and
@@ -654,7 +819,7 @@ class SippUAS:
             self._out.close()
             self._out = None
 
-    def __enter__(self) -> "SippUAS":
+    def __enter__(self) -> SippUAS:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -662,6 +827,7 @@ class SippUAS:
 
 
 # --------------------------------------------------------------------------- stub API
+
 
 @dataclasses.dataclass
 class StubRequest:
@@ -679,18 +845,26 @@ StubHandler = Callable[[StubRequest], tuple[int, Any, float]]
 
 
 def rtjson_routes(*routes: dict, routing: str = "serial") -> dict:
-    return {"rtjson": {"success": True, "version": "1.0", "routing": routing,
-                       "routes": list(routes)}}
+    return {
+        "rtjson": {"success": True, "version": "1.0", "routing": routing, "routes": list(routes)}
+    }
 
 
 def rtjson_refusal(code: int, reason: str) -> dict:
     return {"rtjson": {"success": False, "code": code, "reason": reason}}
 
 
-def rtjson_route(dst_uri: str, uri: str, *, from_: tuple[str, str] | None = None,
-                 to: tuple[str, str] | None = None, extra: str = "",
-                 fr_timer: int = 5000, fr_inv_timer: int = 30000,
-                 branch_flags: int = 0) -> dict:
+def rtjson_route(
+    dst_uri: str,
+    uri: str,
+    *,
+    from_: tuple[str, str] | None = None,
+    to: tuple[str, str] | None = None,
+    extra: str = "",
+    fr_timer: int = 5000,
+    fr_inv_timer: int = 30000,
+    branch_flags: int = 0,
+) -> dict:
     """One route as the contract wants it (all keys present; From/To both sent
     because of the rtjson carry-over bug: see KAMAILIO.md)."""
     from_ = from_ or ("", "")
@@ -698,8 +872,16 @@ def rtjson_route(dst_uri: str, uri: str, *, from_: tuple[str, str] | None = None
     headers: dict[str, Any] = {"extra": extra}
     headers["from"] = {"display": from_[0], "uri": from_[1]}
     headers["to"] = {"display": to[0], "uri": to[1]}
-    return {"uri": uri, "dst_uri": dst_uri, "path": "", "socket": "", "headers": headers,
-            "branch_flags": branch_flags, "fr_timer": fr_timer, "fr_inv_timer": fr_inv_timer}
+    return {
+        "uri": uri,
+        "dst_uri": dst_uri,
+        "path": "",
+        "socket": "",
+        "headers": headers,
+        "branch_flags": branch_flags,
+        "fr_timer": fr_timer,
+        "fr_inv_timer": fr_inv_timer,
+    }
 
 
 class StubAPI:
@@ -726,7 +908,7 @@ class StubAPI:
             if handler is not None:
                 self.handler = handler
 
-    def start(self) -> "StubAPI":
+    def start(self) -> StubAPI:
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -738,8 +920,9 @@ class StubAPI:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                req = StubRequest(self.path, {k: v for k, v in self.headers.items()},
-                                  body, time.monotonic())
+                req = StubRequest(
+                    self.path, {k: v for k, v in self.headers.items()}, body, time.monotonic()
+                )
                 with stub._lock:
                     stub.requests.append(req)
                     handler = stub.handler
@@ -772,8 +955,9 @@ class StubAPI:
             allow_reuse_address = True
 
         self.server = Server((LOCALHOST, self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={"poll_interval": 0.1}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
         self.thread.start()
         return self
 
@@ -786,7 +970,7 @@ class StubAPI:
             self.thread.join(timeout=5)
             self.thread = None
 
-    def __enter__(self) -> "StubAPI":
+    def __enter__(self) -> StubAPI:
         return self.start()
 
     def __exit__(self, *exc) -> None:

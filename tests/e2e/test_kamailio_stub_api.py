@@ -14,16 +14,19 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 import harness as h
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from routing.kamailio_render import KamailioConfigError, render_kamailio_config  # noqa: E402
 
-QUERY_SCHEMA = Path(os.environ.get("C4ROUTER_SHARED", "/work/shared")) / "contract" / "rtjson-query.schema.json"
+QUERY_SCHEMA = (
+    Path(os.environ.get("C4ROUTER_SHARED", "/work/shared"))
+    / "contract"
+    / "rtjson-query.schema.json"
+)
 if not QUERY_SCHEMA.is_file():  # CI lays shared/ beside the clone
     for cand in (REPO.parent / "shared", REPO / "shared"):
         if (cand / "contract" / "rtjson-query.schema.json").is_file():
@@ -61,6 +64,7 @@ def make_context(**overrides) -> dict:
 
 # ------------------------------------------------------------------ fixtures
 
+
 @pytest.fixture(scope="module")
 def stub():
     with h.StubAPI() as s:
@@ -81,8 +85,9 @@ def kamailio_factory(tmp_path):
     def start(**overrides) -> h.KamailioProcess:
         port = h.free_port()
         ctx = make_context(listen_port=port, **overrides)
-        k = h.KamailioProcess(render_kamailio_config(ctx), port,
-                              tmp_path / f"kamailio-{len(started)}")
+        k = h.KamailioProcess(
+            render_kamailio_config(ctx), port, tmp_path / f"kamailio-{len(started)}"
+        )
         started.append(k)
         return k.start()
 
@@ -94,23 +99,25 @@ def kamailio_factory(tmp_path):
 @pytest.fixture(scope="module")
 def edge(stub, tmp_path_factory):
     """The default edge for most tests: one API URL (the stub)."""
-    if h.missing_requirements():
-        pytest.skip("needs bin/install-kamailio")  # the autouse fixture reports it
+    h.skip_or_fail_without_requirements()  # module scope: runs before the autouse check
     port = h.free_port()
     ctx = make_context(listen_port=port, api_urls=[stub.url])
-    with h.KamailioProcess(render_kamailio_config(ctx), port,
-                           tmp_path_factory.mktemp("edge")) as k:
+    with h.KamailioProcess(render_kamailio_config(ctx), port, tmp_path_factory.mktemp("edge")) as k:
         yield k
 
 
 def carrier(uas: h.SippUAS, n: int, **kw) -> dict:
     """A route to a SIPp carrier: Request-URI user/host tell which route was used."""
     return h.rtjson_route(
-        uas.uri, f"sip:+1555000{n}@carrier{n}.example",
-        from_=kw.pop("from_", ("C4 Caller", f"sip:+3312345@c4.example")),
+        uas.uri,
+        f"sip:+1555000{n}@carrier{n}.example",
+        from_=kw.pop("from_", ("C4 Caller", "sip:+3312345@c4.example")),
         to=kw.pop("to", (f"Carrier {n}", f"sip:+1555000{n}@carrier{n}.example")),
-        extra=kw.pop("extra", EXTRA), fr_timer=kw.pop("fr_timer", 2000),
-        fr_inv_timer=kw.pop("fr_inv_timer", 10000), **kw)
+        extra=kw.pop("extra", EXTRA),
+        fr_timer=kw.pop("fr_timer", 2000),
+        fr_inv_timer=kw.pop("fr_inv_timer", 10000),
+        **kw,
+    )
 
 
 def routes_to(*routes):
@@ -123,6 +130,7 @@ def show(*things) -> str:
 
 
 # ------------------------------------------------------------------ render (no Kamailio)
+
 
 def test_render_missing_key_is_a_clear_error():
     ctx = make_context()
@@ -140,18 +148,21 @@ def test_render_refuses_values_that_break_the_config():
 
 def test_render_without_django_settings():
     """Standalone Engine: no DJANGO_SETTINGS_MODULE, and ints are not localized."""
-    code = (
-        "import sys; sys.path.insert(0, %r)\n"
-        "from routing.kamailio_render import render_kamailio_config\n"
-        "from tests_ctx import ctx\n"
-        "print(render_kamailio_config(ctx))\n"
-    ) % str(REPO)
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     ctx = make_context(fr_inv_timer_ms=30000, api_urls=["http://a/x", "http://b/y"])
+    code = (
+        f"import sys; sys.path.insert(0, {str(REPO)!r})\n"
+        "from routing.kamailio_render import render_kamailio_config\n"
+        f"print(render_kamailio_config({ctx!r}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     proc = subprocess.run(
-        [sys.executable, "-c", code.replace("from tests_ctx import ctx\n",
-                                            f"ctx = {ctx!r}\n")],
-        capture_output=True, text=True, env=env, timeout=60)
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert 'modparam("tm", "fr_inv_timer", 30000)' in out
@@ -159,15 +170,40 @@ def test_render_without_django_settings():
     assert "X-C4-Token: " + TOKEN in out
     assert "{{" not in out and "{%" not in out
 
+    # Configured Django with thousand separators must not turn 30000 into "30,000".
+    code2 = code.replace(
+        "from routing",
+        "from django.conf import settings; "
+        "settings.configure(USE_THOUSAND_SEPARATOR=True, USE_I18N=True)\n"
+        "import django; django.setup()\nfrom routing",
+    )
+    proc2 = subprocess.run(
+        [sys.executable, "-c", code2],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert proc2.returncode == 0, proc2.stderr
+    assert proc2.stdout == out
+
 
 # ------------------------------------------------------------------ e2e
 
+
 @pytest.mark.e2e
 def test_rendered_config_passes_kamailio_check(tmp_path, stub):
-    for ctx in (make_context(api_urls=[stub.url]),
-                make_context(api_urls=[stub.url, "http://127.0.0.1:9/x"], api_token="",
-                             failover_codes=[], advertised_address="192.0.2.10",
-                             transport="tcp")):
+    for ctx in (
+        make_context(api_urls=[stub.url]),
+        make_context(
+            api_urls=[stub.url, "http://127.0.0.1:9/x"],
+            api_token="",
+            failover_codes=[],
+            advertised_address="192.0.2.10",
+            transport="tcp",
+        ),
+    ):
         cfg = tmp_path / "kamailio.cfg"
         cfg.write_text(render_kamailio_config(ctx))
         res = h.kamailio_check(cfg)
@@ -203,7 +239,7 @@ def test_call_completes_with_rewritten_uri_from_to_and_extra_headers(edge, api, 
     assert "sip:+3312345@c4.example" in bye.header("From")
 
     # call set-up time through Kamailio + API (INVITE sent -> 200 received)
-    inv_t = [m.time for m in caller.messages if m.method == "INVITE"][0]
+    inv_t = next(m.time for m in caller.messages if m.method == "INVITE")
     ok_t = ok[0].time
     print(f"call setup INVITE->200: {(ok_t - inv_t) * 1000:.0f} ms (carrier pauses 150 ms)")
 
@@ -224,7 +260,7 @@ def test_api_query_has_token_and_contract_body(edge, api, tmp_path):
     body = req.json()
     schema = json.loads(QUERY_SCHEMA.read_text())
     jsonschema.validate(body, schema)
-    invite = [m for m in caller.messages if m.method == "INVITE"][0]
+    invite = next(m for m in caller.messages if m.method == "INVITE")
     assert body["event"] == "sip-routing"
     assert body["source_ip"] == "127.0.0.1"
     assert int(body["source_port"]) == int(invite.header("Via").split(":")[-1].split(";")[0])
@@ -249,8 +285,10 @@ def test_no_token_header_when_token_is_empty(kamailio_factory, api, tmp_path):
 
 @pytest.mark.e2e
 def test_503_fails_over_to_second_carrier(edge, api, tmp_path):
-    with h.SippUAS("uas_503.xml", workdir=tmp_path, tag="c503") as c1, \
-            h.SippUAS("uas.xml", workdir=tmp_path, tag="c2") as c2:
+    with (
+        h.SippUAS("uas_503.xml", workdir=tmp_path, tag="c503") as c1,
+        h.SippUAS("uas.xml", workdir=tmp_path, tag="c2") as c2,
+    ):
         api.handler = routes_to(carrier(c1, 1), carrier(c2, 2))
         caller = h.run_sipp("uac.xml", edge.port, workdir=tmp_path, service="15550001")
         s1, s2 = c1.wait(10), c2.wait(10)
@@ -267,8 +305,10 @@ def test_503_fails_over_to_second_carrier(edge, api, tmp_path):
 
 @pytest.mark.e2e
 def test_486_is_final_and_second_carrier_sees_nothing(edge, api, tmp_path):
-    with h.SippUAS("uas_486.xml", workdir=tmp_path, tag="c486") as c1, \
-            h.SippUAS("uas.xml", workdir=tmp_path, tag="c2") as c2:
+    with (
+        h.SippUAS("uas_486.xml", workdir=tmp_path, tag="c486") as c1,
+        h.SippUAS("uas.xml", workdir=tmp_path, tag="c2") as c2,
+    ):
         api.handler = routes_to(carrier(c1, 1), carrier(c2, 2))
         caller = h.run_sipp("uac_expect_fail.xml", edge.port, workdir=tmp_path)
         s1 = c1.wait(10)
@@ -281,8 +321,9 @@ def test_486_is_final_and_second_carrier_sees_nothing(edge, api, tmp_path):
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("code,reason", [(404, "No Route"), (403, "Forbidden"),
-                                         (480, "Temporarily Unavailable")])
+@pytest.mark.parametrize(
+    "code,reason", [(404, "No Route"), (403, "Forbidden"), (480, "Temporarily Unavailable")]
+)
 def test_api_refusal_is_relayed(edge, api, tmp_path, code, reason):
     api.handler = lambda req: (200, h.rtjson_refusal(code, reason), 0.0)
     caller = h.run_sipp("uac_expect_fail.xml", edge.port, workdir=tmp_path)
@@ -307,18 +348,22 @@ def test_api_slower_than_timeout_gives_500_in_time(edge, api, tmp_path):
     assert caller.ok, show(caller, edge.log_tail())
     final = [m for m in caller.received() if m.status and m.status >= 200][-1]
     assert final.status == 500
-    inv_t = [m.time for m in caller.messages if m.method == "INVITE"][0]
+    inv_t = next(m.time for m in caller.messages if m.method == "INVITE")
     took = final.time - inv_t
     print(f"API timeout {API_TIMEOUT_MS} ms -> 500 after {took * 1000:.0f} ms")
     assert API_TIMEOUT_MS / 1000 * 0.8 <= took <= API_TIMEOUT_MS / 1000 + 1.0
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("answer", [
-    (200, "this is not json", 0.0),
-    (200, {"routes": []}, 0.0),           # JSON without rtjson
-    (502, {"rtjson": {"success": False, "code": 404, "reason": "x"}}, 0.0),  # non-200
-], ids=["not-json", "no-rtjson", "http-502"])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (200, "this is not json", 0.0),
+        (200, {"routes": []}, 0.0),  # JSON without rtjson
+        (502, {"rtjson": {"success": False, "code": 404, "reason": "x"}}, 0.0),  # non-200
+    ],
+    ids=["not-json", "no-rtjson", "http-502"],
+)
 def test_bad_api_answer_gives_500(edge, api, tmp_path, answer):
     api.handler = lambda req: answer
     caller = h.run_sipp("uac_expect_fail.xml", edge.port, workdir=tmp_path)
@@ -356,8 +401,10 @@ def test_second_api_url_used_when_first_fails(kamailio_factory, api, tmp_path, f
 
 @pytest.mark.e2e
 def test_cancel_while_ringing_gives_487_without_failover(edge, api, tmp_path):
-    with h.SippUAS("uas_ring.xml", workdir=tmp_path, tag="ring") as c1, \
-            h.SippUAS("uas.xml", workdir=tmp_path, tag="c2") as c2:
+    with (
+        h.SippUAS("uas_ring.xml", workdir=tmp_path, tag="ring") as c1,
+        h.SippUAS("uas.xml", workdir=tmp_path, tag="c2") as c2,
+    ):
         api.handler = routes_to(carrier(c1, 1), carrier(c2, 2))
         caller = h.run_sipp("uac_cancel.xml", edge.port, workdir=tmp_path, duration_ms=300)
         s1 = c1.wait(10)
@@ -369,3 +416,51 @@ def test_cancel_while_ringing_gives_487_without_failover(edge, api, tmp_path):
     assert s1.ok, show(s1)
     assert [m.method for m in s1.received()] == ["INVITE", "CANCEL", "ACK"]
     assert s2.received() == [], show(s2)
+
+
+@pytest.mark.e2e
+def test_api_slower_than_fr_timer_still_routes(kamailio_factory, api, tmp_path):
+    """While the transaction is suspended, tm's fr_timer runs on the blind branch: an
+    API answer slower than fr_timer (but within api_timeout_ms) must still route."""
+    k = kamailio_factory(api_urls=[api.url], fr_timer_ms=500, api_timeout_ms=2000)
+    with h.SippUAS("uas.xml", workdir=tmp_path) as c1:
+        answer = h.rtjson_routes(carrier(c1, 1))
+        api.handler = lambda req: (200, answer, 1.0)
+        caller = h.run_sipp("uac.xml", k.port, workdir=tmp_path, service="15550001")
+        seen = c1.wait(10)
+    assert caller.ok, show(caller, seen, k.log_tail())
+    assert [m.method for m in seen.received()] == ["INVITE", "ACK", "BYE"]
+
+
+@pytest.mark.e2e
+def test_cancel_while_api_is_answering_gives_487_and_no_carrier_call(edge, api, tmp_path):
+    with h.SippUAS("uas.xml", workdir=tmp_path) as c1:
+        answer = h.rtjson_routes(carrier(c1, 1))
+        api.handler = lambda req: (200, answer, 0.7)
+        caller = h.run_sipp("uac_cancel_early.xml", edge.port, workdir=tmp_path, duration_ms=200)
+        time.sleep(1.0)  # the late API answer arrives after the CANCEL
+        seen = c1.stop()
+    assert caller.ok, show(caller, edge.log_tail())
+    assert caller.final_status("INVITE") == 487
+    assert caller.final_status("CANCEL") == 200
+    assert len(api.requests) == 1
+    assert seen.received() == [], show(seen)
+
+
+@pytest.mark.e2e
+def test_carrier_not_answering_fails_over_on_local_timeout(kamailio_factory, api, tmp_path):
+    """No reply at all from the first carrier (nothing listens): the route's fr_timer
+    expires and the next route is tried, even when 408 is not a failover code."""
+    k = kamailio_factory(api_urls=[api.url], failover_codes=[503])
+    dead = f"sip:127.0.0.1:{h.closed_port()}"
+    with h.SippUAS("uas.xml", workdir=tmp_path) as c2:
+        first = h.rtjson_route(dead, "sip:+15550001@carrier1.example", fr_timer=700)
+        api.handler = routes_to(first, carrier(c2, 2))
+        caller = h.run_sipp("uac.xml", k.port, workdir=tmp_path, service="15550001")
+        seen = c2.wait(10)
+    assert caller.ok, show(caller, seen, k.log_tail())
+    inv_t = next(m.time for m in caller.messages if m.method == "INVITE")
+    ring_t = next(m.time for m in caller.received() if m.status == 180)
+    print(f"route fr_timer 700 ms -> second carrier rings after {(ring_t - inv_t) * 1000:.0f} ms")
+    assert 0.6 <= ring_t - inv_t <= 2.0
+    assert seen.received("INVITE")[0].request_uri == "sip:+15550002@carrier2.example"
