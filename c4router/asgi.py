@@ -1,9 +1,106 @@
-"""ASGI entry point: gunicorn with uvicorn workers, or uvicorn, serve this."""
+"""ASGI entry point: gunicorn with uvicorn workers, or uvicorn, serve `application`.
 
+POST /kamailio/rtjson is answered here, before Django's request cycle: Kamailio asks once
+per call, and Django's middleware and URL resolution would cost more than the routing
+decision itself. The answer comes from the same routing.endpoint.handle_rtjson() the DRF
+view calls, so the two paths give identical answers (tests/routing/test_lean_asgi.py).
+Everything else (admin, API, health) goes to Django. C4ROUTER_LEAN_ASGI=0 sends the
+routing endpoint through Django too.
+"""
+
+from __future__ import annotations
+
+import asyncio
 import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "c4router.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()  # sets Django up before the imports below
+
+from routing.endpoint import handle_rtjson  # noqa: E402
+from routing.loader import holder  # noqa: E402
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+RTJSON_PATH = "/kamailio/rtjson"
+MAX_BODY = 64 * 1024
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return b""  # too large: parse_query refuses an empty body with a clear error
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _rtjson(scope: Scope, receive: Receive, send: Send) -> None:
+    body = await _read_body(receive)
+    if body is None:
+        return
+    if holder.get() is None:
+        # No table yet (the database was down at start-up): try now, off the event loop.
+        await asyncio.to_thread(holder.ensure_loaded)
+    content_type = token = ""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            content_type = value.decode("latin-1")
+        elif name == b"x-c4-token":
+            token = value.decode("latin-1")
+    client = scope.get("client")
+    status, answer = handle_rtjson(
+        body, content_type=content_type, token=token, client_ip=client[0] if client else None
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*_JSON_HEADERS, (b"content-length", str(len(answer)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": answer})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            # Build the routing table before the first call, not during it (in a thread:
+            # the ORM refuses to run on the event loop).
+            await asyncio.to_thread(holder.ensure_loaded)
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            holder.stop_polling()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+LEAN = os.environ.get("C4ROUTER_LEAN_ASGI", "1") != "0"
+
+
+async def application(scope: Scope, receive: Receive, send: Send) -> None:
+    kind = scope["type"]
+    if kind == "http":
+        if LEAN and scope["path"] == RTJSON_PATH and scope["method"] == "POST":
+            await _rtjson(scope, receive, send)
+            return
+    elif kind == "lifespan":
+        await _lifespan(receive, send)
+        return
+    await django_application(scope, receive, send)

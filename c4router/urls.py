@@ -10,6 +10,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.permissions import IsAuthenticated
 
+from routing.views import RtjsonView
+
 admin.site.site_header = "c4router"
 admin.site.site_title = "c4router"
 admin.site.index_title = "Routing administration"
@@ -31,4 +33,5 @@ urlpatterns = [
         ),
         name="api-docs",
     ),
+    path("kamailio/rtjson", RtjsonView.as_view(), name="kamailio-rtjson"),
 ]

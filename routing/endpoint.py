@@ -1,0 +1,90 @@
+"""POST /kamailio/rtjson, independent of the web framework.
+
+handle_rtjson() is the whole endpoint: who may ask, parse, decide, serialise. The DRF view
+(routing.views) and the lean ASGI handler (c4router.asgi) are thin adapters around it, so
+both give byte-identical answers. No database access: the table comes from the holder.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import random
+from datetime import UTC, datetime
+
+import orjson
+from django.conf import settings
+
+from routing.engine.decide import decide
+from routing.engine.query import QueryError, parse_query
+from routing.engine.rtjson import answer_bytes
+from routing.engine.table import Table
+from routing.loader import holder
+
+logger = logging.getLogger("c4router.routing")
+
+TOKEN_HEADER = "X-C4-Token"  # noqa: S105 - a header name, not a secret
+_rng = random.Random()
+
+
+def _error(status: int, message: str) -> tuple[int, bytes]:
+    return status, orjson.dumps({"error": message})
+
+
+def _client_allowed(client_ip: str | None) -> bool:
+    if not client_ip:
+        return False
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return False
+    return any(address in network for network in settings.C4ROUTER["API_ALLOWED_NETS"])
+
+
+def _token_allowed(token: str, table: Table) -> bool:
+    if not token:
+        return False
+    configured = settings.C4ROUTER["API_TOKEN"]
+    if configured and hmac.compare_digest(token, configured):
+        return True
+    return token in table.tokens
+
+
+def handle_rtjson(
+    body: bytes,
+    *,
+    content_type: str,
+    token: str,
+    client_ip: str | None,
+    now: datetime | None = None,
+) -> tuple[int, bytes]:
+    """(HTTP status, JSON body) for one routing query."""
+    if not _client_allowed(client_ip):
+        return _error(403, f"client {client_ip} is not allowed to query routes")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        return _error(415, f"Content-Type must be application/json, not {media_type or 'empty'}")
+    table = holder.get()
+    if table is None:
+        return _error(503, "routing table not loaded yet (database unreachable?)")
+    if not _token_allowed(token, table):
+        return _error(403, f"missing or unknown {TOKEN_HEADER} header")
+    try:
+        query = parse_query(body)
+    except QueryError as exc:
+        logger.warning("bad routing query from %s: %s", client_ip, exc)
+        return _error(400, str(exc))
+    decision = decide(query, table, now or datetime.now(UTC), _rng)
+    if decision.routed:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("call-id=%s routed: %s", query.call_id, decision.why)
+    else:
+        logger.info(
+            "call-id=%s refused %s %s: %s",
+            query.call_id,
+            decision.code,
+            decision.reason,
+            decision.why,
+        )
+    return 200, answer_bytes(decision)

@@ -1,0 +1,384 @@
+"""The routing decision: a parsed query and a compiled table in, a Decision out.
+
+Pure: no clock, no randomness and no I/O of its own (the caller passes `now` and an RNG),
+so tests can replay any decision. The steps:
+
+1. the source: the longest matching trusted network says who sent the call, a carrier
+   (inbound traffic) or a PBX (outbound traffic); anything else is refused (403);
+2. the numbers, normalized to E.164 with the sender's rules;
+3. inbound: the DID (exact, then range, then longest prefix) gives the PBX, else the To
+   domain does; outbound: the best route rule (see RouteRule) gives ordered targets;
+4. each target's number and headers, translated for that target.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime
+
+from routing.engine.numbers import CALLEE, CALLER, from_e164, strip_and_prefix, to_e164
+from routing.engine.query import Party, Query
+from routing.engine.table import (
+    CarrierRow,
+    DidRow,
+    DomainRow,
+    GatewayRow,
+    PbxRow,
+    RuleRow,
+    Source,
+    Table,
+    TargetRow,
+)
+
+ROUTED = 200
+FORBIDDEN = 403
+NOT_FOUND = 404
+UNAVAILABLE = 480
+ADDRESS_INCOMPLETE = 484
+
+REASONS = {
+    FORBIDDEN: "Forbidden",
+    NOT_FOUND: "No Route",
+    UNAVAILABLE: "Temporarily Unavailable",
+    ADDRESS_INCOMPLETE: "Address Incomplete",
+}
+
+INBOUND = "inbound"
+OUTBOUND = "outbound"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One destination, as rtjson will carry it."""
+
+    target: str  # what it is, for people: "gateway Alpha Telecom/alpha-1"
+    uri: str
+    dst_uri: str
+    socket: str
+    from_display: str
+    from_uri: str
+    to_display: str
+    to_uri: str
+    extra_headers: str  # complete "Name: value\r\n" lines
+    fr_timer: int
+    fr_inv_timer: int
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    code: int  # 200: routed; else the SIP code Kamailio replies with
+    reason: str
+    why: str  # one line for people: what decided
+    direction: str = ""
+    source: Source | None = None
+    callee: str | None = None  # E.164 digits, when the called party is a number
+    caller: str | None = None
+    rule: RuleRow | None = None
+    did: DidRow | None = None
+    domain: DomainRow | None = None
+    routes: tuple[Route, ...] = ()
+    skipped: tuple[str, ...] = ()
+
+    @property
+    def routed(self) -> bool:
+        return self.code == ROUTED
+
+
+def _refuse(code: int, why: str, **context: object) -> Decision:
+    return Decision(code=code, reason=REASONS[code], why=why, **context)  # type: ignore[arg-type]
+
+
+def decide(query: Query, table: Table, now: datetime, rng: random.Random | None = None) -> Decision:
+    source = table.find_source(query.source_ip)
+    if source is None:
+        return _refuse(FORBIDDEN, f"source {query.source_ip} is not a trusted network")
+    if not source.enabled:
+        return _refuse(FORBIDDEN, f"source network {source.cidr} is disabled", source=source)
+    if source.carrier is not None:
+        return _inbound(query, table, source, source.carrier)
+    assert source.pbx is not None
+    return _outbound(query, table, source, source.pbx, now, rng or random)  # type: ignore[arg-type]
+
+
+# --- inbound: carrier -> DID or domain -> PBX ------------------------------------------------
+
+
+def _inbound(query: Query, table: Table, source: Source, carrier: CarrierRow) -> Decision:
+    if not carrier.enabled:
+        return _refuse(FORBIDDEN, f"carrier {carrier.name} is disabled", source=source)
+    callee = to_e164(query.callee.user, carrier.inbound, CALLEE)
+    caller = to_e164(query.caller.user, carrier.inbound, CALLER)
+    context = {"direction": INBOUND, "source": source, "callee": callee, "caller": caller}
+
+    did = table.find_did(callee) if callee is not None else None
+    domain = None
+    if did is not None:
+        pbx = table.pbxs[did.pbx_id]
+        tenant_id = did.tenant_id
+        matched = f"DID {_did_label(did)}"
+    else:
+        domain = table.domains.get(query.callee.host)
+        if domain is None or not domain.enabled:
+            shown = callee if callee is not None else query.callee.user
+            return _refuse(
+                NOT_FOUND,
+                f"no DID matches {shown} and {query.callee.host or 'the To URI'} "
+                "is not a served domain",
+                **context,
+            )
+        if domain.pbx_id is None:
+            return _refuse(NOT_FOUND, f"domain {domain.name} has no PBX", domain=domain, **context)
+        pbx = table.pbxs[domain.pbx_id]
+        tenant_id = domain.tenant_id
+        matched = f"domain {domain.name}"
+    context.update(did=did, domain=domain)
+
+    tenant = table.tenants.get(tenant_id)
+    if tenant is None or not tenant.enabled:
+        return _refuse(UNAVAILABLE, f"{matched}: its tenant is disabled", **context)
+    if not pbx.enabled:
+        return _refuse(UNAVAILABLE, f"{matched}: PBX {pbx.name} is disabled", **context)
+
+    callee_out = from_e164(callee, pbx.outbound, CALLEE) if callee else query.callee.user
+    caller_out = from_e164(caller, pbx.outbound, CALLER) if caller else query.caller.user
+    route = Route(
+        target=f"PBX {tenant.name}/{pbx.name}",
+        uri=sip_uri(callee_out, pbx.host, pbx.port, pbx.transport),
+        dst_uri=sip_uri("", pbx.host, pbx.port, pbx.transport),
+        socket=pbx.socket,
+        from_display=query.caller.display,
+        from_uri=sip_uri(caller_out, query.caller.host or pbx.host),
+        to_display=query.callee.display,
+        to_uri=sip_uri(callee_out, query.callee.host or pbx.host),
+        extra_headers="",
+        fr_timer=pbx.fr_timer or table.defaults.fr_timer,
+        fr_inv_timer=pbx.fr_inv_timer or table.defaults.fr_inv_timer,
+    )
+    return Decision(
+        code=ROUTED,
+        reason="OK",
+        why=f"inbound from carrier {carrier.name}: {matched} -> PBX {pbx.name}",
+        routes=(route,),
+        **context,  # type: ignore[arg-type]
+    )
+
+
+def _did_label(did: DidRow) -> str:
+    if did.match == "range":
+        return f"{did.number}-{did.range_end}"
+    return f"{did.number}*" if did.match == "prefix" else did.number
+
+
+# --- outbound: PBX -> rule -> carriers' gateways ---------------------------------------------
+
+
+def _outbound(
+    query: Query, table: Table, source: Source, pbx: PbxRow, now: datetime, rng: random.Random
+) -> Decision:
+    tenant = table.tenants.get(pbx.tenant_id)
+    if tenant is None or not tenant.enabled:
+        return _refuse(FORBIDDEN, f"PBX {pbx.name}: its tenant is disabled", source=source)
+    if not pbx.enabled:
+        return _refuse(FORBIDDEN, f"PBX {pbx.name} is disabled", source=source)
+    callee = to_e164(query.callee.user, pbx.inbound, CALLEE)
+    caller = to_e164(query.caller.user, pbx.inbound, CALLER)
+    context = {"direction": OUTBOUND, "source": source, "callee": callee, "caller": caller}
+    if callee is None:
+        return _refuse(
+            ADDRESS_INCOMPLETE,
+            f"the called party {query.callee.user!r} is not a number",
+            **context,
+        )
+
+    rule = find_rule(table, tenant.id, callee, caller or "", now)
+    if rule is None:
+        return _refuse(NOT_FOUND, f"no route rule matches {callee}", **context)
+    context["rule"] = rule
+
+    gateways, skipped = order_gateways(table, rule, rng)
+    if not gateways:
+        return _refuse(
+            UNAVAILABLE,
+            f"{rule.label}: no enabled target ({'; '.join(skipped) or 'no targets'})",
+            skipped=tuple(skipped),
+            **context,
+        )
+    presented = rule.caller_id or caller
+    routes = tuple(
+        _gateway_route(query, table, rule, gateway, callee, presented) for gateway in gateways
+    )
+    return Decision(
+        code=ROUTED,
+        reason="OK",
+        why=f"outbound from PBX {tenant.name}/{pbx.name}: {rule.label}",
+        routes=routes,
+        skipped=tuple(skipped),
+        **context,  # type: ignore[arg-type]
+    )
+
+
+def find_rule(
+    table: Table, tenant_id: int, callee: str, caller: str, now: datetime
+) -> RuleRow | None:
+    """The best enabled rule: longest destination prefix, then the order of RouteRule's doc."""
+    rules = table.rules
+    for length in table.rule_prefix_lengths:
+        if length > len(callee):
+            continue
+        prefix = callee[:length]
+        best = None
+        best_key = None
+        # Each bucket is sorted by the static key, so its first usable rule is its best.
+        for bucket in (rules.get((tenant_id, prefix)), rules.get((None, prefix))):
+            if not bucket:
+                continue
+            for rule in bucket:
+                if not caller.startswith(rule.caller_prefix):
+                    continue
+                if rule.window is not None and not rule.window.is_open(now):
+                    continue
+                key = (
+                    -len(rule.caller_prefix),
+                    0 if rule.window is not None else 1,
+                    0 if rule.tenant_id is not None else 1,
+                    rule.priority,
+                    rule.id,
+                )
+                if best_key is None or key < best_key:
+                    best, best_key = rule, key
+                break
+        if best is not None:
+            return best
+    return None
+
+
+def order_gateways(
+    table: Table, rule: RuleRow, rng: random.Random
+) -> tuple[list[GatewayRow], list[str]]:
+    """The rule's gateways in failover order; and why others were left out."""
+    chosen: list[GatewayRow] = []
+    seen: set[int] = set()
+    skipped: list[str] = []
+    limit = table.defaults.max_routes
+    for group in _order_groups(rule.targets):
+        for target in _weighted_shuffle(group, rng) if len(group) > 1 else group:
+            for gateway in _expand(table, target, rng, skipped):
+                if gateway.id in seen:
+                    skipped.append(f"gateway {_gateway_label(table, gateway)}: already listed")
+                    continue
+                if len(chosen) >= limit:
+                    skipped.append(f"gateway {_gateway_label(table, gateway)}: over {limit} routes")
+                    continue
+                seen.add(gateway.id)
+                chosen.append(gateway)
+    return chosen, skipped
+
+
+def _order_groups(targets: tuple[TargetRow, ...]) -> list[list[TargetRow]]:
+    groups: list[list[TargetRow]] = []
+    current_order = None
+    for target in sorted(targets, key=lambda t: t.order):
+        if target.order != current_order:
+            groups.append([])
+            current_order = target.order
+        groups[-1].append(target)
+    return groups
+
+
+def _weighted_shuffle(items: list, rng: random.Random) -> list:  # type: ignore[type-arg]
+    """A random order where an item's chance to come first is proportional to its weight.
+
+    Efraimidis-Spirakis: sort by u ** (1 / weight), u uniform in (0, 1].
+    """
+    keyed = [
+        ((1.0 - rng.random()) ** (1.0 / item.weight), index) for index, item in enumerate(items)
+    ]
+    keyed.sort(reverse=True)
+    return [items[index] for _, index in keyed]
+
+
+def _expand(
+    table: Table, target: TargetRow, rng: random.Random, skipped: list[str]
+) -> list[GatewayRow]:
+    if target.gateway_id is not None:
+        gateway = table.gateways.get(target.gateway_id)
+        if gateway is None:
+            skipped.append(f"gateway #{target.gateway_id}: unknown")
+            return []
+        carrier = table.carriers[gateway.carrier_id]
+        if not carrier.enabled:
+            skipped.append(f"gateway {_gateway_label(table, gateway)}: carrier disabled")
+            return []
+        if not gateway.enabled:
+            skipped.append(f"gateway {_gateway_label(table, gateway)}: disabled")
+            return []
+        return [gateway]
+    carrier = table.carriers.get(target.carrier_id)  # type: ignore[arg-type]
+    if carrier is None:
+        skipped.append(f"carrier #{target.carrier_id}: unknown")
+        return []
+    if not carrier.enabled:
+        skipped.append(f"carrier {carrier.name}: disabled")
+        return []
+    gateways = [g for g in table.gateways_by_carrier.get(carrier.id, ()) if g.enabled]
+    if not gateways:
+        skipped.append(f"carrier {carrier.name}: no enabled gateway")
+        return []
+    return _weighted_shuffle(gateways, rng) if len(gateways) > 1 else gateways
+
+
+def _gateway_label(table: Table, gateway: GatewayRow) -> str:
+    return f"{table.carriers[gateway.carrier_id].name}/{gateway.name}"
+
+
+def _gateway_route(
+    query: Query,
+    table: Table,
+    rule: RuleRow,
+    gateway: GatewayRow,
+    callee: str,
+    caller: str | None,
+) -> Route:
+    carrier = table.carriers[gateway.carrier_id]
+    number = strip_and_prefix(
+        from_e164(callee, carrier.outbound, CALLEE), gateway.strip, gateway.prefix
+    )
+    from_host = carrier.from_domain or query.caller.host
+    if caller is not None:
+        caller_user = from_e164(caller, carrier.outbound, CALLER)
+    else:
+        caller_user = query.caller.user
+    extra = "".join(f"{name}: {value}\r\n" for name, value in rule.extra_headers)
+    extra += "".join(f"{name}: {value}\r\n" for name, value in carrier.extra_headers)
+    if carrier.send_pai and caller is not None:
+        extra += f"P-Asserted-Identity: <sip:+{caller}@{from_host}>\r\n"
+    return Route(
+        target=f"gateway {carrier.name}/{gateway.name}",
+        uri=sip_uri(number, gateway.host, gateway.port, gateway.transport),
+        dst_uri=sip_uri("", gateway.host, gateway.port, gateway.transport),
+        socket=gateway.socket,
+        from_display=rule.from_display or query.caller.display,
+        from_uri=sip_uri(caller_user, from_host),
+        to_display=query.callee.display,
+        to_uri=sip_uri(number, gateway.host),
+        extra_headers=extra,
+        fr_timer=gateway.fr_timer or table.defaults.fr_timer,
+        fr_inv_timer=gateway.fr_inv_timer or table.defaults.fr_inv_timer,
+    )
+
+
+def sip_uri(user: str, host: str, port: int | None = None, transport: str = "udp") -> str:
+    """A SIP URI from parts already checked (query parser, model validators)."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    # '#' (tech prefixes) is not allowed unescaped in a URI user part (RFC 3261 25.1).
+    text = f"sip:{user.replace('#', '%23')}@{host}" if user else f"sip:{host}"
+    if port:
+        text += f":{port}"
+    if transport != "udp":
+        text += f";transport={transport}"
+    return text
+
+
+__all__ = ["Decision", "Party", "Route", "decide", "find_rule", "order_gateways", "sip_uri"]

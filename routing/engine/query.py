@@ -1,0 +1,180 @@
+"""Kamailio's routing query: bytes in, a typed Query or a QueryError naming the problem.
+
+The body is what the seed's RELAY_API route builds with jansson_set. Kamailio writes the
+string "<null>" for an empty pseudo-variable and may send numbers as strings; fields a
+newer config adds are ignored. Nothing from here reaches a header unchecked: URIs are
+parsed into a user and a host with strict character sets, and display names lose control
+characters, quotes and backslashes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+import orjson
+
+MAX_BODY = 16 * 1024
+MAX_FIELD = 1024
+NULL = "<null>"
+
+# RFC 3261 user part: unreserved / escaped / user-unreserved.
+_USER_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()&=+$,;?/%]+")
+_HOST_RE = re.compile(r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_DISPLAY_DROP = str.maketrans("", "", '"\\')
+
+
+class QueryError(ValueError):
+    """A malformed query: the message names the field and the problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """One end of the call as the query gave it: display name, URI user and host."""
+
+    display: str
+    user: str
+    host: str
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    source_ip: ipaddress.IPv4Address | ipaddress.IPv6Address
+    source_port: int
+    call_id: str
+    caller: Party
+    callee: Party
+
+
+ANONYMOUS = Party(display="", user="anonymous", host="anonymous.invalid")
+
+
+def parse_query(body: bytes) -> Query:
+    if len(body) > MAX_BODY:
+        raise QueryError(f"body: larger than {MAX_BODY} bytes")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise QueryError(f"body: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise QueryError("body: expected a JSON object")
+
+    event = _text(data, "event")
+    if event is not None and event != "sip-routing":
+        raise QueryError(f"event: unsupported event {event[:40]!r} (expected 'sip-routing')")
+
+    source_text = _text(data, "source_ip")
+    if source_text is None:
+        raise QueryError("source_ip: required")
+    try:
+        source_ip = ipaddress.ip_address(source_text)
+    except ValueError:
+        raise QueryError("source_ip: not an IP address") from None
+
+    source_port = _port(data.get("source_port"))
+    call_id = _text(data, "call_id") or ""
+    if _CONTROL_RE.search(call_id):
+        raise QueryError("call_id: control characters are not allowed")
+
+    to_uri = _text(data, "to_uri")
+    if to_uri is None:
+        raise QueryError("to_uri: required")
+    callee = _party(to_uri, _text(data, "to_name"), "to_uri")
+    from_uri = _text(data, "from_uri")
+    caller = (
+        ANONYMOUS if from_uri is None else _party(from_uri, _text(data, "from_name"), "from_uri")
+    )
+    # auth, from_tag and to_tag are read for type only: routing does not depend on them.
+    for name in ("from_tag", "to_tag"):
+        _text(data, name)
+    _auth(data.get("auth"))
+    return Query(
+        source_ip=source_ip,
+        source_port=source_port,
+        call_id=call_id,
+        caller=caller,
+        callee=callee,
+    )
+
+
+def _text(data: dict[str, object], name: str) -> str | None:
+    """A string field; None when absent, JSON null or Kamailio's "<null>"."""
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise QueryError(f"{name}: expected a string, got {type(value).__name__}")
+    if len(value) > MAX_FIELD:
+        raise QueryError(f"{name}: longer than {MAX_FIELD} characters")
+    if value in (NULL, ""):
+        return None
+    return value
+
+
+def _port(value: object) -> int:
+    if value is None or value in (NULL, ""):
+        return 0
+    if isinstance(value, bool):
+        raise QueryError("source_port: expected an integer, got bool")
+    if isinstance(value, str):
+        if not value.isascii() or not value.isdigit() or len(value) > 5:
+            raise QueryError("source_port: not an integer")
+        value = int(value)
+    if not isinstance(value, int):
+        raise QueryError(f"source_port: expected an integer, got {type(value).__name__}")
+    if not 0 <= value <= 65535:
+        raise QueryError("source_port: out of range 0-65535")
+    return value
+
+
+def _auth(value: object) -> None:
+    if value is None or isinstance(value, bool | int):
+        return
+    if isinstance(value, str) and (value in {NULL, ""} or (value.isascii() and value.isdigit())):
+        return
+    raise QueryError("auth: expected 0 or 1")
+
+
+def sanitize_display(value: str | None) -> str:
+    """A display name safe inside a header: no control characters, quotes or backslashes."""
+    if not value:
+        return ""
+    return _CONTROL_RE.sub("", value).translate(_DISPLAY_DROP).strip()[:64]
+
+
+def _party(uri: str, display: str | None, name: str) -> Party:
+    if _CONTROL_RE.search(uri):
+        raise QueryError(f"{name}: control characters are not allowed")
+    user, host = split_uri(uri, name)
+    return Party(display=sanitize_display(display), user=user, host=host)
+
+
+def split_uri(uri: str, name: str = "uri") -> tuple[str, str]:
+    """(user, host) of a sip:/sips:/tel: URI; the port and parameters are not kept."""
+    text = uri.strip()
+    if text.startswith("<") and text.endswith(">"):
+        text = text[1:-1]
+    scheme, sep, rest = text.partition(":")
+    scheme = scheme.lower()
+    if not sep or scheme not in {"sip", "sips", "tel"}:
+        raise QueryError(f"{name}: not a sip:, sips: or tel: URI")
+    if scheme == "tel":
+        user = rest.split(";", 1)[0]
+        host = ""
+    else:
+        userinfo, at, hostport = rest.rpartition("@")
+        if not at:
+            userinfo, hostport = "", rest
+        user = userinfo.split(":", 1)[0]  # drop a password, never used
+        hostport = hostport.split(";", 1)[0].split("?", 1)[0]
+        if hostport.startswith("["):
+            host = hostport[: hostport.find("]") + 1]
+        else:
+            host = hostport.split(":", 1)[0]
+        if not _HOST_RE.fullmatch(host):
+            raise QueryError(f"{name}: invalid host")
+    if user and not _USER_RE.fullmatch(user):
+        raise QueryError(f"{name}: invalid characters in the user part")
+    return user, host.lower()

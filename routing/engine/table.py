@@ -1,0 +1,385 @@
+"""The compiled routing table: plain, immutable data indexed for one call's lookups.
+
+The loader reads every routing row once and hands them to build_table() as the *Row types
+below; build_table() indexes them (dicts keyed by prefix, per-length network maps, sorted
+ranges) so that a lookup costs a few dict probes whatever the table's size. A Table is
+never modified: a change builds a new one, swapped in whole.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from routing.engine.numbers import EMPTY_PLAN, NumberPlan
+
+# ---------------------------------------------------------------------------------------------
+# Plain rows, as the loader (or a test) provides them.
+
+
+@dataclass(frozen=True, slots=True)
+class TenantRow:
+    id: int
+    name: str
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PbxRow:
+    id: int
+    tenant_id: int
+    name: str
+    host: str
+    port: int = 5060
+    transport: str = "udp"
+    socket: str = ""
+    enabled: bool = True
+    fr_timer: int | None = None
+    fr_inv_timer: int | None = None
+    inbound: NumberPlan = EMPTY_PLAN  # as received from the PBX -> E.164
+    outbound: NumberPlan = EMPTY_PLAN  # E.164 -> as the PBX wants it
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierRow:
+    id: int
+    name: str
+    enabled: bool = True
+    from_domain: str = ""
+    send_pai: bool = False
+    extra_headers: tuple[tuple[str, str], ...] = ()
+    inbound: NumberPlan = EMPTY_PLAN
+    outbound: NumberPlan = EMPTY_PLAN
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayRow:
+    id: int
+    carrier_id: int
+    name: str
+    host: str
+    port: int = 5060
+    transport: str = "udp"
+    socket: str = ""
+    enabled: bool = True
+    weight: int = 100
+    fr_timer: int | None = None
+    fr_inv_timer: int | None = None
+    strip: int = 0
+    prefix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    cidr: str
+    carrier_id: int | None = None
+    pbx_id: int | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DomainRow:
+    name: str
+    tenant_id: int
+    pbx_id: int | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DidRow:
+    id: int
+    tenant_id: int
+    pbx_id: int
+    number: str
+    match: str = "exact"  # "exact", "range" or "prefix"
+    range_end: str = ""
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A weekly time window: days (ISO, Monday=1; empty = every day) and [start, end)."""
+
+    weekdays: frozenset[int] = frozenset()
+    start: time | None = None
+    end: time | None = None
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+
+    def is_open(self, now: datetime) -> bool:
+        local = now.astimezone(self.tz)
+        day = local.isoweekday()
+        if self.start is None or self.end is None:
+            return not self.weekdays or day in self.weekdays
+        moment = local.time().replace(tzinfo=None)
+        if self.start < self.end:
+            inside = self.start <= moment < self.end
+        elif moment >= self.start:  # spans midnight, evening part: today's window
+            inside = True
+        elif moment < self.end:  # spans midnight, morning part: the window opened yesterday
+            inside = True
+            day = (local - timedelta(days=1)).isoweekday()
+        else:
+            inside = False
+        return inside and (not self.weekdays or day in self.weekdays)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetRow:
+    order: int
+    weight: int = 100
+    carrier_id: int | None = None
+    gateway_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRow:
+    id: int
+    prefix: str
+    targets: tuple[TargetRow, ...]
+    tenant_id: int | None = None
+    caller_prefix: str = ""
+    priority: int = 100
+    enabled: bool = True
+    window: Window | None = None
+    name: str = ""
+    caller_id: str = ""
+    from_display: str = ""
+    extra_headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def label(self) -> str:
+        scope = "global" if self.tenant_id is None else f"tenant {self.tenant_id}"
+        name = f" {self.name!r}" if self.name else ""
+        return f"rule #{self.id}{name} (prefix '{self.prefix}', {scope})"
+
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    fr_timer: int = 5000
+    fr_inv_timer: int = 30000
+    max_routes: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class TableRows:
+    """Everything the engine needs, as plain rows."""
+
+    tenants: tuple[TenantRow, ...] = ()
+    pbxs: tuple[PbxRow, ...] = ()
+    carriers: tuple[CarrierRow, ...] = ()
+    gateways: tuple[GatewayRow, ...] = ()
+    sources: tuple[SourceRow, ...] = ()
+    domains: tuple[DomainRow, ...] = ()
+    dids: tuple[DidRow, ...] = ()
+    rules: tuple[RuleRow, ...] = ()
+    tokens: frozenset[str] = frozenset()
+
+
+# ---------------------------------------------------------------------------------------------
+# The compiled table.
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Who a matched network belongs to."""
+
+    cidr: str
+    carrier: CarrierRow | None
+    pbx: PbxRow | None
+    enabled: bool
+
+
+class NetworkMap:
+    """Longest-prefix match of an address over many networks: one dict per prefix length."""
+
+    __slots__ = ("_by_length", "_lengths")
+
+    def __init__(self, entries: list[tuple[int, int, Source]]) -> None:
+        by_length: dict[int, dict[int, Source]] = {}
+        for network, length, source in entries:
+            by_length.setdefault(length, {})[network] = source
+        self._by_length = by_length
+        self._lengths = tuple(sorted(by_length, reverse=True))
+
+    def lookup(self, address: int, bits: int) -> Source | None:
+        for length in self._lengths:
+            network = (address >> (bits - length)) << (bits - length) if length else 0
+            found = self._by_length[length].get(network)
+            if found is not None:
+                return found
+        return None
+
+    def __len__(self) -> int:
+        return sum(len(entries) for entries in self._by_length.values())
+
+
+@dataclass(frozen=True, slots=True)
+class DidRanges:
+    """Non-overlapping ranges of one number length, sorted by start for bisection."""
+
+    starts: tuple[str, ...]
+    rows: tuple[DidRow, ...]
+
+    def find(self, number: str) -> DidRow | None:
+        index = bisect.bisect_right(self.starts, number) - 1
+        if index >= 0:
+            row = self.rows[index]
+            if number <= row.range_end:
+                return row
+        return None
+
+
+def _sort_rule_key(rule: RuleRow) -> tuple[int, int, int, int, int]:
+    # Static part of the choice between rules of one prefix: longer caller prefix, windowed
+    # (more specific) first, tenant's own first, lower priority, then id for stability.
+    return (
+        -len(rule.caller_prefix),
+        0 if rule.window is not None else 1,
+        0 if rule.tenant_id is not None else 1,
+        rule.priority,
+        rule.id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    version: int
+    built_at: datetime
+    defaults: Defaults
+    tenants: dict[int, TenantRow]
+    pbxs: dict[int, PbxRow]
+    carriers: dict[int, CarrierRow]
+    gateways: dict[int, GatewayRow]
+    gateways_by_carrier: dict[int, tuple[GatewayRow, ...]]
+    sources_v4: NetworkMap
+    sources_v6: NetworkMap
+    domains: dict[str, DomainRow]
+    dids_exact: dict[str, DidRow]
+    dids_prefix: dict[str, DidRow]
+    did_prefix_lengths: tuple[int, ...]
+    did_ranges: dict[int, DidRanges]
+    # (tenant id or None for global, destination prefix) -> rules, statically ordered.
+    rules: dict[tuple[int | None, str], tuple[RuleRow, ...]]
+    rule_prefix_lengths: tuple[int, ...]
+    tokens: frozenset[str]
+    counts: dict[str, int]
+
+    def find_source(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Source | None:
+        if address.version == 4:
+            return self.sources_v4.lookup(int(address), 32)
+        return self.sources_v6.lookup(int(address), 128)
+
+    def find_did(self, number: str) -> DidRow | None:
+        """Exact number first, then a range holding it, then the longest prefix."""
+        row = self.dids_exact.get(number)
+        if row is not None:
+            return row
+        ranges = self.did_ranges.get(len(number))
+        if ranges is not None:
+            row = ranges.find(number)
+            if row is not None:
+                return row
+        for length in self.did_prefix_lengths:
+            if length <= len(number):
+                row = self.dids_prefix.get(number[:length])
+                if row is not None:
+                    return row
+        return None
+
+
+class TableError(ValueError):
+    """Rows that cannot form a table (a bug upstream: the database constraints forbid them)."""
+
+
+def build_table(
+    rows: TableRows,
+    *,
+    version: int = 0,
+    defaults: Defaults | None = None,
+    built_at: datetime | None = None,
+) -> Table:
+    defaults = defaults or Defaults()
+    tenants = {row.id: row for row in rows.tenants}
+    pbxs = {row.id: row for row in rows.pbxs}
+    carriers = {row.id: row for row in rows.carriers}
+    gateways = {row.id: row for row in rows.gateways}
+    by_carrier: dict[int, list[GatewayRow]] = {}
+    for gateway in sorted(rows.gateways, key=lambda g: g.id):
+        by_carrier.setdefault(gateway.carrier_id, []).append(gateway)
+
+    v4: list[tuple[int, int, Source]] = []
+    v6: list[tuple[int, int, Source]] = []
+    for source in rows.sources:
+        try:
+            network = ipaddress.ip_network(source.cidr, strict=False)
+        except ValueError as exc:
+            raise TableError(f"IP source {source.cidr!r}: {exc}") from None
+        entry = Source(
+            cidr=str(network),
+            carrier=carriers.get(source.carrier_id) if source.carrier_id is not None else None,
+            pbx=pbxs.get(source.pbx_id) if source.pbx_id is not None else None,
+            enabled=source.enabled,
+        )
+        if entry.carrier is None and entry.pbx is None:
+            raise TableError(f"IP source {source.cidr!r} has no owner")
+        target = v4 if network.version == 4 else v6
+        target.append((int(network.network_address), network.prefixlen, entry))
+
+    dids_exact: dict[str, DidRow] = {}
+    dids_prefix: dict[str, DidRow] = {}
+    ranges: dict[int, list[DidRow]] = {}
+    for did in rows.dids:
+        if not did.enabled:
+            continue
+        if did.match == "exact":
+            dids_exact[did.number] = did
+        elif did.match == "prefix":
+            dids_prefix[did.number] = did
+        elif did.match == "range":
+            ranges.setdefault(len(did.number), []).append(did)
+        else:
+            raise TableError(f"DID #{did.id}: unknown match {did.match!r}")
+    did_ranges = {}
+    for length, items in ranges.items():
+        items.sort(key=lambda row: row.number)
+        did_ranges[length] = DidRanges(starts=tuple(row.number for row in items), rows=tuple(items))
+
+    buckets: dict[tuple[int | None, str], list[RuleRow]] = {}
+    for rule in rows.rules:
+        if rule.enabled:
+            buckets.setdefault((rule.tenant_id, rule.prefix), []).append(rule)
+    rules = {key: tuple(sorted(items, key=_sort_rule_key)) for key, items in buckets.items()}
+
+    return Table(
+        version=version,
+        built_at=built_at or datetime.now().astimezone(),
+        defaults=defaults,
+        tenants=tenants,
+        pbxs=pbxs,
+        carriers=carriers,
+        gateways=gateways,
+        gateways_by_carrier={key: tuple(items) for key, items in by_carrier.items()},
+        sources_v4=NetworkMap(v4),
+        sources_v6=NetworkMap(v6),
+        domains={row.name.lower(): row for row in rows.domains},
+        dids_exact=dids_exact,
+        dids_prefix=dids_prefix,
+        did_prefix_lengths=tuple(sorted({len(p) for p in dids_prefix}, reverse=True)),
+        did_ranges=did_ranges,
+        rules=rules,
+        rule_prefix_lengths=tuple(sorted({len(key[1]) for key in rules}, reverse=True)),
+        tokens=rows.tokens,
+        counts={
+            "tenants": len(tenants),
+            "carriers": len(carriers),
+            "gateways": len(gateways),
+            "pbxs": len(pbxs),
+            "sources": len(v4) + len(v6),
+            "domains": len(rows.domains),
+            "dids": len(dids_exact) + len(dids_prefix) + sum(len(r) for r in ranges.values()),
+            "rules": sum(len(items) for items in rules.values()),
+        },
+    )
