@@ -13,7 +13,6 @@ from typing import Any
 
 from django.contrib import admin
 from django.db.models import Count, Prefetch, QuerySet
-from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -59,20 +58,6 @@ def _parent_pk(request: HttpRequest) -> str | None:
 # --- Inlines --------------------------------------------------------------------------------
 
 
-class OwnedInlineFormSet(BaseInlineFormSet):
-    """Rows that know their parent while it is validated, even when it is not saved yet.
-
-    Django sets only the parent's id on an inline row before validating it, and a new
-    parent has none: IP sources and normalization rules, which refuse a row without an
-    owner, would refuse every row added together with a new carrier or PBX.
-    """
-
-    def _construct_form(self, i: int, **kwargs: Any) -> Any:
-        form = super()._construct_form(i, **kwargs)
-        setattr(form.instance, self.fk.name, self.instance)
-        return form
-
-
 class GatewayInline(admin.TabularInline):
     model = Gateway
     fields = (
@@ -95,7 +80,6 @@ class GatewayInline(admin.TabularInline):
 class CarrierIpSourceInline(admin.TabularInline):
     model = IpSource
     fk_name = "carrier"
-    formset = OwnedInlineFormSet
     fields = ("cidr", "enabled", "description")
     extra = 0
     verbose_name = "trusted IP source"
@@ -126,7 +110,6 @@ NORMALIZATION_INLINE_FIELDS = (
 class CarrierNormalizationInline(admin.TabularInline):
     model = NormalizationRule
     fk_name = "carrier"
-    formset = OwnedInlineFormSet
     fields = NORMALIZATION_INLINE_FIELDS
     extra = 0
     show_change_link = True

@@ -71,18 +71,6 @@ class SipEndpoint(TimestampedModel):
         return f"{host}:{self.port}"
 
 
-def relation_is_set(obj: models.Model, name: str) -> bool:
-    """Whether a foreign key has a value: an id, or a related object that is not saved yet.
-
-    An admin inline validates its rows before their new parent is saved: a row then holds
-    the unsaved parent, which has no id yet, and still has an owner.
-    """
-    field = obj._meta.get_field(name)
-    if getattr(obj, field.attname) is not None:  # type: ignore[union-attr]
-        return True
-    return field.is_cached(obj) and field.get_cached_value(obj) is not None  # type: ignore[union-attr]
-
-
 def endpoint_constraints(prefix: str) -> list[models.BaseConstraint]:
     """Range checks shared by gateways and PBXs (named after the concrete model)."""
     return [

@@ -11,7 +11,7 @@ from simple_history.models import HistoricalRecords
 
 from routing import validators
 from routing.engine.numbers import NumberRule
-from routing.models.base import TimestampedModel, relation_is_set
+from routing.models.base import TimestampedModel
 from routing.models.carriers import Carrier
 from routing.models.tenants import Pbx
 
@@ -108,6 +108,7 @@ class NormalizationRule(TimestampedModel):
                 condition=(models.Q(carrier__isnull=False) & models.Q(pbx__isnull=True))
                 | (models.Q(carrier__isnull=True) & models.Q(pbx__isnull=False)),
                 name="routing_normalizationrule_one_owner",
+                violation_error_message="Choose exactly one owner: a carrier or a PBX.",
             ),
             models.CheckConstraint(
                 condition=models.Q(direction__in=Direction.values),
@@ -151,9 +152,8 @@ class NormalizationRule(TimestampedModel):
         )
 
     def clean(self) -> None:
+        # The owner rule is the one_owner constraint, which full_clean() validates.
         errors: dict[str, str | list[str]] = {}
-        if relation_is_set(self, "carrier") == relation_is_set(self, "pbx"):
-            errors["__all__"] = "Choose exactly one owner: a carrier or a PBX."
         if self.kind == RuleKind.REGEX:
             if not self.pattern:
                 errors["pattern"] = "A regex rule needs a pattern."

@@ -186,6 +186,7 @@ class RouteTarget(models.Model):
                 condition=(models.Q(carrier__isnull=False) & models.Q(gateway__isnull=True))
                 | (models.Q(carrier__isnull=True) & models.Q(gateway__isnull=False)),
                 name="routing_routetarget_one_destination",
+                violation_error_message="Choose exactly one destination: a carrier or a gateway.",
             ),
             models.CheckConstraint(
                 condition=models.Q(order__gte=ORDER_RANGE[0], order__lte=ORDER_RANGE[1]),
@@ -209,7 +210,3 @@ class RouteTarget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order}: {self.gateway or self.carrier}"
-
-    def clean(self) -> None:
-        if (self.carrier_id is None) == (self.gateway_id is None):
-            raise ValidationError("Choose exactly one destination: a carrier or a gateway.")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
 
 from routing import validators
-from routing.models.base import TimestampedModel, relation_is_set
+from routing.models.base import TimestampedModel
 from routing.models.carriers import Carrier
 from routing.models.tenants import Pbx
 
@@ -47,6 +49,7 @@ class IpSource(TimestampedModel):
                 condition=(models.Q(carrier__isnull=False) & models.Q(pbx__isnull=True))
                 | (models.Q(carrier__isnull=True) & models.Q(pbx__isnull=False)),
                 name="routing_ipsource_one_owner",
+                violation_error_message="Choose exactly one owner: a carrier or a PBX.",
             ),
             models.CheckConstraint(
                 condition=~models.Q(cidr=""), name="routing_ipsource_cidr_not_empty"
@@ -61,10 +64,9 @@ class IpSource(TimestampedModel):
         return self.carrier or self.pbx
 
     def clean(self) -> None:
+        # The owner rule is the one_owner constraint, which full_clean() validates with its
+        # message: a check here too would say it twice (and could not see the unsaved
+        # carrier or PBX an admin inline row belongs to).
         if self.cidr:
-            try:
+            with contextlib.suppress(ValidationError):  # the field's validator reports it
                 self.cidr = validators.normalize_cidr(self.cidr)
-            except ValidationError as exc:
-                raise ValidationError({"cidr": exc.messages}) from None
-        if relation_is_set(self, "carrier") == relation_is_set(self, "pbx"):
-            raise ValidationError("Choose exactly one owner: a carrier or a PBX.")
