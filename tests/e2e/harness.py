@@ -208,22 +208,31 @@ def closed_port() -> int:
 # --------------------------------------------------------------------------- SIP helpers
 
 
-def sip_options_ping(host: str, port: int, timeout: float = 0.5) -> int | None:
-    """Send one OPTIONS over UDP to host:port, return the status code or None."""
+def sip_request(
+    host: str,
+    port: int,
+    method: str = "OPTIONS",
+    ruri: str | None = None,
+    timeout: float = 0.5,
+) -> SipMessage | None:
+    """Send one out-of-dialog request over UDP, return the first final response
+    (or None). Good for keepalives and for methods SIPp scenarios do not cover."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         s.bind((LOCALHOST, 0))
         lport = s.getsockname()[1]
         branch = "z9hG4bK" + uuid.uuid4().hex[:16]
         callid = uuid.uuid4().hex
+        ruri = ruri or f"sip:{host}:{port}"
         msg = (
-            f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
+            f"{method} {ruri} SIP/2.0\r\n"
             f"Via: SIP/2.0/UDP {LOCALHOST}:{lport};branch={branch};rport\r\n"
             f"Max-Forwards: 70\r\n"
             f"From: <sip:probe@{LOCALHOST}>;tag={uuid.uuid4().hex[:8]}\r\n"
-            f"To: <sip:{host}:{port}>\r\n"
+            f"To: <{ruri}>\r\n"
             f"Call-ID: {callid}\r\n"
-            f"CSeq: 1 OPTIONS\r\n"
+            f"CSeq: 1 {method}\r\n"
+            f"Contact: <sip:probe@{LOCALHOST}:{lport}>\r\n"
             f"Content-Length: 0\r\n\r\n"
         )
         s.settimeout(timeout)
@@ -234,13 +243,18 @@ def sip_options_ping(host: str, port: int, timeout: float = 0.5) -> int | None:
                 data, _ = s.recvfrom(65535)
             except (TimeoutError, ConnectionRefusedError):
                 return None
-            text = data.decode(errors="replace")
-            if callid in text:
-                m = re.match(r"SIP/2\.0 (\d{3})", text)
-                return int(m.group(1)) if m else None
+            resp = parse_sip_text(data.decode(errors="replace"), "received")
+            if resp.header("Call-ID") == callid and not resp.is_request and resp.status >= 200:
+                return resp
         return None
     finally:
         s.close()
+
+
+def sip_options_ping(host: str, port: int, timeout: float = 0.5) -> int | None:
+    """Send one OPTIONS over UDP to host:port, return the status code or None."""
+    resp = sip_request(host, port, "OPTIONS", timeout=timeout)
+    return resp.status if resp else None
 
 
 @dataclasses.dataclass

@@ -464,3 +464,17 @@ def test_carrier_not_answering_fails_over_on_local_timeout(kamailio_factory, api
     print(f"route fr_timer 700 ms -> second carrier rings after {(ring_t - inv_t) * 1000:.0f} ms")
     assert 0.6 <= ring_t - inv_t <= 2.0
     assert seen.received("INVITE")[0].request_uri == "sip:+15550002@carrier2.example"
+
+
+@pytest.mark.e2e
+def test_keepalive_options_and_refused_methods(edge, api):
+    ok = h.sip_request("127.0.0.1", edge.port, "OPTIONS")
+    assert ok is not None and (ok.status, ok.reason) == (200, "Keepalive")
+    for method in ("MESSAGE", "REGISTER", "SUBSCRIBE"):
+        resp = h.sip_request("127.0.0.1", edge.port, method, ruri=f"sip:bob@127.0.0.1:{edge.port}")
+        assert resp is not None and resp.status == 405, (method, resp)
+        assert "INVITE" in resp.header("Allow")
+    # OPTIONS to someone else is not ours to answer for, nor routed: refused too
+    other = h.sip_request("127.0.0.1", edge.port, "OPTIONS", ruri="sip:bob@example.com")
+    assert other is not None and other.status == 405
+    assert api.requests == []  # none of this reached the routing API
