@@ -10,6 +10,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.permissions import IsAuthenticated
 
+from routing.admin_views import route_tester
 from routing.views import RtjsonView
 
 admin.site.site_header = "c4router"
@@ -18,6 +19,7 @@ admin.site.index_title = "Routing administration"
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/route-tester/", admin.site.admin_view(route_tester), name="route-tester"),
     path("admin/", admin.site.urls),
     path("api/v1/auth/token/", obtain_auth_token, name="api-token"),
     path("api/v1/", include("routing.api.urls")),

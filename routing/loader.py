@@ -73,11 +73,13 @@ def defaults_from_settings() -> Defaults:
 def load_rows(using: str | None = None) -> tuple[int, TableRows]:
     """The version and every routing row, read in one consistent snapshot."""
     using = using or routing_db_alias()
+    connection = connections[using]
+    outermost = not connection.in_atomic_block  # inside a caller's transaction: its snapshot
     with transaction.atomic(using=using):
-        if connections[using].vendor == "postgresql":
+        if outermost and connection.vendor == "postgresql":
             # One snapshot for the version and all rows: a change committed halfway through
             # the read cannot give a table mixing old and new rows under the old version.
-            with connections[using].cursor() as cursor:
+            with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         version = current_routing_version(using)
         rows = _read_rows(using)

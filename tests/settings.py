@@ -16,3 +16,8 @@ from c4router.settings import *  # noqa: F403
 
 # Fast password hashing: the suite creates users, it does not test PBKDF2.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# The suite builds routing tables explicitly (tests/routing/conftest.py): no background
+# reload thread reading the database behind a test's transaction. Live-server tests start
+# real processes with the production behaviour.
+C4ROUTER = {**C4ROUTER, "RELOAD_THREAD": False}  # noqa: F405

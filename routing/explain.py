@@ -1,0 +1,85 @@
+"""Why a call is routed the way it is: for `manage.py route` and the admin route tester."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+
+from routing.engine.decide import Decision, decide
+from routing.engine.query import parse_query
+from routing.engine.rtjson import answer_document
+from routing.engine.table import Table
+from routing.loader import build_from_database
+
+
+@dataclass(frozen=True)
+class Explanation:
+    decision: Decision
+    answer: dict[str, object]
+    lines: list[str]
+
+    @property
+    def answer_json(self) -> str:
+        return orjson.dumps(self.answer, option=orjson.OPT_INDENT_2).decode()
+
+
+def explain_call(
+    source_ip: str,
+    from_uri: str,
+    to_uri: str,
+    *,
+    from_name: str = "",
+    to_name: str = "",
+    at: datetime | None = None,
+    table: Table | None = None,
+    seed: int | None = None,
+) -> Explanation:
+    """Route a made-up call against the current data; raises QueryError on bad input."""
+    body = orjson.dumps(
+        {
+            "event": "sip-routing",
+            "source_ip": source_ip,
+            "source_port": 5060,
+            "call_id": "route-tester",
+            "from_name": from_name,
+            "from_uri": from_uri or "<null>",
+            "to_name": to_name,
+            "to_uri": to_uri,
+        }
+    )
+    query = parse_query(body)
+    table = table or build_from_database()
+    now = at or datetime.now(UTC)
+    decision = decide(query, table, now, random.Random(seed))
+    return Explanation(decision, answer_document(decision), describe(decision, table, now))
+
+
+def describe(decision: Decision, table: Table, now: datetime) -> list[str]:
+    lines = [f"Routing data version {table.version}, time {now.isoformat(timespec='seconds')}"]
+    source = decision.source
+    if source is None:
+        lines.append("Source: no trusted network matches")
+    elif source.carrier is not None:
+        lines.append(f"Source: {source.cidr} = carrier {source.carrier.name} (inbound call)")
+    elif source.pbx is not None:
+        tenant = table.tenants.get(source.pbx.tenant_id)
+        lines.append(
+            f"Source: {source.cidr} = PBX {source.pbx.name} of tenant "
+            f"{tenant.name if tenant else '?'} (outbound call)"
+        )
+    if decision.direction:
+        lines.append(
+            f"Numbers (E.164): called {decision.callee or 'not a number'}, "
+            f"calling {decision.caller or 'not a number'}"
+        )
+    if decision.rule is not None:
+        lines.append(f"Rule: {decision.rule.label}")
+    lines.append(f"Decision: {decision.why}")
+    for index, route in enumerate(decision.routes, start=1):
+        lines.append(f"Route {index}: {route.target}: {route.uri} via {route.dst_uri}")
+    lines.extend(f"Skipped: {reason}" for reason in decision.skipped)
+    lines.append(f"Answer: {decision.code} {decision.reason}")
+    return lines
