@@ -64,6 +64,36 @@ def django_errors_to_drf(exc: DjangoValidationError) -> dict[str, list[str]]:
     return errors
 
 
+class MaxLengthFirst(django_validators.MaxLengthValidator):
+    """The length check, then the model field's validators, as a Django form runs them.
+
+    A form field checks the length first and, when it fails, never runs the model's
+    validators: the admin shows one message, "Ensure this value has at most N characters
+    (it has M).", and so does the API. (A MaxLengthValidator still, so that drf-spectacular
+    documents maxLength.)
+    """
+
+    def __init__(self, limit_value: int, then: list[Any]) -> None:
+        super().__init__(limit_value)
+        self.then = then
+
+    def __call__(self, value: Any) -> None:
+        super().__call__(value)
+        errors: list[DjangoValidationError] = []
+        for validator in self.then:
+            try:
+                validator(value)
+            except DjangoValidationError as exc:
+                errors.extend(exc.error_list)
+        if errors:
+            raise DjangoValidationError(errors)
+
+    def __eq__(self, other: object) -> bool:
+        return super().__eq__(other) and self.then == getattr(other, "then", None)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 class ModelCleanSerializer(serializers.ModelSerializer):
     """A ModelSerializer validated by the model's full_clean()."""
 
@@ -82,8 +112,7 @@ class ModelCleanSerializer(serializers.ModelSerializer):
             validators.append(django_validators.validate_slug)
         max_length = kwargs.pop("max_length", None)
         if max_length is not None:
-            # Django's validator: "Ensure this value has at most N characters (it has M)."
-            validators.append(django_validators.MaxLengthValidator(max_length))
+            validators = [MaxLengthFirst(max_length, validators)]
         kwargs["validators"] = validators
         messages = dict(FORM_MESSAGES)
         if issubclass(field_class, serializers.IntegerField):
@@ -313,20 +342,21 @@ class RouteRuleSerializer(DisplayMixin, ModelCleanSerializer):
         ]
 
     def validate_targets(self, targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        errors: list[dict[str, list[str]]] = []
+        # Errors keyed by the target's index, as DRF reports a nested list's own errors.
+        errors: dict[int, dict[str, list[str]]] = {}
         seen: set[tuple[str, int]] = set()
         for position, target in enumerate(targets):
             target.setdefault("order", position)
-            error: dict[str, list[str]] = {}
             for kind in ("carrier", "gateway"):
                 obj = target.get(kind)
                 if obj is None:
                     continue
                 if (kind, obj.pk) in seen:
-                    error[kind] = [f"This {kind} is already a target of this rule."]
+                    errors.setdefault(position, {})[kind] = [
+                        f"This {kind} is already a target of this rule."
+                    ]
                 seen.add((kind, obj.pk))
-            errors.append(error)
-        if any(errors):
+        if errors:
             raise serializers.ValidationError(errors)
         return targets
 
