@@ -49,6 +49,13 @@ TIMERS = (
 )
 
 
+class OneRowOnAddMixin:
+    """One empty row on the add page (a new carrier needs a gateway), none on change pages."""
+
+    def get_extra(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> int:
+        return 1 if obj is None else 0
+
+
 def _parent_pk(request: HttpRequest) -> str | None:
     """The primary key of the object an inline is shown in (None on an add page)."""
     match = request.resolver_match
@@ -58,7 +65,7 @@ def _parent_pk(request: HttpRequest) -> str | None:
 # --- Inlines --------------------------------------------------------------------------------
 
 
-class GatewayInline(admin.TabularInline):
+class GatewayInline(OneRowOnAddMixin, admin.TabularInline):
     model = Gateway
     fields = (
         "name",
@@ -73,15 +80,13 @@ class GatewayInline(admin.TabularInline):
         "fr_inv_timer",
         "enabled",
     )
-    extra = 0
     show_change_link = True
 
 
-class CarrierIpSourceInline(admin.TabularInline):
+class CarrierIpSourceInline(OneRowOnAddMixin, admin.TabularInline):
     model = IpSource
     fk_name = "carrier"
     fields = ("cidr", "enabled", "description")
-    extra = 0
     verbose_name = "trusted IP source"
     verbose_name_plural = "Trusted IP sources (calls from these networks come from this carrier)"
 
@@ -122,10 +127,9 @@ class PbxNormalizationInline(CarrierNormalizationInline):
     fk_name = "pbx"
 
 
-class DomainInline(admin.TabularInline):
+class DomainInline(OneRowOnAddMixin, admin.TabularInline):
     model = Domain
     fields = ("name", "pbx", "enabled")
-    extra = 0
     show_change_link = True
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
@@ -135,21 +139,18 @@ class DomainInline(admin.TabularInline):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class PbxInline(admin.TabularInline):
+class PbxInline(OneRowOnAddMixin, admin.TabularInline):
     model = Pbx
     fields = ("name", "host", "port", "transport", "enabled")
-    extra = 0
     show_change_link = True
     verbose_name_plural = "PBXs (open one for its IP sources, number handling and timers)"
 
 
-class RouteTargetInline(admin.TabularInline):
+class RouteTargetInline(OneRowOnAddMixin, admin.TabularInline):
     model = RouteTarget
     fields = ("order", "carrier", "gateway", "weight")
     ordering = ("order", "id")
     autocomplete_fields = ("carrier", "gateway")
-    extra = 0
-    min_num = 1
     verbose_name = "target"
     verbose_name_plural = (
         "Targets: one carrier or one gateway per line. The lowest order is tried first; "

@@ -1,0 +1,282 @@
+"""Every database constraint of the routing models refuses a bad row.
+
+The rows are written with objects.create() / update(), which skip full_clean(): this is what
+a bulk import, a raw SQL script or a bug in a new code path would do, and the database must
+still say no. A meta-test checks that no constraint is left without a case here.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from django.apps import apps
+from django.db import IntegrityError, connection, models, transaction
+
+from routing.models import (
+    Carrier,
+    Did,
+    DidMatch,
+    Gateway,
+    IpSource,
+    NormalizationRule,
+    Pbx,
+    RouterInstance,
+    RouteRule,
+    RouteTarget,
+    RoutingVersion,
+    Tenant,
+)
+
+
+@dataclass
+class Objects:
+    tenant: Tenant
+    pbx: Pbx
+    carrier: Carrier
+    gateway: Gateway
+    rule: RouteRule
+
+
+@pytest.fixture
+def objs(tenant: Tenant, pbx: Pbx, carrier: Carrier, gateway: Gateway, rule: RouteRule) -> Objects:
+    return Objects(tenant=tenant, pbx=pbx, carrier=carrier, gateway=gateway, rule=rule)
+
+
+def gateway(o: Objects, **values: object) -> Gateway:
+    return Gateway.objects.create(
+        **{"carrier": o.carrier, "name": "gw-x", "host": "192.0.2.99", **values}
+    )
+
+
+def pbx(o: Objects, **values: object) -> Pbx:
+    return Pbx.objects.create(**{"tenant": o.tenant, "name": "pbx-x", "host": "10.0.0.9", **values})
+
+
+def did(o: Objects, **values: object) -> Did:
+    return Did.objects.create(
+        **{"tenant": o.tenant, "pbx": o.pbx, "number": "33123456789", **values}
+    )
+
+
+def source(o: Objects, **values: object) -> IpSource:
+    return IpSource.objects.create(**{"cidr": "192.0.2.0/28", "carrier": o.carrier, **values})
+
+
+def normalization(o: Objects, **values: object) -> NormalizationRule:
+    return NormalizationRule.objects.create(
+        **{"carrier": o.carrier, "direction": "in", "strip": 1, **values}
+    )
+
+
+def route_rule(o: Objects, **values: object) -> RouteRule:
+    return RouteRule.objects.create(**{"prefix": "44", **values})
+
+
+def target(o: Objects, **values: object) -> RouteTarget:
+    return RouteTarget.objects.create(**{"rule": o.rule, "carrier": o.carrier, **values})
+
+
+def instance(o: Objects, **values: object) -> RouterInstance:
+    return RouterInstance.objects.create(
+        **{"name": "edge-x", "listen_ip": "127.0.0.1", "api_urls": "http://127.0.0.1/", **values}
+    )
+
+
+def twice(make: Callable[[Objects], object]) -> Callable[[Objects], object]:
+    """A case that writes one good row, then the same row again."""
+
+    def run(o: Objects) -> object:
+        make(o)
+        return make(o)
+
+    return run
+
+
+T9 = datetime.time(9, 0)
+T18 = datetime.time(18, 0)
+
+CASES: list[tuple[str, str, Callable[[Objects], object]]] = [
+    # Gateways
+    ("routing_gateway_unique_name", "same name", lambda o: gateway(o, name="alpha-1")),
+    (
+        "routing_gateway_unique_address",
+        "same host/port/transport",
+        lambda o: gateway(o, host="203.0.113.10"),
+    ),
+    ("routing_gateway_weight_range", "weight 0", lambda o: gateway(o, weight=0)),
+    ("routing_gateway_weight_range", "weight 1001", lambda o: gateway(o, weight=1001)),
+    ("routing_gateway_strip_range", "strip 21", lambda o: gateway(o, strip=21)),
+    ("routing_gateway_port_range", "port 0", lambda o: gateway(o, port=0)),
+    ("routing_gateway_port_range", "port 65536", lambda o: gateway(o, port=65536)),
+    ("routing_gateway_transport_valid", "ws", lambda o: gateway(o, transport="ws")),
+    ("routing_gateway_fr_timer_range", "fr_timer 99", lambda o: gateway(o, fr_timer=99)),
+    ("routing_gateway_fr_timer_range", "fr_timer big", lambda o: gateway(o, fr_timer=120_001)),
+    ("routing_gateway_fr_inv_timer_range", "999", lambda o: gateway(o, fr_inv_timer=999)),
+    ("routing_gateway_fr_inv_timer_range", "big", lambda o: gateway(o, fr_inv_timer=600_001)),
+    # PBXs
+    ("routing_pbx_unique_name", "same name", lambda o: pbx(o, name="hq")),
+    ("routing_pbx_port_range", "port 0", lambda o: pbx(o, port=0)),
+    ("routing_pbx_transport_valid", "ws", lambda o: pbx(o, transport="ws")),
+    ("routing_pbx_fr_timer_range", "fr_timer 99", lambda o: pbx(o, fr_timer=99)),
+    ("routing_pbx_fr_inv_timer_range", "999", lambda o: pbx(o, fr_inv_timer=999)),
+    # DIDs
+    ("routing_did_match_valid", "regex", lambda o: did(o, match="regex")),
+    ("routing_did_number_not_empty", "empty", lambda o: did(o, number="")),
+    ("routing_did_range_valid", "range without end", lambda o: did(o, match=DidMatch.RANGE)),
+    (
+        "routing_did_range_valid",
+        "range end below start",
+        lambda o: did(o, match=DidMatch.RANGE, range_end="33123456780"),
+    ),
+    (
+        "routing_did_range_valid",
+        "range end with more digits",
+        lambda o: did(o, match=DidMatch.RANGE, range_end="331234567899"),
+    ),
+    (
+        "routing_did_range_valid",
+        "exact number with an end",
+        lambda o: did(o, match=DidMatch.EXACT, range_end="33123456789"),
+    ),
+    ("routing_did_unique_number", "same exact number", twice(did)),
+    # IP sources
+    ("routing_ipsource_one_owner", "no owner", lambda o: source(o, carrier=None)),
+    ("routing_ipsource_one_owner", "two owners", lambda o: source(o, pbx=o.pbx)),
+    ("routing_ipsource_cidr_not_empty", "empty", lambda o: source(o, cidr="")),
+    # Normalization rules
+    ("routing_normalizationrule_one_owner", "none", lambda o: normalization(o, carrier=None)),
+    ("routing_normalizationrule_one_owner", "two", lambda o: normalization(o, pbx=o.pbx)),
+    (
+        "routing_normalizationrule_direction_valid",
+        "sideways",
+        lambda o: normalization(o, direction="up"),
+    ),
+    (
+        "routing_normalizationrule_priority_range",
+        "1001",
+        lambda o: normalization(o, priority=1001),
+    ),
+    ("routing_normalizationrule_strip_range", "21", lambda o: normalization(o, strip=21)),
+    (
+        "routing_normalizationrule_kind_complete",
+        "regex without pattern",
+        lambda o: normalization(o, kind="regex", pattern=""),
+    ),
+    (
+        "routing_normalizationrule_kind_complete",
+        "prefix rule changing nothing",
+        lambda o: normalization(o, kind="prefix", strip=0, add_prefix=""),
+    ),
+    # Route rules and targets
+    ("routing_routerule_priority_range", "1001", lambda o: route_rule(o, priority=1001)),
+    ("routing_routerule_window_valid", "start only", lambda o: route_rule(o, start_time=T9)),
+    ("routing_routerule_window_valid", "end only", lambda o: route_rule(o, end_time=T18)),
+    (
+        "routing_routerule_window_valid",
+        "empty window",
+        lambda o: route_rule(o, start_time=T9, end_time=T9),
+    ),
+    ("routing_routetarget_one_destination", "none", lambda o: target(o, carrier=None)),
+    ("routing_routetarget_one_destination", "both", lambda o: target(o, gateway=o.gateway)),
+    ("routing_routetarget_order_range", "100", lambda o: target(o, order=100)),
+    ("routing_routetarget_weight_range", "0", lambda o: target(o, weight=0)),
+    ("routing_routetarget_weight_range", "1001", lambda o: target(o, weight=1001)),
+    ("routing_routetarget_unique_carrier", "same carrier twice", twice(target)),
+    (
+        "routing_routetarget_unique_gateway",
+        "same gateway twice",
+        twice(lambda o: target(o, carrier=None, gateway=o.gateway)),
+    ),
+    # Router instances
+    ("routing_routerinstance_port_range", "0", lambda o: instance(o, listen_port=0)),
+    ("routing_routerinstance_timeout_range", "99", lambda o: instance(o, api_timeout_ms=99)),
+    ("routing_routerinstance_timeout_range", "big", lambda o: instance(o, api_timeout_ms=30_001)),
+    ("routing_routerinstance_transport_valid", "tls", lambda o: instance(o, transport="tls")),
+    (
+        "routing_routerinstance_unique_token",
+        "same token",
+        lambda o: (instance(o, token="t" * 20), instance(o, name="edge-y", token="t" * 20)),
+    ),
+    # The version row
+    (
+        "routing_routingversion_singleton",
+        "second row",
+        lambda o: RoutingVersion.objects.create(id=2),
+    ),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("constraint", "make"),
+    [pytest.param(name, make, id=f"{name}-{label}") for name, label, make in CASES],
+)
+def test_constraint_refuses_a_bad_row(
+    objs: Objects, constraint: str, make: Callable[[Objects], object]
+) -> None:
+    with pytest.raises(IntegrityError) as error, transaction.atomic():
+        make(objs)
+    if connection.vendor == "postgresql":
+        assert constraint in str(error.value)
+
+
+@pytest.mark.django_db
+def test_an_update_cannot_bypass_a_constraint(objs: Objects) -> None:
+    with pytest.raises(IntegrityError, match="routing_gateway_port_range"), transaction.atomic():
+        Gateway.objects.filter(pk=objs.gateway.pk).update(port=70000)
+    objs.gateway.refresh_from_db()
+    assert objs.gateway.port == 5060
+
+
+@pytest.mark.parametrize(
+    ("model", "values"),
+    [
+        (Tenant, {"name": "Acme Corp"}),
+        (Carrier, {"name": "Alpha Telecom"}),
+        (RouterInstance, {"name": "edge1", "listen_ip": "127.0.0.1", "api_urls": "http://a/"}),
+    ],
+)
+@pytest.mark.django_db
+def test_names_are_unique(model: type[models.Model], values: dict[str, object]) -> None:
+    model._default_manager.create(**values)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        model._default_manager.create(**values)
+
+
+@pytest.mark.django_db
+def test_domain_names_and_networks_are_unique(objs: Objects) -> None:
+    objs.tenant.domains.create(name="domain.com")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        objs.tenant.domains.create(name="domain.com")
+    source(objs)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        source(objs, carrier=None, pbx=objs.pbx)
+
+
+@pytest.mark.django_db
+def test_good_rows_pass_every_constraint(objs: Objects) -> None:
+    # The cases above differ from these rows by one value: the refusals are that value's.
+    gateway(objs, weight=1000, strip=20, port=65535, fr_timer=100, fr_inv_timer=600_000)
+    pbx(objs, port=1, transport="tls", fr_timer=120_000, fr_inv_timer=1000)
+    did(objs, match=DidMatch.RANGE, range_end="33123456799")
+    did(objs, number="4420", match=DidMatch.PREFIX)
+    source(objs)
+    normalization(objs, pbx=objs.pbx, carrier=None, priority=1000, strip=20)
+    normalization(objs, kind="regex", pattern="^0(.*)$", strip=0)
+    route_rule(objs, priority=1000, start_time=T18, end_time=T9)
+    target(objs, order=99, weight=1000)
+    target(objs, carrier=None, gateway=objs.gateway, order=0, weight=1)
+    instance(objs, listen_port=65535, api_timeout_ms=30_000, transport="tcp")
+
+
+def test_every_constraint_has_a_case() -> None:
+    declared = {
+        constraint.name
+        for model in apps.get_app_config("routing").get_models()
+        for constraint in model._meta.constraints
+    }
+    covered = {name for name, _label, _make in CASES}
+    assert declared == covered
