@@ -226,3 +226,22 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}},
 }
+
+# --- Kamailio rendering -------------------------------------------------------------------------
+# What `manage.py render_kamailio_config` writes into each instance's config (its
+# --module-path and --http-async-client options override these). Debian bookworm does not
+# package http_async_client: bin/install-kamailio builds it and prints its absolute path;
+# the default loads it from the module directory, where a packaged build would be.
+KAMAILIO_MODULE_PATH = env_str(
+    "KAMAILIO_MODULE_PATH", "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+)
+KAMAILIO_HTTP_ASYNC_CLIENT = env_str("KAMAILIO_HTTP_ASYNC_CLIENT", "http_async_client.so")
+if not KAMAILIO_MODULE_PATH.startswith("/"):
+    raise ImproperlyConfigured(
+        f"KAMAILIO_MODULE_PATH={KAMAILIO_MODULE_PATH!r}: give Kamailio's absolute module directory."
+    )
+if not KAMAILIO_HTTP_ASYNC_CLIENT.endswith(".so"):
+    raise ImproperlyConfigured(
+        f"KAMAILIO_HTTP_ASYNC_CLIENT={KAMAILIO_HTTP_ASYNC_CLIENT!r}: give the absolute path of "
+        "http_async_client.so (bin/install-kamailio prints it), or 'http_async_client.so'."
+    )

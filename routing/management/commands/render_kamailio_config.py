@@ -1,0 +1,64 @@
+"""manage.py render_kamailio_config: write each router instance's kamailio.cfg."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from routing.kamailio import KamailioRenderError, render_instances
+
+
+class Command(BaseCommand):
+    help = (
+        "Render the Kamailio config of router instances to OUTPUT_DIR/<name>.cfg "
+        "(atomically; all enabled instances unless --instance is given)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--instance",
+            action="append",
+            dest="instances",
+            metavar="NAME",
+            help="Render this instance (repeatable; disabled ones too). "
+            "Default: every enabled instance.",
+        )
+        parser.add_argument(
+            "--output-dir", required=True, type=Path, metavar="DIR", help="Where to write."
+        )
+        parser.add_argument(
+            "--force", action="store_true", help="Replace configs that already exist."
+        )
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="Have `kamailio -c` accept each config before it is written (needs Kamailio).",
+        )
+        parser.add_argument(
+            "--http-async-client",
+            metavar="PATH",
+            help="http_async_client.so to load: an absolute path or a name in the module "
+            "directory. Default: the KAMAILIO_HTTP_ASYNC_CLIENT setting.",
+        )
+        parser.add_argument(
+            "--module-path",
+            metavar="DIR",
+            help="Kamailio's module directory (mpath). Default: the KAMAILIO_MODULE_PATH setting.",
+        )
+
+    def handle(self, *args: object, **options: object) -> None:
+        try:
+            written = render_instances(
+                options["instances"],  # type: ignore[arg-type]
+                options["output_dir"],  # type: ignore[arg-type]
+                force=bool(options["force"]),
+                check=bool(options["check"]),
+                module_path=options["module_path"],  # type: ignore[arg-type]
+                http_async_client_module=options["http_async_client"],  # type: ignore[arg-type]
+            )
+        except KamailioRenderError as exc:
+            raise CommandError(str(exc)) from None
+        checked = " (accepted by kamailio -c)" if options["check"] else ""
+        for path in written:
+            self.stdout.write(f"wrote {path}{checked}")
