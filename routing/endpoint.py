@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 
 import orjson
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from routing.engine.decide import decide
 from routing.engine.query import QueryError, parse_query
@@ -32,14 +34,30 @@ def _error(status: int, message: str) -> tuple[int, bytes]:
     return status, orjson.dumps({"error": message})
 
 
+_allowed_clients: dict[str, bool] = {}
+
+
+@receiver(setting_changed)
+def _forget_allowed_clients(setting: str, **kwargs: object) -> None:
+    if setting == "C4ROUTER":
+        _allowed_clients.clear()
+
+
 def _client_allowed(client_ip: str | None) -> bool:
+    # Remembered per address: the clients are a handful of Kamailio and load balancer hosts.
     if not client_ip:
         return False
-    try:
-        address = ipaddress.ip_address(client_ip)
-    except ValueError:
-        return False
-    return any(address in network for network in settings.C4ROUTER["API_ALLOWED_NETS"])
+    allowed = _allowed_clients.get(client_ip)
+    if allowed is None:
+        try:
+            address = ipaddress.ip_address(client_ip)
+        except ValueError:
+            return False
+        allowed = any(address in net for net in settings.C4ROUTER["API_ALLOWED_NETS"])
+        if len(_allowed_clients) > 4096:
+            _allowed_clients.clear()
+        _allowed_clients[client_ip] = allowed
+    return allowed
 
 
 def _token_allowed(token: str, table: Table) -> bool:

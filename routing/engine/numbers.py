@@ -33,7 +33,9 @@ class NumberRule:
 
     def __post_init__(self) -> None:
         if self.pattern is not None:
-            object.__setattr__(self, "_regex", re.compile(self.pattern))
+            # Anchored at both ends: subn() then replaces the whole number or nothing, and
+            # (unlike match.expand in Python 3.11) reuses the compiled replacement template.
+            object.__setattr__(self, "_regex", re.compile(rf"\A(?:{self.pattern})\Z"))
 
     def applies(self, which: str) -> bool:
         return self.applies_to in (BOTH, which)
@@ -41,10 +43,8 @@ class NumberRule:
     def apply(self, number: str) -> str | None:
         """The transformed number, or None when the rule does not match it."""
         if self._regex is not None:
-            match = self._regex.fullmatch(number)
-            if match is None:
-                return None
-            return match.expand(self.replacement)
+            result, count = self._regex.subn(self.replacement, number, count=1)
+            return result if count else None
         if not number.startswith(self.match_prefix) or len(number) < self.strip:
             return None
         return self.add_prefix + number[self.strip :]

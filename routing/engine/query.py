@@ -68,10 +68,7 @@ def parse_query(body: bytes) -> Query:
     source_text = _text(data, "source_ip")
     if source_text is None:
         raise QueryError("source_ip: required")
-    try:
-        source_ip = ipaddress.ip_address(source_text)
-    except ValueError:
-        raise QueryError("source_ip: not an IP address") from None
+    source_ip = parse_ip(source_text)
 
     source_port = _port(data.get("source_port"))
     call_id = _text(data, "call_id") or ""
@@ -97,6 +94,24 @@ def parse_query(body: bytes) -> Query:
         caller=caller,
         callee=callee,
     )
+
+
+_IP_CACHE: dict[str, ipaddress.IPv4Address | ipaddress.IPv6Address] = {}
+_IP_CACHE_SIZE = 65536
+
+
+def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An IP address; remembered, since calls come from a bounded set of peers."""
+    address = _IP_CACHE.get(text)
+    if address is None:
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            raise QueryError("source_ip: not an IP address") from None
+        if len(_IP_CACHE) >= _IP_CACHE_SIZE:
+            _IP_CACHE.clear()  # a flood of random sources: start over rather than grow
+        _IP_CACHE[text] = address
+    return address
 
 
 def _text(data: dict[str, object], name: str) -> str | None:
@@ -151,8 +166,19 @@ def _party(uri: str, display: str | None, name: str) -> Party:
     return Party(display=sanitize_display(display), user=user, host=host)
 
 
+# The usual shape, sip:user@host[:port][;params], in one match; anything else takes the
+# general path below.
+_SIMPLE_URI_RE = re.compile(
+    r"sips?:([A-Za-z0-9\-_.!~*'()&=+$,/%]+)@([A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?)"
+    r"(?::[0-9]{1,5})?(?:;[^?<>\s]*)?"
+)
+
+
 def split_uri(uri: str, name: str = "uri") -> tuple[str, str]:
     """(user, host) of a sip:/sips:/tel: URI; the port and parameters are not kept."""
+    simple = _SIMPLE_URI_RE.fullmatch(uri)
+    if simple is not None:
+        return simple.group(1), simple.group(2).lower()
     text = uri.strip()
     if text.startswith("<") and text.endswith(">"):
         text = text[1:-1]
