@@ -10,6 +10,7 @@ the log until the database answers again.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -326,6 +327,10 @@ class TableHolder:
             self.status.builds += 1
             self.status.last_check_ok_at = time.time()
             self.table = table  # the swap: readers see the old or the new table, whole
+            # The table is millions of long-lived objects: keep them out of the cyclic
+            # garbage collector's scans, which would otherwise walk them all every few
+            # thousand requests. (Old tables are freed by reference counting.)
+            gc.freeze()
             return True
 
     def ensure_loaded(self) -> Table | None:

@@ -14,6 +14,7 @@ so tests can replay any decision. The steps:
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,6 +30,9 @@ from routing.engine.table import (
     Source,
     Table,
     TargetRow,
+    header_text,
+    make_hop,
+    uri_host,
 )
 
 ROUTED = 200
@@ -48,7 +52,8 @@ INBOUND = "inbound"
 OUTBOUND = "outbound"
 
 
-@dataclass(frozen=True, slots=True)
+# Made per call: plain (not frozen) dataclasses, which construct faster.
+@dataclass(slots=True)
 class Route:
     """One destination, as rtjson will carry it."""
 
@@ -65,7 +70,7 @@ class Route:
     fr_inv_timer: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
     code: int  # 200: routed; else the SIP code Kamailio replies with
     reason: str
@@ -140,20 +145,21 @@ def _inbound(query: Query, table: Table, source: Source, carrier: CarrierRow) ->
     if not pbx.enabled:
         return _refuse(UNAVAILABLE, f"{matched}: PBX {pbx.name} is disabled", **context)
 
-    callee_out = from_e164(callee, pbx.outbound, CALLEE) if callee else query.callee.user
-    caller_out = from_e164(caller, pbx.outbound, CALLER) if caller else query.caller.user
+    callee_out = _user(from_e164(callee, pbx.outbound, CALLEE) if callee else query.callee.user)
+    caller_out = _user(from_e164(caller, pbx.outbound, CALLER) if caller else query.caller.user)
+    hop = table.pbx_hops[pbx.id]
     route = Route(
-        target=f"PBX {tenant.name}/{pbx.name}",
-        uri=sip_uri(callee_out, pbx.host, pbx.port, pbx.transport),
-        dst_uri=sip_uri("", pbx.host, pbx.port, pbx.transport),
-        socket=pbx.socket,
+        target=hop.label,
+        uri=f"sip:{callee_out}{hop.uri_tail}",
+        dst_uri=hop.dst_uri,
+        socket=hop.socket,
         from_display=query.caller.display,
-        from_uri=sip_uri(caller_out, query.caller.host or pbx.host),
+        from_uri=f"sip:{caller_out}@{query.caller.host or hop.host}",
         to_display=query.callee.display,
-        to_uri=sip_uri(callee_out, query.callee.host or pbx.host),
+        to_uri=f"sip:{callee_out}@{query.callee.host or hop.host}",
         extra_headers="",
-        fr_timer=pbx.fr_timer or table.defaults.fr_timer,
-        fr_inv_timer=pbx.fr_inv_timer or table.defaults.fr_inv_timer,
+        fr_timer=hop.fr_timer,
+        fr_inv_timer=hop.fr_inv_timer,
     )
     return Decision(
         code=ROUTED,
@@ -261,7 +267,7 @@ def order_gateways(
     seen: set[int] = set()
     skipped: list[str] = []
     limit = table.defaults.max_routes
-    for group in _order_groups(rule.targets):
+    for group in _order_groups(table, rule.targets):
         for target in _weighted_shuffle(group, rng) if len(group) > 1 else group:
             for gateway in _expand(table, target, rng, skipped):
                 if gateway.id in seen:
@@ -275,18 +281,20 @@ def order_gateways(
     return chosen, skipped
 
 
-def _order_groups(targets: tuple[TargetRow, ...]) -> list[list[TargetRow]]:
-    groups: list[list[TargetRow]] = []
-    current_order = None
-    for target in sorted(targets, key=lambda t: t.order):
-        if target.order != current_order:
-            groups.append([])
-            current_order = target.order
-        groups[-1].append(target)
+def _order_groups(
+    table: Table, targets: tuple[TargetRow, ...]
+) -> tuple[tuple[TargetRow, ...], ...]:
+    groups = table.target_groups.get(id(targets))
+    if groups is None:
+        by_order: dict[int, list[TargetRow]] = {}
+        for target in sorted(targets, key=lambda t: t.order):
+            by_order.setdefault(target.order, []).append(target)
+        groups = tuple(tuple(group) for group in by_order.values())
+        table.target_groups[id(targets)] = groups
     return groups
 
 
-def _weighted_shuffle(items: list, rng: random.Random) -> list:  # type: ignore[type-arg]
+def _weighted_shuffle(items: Sequence, rng: random.Random) -> list:  # type: ignore[type-arg]
     """A random order where an item's chance to come first is proportional to its weight.
 
     Efraimidis-Spirakis: sort by u ** (1 / weight), u uniform in (0, 1].
@@ -329,7 +337,7 @@ def _expand(
 
 
 def _gateway_label(table: Table, gateway: GatewayRow) -> str:
-    return f"{table.carriers[gateway.carrier_id].name}/{gateway.name}"
+    return table.gateway_hops[gateway.id].label.removeprefix("gateway ")
 
 
 def _gateway_route(
@@ -341,44 +349,44 @@ def _gateway_route(
     caller: str | None,
 ) -> Route:
     carrier = table.carriers[gateway.carrier_id]
-    number = strip_and_prefix(
-        from_e164(callee, carrier.outbound, CALLEE), gateway.strip, gateway.prefix
+    hop = table.gateway_hops[gateway.id]
+    number = _user(
+        strip_and_prefix(from_e164(callee, carrier.outbound, CALLEE), gateway.strip, gateway.prefix)
     )
     from_host = carrier.from_domain or query.caller.host
     if caller is not None:
-        caller_user = from_e164(caller, carrier.outbound, CALLER)
+        caller_user = _user(from_e164(caller, carrier.outbound, CALLER))
     else:
         caller_user = query.caller.user
-    extra = "".join(f"{name}: {value}\r\n" for name, value in rule.extra_headers)
-    extra += "".join(f"{name}: {value}\r\n" for name, value in carrier.extra_headers)
+    extra = header_text(rule.extra_headers) if rule.extra_headers else ""
+    extra += table.carrier_headers[carrier.id]
     if carrier.send_pai and caller is not None:
         extra += f"P-Asserted-Identity: <sip:+{caller}@{from_host}>\r\n"
     return Route(
-        target=f"gateway {carrier.name}/{gateway.name}",
-        uri=sip_uri(number, gateway.host, gateway.port, gateway.transport),
-        dst_uri=sip_uri("", gateway.host, gateway.port, gateway.transport),
-        socket=gateway.socket,
+        target=hop.label,
+        uri=f"sip:{number}{hop.uri_tail}",
+        dst_uri=hop.dst_uri,
+        socket=hop.socket,
         from_display=rule.from_display or query.caller.display,
-        from_uri=sip_uri(caller_user, from_host),
+        from_uri=f"sip:{caller_user}@{uri_host(from_host)}",
         to_display=query.callee.display,
-        to_uri=sip_uri(number, gateway.host),
+        to_uri=f"sip:{number}@{hop.host}",
         extra_headers=extra,
-        fr_timer=gateway.fr_timer or table.defaults.fr_timer,
-        fr_inv_timer=gateway.fr_inv_timer or table.defaults.fr_inv_timer,
+        fr_timer=hop.fr_timer,
+        fr_inv_timer=hop.fr_inv_timer,
     )
+
+
+def _user(number: str) -> str:
+    # '#' (tech prefixes) is not allowed unescaped in a URI user part (RFC 3261 25.1).
+    return number.replace("#", "%23") if "#" in number else number
 
 
 def sip_uri(user: str, host: str, port: int | None = None, transport: str = "udp") -> str:
     """A SIP URI from parts already checked (query parser, model validators)."""
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    # '#' (tech prefixes) is not allowed unescaped in a URI user part (RFC 3261 25.1).
-    text = f"sip:{user.replace('#', '%23')}@{host}" if user else f"sip:{host}"
-    if port:
-        text += f":{port}"
-    if transport != "udp":
-        text += f";transport={transport}"
-    return text
+    if not user:
+        return make_hop("", host, port or 0, transport, "", 1, 1).dst_uri
+    return f"sip:{_user(user)}{make_hop('', host, port or 0, transport, '', 1, 1).uri_tail}"
 
 
 __all__ = ["Decision", "Party", "Route", "decide", "find_rule", "order_gateways", "sip_uri"]

@@ -30,7 +30,7 @@ class QueryError(ValueError):
     """A malformed query: the message names the field and the problem."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Party:
     """One end of the call as the query gave it: display name, URI user and host."""
 
@@ -39,7 +39,7 @@ class Party:
     host: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Query:
     source_ip: ipaddress.IPv4Address | ipaddress.IPv6Address
     source_port: int

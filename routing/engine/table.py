@@ -192,6 +192,36 @@ class Source:
     enabled: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """A gateway or PBX as routes address it, its strings computed once per table."""
+
+    label: str  # for people: "gateway Alpha/alpha-1"
+    uri_tail: str  # after the user part: "@192.0.2.1:5060;transport=tcp"
+    dst_uri: str
+    host: str  # bracketed when IPv6
+    socket: str
+    fr_timer: int
+    fr_inv_timer: int
+
+
+def uri_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def make_hop(label: str, host: str, port: int, transport: str, socket: str,
+             fr_timer: int, fr_inv_timer: int) -> Hop:  # fmt: skip
+    host = uri_host(host)
+    tail = f"{host}:{port}" if port else host
+    if transport != "udp":
+        tail += f";transport={transport}"
+    return Hop(label, "@" + tail, "sip:" + tail, host, socket, fr_timer, fr_inv_timer)
+
+
+def header_text(headers: tuple[tuple[str, str], ...]) -> str:
+    return "".join(f"{name}: {value}\r\n" for name, value in headers)
+
+
 class NetworkMap:
     """Longest-prefix match of an address over many networks: one dict per prefix length."""
 
@@ -266,6 +296,12 @@ class Table:
     rule_prefix_lengths: tuple[int, ...]
     tokens: frozenset[str]
     counts: dict[str, int]
+    gateway_hops: dict[int, Hop]
+    pbx_hops: dict[int, Hop]
+    carrier_headers: dict[int, str]  # extra header lines, joined once
+    # Failover groups of a rule's targets, filled on first use; keyed by the id() of the
+    # targets tuple, which rules share and the table keeps alive.
+    target_groups: dict[int, tuple[tuple[TargetRow, ...], ...]]
 
     def find_source(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Source | None:
         if address.version == 4:
@@ -353,6 +389,23 @@ def build_table(
             buckets.setdefault((rule.tenant_id, rule.prefix), []).append(rule)
     rules = {key: tuple(sorted(items, key=_sort_rule_key)) for key, items in buckets.items()}
 
+    gateway_hops = {}
+    for g in rows.gateways:
+        carrier = carriers.get(g.carrier_id)
+        label = f"gateway {carrier.name if carrier else '?'}/{g.name}"
+        gateway_hops[g.id] = make_hop(
+            label, g.host, g.port, g.transport, g.socket,
+            g.fr_timer or defaults.fr_timer, g.fr_inv_timer or defaults.fr_inv_timer,
+        )  # fmt: skip
+    pbx_hops = {}
+    for p in rows.pbxs:
+        tenant = tenants.get(p.tenant_id)
+        label = f"PBX {tenant.name if tenant else '?'}/{p.name}"
+        pbx_hops[p.id] = make_hop(
+            label, p.host, p.port, p.transport, p.socket,
+            p.fr_timer or defaults.fr_timer, p.fr_inv_timer or defaults.fr_inv_timer,
+        )  # fmt: skip
+
     return Table(
         version=version,
         built_at=built_at or datetime.now().astimezone(),
@@ -372,6 +425,10 @@ def build_table(
         rules=rules,
         rule_prefix_lengths=tuple(sorted({len(key[1]) for key in rules}, reverse=True)),
         tokens=rows.tokens,
+        gateway_hops=gateway_hops,
+        pbx_hops=pbx_hops,
+        carrier_headers={c.id: header_text(c.extra_headers) for c in rows.carriers},
+        target_groups={},
         counts={
             "tenants": len(tenants),
             "carriers": len(carriers),
