@@ -503,7 +503,10 @@ class ImportResultSerializer(serializers.Serializer):
 
 
 class ImportErrorItemSerializer(serializers.Serializer):
-    line = serializers.IntegerField(help_text="Line number in the file (the header is line 1).")
+    line = serializers.IntegerField(
+        allow_null=True,
+        help_text="Line number in the file (the header is line 1); null for a form field.",
+    )
     field = serializers.CharField()
     message = serializers.CharField()
 

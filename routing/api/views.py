@@ -160,7 +160,15 @@ class CsvImportExportMixin:
 
     def _import(self, request: Request) -> Response:
         form = serializers.ImportRequestSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
+        if not form.is_valid():
+            # The same shape as a refused file, so that clients read one kind of 400.
+            errors = [
+                {"line": None, "field": name, "message": str(message)}
+                for name, messages in form.errors.items()
+                for message in messages
+            ]
+            body = {"detail": "Invalid upload; nothing was imported.", "errors": errors}
+            return Response(body, status=status.HTTP_400_BAD_REQUEST)
         mode = form.validated_data["mode"]
         model = self.get_queryset().model  # type: ignore[attr-defined]
         if mode != "add" and not request.user.has_perm(
