@@ -230,8 +230,8 @@ def _read_rows(
         line = reader.line_num + 1
         for record in reader:
             start, line = line, reader.line_num + 1
-            if not any(cell.strip() for cell in record):
-                continue  # blank lines are allowed anywhere
+            if not record or (len(record) == 1 and not record[0].strip()):
+                continue  # blank lines are allowed anywhere (",," is a row of empty cells)
             if len(record) != len(names):
                 raise ImportFailed(
                     [

@@ -1,0 +1,101 @@
+"""The CSV endpoints: POST .../import/ and GET .../export/ call the import services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
+
+from routing.models import Did, RouteRule
+from tests.api import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alpha() -> Any:
+    return factories.carrier(name="Alpha Telecom")
+
+
+def upload(text: str | bytes, name: str = "routes.csv") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, text.encode() if isinstance(text, str) else text)
+
+
+def test_import_routes(api_client: APIClient, alpha: Any, admin_user: Any) -> None:
+    response = api_client.post(
+        "/api/v1/route-rules/import/",
+        {"file": upload("prefix,targets\n33,carrier:Alpha Telecom\n")},
+    )
+    assert response.status_code == 200, response.json()
+    assert response.json() == {"created": 1, "targets_created": 1, "deleted": 0, "dry_run": False}
+    record = RouteRule.history.get()
+    assert record.history_user == admin_user
+    assert record.history_change_reason == "API import of routes.csv"
+
+
+def test_import_errors_name_line_and_field(api_client: APIClient, alpha: Any) -> None:
+    response = api_client.post(
+        "/api/v1/route-rules/import/",
+        {"file": upload("prefix,targets\n33,carrier:Alpha Telecom\n3x,\n")},
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "1 error in the file; nothing was imported.",
+        "errors": [
+            {
+                "line": 3,
+                "field": "prefix",
+                "message": "Enter digits only (0-9), without '+', spaces or dashes.",
+            }
+        ],
+    }
+    assert not RouteRule.objects.exists()
+
+
+def test_import_replace_and_dry_run(api_client: APIClient, alpha: Any) -> None:
+    factories.route_rule(prefix="33")
+    response = api_client.post(
+        "/api/v1/route-rules/import/",
+        {"file": upload("prefix\n33\n"), "mode": "replace", "dry_run": "true"},
+    )
+    assert response.json() == {"created": 1, "targets_created": 0, "deleted": 1, "dry_run": True}
+    assert RouteRule.objects.count() == 1
+
+
+def test_import_refuses_a_binary_file(api_client: APIClient) -> None:
+    response = api_client.post(
+        "/api/v1/dids/import/", {"file": upload(b"\x89PNG\r\n\x1a\n\x00\xff", "x.csv")}
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"] == "The file is not UTF-8 text."
+
+
+def test_import_without_a_file(api_client: APIClient) -> None:
+    response = api_client.post("/api/v1/dids/import/", {})
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"line": None, "field": "file", "message": "No file was submitted."}
+    ]
+
+
+def test_import_and_export_dids(api_client: APIClient) -> None:
+    pbx = factories.pbx(name="main", tenant=factories.tenant(name="Acme"))
+    response = api_client.post(
+        "/api/v1/dids/import/", {"file": upload("tenant,number,pbx\nAcme,33123,main\n")}
+    )
+    assert response.status_code == 200, response.json()
+    assert Did.objects.get().pbx == pbx
+    exported = api_client.get("/api/v1/dids/export/")
+    assert exported.status_code == 200
+    assert exported["Content-Type"] == "text/csv; charset=utf-8"
+    assert 'filename="dids.csv"' in exported["Content-Disposition"]
+    assert exported.content.decode().splitlines()[1] == "Acme,33123,exact,,main,,true"
+
+
+def test_export_routes(api_client: APIClient, alpha: Any) -> None:
+    factories.route_rule(prefix="33", targets=[alpha])
+    exported = api_client.get("/api/v1/route-rules/export/").content.decode().splitlines()
+    assert exported[1].split(",")[2] == "33"
+    assert "carrier:Alpha Telecom@0/100" in exported[1]

@@ -1,0 +1,342 @@
+"""Importing route rules from CSV: the format, the errors, all or nothing, the modes."""
+
+from __future__ import annotations
+
+import io
+from datetime import time
+from typing import Any
+
+import pytest
+
+from routing import imports
+from routing.models import RouteRule, RouteTarget, current_routing_version
+from tests.api import factories
+
+pytestmark = pytest.mark.django_db
+
+HEADER = (
+    "tenant,name,prefix,caller_prefix,priority,enabled,weekdays,start_time,end_time,timezone,"
+    "targets"
+)
+
+
+def run(text: str, **kwargs: Any) -> imports.ImportResult:
+    return imports.import_route_rules(io.StringIO(text), **kwargs)
+
+
+def failure(text: str, **kwargs: Any) -> imports.ImportFailed:
+    with pytest.raises(imports.ImportFailed) as info:
+        run(text, **kwargs)
+    return info.value
+
+
+def targets_of(rule: RouteRule) -> list[tuple[int, str, int]]:
+    return [
+        (t.order, str(t.gateway or t.carrier), t.weight)
+        for t in rule.targets.select_related("carrier", "gateway__carrier").order_by("order", "id")
+    ]
+
+
+def test_a_full_line(world: dict[str, Any]) -> None:
+    result = run(
+        f"{HEADER}\n"
+        "Acme,Paris mobiles,3361,331,10,true,12345,08:00,18:30,Europe/Paris,"
+        '"carrier:Alpha Telecom@0/100;gateway:Beta Voice/beta-1@1/30;'
+        'gateway:Beta Voice/beta-2@1/70"\n'
+    )
+    assert result == imports.ImportResult(created=1, targets_created=3, deleted=0)
+    rule = RouteRule.objects.get()
+    assert (rule.tenant, rule.name, rule.prefix, rule.caller_prefix) == (
+        world["acme"],
+        "Paris mobiles",
+        "3361",
+        "331",
+    )
+    assert (rule.priority, rule.enabled, rule.weekdays, rule.timezone) == (
+        10,
+        True,
+        "12345",
+        "Europe/Paris",
+    )
+    assert (rule.start_time, rule.end_time) == (time(8, 0), time(18, 30))
+    assert targets_of(rule) == [
+        (0, "Alpha Telecom", 100),
+        (1, "Beta Voice / beta-1", 30),
+        (1, "Beta Voice / beta-2", 70),
+    ]
+
+
+def test_defaults_for_empty_cells_and_missing_columns(world: dict[str, Any]) -> None:
+    run("prefix,targets\n44,carrier:Alpha Telecom;carrier:Beta Voice@5\n,\n")
+    default, uk = RouteRule.objects.order_by("prefix")
+    assert default.prefix == "" and default.tenant is None
+    assert (uk.priority, uk.enabled, uk.timezone, uk.weekdays) == (100, True, "UTC", "")
+    # ORDER defaults to the position in the list, WEIGHT to 100.
+    assert targets_of(uk) == [(0, "Alpha Telecom", 100), (5, "Beta Voice", 100)]
+    assert targets_of(default) == []
+
+
+def test_names_with_separators_are_escaped(world: dict[str, Any]) -> None:
+    odd = factories.carrier(name="A/B; C@D")
+    factories.gateway(carrier=odd, name="x/y")
+    run("prefix,targets\n" + '1,"carrier:A\\/B\\; C\\@D@0;gateway:A\\/B\\; C\\@D/x\\/y@1"\n')
+    assert targets_of(RouteRule.objects.get()) == [
+        (0, "A/B; C@D", 100),
+        (1, "A/B; C@D / x/y", 100),
+    ]
+
+
+def test_extra_headers_span_lines(world: dict[str, Any]) -> None:
+    run('prefix,extra_headers\n33,"X-A: 1\nX-B: 2"\n4,\n')
+    assert RouteRule.objects.get(prefix="33").extra_headers == "X-A: 1\nX-B: 2"
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "message"),
+    [
+        (",+33,,,,,,,,", "prefix", "Enter digits only (0-9), without '+', spaces or dashes."),
+        (",33,,5000,,,,,,", "priority", "Ensure this value is less than or equal to 1000."),
+        (",33,,abc,,,,,,", "priority", "“abc” value must be an integer."),
+        (",33,,,maybe,,,,,", "enabled", "“maybe” value must be either True or False."),
+        (
+            ",33,,,,189,,,,",
+            "weekdays",
+            "Enter the days as digits 1-7 (Monday=1 ... Sunday=7), each at most once, "
+            "e.g. 12345 for Monday to Friday.",
+        ),
+        (
+            ",33,,,,,08:00,,,",
+            "end_time",
+            "Give both the start and the end of the time window, or neither.",
+        ),
+        (
+            ",33,,,,,08:00,08:00,,",
+            "end_time",
+            "The window ends when it starts: it would never open.",
+        ),
+        (
+            ",33,,,,,25:00,06:00,,",
+            "start_time",
+            "“25:00” value has the correct format (HH:MM[:ss[.uuuuuu]]) but it is an invalid time.",
+        ),
+        (
+            ",33,,,,,,,Mars/Olympus,",
+            "timezone",
+            "'Mars/Olympus' is not a known time zone: use an IANA name such as Europe/Paris "
+            "or UTC.",
+        ),
+        ("Nobody,33,,,,,,,,", "tenant", "There is no tenant named 'Nobody'."),
+        (
+            ",33,,,,,,,,carrier:Gamma",
+            "targets",
+            "'carrier:Gamma': there is no carrier named 'Gamma'.",
+        ),
+        (
+            ",33,,,,,,,,gateway:Beta Voice/beta-9",
+            "targets",
+            "'gateway:Beta Voice/beta-9': carrier 'Beta Voice' has no gateway named 'beta-9'.",
+        ),
+        (
+            ",33,,,,,,,,carrier:Alpha Telecom@100",
+            "targets",
+            "'carrier:Alpha Telecom@100': order: Ensure this value is less than or equal to 99.",
+        ),
+        (
+            ",33,,,,,,,,carrier:Alpha Telecom@0/0",
+            "targets",
+            "'carrier:Alpha Telecom@0/0': weight: Ensure this value is greater than or equal to 1.",
+        ),
+        (
+            ",33,,,,,,,,carrier:Alpha Telecom;carrier:Alpha Telecom",
+            "targets",
+            "'carrier:Alpha Telecom': this target appears twice in the list.",
+        ),
+        (
+            ",33,,,,,,,,Alpha Telecom",
+            "targets",
+            "'Alpha Telecom': start each target with 'carrier:' or 'gateway:' "
+            "(e.g. carrier:Alpha Telecom@0/100 or gateway:Alpha Telecom/alpha-1@1).",
+        ),
+    ],
+)
+def test_a_bad_cell_names_line_field_and_the_models_message(
+    world: dict[str, Any], line: str, field: str, message: str
+) -> None:
+    header = (
+        "tenant,prefix,caller_prefix,priority,enabled,weekdays,start_time,end_time,timezone,targets"
+    )
+    error = failure(f"{header}\n,1,,,,,,,,\n{line}\n")
+    assert [(e.line, e.field, e.message) for e in error.errors] == [(3, field, message)]
+    assert str(error.errors[0]) == f"Line 3, {field}: {message}"
+    assert not RouteRule.objects.exists()
+
+
+def test_messages_are_the_model_validators(world: dict[str, Any]) -> None:
+    """Checked against full_clean() itself, so that a changed validator cannot drift."""
+    rule = RouteRule(prefix="33x", caller_prefix="1" * 21, weekdays="8", timezone="Nowhere")
+    with pytest.raises(Exception) as info:
+        rule.full_clean()
+    expected = info.value.message_dict  # type: ignore[attr-defined]
+    error = failure(f"prefix,caller_prefix,weekdays,timezone\n33x,{'1' * 21},8,Nowhere\n")
+    got: dict[str, list[str]] = {}
+    for e in error.errors:
+        got.setdefault(e.field, []).append(e.message)
+    assert got == expected
+
+
+def test_a_bad_line_in_the_middle_of_a_big_file_writes_nothing(world: dict[str, Any]) -> None:
+    lines = [f",{1000000 + n},,,,,,,,carrier:Alpha Telecom" for n in range(20_000)]
+    lines[12_344] = ",33x,,,,,,,,carrier:Alpha Telecom"  # line 12,346 of the file
+    version = current_routing_version()
+    history = RouteRule.history.count()
+    error = failure(
+        "tenant,prefix,caller_prefix,priority,enabled,weekdays,start_time,end_time,timezone,targets\n"
+        + "\n".join(lines)
+    )
+    assert [(e.line, e.field) for e in error.errors] == [(12_346, "prefix")]
+    assert "Line 12346, prefix: Enter digits only" in str(error)
+    assert not RouteRule.objects.exists()
+    assert not RouteTarget.objects.exists()
+    assert RouteRule.history.count() == history
+    assert current_routing_version() == version
+
+
+def test_many_errors_are_reported_up_to_a_limit(world: dict[str, Any]) -> None:
+    lines = "\n".join(f"{n}x" for n in range(imports.MAX_ERRORS + 10))
+    error = failure(f"prefix\n{lines}\n")
+    assert len(error.errors) == imports.MAX_ERRORS
+    assert error.truncated
+    assert [e.line for e in error.errors[:3]] == [2, 3, 4]
+
+
+def test_version_bumped_once_and_history_recorded(world: dict[str, Any], admin_user: Any) -> None:
+    version = current_routing_version()
+    run(
+        "prefix,targets\n33,carrier:Alpha Telecom\n34,carrier:Beta Voice\n",
+        user=admin_user,
+        change_reason="carrier price list",
+    )
+    assert current_routing_version() == version + 1
+    records = list(RouteRule.history.all())
+    assert len(records) == 2
+    assert {(r.history_type, r.history_user, r.history_change_reason) for r in records} == {
+        ("+", admin_user, "carrier price list")
+    }
+    assert RouteTarget.history.filter(history_type="+").count() == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "message"),
+    [
+        ("", 1, "file", "The file is empty: expected a header line."),
+        ("prefix,colour\n33,red\n", 1, "colour", None),
+        ("name\nx\n", 1, "prefix", "This column is required."),
+        ("prefix,name\n33\n", 2, "file", "Expected 2 cells as in the header, found 1."),
+    ],
+)
+def test_malformed_files(
+    world: dict[str, Any], text: str, line: int, field: str, message: str | None
+) -> None:
+    error = failure(text)
+    assert (error.errors[0].line, error.errors[0].field) == (line, field)
+    if message:
+        assert error.errors[0].message == message
+
+
+def test_blank_lines_are_skipped_and_line_numbers_stay_true(world: dict[str, Any]) -> None:
+    error = failure('prefix,extra_headers\n\n33,"X-A: 1\nX-B: 2"\n\n34x,\n')
+    assert [(e.line, e.field) for e in error.errors] == [(6, "prefix")]
+
+
+def test_dry_run_validates_and_counts_but_writes_nothing(world: dict[str, Any]) -> None:
+    version = current_routing_version()
+    result = run("prefix,targets\n33,carrier:Alpha Telecom\n", dry_run=True)
+    assert result == imports.ImportResult(created=1, targets_created=1, dry_run=True)
+    assert not RouteRule.objects.exists()
+    assert current_routing_version() == version
+
+
+# --- Modes -----------------------------------------------------------------------------------
+
+
+def test_add_refuses_a_duplicate_of_the_database_or_of_the_file(world: dict[str, Any]) -> None:
+    existing = factories.route_rule(prefix="33", tenant=world["acme"])
+    error = failure("tenant,prefix,targets\nAcme,33,\n")
+    assert error.errors[0].line == 2 and error.errors[0].field == "prefix"
+    assert f"Rule {existing.pk} already exists" in error.errors[0].message
+    # Same prefix in another scope, or another priority: not a duplicate.
+    run("tenant,prefix,priority\n,33,\nAcme,33,50\n")
+    error = failure("prefix\n44\n44\n")
+    assert error.errors[0].line == 3
+    assert error.errors[0].message.startswith("Line 2 already defines a rule")
+    assert RouteRule.objects.count() == 3
+
+
+def test_replace_deletes_the_rules_of_the_same_scope_and_prefix(world: dict[str, Any]) -> None:
+    old = factories.route_rule(prefix="33", targets=[world["alpha"]])
+    old_window = factories.route_rule(prefix="33", weekdays="67")
+    kept_other_prefix = factories.route_rule(prefix="34")
+    kept_other_scope = factories.route_rule(prefix="33", tenant=world["acme"])
+    version = current_routing_version()
+    result = run("prefix,targets\n33,carrier:Beta Voice\n", mode=imports.REPLACE)
+    assert (result.created, result.deleted) == (1, 2)
+    assert not RouteRule.objects.filter(pk__in=[old.pk, old_window.pk]).exists()
+    assert RouteRule.objects.filter(pk__in=[kept_other_prefix.pk, kept_other_scope.pk]).count() == 2
+    new = RouteRule.objects.get(prefix="33", tenant=None)
+    assert targets_of(new) == [(0, "Beta Voice", 100)]
+    assert current_routing_version() == version + 1
+    # The deletions are in the history, as a delete in the admin would be.
+    assert RouteRule.history.filter(id=old.pk, history_type="-").exists()
+    assert RouteTarget.history.filter(rule_id=old.pk, history_type="-").exists()
+
+
+def test_replace_scope_empties_each_named_scope(world: dict[str, Any]) -> None:
+    factories.route_rule(prefix="1", tenant=world["acme"], targets=[world["alpha"]])
+    factories.route_rule(prefix="2", tenant=world["acme"])
+    other = factories.route_rule(prefix="3", tenant=world["globex"])
+    global_rule = factories.route_rule(prefix="4")
+    result = run("tenant,prefix\nAcme,9\n", mode=imports.REPLACE_SCOPE)
+    assert (result.created, result.deleted) == (1, 2)
+    assert set(RouteRule.objects.values_list("prefix", flat=True)) == {"9", "3", "4"}
+    assert RouteRule.objects.filter(pk__in=[other.pk, global_rule.pk]).count() == 2
+
+
+def test_a_failed_replace_deletes_nothing(world: dict[str, Any]) -> None:
+    old = factories.route_rule(prefix="33")
+    failure("prefix,targets\n33,carrier:Nobody\n", mode=imports.REPLACE)
+    assert RouteRule.objects.filter(pk=old.pk).exists()
+
+
+# --- Export -----------------------------------------------------------------------------------
+
+
+def test_round_trip(world: dict[str, Any]) -> None:
+    odd = factories.carrier(name="Odd;Name")
+    source = (
+        f"{','.join(imports.ROUTE_COLUMNS)}\n"
+        ",Default,,,100,true,,,,UTC,carrier:Alpha Telecom@0/100,,,,\n"
+        "Acme,Paris,3361,331,10,false,12345,08:00,18:30,Europe/Paris,carrier:Alpha Telecom@0/100;"
+        "gateway:Beta Voice/beta-1@1/30;gateway:Beta Voice/beta-2@1/70,33100000000,Acme Sales,"
+        '"X-A: 1\nX-B: 2",A rule\n'
+        "Globex,,44,,100,true,67,22:00,06:00,UTC,carrier:Odd\\;Name@3/1,,,,\n"
+    )
+    run(source)
+    out = io.StringIO()
+    assert imports.export_route_rules(out) == 3
+    exported = out.getvalue()
+    assert exported == source
+    # And back again, into an empty table: the same rows.
+    before = sorted(RouteRule.objects.values_list("prefix", "tenant__name", "priority"))
+    RouteTarget.objects.all().delete()
+    RouteRule.objects.all().delete()
+    run(exported)
+    assert sorted(RouteRule.objects.values_list("prefix", "tenant__name", "priority")) == before
+    assert targets_of(RouteRule.objects.get(prefix="44")) == [(3, str(odd), 1)]
+
+
+def test_export_of_a_queryset(world: dict[str, Any]) -> None:
+    factories.route_rule(prefix="33")
+    factories.route_rule(prefix="44")
+    out = io.StringIO()
+    assert imports.export_route_rules(out, RouteRule.objects.filter(prefix="44")) == 1
+    assert out.getvalue().splitlines()[1].split(",")[2] == "44"
