@@ -10,7 +10,9 @@ through the REST API of the running server):
   33100000000 as the caller with the display name "C4 Outbound" and adds "X-C4-Rule";
 - Alpha and Beta are SIPp carriers on their own ports; Beta's gateway translates the number
   to the national format (strip 2 digits, prefix 0), Beta's normalization rule does the
-  same for the caller, and Beta has its own From domain and extra header.
+  same for the caller, and Beta has its own From domain and extra header;
+- for the inbound test, the admin turns 127.0.0.1 into Alpha's network and gives the PBX a
+  DID: the SIPp caller then plays the carrier, a SIPp UAS the PBX.
 
 Needs `bin/install-kamailio` and PostgreSQL (skipped without Kamailio, failing instead
 under C4ROUTER_REQUIRE_E2E=1). Every SIPp run is bounded (-m 1, -timeout, `timeout`), every
@@ -38,6 +40,7 @@ from rest_framework.authtoken.models import Token
 
 from routing.models import (
     Carrier,
+    Did,
     Gateway,
     IpSource,
     NormalizationRule,
@@ -68,6 +71,8 @@ def saved(obj):  # type: ignore[no-untyped-def]
 class World:
     instance: RouterInstance
     source: IpSource
+    pbx: Pbx
+    alpha: Carrier
     france: RouteRule
     alpha1: Gateway
     beta1: Gateway
@@ -112,7 +117,7 @@ def make_world(api_url: str) -> World:
             fr_inv_timer=30000, failover_codes="408,500,502,503,504", token=TOKEN,
         )
     )  # fmt: skip
-    return World(instance, source, france, alpha1, beta1)
+    return World(instance, source, pbx, alpha, france, alpha1, beta1)
 
 
 # ------------------------------------------------------------------ fixtures
@@ -210,12 +215,14 @@ def routing_answer(server: C4RouterServer, number: str = FRANCE) -> dict:
     return response.json()["rtjson"]
 
 
-def wait_for_answer(server: C4RouterServer, predicate, timeout: float = 5.0) -> dict:
+def wait_for_answer(
+    server: C4RouterServer, predicate, number: str = FRANCE, timeout: float = 5.0
+) -> dict:
     """The server reloads its table within its reload interval: wait until it answers the
     changed way, so that the next call meets the change (bounded)."""
     deadline = time.monotonic() + timeout
     while True:
-        answer = routing_answer(server)
+        answer = routing_answer(server, number)
         if predicate(answer):
             return answer
         assert time.monotonic() < deadline, f"the API still answers {answer}"
@@ -333,6 +340,31 @@ def test_503_fails_over_to_the_second_carrier_with_its_translation(world, edge, 
     assert invite.header("X-Trunk") is None
     # The in-dialog BYE reaches Beta with the identities Beta knows.
     assert "sip:0100000000@beta.example" in seen_beta.received("BYE")[0].header("From")
+
+
+def test_inbound_call_from_a_carrier_reaches_the_pbx_of_the_did(world, server, edge, tmp_path):
+    # The admin makes 127.0.0.1 Alpha's network and gives Acme a DID on its PBX, which
+    # listens on its own port: the SIPp caller now plays the carrier, a SIPp UAS the PBX.
+    did = "33123456780"
+    world.pbx.port = h.free_port()
+    saved(world.pbx)
+    saved(Did(tenant=world.pbx.tenant, pbx=world.pbx, number=did))
+    world.source.pbx, world.source.carrier = None, world.alpha
+    saved(world.source)
+    pbx_uri = f"sip:127.0.0.1:{world.pbx.port}"
+    wait_for_answer(server, lambda a: a.get("routes", [{}])[0].get("dst_uri") == pbx_uri, did)
+
+    with carrier("uas.xml", world.pbx.port, tmp_path, "pbx") as pbx:
+        caller = call(edge, tmp_path, number=did)
+        seen_pbx = pbx.wait(10)
+    assert caller.ok, show(caller, seen_pbx, edge.log_tail())
+    assert caller.final_status("INVITE") == 200 and caller.final_status("BYE") == 200
+    assert seen_pbx.ok, show(seen_pbx)
+    assert methods(seen_pbx) == ["INVITE", "ACK", "BYE"]
+    invite = seen_pbx.received("INVITE")[0]
+    assert invite.request_uri == f"sip:{did}@127.0.0.1:{world.pbx.port}"
+    assert invite.header("From").startswith("Alice <sip:alice@127.0.0.1>;tag=")
+    assert invite.header("X-Trunk") is None and invite.header("X-C4-Rule") is None
 
 
 # ------------------------------------------------------------------ calls that fail
