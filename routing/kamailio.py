@@ -213,7 +213,10 @@ def render_instances(
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise KamailioRenderError(f"{output_dir} is not a directory")
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise KamailioRenderError(f"cannot create {output_dir}: {exc.strerror or exc}") from None
     targets = [output_dir / f"{instance.name}.cfg" for instance in instances]
     if not force:
         existing = [str(target) for target in targets if target.exists()]
@@ -223,6 +226,7 @@ def render_instances(
             )
 
     temps: list[Path] = []
+    target = targets[0]
     try:
         for target, text in zip(targets, texts, strict=True):
             temps.append(_write_temp(target, text))
@@ -239,8 +243,8 @@ def render_instances(
         for tmp, target in zip(temps, targets, strict=True):
             os.replace(tmp, target)
     except OSError as exc:
-        where = exc.filename or output_dir
-        raise KamailioRenderError(f"cannot write {where}: {exc.strerror or exc}") from None
+        # Name the config being written, not the temporary file the error may be about.
+        raise KamailioRenderError(f"cannot write {target}: {exc.strerror or exc}") from None
     finally:
         for tmp in temps:
             with contextlib.suppress(OSError):

@@ -143,6 +143,16 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(edge1, tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["edge1.cfg"]
 
 
+def test_an_unwritable_directory_is_a_clear_error(edge1, tmp_path, monkeypatch):
+    def read_only(*args, dir, prefix, suffix):  # type: ignore[no-untyped-def]
+        raise PermissionError(13, "Permission denied", f"{dir}/{prefix}x{suffix}")
+
+    monkeypatch.setattr(kamailio.tempfile, "mkstemp", read_only)
+    with pytest.raises(CommandError, match=r"cannot write .*/edge1\.cfg: Permission denied$"):
+        render("--output-dir", str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_all_or_nothing_when_one_instance_cannot_be_rendered(edge1, tmp_path):
     # A row written around the admin's validation: the template refuses the quote.
     RouterInstance.objects.create(
