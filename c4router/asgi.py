@@ -4,7 +4,8 @@ POST /kamailio/rtjson is answered here, before Django's request cycle: Kamailio 
 per call, and Django's middleware and URL resolution would cost more than the routing
 decision itself. The answer comes from the same routing.endpoint.handle_rtjson() the DRF
 view calls, so the two paths give identical answers (tests/routing/test_lean_asgi.py).
-Everything else (admin, API, health) goes to Django. C4ROUTER_LEAN_ASGI=0 sends the
+/healthz, /readyz and /metrics are answered here too. Everything else (admin, API) goes to
+Django. C4ROUTER_LEAN_ASGI=0 sends the
 routing endpoint through Django too.
 """
 
@@ -21,7 +22,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "c4router.settings")
 
 django_application = get_asgi_application()  # sets Django up before the imports below
 
-from routing.endpoint import handle_rtjson  # noqa: E402
+from routing import health  # noqa: E402
+from routing.endpoint import client_allowed, handle_rtjson  # noqa: E402
 from routing.loader import holder  # noqa: E402
 
 Scope = MutableMapping[str, Any]
@@ -48,6 +50,37 @@ async def _read_body(receive: Receive) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+async def _respond(send: Send, status: int, body: bytes, content_type: str) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type.encode("latin-1")),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _probe(scope: Scope, send: Send) -> None:
+    path = scope["path"]
+    if path == "/healthz":
+        answer = health.healthz()
+    elif path == "/readyz":
+        answer = health.readyz()
+    else:
+        client = scope.get("client")
+        ip = client[0] if client else None
+        answer = health.metrics_page(ip, client_allowed(ip, "METRICS_ALLOWED_NETS"))
+    await _respond(send, *answer)
+
+
+PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 async def _rtjson(scope: Scope, receive: Receive, send: Send) -> None:
@@ -99,6 +132,11 @@ async def application(scope: Scope, receive: Receive, send: Send) -> None:
     if kind == "http":
         if LEAN and scope["path"] == RTJSON_PATH and scope["method"] == "POST":
             await _rtjson(scope, receive, send)
+            return
+        if scope["path"] in PROBES and scope["method"] in {"GET", "HEAD"}:
+            # Health and metrics skip Django too: load balancers and Prometheus call them
+            # by address, without a Host Django would know, and must not cost a request cycle.
+            await _probe(scope, send)
             return
     elif kind == "lifespan":
         await _lifespan(receive, send)

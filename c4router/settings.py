@@ -211,18 +211,33 @@ C4ROUTER = {
     # instances' tokens are accepted too).
     "API_ALLOWED_NETS": env_networks("C4ROUTER_API_ALLOWED_NETS", "127.0.0.0/8,::1/128"),
     "API_TOKEN": env_str("C4ROUTER_API_TOKEN"),
+    # Who may read /metrics (Prometheus); /healthz and /readyz are open to all.
+    "METRICS_ALLOWED_NETS": env_networks("C4ROUTER_METRICS_ALLOWED_NETS", "127.0.0.0/8,::1/128"),
+    # /readyz keeps saying "degraded" (200) while the database is unreachable and the last
+    # good table is at most this old; past it, "unavailable" (503).
+    "READY_MAX_STALE_SECONDS": env_int("C4ROUTER_READY_MAX_STALE_SECONDS", 3600, minimum=1),
 }
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r} is not a logging level.")
+# Logs go to stderr (the container's log). LOG_FORMAT=json: one JSON object per line, with
+# the call_id of the call a line is about. What is logged at which level:
+#   DEBUG   every routing decision (too much at 500 calls/s: off by default)
+#   INFO    refused calls (no route, unknown source...) with the reason; table reloads
+#   WARNING malformed routing queries; the database reachable again after an outage
+#   ERROR   the database unreachable (once, then about every minute) and build failures
+LOG_FORMAT = env_str("LOG_FORMAT", "text").strip().lower()
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use 'text' or 'json'.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "c4router.logformat.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "text"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}},
 }

@@ -12,12 +12,14 @@ import ipaddress
 import logging
 import random
 from datetime import UTC, datetime
+from time import perf_counter
 
 import orjson
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from routing import metrics
 from routing.engine.decide import decide
 from routing.engine.query import QueryError, parse_query
 from routing.engine.rtjson import answer_bytes
@@ -34,7 +36,7 @@ def _error(status: int, message: str) -> tuple[int, bytes]:
     return status, orjson.dumps({"error": message})
 
 
-_allowed_clients: dict[str, bool] = {}
+_allowed_clients: dict[tuple[str, str], bool] = {}
 
 
 @receiver(setting_changed)
@@ -43,20 +45,21 @@ def _forget_allowed_clients(setting: str, **kwargs: object) -> None:
         _allowed_clients.clear()
 
 
-def _client_allowed(client_ip: str | None) -> bool:
-    # Remembered per address: the clients are a handful of Kamailio and load balancer hosts.
+def client_allowed(client_ip: str | None, networks: str = "API_ALLOWED_NETS") -> bool:
+    """Is the client in the C4ROUTER[networks] list? Remembered per address: the clients
+    are a handful of Kamailio, load balancer and Prometheus hosts."""
     if not client_ip:
         return False
-    allowed = _allowed_clients.get(client_ip)
+    allowed = _allowed_clients.get((networks, client_ip))
     if allowed is None:
         try:
             address = ipaddress.ip_address(client_ip)
         except ValueError:
             return False
-        allowed = any(address in net for net in settings.C4ROUTER["API_ALLOWED_NETS"])
+        allowed = any(address in net for net in settings.C4ROUTER[networks])
         if len(_allowed_clients) > 4096:
             _allowed_clients.clear()
-        _allowed_clients[client_ip] = allowed
+        _allowed_clients[networks, client_ip] = allowed
     return allowed
 
 
@@ -78,31 +81,42 @@ def handle_rtjson(
     now: datetime | None = None,
 ) -> tuple[int, bytes]:
     """(HTTP status, JSON body) for one routing query."""
-    if not _client_allowed(client_ip):
+    started = perf_counter()
+    if not client_allowed(client_ip):
+        metrics.OUTCOMES["forbidden_client"].inc()
         return _error(403, f"client {client_ip} is not allowed to query routes")
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type != "application/json":
+        metrics.OUTCOMES["bad_request"].inc()
         return _error(415, f"Content-Type must be application/json, not {media_type or 'empty'}")
     table = holder.get()
     if table is None:
+        metrics.OUTCOMES["not_ready"].inc()
         return _error(503, "routing table not loaded yet (database unreachable?)")
     if not _token_allowed(token, table):
+        metrics.OUTCOMES["forbidden_client"].inc()
         return _error(403, f"missing or unknown {TOKEN_HEADER} header")
     try:
         query = parse_query(body)
     except QueryError as exc:
+        metrics.OUTCOMES["bad_request"].inc()
         logger.warning("bad routing query from %s: %s", client_ip, exc)
         return _error(400, str(exc))
     decision = decide(query, table, now or datetime.now(UTC), _rng)
+    answer = answer_bytes(decision)
+    metrics.OUTCOME_BY_CODE[decision.code].inc()
     if decision.routed:
+        metrics.ROUTES_PER_ANSWER.observe(len(decision.routes))
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("call-id=%s routed: %s", query.call_id, decision.why)
+            logger.debug(
+                "call-id=%s routed: %s", query.call_id, decision.why,
+                extra={"call_id": query.call_id},
+            )  # fmt: skip
     else:
+        # Refusals are rarer and are what an operator investigates: INFO, with the reason.
         logger.info(
-            "call-id=%s refused %s %s: %s",
-            query.call_id,
-            decision.code,
-            decision.reason,
-            decision.why,
-        )
-    return 200, answer_bytes(decision)
+            "call-id=%s refused %s %s: %s", query.call_id, decision.code, decision.reason,
+            decision.why, extra={"call_id": query.call_id},
+        )  # fmt: skip
+    metrics.ROUTING_SECONDS.observe(perf_counter() - started)
+    return 200, answer

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import connections, transaction
 
-from routing import validators
+from routing import metrics, validators
 from routing.engine.numbers import NumberPlan, NumberRule
 from routing.engine.table import (
     CarrierRow,
@@ -326,6 +326,7 @@ class TableHolder:
             self.status.last_build_seconds = time.perf_counter() - started
             self.status.builds += 1
             self.status.last_check_ok_at = time.time()
+            metrics.record_table(table.version, self.status.last_build_seconds, table.counts)
             self.table = table  # the swap: readers see the old or the new table, whole
             # The table is millions of long-lived objects: keep them out of the cyclic
             # garbage collector's scans, which would otherwise walk them all every few
@@ -388,6 +389,8 @@ class TableHolder:
                 self.status.last_error = ""
 
     def _note_failure(self, message: str) -> None:
+        metrics.RELOAD_FAILURES.inc()
+        metrics.DATABASE_ERRORS.inc()
         self.status.consecutive_failures += 1
         self.status.reload_failures += 1
         self.status.last_error = message

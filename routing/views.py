@@ -7,7 +7,7 @@ it in the OpenAPI schema. Both are tested to give identical answers.
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -15,7 +15,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from routing.endpoint import TOKEN_HEADER, handle_rtjson
+from routing import health
+from routing.endpoint import TOKEN_HEADER, client_allowed, handle_rtjson
 from routing.loader import holder
 
 _QUERY = inline_serializer(
@@ -99,3 +100,24 @@ class RtjsonView(APIView):
             client_ip=request.META.get("REMOTE_ADDR"),
         )
         return HttpResponse(body, status=status, content_type="application/json")
+
+
+def _plain(answer: tuple[int, bytes, str]) -> HttpResponse:
+    status, body, content_type = answer
+    response = HttpResponse(body, status=status, content_type=content_type)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# The same probes through Django, for servers without the lean ASGI handler (WSGI, tests).
+def healthz(request: HttpRequest) -> HttpResponse:
+    return _plain(health.healthz())
+
+
+def readyz(request: HttpRequest) -> HttpResponse:
+    return _plain(health.readyz())
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    ip = request.META.get("REMOTE_ADDR")
+    return _plain(health.metrics_page(ip, client_allowed(ip, "METRICS_ALLOWED_NETS")))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from routing.loader import build_from_database, holder
+from routing.loader import holder
 from routing.models import (
     Carrier,
     Did,
@@ -78,10 +78,10 @@ def routing_data(db) -> RoutingData:  # type: ignore[no-untyped-def]
 def live_table(routing_data):  # type: ignore[no-untyped-def]
     """The process-wide table built from the test's data; restored afterwards."""
     previous = holder.table
-    holder.table = build_from_database()
+    holder.refresh(force=True)
     yield holder.table
     holder.table = previous
 
 
 def reload_table() -> None:
-    holder.table = build_from_database()
+    holder.refresh(force=True)
