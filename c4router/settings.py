@@ -130,6 +130,18 @@ if _default_db["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABA
     }
     _default_db["OPTIONS"] = _options
 DATABASES = {"default": _default_db}
+# A read replica for the routing table (see c4router/db_router.py).
+_replica_url = env_str("DATABASE_REPLICA_URL")
+if _replica_url:
+    _replica_db = database_from_url(_replica_url, name="DATABASE_REPLICA_URL")
+    if _replica_db["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL must be a postgres:// URL.")
+    if "pool" in _default_db.get("OPTIONS", {}):  # type: ignore[operator]
+        _replica_db["OPTIONS"] = {**_replica_db["OPTIONS"], "pool": _default_db["OPTIONS"]["pool"]}  # type: ignore[index, dict-item]
+    _replica_db["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica_db
+DATABASE_ROUTERS = ["c4router.db_router.PrimaryReplicaRouter"]
+ROUTING_DB_ALIAS = "replica" if _replica_url else "default"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
