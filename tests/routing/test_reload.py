@@ -126,3 +126,39 @@ def test_database_gone_keeps_answering_from_the_last_table_and_recovers(tmp_path
         answer, _ = wait_for_change(http, "sip:203.0.113.10:5060", deadline=10.0)
         assert answer == "sip:192.0.2.20:5080"
         assert "database reachable again" in server.log_text()
+
+
+def test_two_api_nodes_on_one_database_follow_a_change_made_through_either(tmp_path):
+    """Two c4router servers (two ports, as two hosts would be) on one PostgreSQL: a rule
+    changed through node A's REST API is live on A and B within the reload bound."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    data = make_routing_data()
+    admin = get_user_model().objects.create_superuser("ops", "ops@example.com", "pw-ops-1234")
+    api_token = Token.objects.create(user=admin).key
+    old, new = "sip:203.0.113.10:5060", "sip:192.0.2.20:5080"
+    with (
+        C4RouterServer(tmp_path) as node_a,
+        C4RouterServer(tmp_path) as node_b,
+        client(node_a) as a,
+        client(node_b) as b,
+    ):
+        assert first_gateway(a) == old and first_gateway(b) == old
+        response = httpx.patch(
+            f"{node_a.url}/api/v1/route-rules/{data.france.pk}/",
+            json={"targets": [{"gateway": data.beta1.pk}, {"gateway": data.alpha1.pk}]},
+            headers={"Authorization": f"Token {api_token}"},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        committed = time.monotonic()
+        # Ask both nodes in turn until both answer the new route.
+        live_after: dict[str, float] = {}
+        while len(live_after) < 2:
+            assert time.monotonic() - committed < 10, f"only {live_after} changed"
+            for name, node in (("A", a), ("B", b)):
+                if name not in live_after and first_gateway(node) == new:
+                    live_after[name] = time.monotonic() - committed
+            time.sleep(0.01)
+        assert max(live_after.values()) < 1.0, live_after
