@@ -1,0 +1,123 @@
+"""In one process, without a server: table build time and memory, and the endpoint's own cost.
+
+    python -m bench.measure --db c4router_bench --pool POOL [--raw-body OUT] [--profile]
+
+Prints one JSON line (RESULT {...}): the time to read the rows (load_rows) and to index
+them (build_table), the process RSS before and after, the microseconds per
+routing.endpoint.handle_rtjson() call over the query pool (parse, decide, serialise: what
+the lean ASGI handler adds on top of the server), and the mix of answers. --raw-body writes
+a routed answer of median size: the fixed body bench/raw_asgi.py serves. --profile runs
+the handle loop under pyinstrument and prints its report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from bench.dataset import TOKEN, _setup_django
+from bench.queries import read_pool
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.measure")
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--pool", type=Path, required=True)
+    parser.add_argument("--raw-body", type=Path)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args(argv)
+
+    _setup_django(args.db)
+    from django.conf import settings
+
+    from routing.endpoint import handle_rtjson
+    from routing.engine.table import build_table
+    from routing.loader import defaults_from_settings, holder, load_rows
+
+    settings.C4ROUTER["RELOAD_THREAD"] = False
+    gc.collect()
+    rss_before = rss_mb()
+    started = time.perf_counter()
+    version, rows = load_rows()
+    loaded = time.perf_counter()
+    table = build_table(rows, version=version, defaults=defaults_from_settings())
+    built = time.perf_counter()
+    del rows
+    gc.collect()
+    rss_after = rss_mb()
+    holder.table = table
+
+    bodies = read_pool(args.pool)
+    answers: Counter[str] = Counter()
+    routed_sizes: list[tuple[int, bytes]] = []
+    sizes = []
+    for body in bodies:
+        status, answer = handle_rtjson(
+            body, content_type="application/json", token=TOKEN, client_ip="127.0.0.1"
+        )
+        sizes.append(len(answer))
+        document = json.loads(answer)["rtjson"] if status == 200 else {}
+        if status != 200:
+            answers[f"HTTP {status}"] += 1
+        elif document.get("success"):
+            routes = len(document["routes"])
+            answers[f"routed ({min(routes, 3)}{'+' if routes > 3 else ''} routes)"] += 1
+            routed_sizes.append((len(answer), answer))
+        else:
+            answers[f"refused {document['code']}"] += 1
+
+    def handle_all() -> float:
+        started = time.perf_counter()
+        for body in bodies:
+            handle_rtjson(body, content_type="application/json", token=TOKEN, client_ip="127.0.0.1")
+        return (time.perf_counter() - started) / len(bodies) * 1e6
+
+    per_call = []
+    if args.profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0005)
+        with profiler:
+            per_call.append(handle_all())
+        print(profiler.output_text(unicode=True, color=False, show_all=False))
+    else:
+        handle_all()  # warm caches (IP parsing, allowed clients)
+        per_call = [handle_all() for _ in range(args.rounds)]
+
+    if args.raw_body and routed_sizes:
+        routed_sizes.sort(key=lambda item: item[0])
+        args.raw_body.write_bytes(routed_sizes[len(routed_sizes) // 2][1])
+    result = {
+        "db": args.db,
+        "version": version,
+        "load_rows_s": loaded - started,
+        "build_table_s": built - loaded,
+        "total_s": built - started,
+        "rss_before_mb": rss_before,
+        "rss_after_mb": rss_after,
+        "counts": table.counts,
+        "handle_us": statistics.median(per_call),
+        "answers": dict(answers.most_common()),
+        "answer_bytes_mean": statistics.mean(sizes),
+        "raw_body_bytes": args.raw_body.stat().st_size if args.raw_body else 0,
+        "queries": len(bodies),
+    }
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

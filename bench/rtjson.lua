@@ -1,0 +1,55 @@
+-- wrk script for bench/run: POST /kamailio/rtjson with bodies from a pool file.
+--   wrk -t2 -c64 -d10s --latency -s bench/rtjson.lua http://127.0.0.1:PORT -- POOL TOKEN
+-- POOL has one JSON body per line. Every request is formatted once, at start; each thread
+-- walks the pool from its own starting point. done() prints one line "BENCH_JSON {...}"
+-- that bench/run parses (latencies in microseconds; "status" counts non-2xx/3xx answers).
+
+local counter = 0
+local threads = {}
+
+function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+  table.insert(threads, thread)
+end
+
+local requests = {}
+local index = 1
+
+function init(args)
+  local path = args[1]
+  local headers = { ["Content-Type"] = "application/json" }
+  if args[2] and #args[2] > 0 then
+    headers["X-C4-Token"] = args[2]
+  end
+  for line in io.lines(path) do
+    if #line > 0 then
+      requests[#requests + 1] = wrk.format("POST", "/kamailio/rtjson", headers, line)
+    end
+  end
+  if #requests == 0 then
+    error("empty pool " .. path)
+  end
+  -- spread the threads over the pool
+  index = ((id or 1) - 1) * math.floor(#requests / 7) % #requests + 1
+end
+
+function request()
+  local r = requests[index]
+  index = index + 1
+  if index > #requests then
+    index = 1
+  end
+  return r
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect":%d,"read":%d,' ..
+    '"write":%d,"status":%d,"timeout":%d,"p50":%d,"p90":%d,"p99":%d,"p999":%d,' ..
+    '"max":%d,"mean":%.1f}\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
+    e.status, e.timeout, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency:percentile(99.9), latency.max, latency.mean))
+end
