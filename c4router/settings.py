@@ -185,6 +185,10 @@ if not DEV:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading is a commitment for the whole domain (browsers' built-in lists), an
+        # operator's decision, not a default: don't warn about it at every check --deploy.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -4,6 +4,7 @@ The suite talks to a real PostgreSQL (127.0.0.1:5432, trust auth, as on our mach
 CI); DATABASE_URL overrides it. pytest-django creates and drops the test_<name> database.
 """
 
+import hashlib
 import os
 
 os.environ.setdefault("C4ROUTER_MODE", "dev")
@@ -13,6 +14,15 @@ os.environ.setdefault(
 )
 
 from c4router.settings import *  # noqa: F403
+
+# One test database per checkout (test_c4router_<hash of its path>): two clones running the
+# suite at the same time on one server must not drop each other's database.
+_checkout = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:8]  # noqa: F405
+for _alias in DATABASES.values():  # noqa: F405
+    if _alias["ENGINE"] == "django.db.backends.postgresql" and "MIRROR" not in _alias.get(
+        "TEST", {}
+    ):
+        _alias["TEST"] = {**_alias.get("TEST", {}), "NAME": f"test_{_alias['NAME']}_{_checkout}"}
 
 # Fast password hashing: the suite creates users, it does not test PBKDF2.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
