@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -196,6 +198,7 @@ def run(bench: Bench, quick: bool = False) -> dict[str, Any]:
                     flush=True,
                 )
                 if step["failed"] or step["completed"] < step["calls"]:
+                    print(f"      SIPp errors: {step['errors']}", flush=True)
                     break
                 best = rate
                 time.sleep(2)
@@ -241,14 +244,24 @@ def wait_routes(url: str, fail_port: int, ok_port: int, timeout: float = 15.0) -
     raise RuntimeError(f"c4router does not route {KAMAILIO_PREFIX} to the SIPp carriers: {seen}")
 
 
+def error_kinds(path: Path, top: int = 3) -> str:
+    """The most frequent kinds of SIPp's call errors (-trace_err), e.g. "Dead call x12"."""
+    if not path.exists():
+        return ""
+    kinds: Counter[str] = Counter()
+    for match in re.finditer(r"\d+\.\d+: ([^'\n]*)", path.read_text(errors="replace")):
+        text = re.sub(r"[0-9]+-[0-9]+@[0-9.]+|[0-9]+", "N", match.group(1)).strip(" ,:")
+        kinds[text[:90]] += 1
+    return "; ".join(f"{kind} x{count}" for kind, count in kinds.most_common(top))
+
+
 def call_step(
     harness: Any,
     work: Path,
     sip_port: int,
     rate: int,
     seconds: int,
-    kamailio_pgid: int,
-    c4router_pgid: int,
+    groups: dict[str, Any],
 ) -> dict[str, Any]:
     calls = rate * seconds
     stats = work / f"uac-{rate}.stats.csv"
@@ -292,8 +305,15 @@ def call_step(
         "-error_file",
         str(work / f"uac-{rate}.errors.log"),
     ]
-    groups = {"kamailio": kamailio_pgid, "c4router": c4router_pgid}
-    before = {name: procs.cpu_seconds(procs.group_pids(pgid)) for name, pgid in groups.items()}
+
+    def cpu() -> dict[str, float]:
+        return {
+            name: sum(procs.cpu_seconds(procs.group_pids(pgid)) for pgid in
+                      (pgids if isinstance(pgids, list) else [pgids]))
+            for name, pgids in groups.items()
+        }  # fmt: skip
+
+    before = cpu()
     started = time.monotonic()
     process = procs.spawn(cmd, log=work / f"uac-{rate}.out", cwd=work)
     sipp_cpu = 0.0
@@ -305,7 +325,7 @@ def call_step(
     finally:
         procs.stop(process)
     elapsed = time.monotonic() - started
-    after = {name: procs.cpu_seconds(procs.group_pids(pgid)) for name, pgid in groups.items()}
+    after = cpu()
     result = sipp_stats(stats)
     completed = _count(result, "SuccessfulCall(C)")
     failed = _count(result, "FailedCall(C)")
@@ -318,5 +338,6 @@ def call_step(
         "exit": process.returncode,
         "cpu_kamailio": (after["kamailio"] - before["kamailio"]) / elapsed,
         "cpu_c4router": (after["c4router"] - before["c4router"]) / elapsed,
-        "cpu_sipp": sipp_cpu / elapsed,
+        "cpu_sipp": (sipp_cpu + after["sipp_uas"] - before["sipp_uas"]) / elapsed,
+        "errors": error_kinds(work / f"uac-{rate}.errors.log"),
     }

@@ -743,6 +743,9 @@ class Summary:
                 f"{step['failed']:>7} {step['elapsed_s']:>8.1f}   {step['cpu_kamailio']:>15.2f} "
                 f"{step['cpu_c4router']:>9.2f} {step['cpu_sipp']:>5.2f}"
             )
+        for step in km.get("steps", []):
+            if step.get("errors"):
+                self.add(f"  at {step['rate']} calls/s, SIPp saw: {step['errors']}")
         if km.get("note"):
             self.add(f"  {km['note']}")
         self.add("")
