@@ -64,7 +64,7 @@ class C4RouterServer:
         app = "c4router.asgi:application"
         if self.server == "gunicorn":
             return [
-                sys.executable, "-m", "gunicorn", app, "-k", "uvicorn.workers.UvicornWorker",
+                sys.executable, "-m", "gunicorn", app, "-k", "uvicorn_worker.UvicornWorker",
                 "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
                 "--graceful-timeout", "5",
             ]  # fmt: skip
