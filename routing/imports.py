@@ -63,9 +63,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import IO, Any, TypeVar
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
-from django.db.models import Prefetch
+from django.db import connection, models, transaction
 from django.db.models.functions import Length
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
@@ -120,6 +120,7 @@ TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
 FALSE_WORDS = frozenset({"false", "f", "no", "n", "0"})
 
 T = TypeVar("T")
+M = TypeVar("M", bound=models.Model)
 # tqdm-like: progress(iterable, total=..., desc=..., unit=...) -> the same items.
 Progress = Callable[..., Iterable[Any]]
 
@@ -296,8 +297,13 @@ def _clean_columns(
 ) -> dict[str, Any] | None:
     values: dict[str, Any] = {}
     ok = True
+    caches = cleaner.cache
     for name in names:
         raw = row.get(name, "")
+        cache = caches[name]
+        if raw in cache:  # the common case, inlined: most cells repeat
+            values[name] = cache[raw]
+            continue
         try:
             values[name] = cleaner(name, raw, defaults.get(name))
         except ValidationError as exc:
@@ -465,7 +471,7 @@ def format_targets(targets: Iterable[RouteTarget]) -> str:
     return ";".join(items)
 
 
-# --- Writing helpers ---------------------------------------------------------------------------
+# --- Writing ---------------------------------------------------------------------------------
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -477,62 +483,173 @@ def _history_user(user: Any) -> Any:
     return user if user is not None and getattr(user, "is_authenticated", False) else None
 
 
-def _bulk_create(
-    model: type[models.Model],
-    objs: Sequence[models.Model],
-    *,
-    user: Any,
-    reason: str,
-    date: datetime.datetime,
-    progress: Progress,
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """Who, why and when, for the history records of one import; and its progress bar."""
+
+    user: Any
+    reason: str
+    date: datetime.datetime
+    progress: Progress
+
+    @property
+    def history(self) -> bool:
+        # django-simple-history's own switch, honoured as its bulk functions do.
+        return getattr(settings, "SIMPLE_HISTORY_ENABLED", True)
+
+
+def _columns(model: type[models.Model]) -> list[str]:
+    """The columns an insert gives values for, in order: every concrete field but the key."""
+    return [f.attname for f in model._meta.concrete_fields if not f.primary_key]
+
+
+def _instance(model: type[M], row: tuple[Any, ...]) -> M:
+    """An unsaved instance from a row of _columns() values, through Model.__init__'s
+    positional fast path (concrete fields in order, the key first)."""
+    return model(None, *row)
+
+
+def _insert(
+    model: type[models.Model], rows: Sequence[tuple[Any, ...]], write: _Write, desc: str
+) -> list[int]:
+    """Insert rows (values in _columns() order) with a "+" history record each; their ids.
+
+    PostgreSQL: COPY, with ids reserved from the table's sequence in one query: several times
+    faster than bulk_create, whose per-value Python work dominates at 100,000 rows. Other
+    databases: django-simple-history's bulk_create_with_history.
+    """
+    if not rows:
+        return []
+    if connection.vendor == "postgresql":
+        return _copy_insert(model, rows, write, desc)
+    objs = [_instance(model, row) for row in rows]
+    batches = list(_chunks(objs, BATCH_SIZE))
+    for batch in write.progress(batches, total=len(batches), desc=desc, unit="batch"):
+        if write.history:
+            bulk_create_with_history(
+                list(batch),
+                model,
+                batch_size=BATCH_SIZE,
+                default_user=write.user,
+                default_change_reason=write.reason,
+                default_date=write.date,
+            )
+        else:
+            model._base_manager.bulk_create(batch, batch_size=BATCH_SIZE)
+    return [obj.pk for obj in objs]
+
+
+def _copy(
+    cursor: Any,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    write: _Write,
     desc: str,
 ) -> None:
-    """bulk_create with a "+" history record per row, in batches (for the progress bar)."""
-    batches = _chunks(objs, BATCH_SIZE)
-    total = (len(objs) + BATCH_SIZE - 1) // BATCH_SIZE
-    for batch in progress(batches, total=total, desc=desc, unit="batch"):
-        bulk_create_with_history(
-            list(batch),
-            model,
-            batch_size=BATCH_SIZE,
-            default_user=user,
-            default_change_reason=reason,
-            default_date=date,
+    quote = connection.ops.quote_name
+    statement = f"COPY {quote(table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
+    total = (len(rows) + BATCH_SIZE - 1) // BATCH_SIZE
+    # cursor.cursor: psycopg's own cursor under Django's wrapper, for its COPY support.
+    with cursor.cursor.copy(statement) as copy:
+        for batch in write.progress(
+            _chunks(rows, BATCH_SIZE), total=total, desc=desc, unit="batch"
+        ):
+            for row in batch:
+                copy.write_row(row)
+
+
+def _copy_insert(
+    model: type[models.Model], rows: Sequence[tuple[Any, ...]], write: _Write, desc: str
+) -> list[int]:
+    meta = model._meta
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, len(rows)],
         )
+        ids = sorted(row[0] for row in cursor.fetchall())
+        with_ids = [(pk, *row) for pk, row in zip(ids, rows, strict=True)]
+        columns = [meta.pk.attname, *_columns(model)]
+        _copy(cursor, meta.db_table, columns, with_ids, write, desc)
+        if write.history:
+            _copy_history(cursor, model, "+", columns, with_ids, write, f"{desc} history")
+    return ids
 
 
-def _delete_with_history(
+def _history_rows(
     model: type[models.Model],
-    objs: Sequence[models.Model],
-    *,
-    user: Any,
-    reason: str,
-    date: datetime.datetime,
-) -> int:
-    """Delete rows in bulk, recording a "-" history record for each as a save would.
-
-    Row-by-row delete() would send two signals and two queries per row; the caller bumps
-    the routing version. Children must have been deleted first.
-    """
+    history_type: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    write: _Write,
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Rows for the model's historical table, as simple-history would write them."""
     history_model = model.history.model  # type: ignore[attr-defined]
-    tracked = [f.attname for f in history_model.tracked_fields]
-    records = [
-        history_model(
-            history_date=date,
-            history_user=user,
-            history_change_reason=reason,
-            history_type="-",
-            **{name: getattr(obj, name) for name in tracked},
+    tracked = {f.attname for f in history_model.tracked_fields}
+    picked = [n for n, column in enumerate(columns) if column in tracked]
+    extra = ["history_date", "history_change_reason", "history_type", "history_user_id"]
+    history_columns = [columns[n] for n in picked] + extra
+    expected = {f.attname for f in history_model._meta.concrete_fields} - {"history_id"}
+    if set(history_columns) != expected:  # pragma: no cover - a new history field
+        raise RuntimeError(f"{history_model.__name__}: unexpected columns {expected}")
+    user_id = write.user.pk if write.user is not None else None
+    tail = (write.date, write.reason, history_type, user_id)
+    return history_columns, [tuple(row[n] for n in picked) + tail for row in rows]
+
+
+def _copy_history(
+    cursor: Any,
+    model: type[models.Model],
+    history_type: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    write: _Write,
+    desc: str,
+) -> None:
+    history_columns, history_rows = _history_rows(model, history_type, columns, rows, write)
+    table = model.history.model._meta.db_table  # type: ignore[attr-defined]
+    _copy(cursor, table, history_columns, history_rows, write, desc)
+
+
+def _delete(model: type[models.Model], column: str, keys: Iterable[Any], write: _Write) -> int:
+    """Delete the rows whose `column` is one of `keys`, with a "-" history record each.
+
+    In SQL (INSERT INTO history ... SELECT, then DELETE), by chunks: the rows never travel to
+    Python and back. Row-by-row delete() would send signals and run queries per row; the
+    caller bumps the routing version. Children must have been deleted first.
+    """
+    keys = list(keys)
+    if not keys:
+        return 0
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    copy_columns: list[str] = []
+    if write.history:
+        history_model = model.history.model  # type: ignore[attr-defined]
+        copied = [f.column for f in history_model.tracked_fields]
+        extra = ["history_date", "history_change_reason", "history_type", "history_user_id"]
+        expected = {f.column for f in history_model._meta.concrete_fields} - {"history_id"}
+        if set(copied + extra) != expected:  # pragma: no cover - a new history field
+            raise RuntimeError(f"{history_model.__name__}: unexpected columns {expected}")
+        copy_columns = [quote(c) for c in copied]
+        # Names from the models' meta, quoted; every value is a parameter.
+        history_table = quote(history_model._meta.db_table)
+        all_columns = ", ".join(copy_columns + [quote(c) for c in extra])
+        insert = (
+            f"INSERT INTO {history_table} ({all_columns}) "  # noqa: S608
+            f"SELECT {', '.join(copy_columns)}, %s, %s, %s, %s FROM {table} WHERE "
         )
-        for obj in objs
-    ]
-    history_model.objects.bulk_create(records, batch_size=BATCH_SIZE)
+        user_id = write.user.pk if write.user is not None else None
+        tail = [connection.ops.adapt_datetimefield_value(write.date), write.reason, "-", user_id]
     deleted = 0
-    for batch in _chunks([obj.pk for obj in objs], LOOKUP_CHUNK):
-        # _raw_delete: one DELETE, no signals, no cascade collection (done above).
-        deleted += model._base_manager.filter(pk__in=batch)._raw_delete(  # type: ignore[attr-defined]
-            model._base_manager.db
-        )
+    with connection.cursor() as cursor:
+        for batch in _chunks(keys, LOOKUP_CHUNK):
+            where = f"{quote(column)} IN ({', '.join(['%s'] * len(batch))})"
+            if write.history:
+                cursor.execute(insert + where, [*tail, *batch])
+            cursor.execute(f"DELETE FROM {table} WHERE {where}", list(batch))  # noqa: S608
+            deleted += cursor.rowcount
     return deleted
 
 
@@ -591,9 +708,10 @@ def import_route_rules(
         raise ValueError(f"mode must be one of {MODES}")
     wrap = progress or _no_progress
     rows = _read_rows(file, ROUTE_COLUMNS, ROUTE_REQUIRED)
-    user = _history_user(user)
-    reason = _reason(change_reason, "CSV import of route rules")
     now = timezone.now()
+    write = _Write(
+        _history_user(user), _reason(change_reason, "CSV import of route rules"), now, wrap
+    )
     errors = _Errors()
     defaults = {name: _field_default(RouteRule, name) for name in _RULE_FIELDS}
     result = ImportResult(dry_run=dry_run)
@@ -603,7 +721,9 @@ def import_route_rules(
         tenants = dict(Tenant.objects.values_list("name", "id"))
         resolve_targets = _TargetResolver()
         clean = _Cleaner(RouteRule)
+        rule_columns = _columns(RouteRule)
         rules: list[RouteRule] = []
+        rule_rows: list[tuple[Any, ...]] = []
         rule_targets: list[tuple[_Target, ...]] = []
         lines: list[int] = []
         keys: dict[tuple[Any, ...], int] = {}
@@ -620,7 +740,11 @@ def import_route_rules(
                 errors.add(line, "targets", message)
             if values is None:
                 continue
-            rule = RouteRule(tenant_id=tenant_id, **values)
+            values.update(tenant_id=tenant_id, created_at=now, updated_at=now)
+            # Positional, in field order: Model.__init__'s fast path; the tuple, less the
+            # key, is also the row COPY writes.
+            row_values = tuple(values[name] for name in rule_columns)
+            rule = _instance(RouteRule, row_values)
             try:
                 rule.clean()
             except ValidationError as exc:
@@ -636,6 +760,7 @@ def import_route_rules(
                 )
             keys.setdefault(key, line)
             rules.append(rule)
+            rule_rows.append(row_values)
             rule_targets.append(targets)
             lines.append(line)
         errors.raise_if_any()
@@ -646,26 +771,23 @@ def import_route_rules(
             errors.raise_if_any()
         else:
             result.deleted = _delete_rules(
-                mode, scopes, {(r.tenant_id, r.prefix) for r in rules}, user, reason, now
+                mode, scopes, {(r.tenant_id, r.prefix) for r in rules}, write
             )
 
-        _bulk_create(
-            RouteRule, rules, user=user, reason=reason, date=now, progress=wrap, desc="rules"
-        )
-        targets = [
-            RouteTarget(
-                rule_id=rule.pk,
-                carrier_id=t.carrier_id,
-                gateway_id=t.gateway_id,
-                order=t.order,
-                weight=t.weight,
-            )
-            for rule, specs in zip(rules, rule_targets, strict=True)
-            for t in specs
-        ]
-        _bulk_create(
-            RouteTarget, targets, user=user, reason=reason, date=now, progress=wrap, desc="targets"
-        )
+        ids = _insert(RouteRule, rule_rows, write, "rules")
+        target_columns = _columns(RouteTarget)
+        targets = []
+        for rule_id, specs in zip(ids, rule_targets, strict=True):
+            for t in specs:
+                values = {
+                    "rule_id": rule_id,
+                    "order": t.order,
+                    "carrier_id": t.carrier_id,
+                    "gateway_id": t.gateway_id,
+                    "weight": t.weight,
+                }
+                targets.append(tuple(values[name] for name in target_columns))
+        _insert(RouteTarget, targets, write, "targets")
         result.created, result.targets_created = len(rules), len(targets)
         if dry_run:
             transaction.set_rollback(True)
@@ -698,12 +820,7 @@ def _check_existing_rules(keys: dict[tuple[Any, ...], int], errors: _Errors) -> 
 
 
 def _delete_rules(
-    mode: str,
-    scopes: set[int | None],
-    prefixes: set[tuple[int | None, str]],
-    user: Any,
-    reason: str,
-    now: datetime.datetime,
+    mode: str, scopes: set[int | None], prefixes: set[tuple[int | None, str]], write: _Write
 ) -> int:
     """Delete (with history) the rules a replace import redefines; returns how many."""
     scope_query = models.Q(pk__in=[])
@@ -711,24 +828,17 @@ def _delete_rules(
         scope_query |= (
             models.Q(tenant__isnull=True) if tenant_id is None else models.Q(tenant_id=tenant_id)
         )
+    rules = RouteRule.objects.filter(scope_query).order_by()
     if mode == REPLACE_SCOPE:
-        doomed = list(RouteRule.objects.filter(scope_query))
+        doomed = list(rules.values_list("id", flat=True))
     else:
         by_prefix = sorted({prefix for _, prefix in prefixes})
         doomed = []
         for batch in _chunks(by_prefix, LOOKUP_CHUNK):
-            doomed += [
-                rule
-                for rule in RouteRule.objects.filter(scope_query, prefix__in=batch)
-                if (rule.tenant_id, rule.prefix) in prefixes
-            ]
-    if not doomed:
-        return 0
-    doomed_targets: list[RouteTarget] = []
-    for batch in _chunks([rule.pk for rule in doomed], LOOKUP_CHUNK):
-        doomed_targets += RouteTarget.objects.filter(rule_id__in=batch)
-    _delete_with_history(RouteTarget, doomed_targets, user=user, reason=reason, date=now)
-    return _delete_with_history(RouteRule, doomed, user=user, reason=reason, date=now)
+            found = rules.filter(prefix__in=batch).values_list("id", "tenant_id", "prefix")
+            doomed += [pk for pk, tenant_id, prefix in found if (tenant_id, prefix) in prefixes]
+    _delete(RouteTarget, "rule_id", doomed, write)
+    return _delete(RouteRule, "id", doomed, write)
 
 
 def _time_text(value: datetime.time | None) -> str:
@@ -740,45 +850,47 @@ def _time_text(value: datetime.time | None) -> str:
 
 
 def export_route_rules(out: IO[str], queryset: models.QuerySet[RouteRule] | None = None) -> int:
-    """Write rules (all, or `queryset`) as CSV in the import format; returns the count."""
+    """Write rules (all, or `queryset`) as CSV in the import format; returns the count.
+
+    Plain values (values_list), not model instances: 100,000 rules export in seconds.
+    """
     if queryset is None:
         queryset = RouteRule.objects.all()
-    targets = RouteTarget.objects.select_related("carrier", "gateway__carrier").order_by(
-        "order", "id"
-    )
-    queryset = (
-        queryset.select_related("tenant")
-        .prefetch_related(Prefetch("targets", queryset=targets))
-        .order_by(
-            models.F("tenant__name").asc(nulls_first=True),
-            "prefix",
-            "caller_prefix",
-            "priority",
-            "id",
+    cells: dict[int, list[str]] = defaultdict(list)
+    targets = (
+        RouteTarget.objects.filter(rule__in=queryset.order_by().values("pk"))
+        .order_by("rule_id", "order", "id")
+        .values_list(
+            "rule_id", "order", "weight", "carrier__name", "gateway__carrier__name", "gateway__name"
         )
     )
+    for rule_id, order, weight, carrier, gateway_carrier, gateway in targets.iterator(
+        chunk_size=BATCH_SIZE
+    ):
+        if gateway is not None:
+            name = f"gateway:{escape_name(gateway_carrier)}/{escape_name(gateway)}"
+        else:
+            name = f"carrier:{escape_name(carrier)}"
+        cells[rule_id].append(f"{name}@{order}/{weight}")
+    fields = [name for name in ROUTE_COLUMNS if name not in ("tenant", "targets")]
+    rules = queryset.order_by(
+        models.F("tenant__name").asc(nulls_first=True),
+        "prefix",
+        "caller_prefix",
+        "priority",
+        "id",
+    ).values_list("id", "tenant__name", *fields)
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(ROUTE_COLUMNS)
     count = 0
-    for rule in queryset.iterator(chunk_size=BATCH_SIZE):
-        cells = {
-            "tenant": rule.tenant.name if rule.tenant_id else "",
-            "name": rule.name,
-            "prefix": rule.prefix,
-            "caller_prefix": rule.caller_prefix,
-            "priority": rule.priority,
-            "enabled": "true" if rule.enabled else "false",
-            "weekdays": rule.weekdays,
-            "start_time": _time_text(rule.start_time),
-            "end_time": _time_text(rule.end_time),
-            "timezone": rule.timezone,
-            "targets": format_targets(rule.targets.all()),
-            "caller_id": rule.caller_id,
-            "from_display": rule.from_display,
-            "extra_headers": rule.extra_headers,
-            "description": rule.description,
-        }
-        writer.writerow([cells[name] for name in ROUTE_COLUMNS])
+    for rule_id, tenant, *values in rules.iterator(chunk_size=BATCH_SIZE):
+        row = dict(zip(fields, values, strict=True))
+        row["tenant"] = tenant or ""
+        row["enabled"] = "true" if row["enabled"] else "false"
+        row["start_time"] = _time_text(row["start_time"])
+        row["end_time"] = _time_text(row["end_time"])
+        row["targets"] = ";".join(cells.get(rule_id, ()))
+        writer.writerow([row[name] for name in ROUTE_COLUMNS])
         count += 1
     return count
 
@@ -816,9 +928,8 @@ def import_dids(
         raise ValueError(f"mode must be one of {MODES}")
     wrap = progress or _no_progress
     rows = _read_rows(file, DID_COLUMNS, DID_REQUIRED)
-    user = _history_user(user)
-    reason = _reason(change_reason, "CSV import of DIDs")
     now = timezone.now()
+    write = _Write(_history_user(user), _reason(change_reason, "CSV import of DIDs"), now, wrap)
     errors = _Errors()
     defaults = {name: _field_default(Did, name) for name in _DID_FIELDS}
     result = ImportResult(dry_run=dry_run)
@@ -852,7 +963,7 @@ def import_dids(
             values = _clean_columns(clean, line, row, _DID_FIELDS, errors, defaults)
             if values is None or tenant is None or pbx is None:
                 continue
-            did = Did(tenant=tenant, pbx=pbx, **values)
+            did = Did(tenant=tenant, pbx=pbx, created_at=now, updated_at=now, **values)
             if not _check_did(did, line, errors):
                 continue
             key = (did.number, did.match)
@@ -864,18 +975,17 @@ def import_dids(
                 ranges.append((did, line))
         errors.raise_if_any()
 
+        doomed: list[int] = []
         if mode == ADD:
-            doomed_ids: set[int] = set()
             _check_existing_dids(keys, errors)
             errors.raise_if_any()
         else:
             doomed = _dids_to_replace(mode, keys, {did.tenant_id for did in dids})
-            doomed_ids = {did.pk for did in doomed}
-        _check_overlaps(ranges, doomed_ids, errors)
+        _check_overlaps(ranges, set(doomed), errors)
         errors.raise_if_any()
-        if mode != ADD:
-            result.deleted = _delete_with_history(Did, doomed, user=user, reason=reason, date=now)
-        _bulk_create(Did, dids, user=user, reason=reason, date=now, progress=wrap, desc="dids")
+        result.deleted = _delete(Did, "id", doomed, write)
+        columns = _columns(Did)
+        _insert(Did, [tuple(getattr(did, name) for name in columns) for did in dids], write, "dids")
         result.created = len(dids)
         if dry_run:
             transaction.set_rollback(True)
@@ -917,15 +1027,15 @@ def _check_existing_dids(keys: dict[tuple[str, str], int], errors: _Errors) -> N
 
 def _dids_to_replace(
     mode: str, keys: dict[tuple[str, str], int], tenant_ids: set[int]
-) -> list[Did]:
+) -> list[int]:
+    """The ids of the DIDs a replace import deletes first."""
     if mode == REPLACE_SCOPE:
-        return list(Did.objects.filter(tenant_id__in=tenant_ids))
+        return list(Did.objects.filter(tenant_id__in=tenant_ids).values_list("id", flat=True))
     numbers = sorted({number for number, _ in keys})
-    doomed: list[Did] = []
+    doomed: list[int] = []
     for batch in _chunks(numbers, LOOKUP_CHUNK):
-        doomed += [
-            did for did in Did.objects.filter(number__in=batch) if (did.number, did.match) in keys
-        ]
+        found = Did.objects.filter(number__in=batch).values_list("id", "number", "match")
+        doomed += [pk for pk, number, match in found if (number, match) in keys]
     return doomed
 
 
