@@ -1,0 +1,1 @@
+"""Reliability under faults: real processes stopped and killed (pytest -m faults)."""
