@@ -198,7 +198,8 @@ class _Errors:
 
     def raise_if_any(self) -> None:
         if self.items:
-            raise ImportFailed(self.items, self.truncated)
+            # By line: checks against the database find them in the database's order.
+            raise ImportFailed(sorted(self.items, key=lambda e: e.line), self.truncated)
 
     def __bool__(self) -> bool:
         return bool(self.items)
