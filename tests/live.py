@@ -126,6 +126,13 @@ class C4RouterServer:
         self._log.close()
         self.process = None
 
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Kill the server's process group at once (a crash, not a shutdown); stop() still
+        cleans up afterwards."""
+        assert self.process is not None
+        os.killpg(self.process.pid, sig)
+        self.process.wait(timeout=10)
+
     def __enter__(self) -> C4RouterServer:
         return self.start()
 
