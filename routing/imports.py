@@ -50,10 +50,11 @@ per row: names are resolved from dictionaries loaded once, repeated cells are va
 then written in bulk: on PostgreSQL with COPY (ids reserved from the sequence in one query),
 elsewhere with django-simple-history's bulk_create_with_history. Every row written or deleted
 gets its history record, as a save or delete would (user, date, change reason): on
-PostgreSQL by COPY too, deletions by INSERT ... SELECT in SQL. At 100,000 rules this costs
-about a fifth of the import's time (bench/import_bench.py measures it), which buys the audit
-trail the admin shows. Signals are skipped, so the routing version is bumped here, once, and
-first: its row lock serializes concurrent imports and admin saves until the import commits.
+PostgreSQL by COPY too, deletions by INSERT ... SELECT in SQL. That doubles the rows written
+(bench/import_bench.py measures the cost: 2-9 s of 11-17 s for 100,000 rules on a busy
+2-core machine), which buys the audit trail the admin shows. Signals are skipped, so the
+routing version is bumped here, once, and first: its row lock serializes concurrent imports
+and admin saves until the import commits.
 """
 
 from __future__ import annotations
