@@ -158,6 +158,25 @@ class CsvImportExportMixin:
     exporter: Any
     export_filename: str
 
+    @IMPORT_SCHEMA
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[MultiPartParser, FormParser],
+        pagination_class=None,
+        filter_backends=[],
+    )
+    def import_csv(self, request: Request) -> Response:
+        return self._import(request)
+
+    @EXPORT_SCHEMA
+    @action(
+        detail=False, methods=["get"], url_path="export", pagination_class=None, filter_backends=[]
+    )
+    def export_csv(self, request: Request) -> HttpResponse:
+        return self._export(request)
+
     def _import(self, request: Request) -> Response:
         form = serializers.ImportRequestSerializer(data=request.data)
         if not form.is_valid():
@@ -206,25 +225,6 @@ class DidViewSet(CsvImportExportMixin, RoutingViewSet):
     exporter = staticmethod(imports.export_dids)
     export_filename = "dids.csv"
 
-    @IMPORT_SCHEMA
-    @action(
-        detail=False,
-        methods=["post"],
-        url_path="import",
-        parser_classes=[MultiPartParser, FormParser],
-        pagination_class=None,
-        filter_backends=[],
-    )
-    def import_csv(self, request: Request) -> Response:
-        return self._import(request)
-
-    @EXPORT_SCHEMA
-    @action(
-        detail=False, methods=["get"], url_path="export", pagination_class=None, filter_backends=[]
-    )
-    def export_csv(self, request: Request) -> HttpResponse:
-        return self._export(request)
-
 
 class RouteRuleViewSet(CsvImportExportMixin, RoutingViewSet):
     queryset = RouteRule.objects.select_related("tenant").prefetch_related("targets")
@@ -235,25 +235,6 @@ class RouteRuleViewSet(CsvImportExportMixin, RoutingViewSet):
     importer = staticmethod(imports.import_route_rules)
     exporter = staticmethod(imports.export_route_rules)
     export_filename = "routes.csv"
-
-    @IMPORT_SCHEMA
-    @action(
-        detail=False,
-        methods=["post"],
-        url_path="import",
-        parser_classes=[MultiPartParser, FormParser],
-        pagination_class=None,
-        filter_backends=[],
-    )
-    def import_csv(self, request: Request) -> Response:
-        return self._import(request)
-
-    @EXPORT_SCHEMA
-    @action(
-        detail=False, methods=["get"], url_path="export", pagination_class=None, filter_backends=[]
-    )
-    def export_csv(self, request: Request) -> HttpResponse:
-        return self._export(request)
 
 
 class NormalizationRuleViewSet(RoutingViewSet):
