@@ -77,7 +77,7 @@ class Bench:
         self.args = args
         self.quick = args.quick
         self.rounds = args.rounds or (1 if self.quick else 3)
-        self.seconds = args.seconds or (4.0 if self.quick else 10.0)
+        self.seconds = args.seconds or (3.0 if self.quick else 10.0)
         self.warmup = 1.0 if self.quick else 2.0
         self.work = Path(tempfile.mkdtemp(prefix="c4router-bench-"))
         self.results: dict[str, Any] = {"started": datetime.now(UTC), "load_start": procs.loadavg()}
@@ -186,7 +186,12 @@ class Bench:
             configs = tuple(c for c in CONFIGS if config_key(c.label) in self.args.configs)
         for config in configs:
             say(f"  {config.label}: starting c4router and the raw ASGI app")
-            with self.server("c4router", config) as c4, self.server("raw", config) as raw:
+            c4, raw = self.server("c4router", config), self.server("raw", config)
+            try:
+                c4.launch()
+                raw.launch()
+                raw.wait_ready(60)
+                c4.wait_ready(120)
                 say(
                     f"    ready in {c4.ready_after:.1f}s / {raw.ready_after:.1f}s; "
                     f"c4router workers {c4.worker_pids()}"
@@ -214,6 +219,9 @@ class Bench:
                     + ", ".join(f"{m.get('VmRSS', 0):.0f} MB" for m in mem)
                 )
                 table[config.label] = per_conc
+            finally:
+                c4.stop()
+                raw.stop()
         self.results["throughput"] = table
 
     # -- scale ----------------------------------------------------------------------------------
@@ -267,7 +275,7 @@ class Bench:
 
     # -- reload ---------------------------------------------------------------------------------
     def reload(self) -> None:
-        changes = 2 if self.quick else 5
+        changes = 1 if self.quick else 5
         live_timeout = 20.0
         config = CONFIGS[0]
         server = self.server("c4router", config)
@@ -288,6 +296,9 @@ class Bench:
             finally:
                 load = procs.interrupt_wrk(wrk)
             builds = server.build_times()[before:]
+        (self.work / "reload-answers.json").write_text(
+            json.dumps({"commits": commits, "answers": answers})
+        )
         live = analyse_reload(commits, answers)
         out = {
             "changes": len(commits),
@@ -344,7 +355,9 @@ class Bench:
             "kamailio": self.kamailio,
         }
         for name in sections:
-            say(f"\n== {name}  (load average {procs.loadavg()})")
+            load = procs.loadavg()
+            self.results.setdefault("load", {})[name] = load.split()[0]
+            say(f"\n== {name}  (load average {load})")
             started = time.monotonic()
             try:
                 steps[name]()
@@ -373,6 +386,9 @@ def probe_body() -> bytes:
             "to_tag": "<null>",
         }
     ).encode()
+
+
+QUIET = 2.0
 
 
 class Prober:
@@ -417,12 +433,16 @@ class Prober:
             await asyncio.gather(*(loop() for _ in range(self.connections)))
 
     def live_everywhere(self, since: float, dst_uri: str) -> bool:
-        """Only new answers for the last 0.5 s and 40 answers (every worker has it)."""
-        recent = [(t, dst) for t, dst in self.answers[-400:] if t > since]
+        """Only new answers for the last QUIET seconds and 40 answers (every worker has it).
+
+        A worker busy rebuilding its table answers late (up to a second or more under load):
+        the quiet period lets its last old answers arrive before the next change.
+        """
+        recent = [(t, dst) for t, dst in self.answers[-2000:] if t > since]
         if len(recent) < 40 or any(dst != dst_uri for _, dst in recent[-40:]):
             return False
         old = [t for t, dst in recent if dst != dst_uri]
-        return recent[-1][0] - (old[-1] if old else since) >= 0.5
+        return recent[-1][0] - (old[-1] if old else since) >= QUIET
 
 
 async def reload_under_load(
@@ -441,7 +461,9 @@ async def reload_under_load(
     try:
         line = await asyncio.wait_for(changer.stdout.readline(), 60)
         if b'"ready"' not in line:
-            raise RuntimeError(f"probe-changes did not start: {line.decode(errors='replace')}")
+            rest = await asyncio.wait_for(changer.stdout.read(), 30)
+            text = (line + rest).decode(errors="replace").strip().splitlines()
+            raise RuntimeError("probe-changes did not start:\n" + "\n".join(text[-15:]))
         await asyncio.sleep(2)  # the load is established
         for _ in range(changes):
             changer.stdin.write(b"change\n")
@@ -503,7 +525,7 @@ def mb_list(values: list[float]) -> str:
 
 
 def fmt_s(value: float | None) -> str:
-    return "never" if value is None else f"{value * 1000:.0f} ms"
+    return "not seen" if value is None else f"{value * 1000:.0f} ms"
 
 
 # ------------------------------------------------------------------------------------------
@@ -551,6 +573,12 @@ class Summary:
             self.add(f"{'targets (issue #6)':<46} {'measured':<34} {'target':<20} met")
             for label, measured, target, ok in self.checks:
                 self.add(f"{label:<46} {measured:<34} {target:<20} {verdict(ok)}")
+        if self.r.get("load"):
+            self.add("")
+            self.add(
+                "1-min load average before each section (other work on the machine shows here): "
+                + ", ".join(f"{name} {load}" for name, load in self.r["load"].items())
+            )
         finished = self.r.get("finished") or datetime.now(UTC)
         took = (finished - self.r["started"]).total_seconds()
         self.add("")
@@ -779,7 +807,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rebuild", action="store_true", help="rebuild the bench databases")
     parser.add_argument("--rounds", type=int, help="rounds per figure (default 3, --quick 1)")
-    parser.add_argument("--seconds", type=float, help="seconds per round (default 10, --quick 4)")
+    parser.add_argument("--seconds", type=float, help="seconds per round (default 10, --quick 3)")
     parser.add_argument(
         "--configs",
         nargs="*",

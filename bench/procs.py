@@ -246,11 +246,13 @@ class Server:
         ]
 
     def start(self, timeout: float = 60.0) -> Server:
+        self.launch()
+        self.wait_ready(timeout)
+        return self
+
+    def launch(self) -> None:
         self.started_at = time.monotonic()
         self.process = spawn(self.command(), log=self.log_path, env=self.env)
-        self.wait_ready(timeout)
-        self.ready_after = time.monotonic() - self.started_at
-        return self
 
     def wait_ready(self, timeout: float) -> None:
         """Ready when every worker answers: c4router says 403 to a query without a token once
@@ -274,6 +276,7 @@ class Server:
                     good >= 4 * self.config.workers
                     and len(self.worker_pids()) >= self.config.workers
                 ):
+                    self.ready_after = time.monotonic() - self.started_at
                     return
             except httpx.TransportError:
                 good = 0
