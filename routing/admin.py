@@ -16,6 +16,8 @@ from django.db.models import Count, Prefetch, QuerySet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
+from routing import imports
+from routing.admin_csv import CsvImportExportMixin
 from routing.models import (
     Carrier,
     Did,
@@ -483,7 +485,11 @@ class IpSourceAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Did)
-class DidAdmin(SimpleHistoryAdmin):
+class DidAdmin(CsvImportExportMixin, SimpleHistoryAdmin):
+    csv_importer = staticmethod(imports.import_dids)
+    csv_exporter = staticmethod(imports.export_dids)
+    csv_filename = "dids.csv"
+
     list_display = ("numbers", "match", "tenant", "pbx", "description", "enabled")
     list_display_links = ("numbers",)
     list_editable = ("enabled",)
@@ -622,7 +628,11 @@ class NormalizationRuleAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(RouteRule)
-class RouteRuleAdmin(SimpleHistoryAdmin):
+class RouteRuleAdmin(CsvImportExportMixin, SimpleHistoryAdmin):
+    csv_importer = staticmethod(imports.import_route_rules)
+    csv_exporter = staticmethod(imports.export_route_rules)
+    csv_filename = "routes.csv"
+
     list_display = (
         "rule_name",
         "prefix_display",

@@ -1,0 +1,128 @@
+"""CSV import and export in the admin, for route rules and DIDs (routing.imports)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+
+from routing import imports
+
+
+class CsvImportForm(forms.Form):
+    file = forms.FileField(label="CSV file", help_text="UTF-8, with a header line.")
+    mode = forms.ChoiceField(
+        choices=[
+            (imports.ADD, "Add: every line is new (a duplicate fails the import)"),
+            (imports.REPLACE, "Replace what the file redefines (same scope and prefix/number)"),
+            (imports.REPLACE_SCOPE, "Replace everything in each scope the file names"),
+        ],
+        initial=imports.ADD,
+        widget=forms.RadioSelect,
+    )
+    dry_run = forms.BooleanField(
+        required=False, label="Check only", help_text="Validate the whole file, write nothing."
+    )
+
+
+class CsvImportExportMixin:
+    """Adds "Import CSV" and "Export CSV" to a model admin's change list.
+
+    The subclass names the service functions: `csv_importer`, `csv_exporter`, and the
+    download's `csv_filename`. The import is all or nothing, like the API's and the
+    command's: a refused file lists every bad line with its field and message.
+    """
+
+    change_list_template = "admin/routing/csv_change_list.html"
+    csv_importer: Any
+    csv_exporter: Any
+    csv_filename: str
+    actions = ["export_selected_csv"]
+
+    def get_urls(self) -> list[URLPattern]:
+        info = self.model._meta.app_label, self.model._meta.model_name  # type: ignore[attr-defined]
+        own = [
+            path(
+                "import-csv/",
+                self.admin_site.admin_view(self.import_csv_view),  # type: ignore[attr-defined]
+                name="{}_{}_import_csv".format(*info),
+            ),
+            path(
+                "export-csv/",
+                self.admin_site.admin_view(self.export_csv_view),  # type: ignore[attr-defined]
+                name="{}_{}_export_csv".format(*info),
+            ),
+        ]
+        return own + super().get_urls()  # type: ignore[misc]
+
+    def _filename_response(self) -> HttpResponse:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{self.csv_filename}"'
+        return response
+
+    def export_csv_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):  # type: ignore[attr-defined]
+            raise PermissionDenied
+        response = self._filename_response()
+        type(self).csv_exporter(response)
+        return response
+
+    @admin.action(description="Export selected as CSV")
+    def export_selected_csv(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse:
+        response = self._filename_response()
+        type(self).csv_exporter(response, queryset)
+        return response
+
+    def import_csv_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_add_permission(request):  # type: ignore[attr-defined]
+            raise PermissionDenied
+        opts = self.model._meta  # type: ignore[attr-defined]
+        form = CsvImportForm(request.POST or None, request.FILES or None)
+        errors: list[imports.RowError] = []
+        failure = ""
+        if request.method == "POST" and form.is_valid():
+            mode = form.cleaned_data["mode"]
+            if mode != imports.ADD and not self.has_delete_permission(request):  # type: ignore[attr-defined]
+                raise PermissionDenied("Replacing rows needs the delete permission.")
+            upload = form.cleaned_data["file"]
+            text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
+            try:
+                result = type(self).csv_importer(
+                    text,
+                    mode=mode,
+                    dry_run=form.cleaned_data["dry_run"],
+                    user=request.user,
+                    change_reason=f"admin import of {upload.name}"[:100],
+                )
+            except imports.ImportFailed as exc:
+                errors, failure = exc.errors, exc.summary
+            except UnicodeDecodeError:
+                failure = "The file is not UTF-8 text; nothing was imported."
+            else:
+                verb = "would be" if result.dry_run else "were"
+                self.message_user(  # type: ignore[attr-defined]
+                    request,
+                    f"{upload.name}: {result.created} {opts.verbose_name_plural} {verb} created"
+                    + (f", {result.deleted} deleted" if result.deleted else "")
+                    + (" (check only: nothing written)." if result.dry_run else "."),
+                    messages.SUCCESS,
+                )
+                changelist = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+                return HttpResponseRedirect(changelist)
+        context = {
+            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            "title": f"Import {opts.verbose_name_plural} from CSV",
+            "opts": opts,
+            "form": form,
+            "errors": errors,
+            "failure": failure,
+            "format_help": (imports.__doc__ or "").strip(),
+        }
+        return TemplateResponse(request, "admin/routing/csv_import.html", context)

@@ -1,0 +1,91 @@
+"""CSV import and export from the admin: route rules and DIDs, all or nothing."""
+
+from __future__ import annotations
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from routing.models import Did, RouteRule, RoutingVersion
+from tests.imports.conftest import world  # noqa: F401 - the fixture
+
+ROUTES = (
+    "tenant,prefix,priority,targets\n"
+    ",331,10,carrier:Alpha Telecom@0;gateway:Beta Voice/beta-1@1\n"
+    "Acme,44,20,carrier:Beta Voice\n"
+)
+
+
+def upload(admin_client, model: str, text: str, **fields):  # type: ignore[no-untyped-def]
+    url = reverse(f"admin:routing_{model}_import_csv")
+    data = {"file": SimpleUploadedFile("file.csv", text.encode()), "mode": "add", **fields}
+    return admin_client.post(url, data)
+
+
+def test_change_lists_offer_import_and_export(admin_client, world):  # noqa: F811
+    for model in ("routerule", "did"):
+        page = admin_client.get(reverse(f"admin:routing_{model}_changelist")).content.decode()
+        assert reverse(f"admin:routing_{model}_import_csv") in page
+        assert reverse(f"admin:routing_{model}_export_csv") in page
+    form = admin_client.get(reverse("admin:routing_routerule_import_csv"))
+    assert form.status_code == 200 and b"carrier:CARRIER" in form.content  # the format help
+
+
+def test_import_routes_from_the_admin_then_export_them(admin_client, world):  # noqa: F811
+    version = RoutingVersion.objects.get().version
+    response = upload(admin_client, "routerule", ROUTES)
+    assert response.status_code == 302
+    assert RouteRule.objects.count() == 2
+    rule = RouteRule.objects.get(prefix="331")
+    assert [(t.order, str(t.carrier or t.gateway)) for t in rule.targets.order_by("order")] == [
+        (0, "Alpha Telecom"),
+        (1, "Beta Voice / beta-1"),
+    ]
+    assert RoutingVersion.objects.get().version > version  # live in routing after the reload
+    message = admin_client.get(response["Location"]).content.decode()
+    assert "2 route rules were created" in message
+    history = rule.history.first()
+    assert history.history_user.username == "admin"
+    exported = admin_client.get(reverse("admin:routing_routerule_export_csv"))
+    assert exported["Content-Type"].startswith("text/csv")
+    body = b"".join(exported.streaming_content if exported.streaming else [exported.content])
+    assert b"331" in body and b"carrier:Alpha Telecom@0/100" in body
+
+
+def test_a_bad_line_writes_nothing_and_names_line_and_field(admin_client, world):  # noqa: F811
+    text = ROUTES + ",33x,10,carrier:Alpha Telecom\n"
+    response = upload(admin_client, "routerule", text)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "nothing was imported" in page
+    assert "<td>4</td><td>prefix</td><td>Enter digits only (0-9), without" in page
+    assert RouteRule.objects.count() == 0
+
+
+def test_check_only_writes_nothing(admin_client, world):  # noqa: F811
+    response = upload(admin_client, "routerule", ROUTES, dry_run="on")
+    assert response.status_code == 302 and RouteRule.objects.count() == 0
+    assert "would be created" in admin_client.get(response["Location"]).content.decode()
+
+
+def test_import_dids_and_export_selected(admin_client, world):  # noqa: F811
+    text = "tenant,number,match,range_end,pbx\nAcme,33123456780,range,33123456789,main\n"
+    assert upload(admin_client, "did", text).status_code == 302
+    did = Did.objects.get()
+    response = admin_client.post(
+        reverse("admin:routing_did_changelist"),
+        {"action": "export_selected_csv", "_selected_action": [did.pk]},
+    )
+    assert response["Content-Disposition"] == 'attachment; filename="dids.csv"'
+    assert b"Acme,33123456780,range,33123456789,main" in response.content
+
+
+def test_replacing_needs_the_delete_permission(client, world, django_user_model):  # noqa: F811
+    from django.contrib.auth.models import Permission
+
+    clerk = django_user_model.objects.create_user("clerk", password="pw-clerk-123", is_staff=True)
+    clerk.user_permissions.set(
+        Permission.objects.filter(codename__in=["add_routerule", "view_routerule"])
+    )
+    client.force_login(clerk)
+    assert upload(client, "routerule", ROUTES, mode="replace").status_code == 403
+    assert upload(client, "routerule", ROUTES).status_code == 302
