@@ -54,3 +54,13 @@ def test_swagger_ui_for_a_logged_in_user(admin_client: Client) -> None:
     response = admin_client.get("/api/docs/")
     assert response.status_code == 200
     assert b"swagger-ui" in response.content
+
+
+def test_swagger_ui_is_served_without_a_cdn(admin_client):
+    page = admin_client.get("/api/docs/").content.decode()
+    assert "cdn.jsdelivr.net" not in page and "unpkg.com" not in page
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
+    script = admin_client.get(
+        "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js"
+    )
+    assert script.status_code == 200
