@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +33,11 @@ if str(_E2E) not in sys.path:
 
 import harness as h  # noqa: E402
 
-from tests.live import REPO, C4RouterServer, database_url_of_test_db  # noqa: E402
+from tests.live import REPO, C4RouterServer  # noqa: E402
 
 TOKEN = "faults-edge1-token-0123456789abcdef"
 ADMIN = ("ops", "ops-Pass-12345")
+TEMPLATE = "c4router_template"  # migrated once per session, copied for each test
 FRANCE = "33612345678"  # dialled by the SIPp caller: the France rule (prefix 33)
 
 
@@ -85,7 +87,7 @@ class PrivatePostgres:
         self.log_path = self.root / "postgres.log"
         self.port = h.free_port()
 
-    def url(self, database: str = "c4router") -> str:
+    def url(self, database: str) -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
 
     def _run(self, tool: str, *args: str, timeout: float = 60) -> str:
@@ -128,9 +130,13 @@ class PrivatePostgres:
             command = ["runuser", "-u", "postgres", "--", *command]
         return subprocess.run(command, capture_output=True, timeout=30, check=False).returncode == 0
 
-    def create_database(self, name: str = "c4router") -> None:
+    def create_database(self, name: str, template: str = "template1") -> None:
         with psycopg.connect(self.url("postgres"), autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+
+    def drop_database(self, name: str) -> None:
+        with psycopg.connect(self.url("postgres"), autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def log_text(self) -> str:
         try:
@@ -151,9 +157,10 @@ class PrivatePostgres:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def private_postgres() -> Iterator[PrivatePostgres]:
-    """A fresh cluster with an empty `c4router` database; stopped and removed afterwards."""
+    """One private cluster for the suite, with a template database migrated by
+    `manage.py migrate` and holding the admin's superuser; stopped and removed at the end."""
     bindir = postgres_bindir()
     require("PostgreSQL's server binaries (/usr/lib/postgresql/*/bin)", bindir is not None)
     assert bindir is not None
@@ -161,10 +168,25 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     try:
         pg.init()
         pg.start()
-        pg.create_database()
+        pg.create_database(TEMPLATE)
+        manage("migrate", "--noinput", database_url=pg.url(TEMPLATE))
+        create_admin(pg.url(TEMPLATE))
         yield pg
     finally:
         pg.destroy()
+
+
+@pytest.fixture
+def database_url(private_postgres) -> Iterator[str]:
+    """A fresh database for the test, copied from the migrated template (instant); dropped
+    afterwards, the cluster started again first if the test left it stopped."""
+    pg = private_postgres
+    name = f"c4router_{uuid.uuid4().hex[:12]}"
+    pg.create_database(name, template=TEMPLATE)
+    yield pg.url(name)
+    if not pg.running():
+        pg.start()
+    pg.drop_database(name)
 
 
 # ------------------------------------------------------------------ manage.py, as an operator
@@ -194,22 +216,6 @@ def create_admin(database_url: str) -> None:
         "createsuperuser", "--noinput", "--username", ADMIN[0], "--email", "ops@example.com",
         database_url=database_url, DJANGO_SUPERUSER_PASSWORD=ADMIN[1],
     )  # fmt: skip
-
-
-@pytest.fixture
-def test_database_url(transactional_db) -> str:  # type: ignore[no-untyped-def]
-    """pytest-django's test database (committed data, flushed afterwards) with the admin's
-    superuser; its URL for the servers and manage.py."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.hashers import PBKDF2PasswordHasher
-
-    user = get_user_model().objects.create_superuser(ADMIN[0], "ops@example.com", None)
-    # The servers run with production settings: hash the password as they check it (the
-    # suite's own settings use a fast hasher they do not know).
-    hasher = PBKDF2PasswordHasher()
-    user.password = hasher.encode(ADMIN[1], hasher.salt())
-    user.save(update_fields=["password"])
-    return database_url_of_test_db()
 
 
 def admin_api(server: C4RouterServer) -> httpx.Client:

@@ -27,7 +27,7 @@ from .conftest import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.faults
 
 RATE = 50  # calls/s
 CALLS = 300  # 6 s of calls
@@ -35,8 +35,8 @@ KILL_AT = 2.5  # s after the first call
 API_TIMEOUT_MS = 1000
 
 
-def test_api_server_killed_under_load(test_database_url, start_edge, carriers, tmp_path):
-    url = test_database_url
+def test_api_server_killed_under_load(database_url, start_edge, carriers, tmp_path):
+    url = database_url
     with (
         C4RouterServer(tmp_path, database_url=url) as server_a,
         C4RouterServer(tmp_path, database_url=url) as server_b,
@@ -70,11 +70,11 @@ def test_api_server_killed_under_load(test_database_url, start_edge, carriers, t
     )
     assert len(seen_alpha.received("INVITE")) == CALLS
     # Before the kill A answered (B only for the probes); after it, B answered every call.
-    assert a_at_kill - a_before >= KILL_AT * RATE * 0.8, (a_before, a_at_kill)
+    assert a_at_kill - a_before >= KILL_AT * RATE * 0.6, (a_before, a_at_kill)
     assert b_at_kill == b_before, (b_before, b_at_kill)
     invites = [m for m in result.messages if m.method == "INVITE" and m.direction == "sent"]
     after_kill = [m for m in invites if (m.time or 0) > killed_wall]
-    assert len(after_kill) >= (CALLS / RATE - KILL_AT) * RATE * 0.8
+    assert len(after_kill) >= (CALLS / RATE - KILL_AT) * RATE * 0.6
     assert b_after - b_at_kill >= len(after_kill), (b_at_kill, b_after, len(after_kill))
 
     # How Kamailio saw A fail: refused connections for the calls after the kill, "reset by

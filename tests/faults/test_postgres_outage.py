@@ -1,11 +1,11 @@
 """PostgreSQL stopped while calls flow: routing keeps answering from the last table, /readyz
 says "degraded", and everything recovers by itself when the database returns.
 
-A private PostgreSQL cluster (its own data directory and port: the shared server is never
-touched) is migrated with `manage.py migrate`, the admin enters the routing data through the
-REST API of the real c4router (uvicorn) running on it, and a real Kamailio rendered from the
-RouterInstance row sends every call of a SIPp caller to it. Mid-run the cluster is stopped
-with `pg_ctl stop -m fast`, then started again.
+The suite's private PostgreSQL cluster (its own data directory and port: the shared server
+is never touched; migrated with `manage.py migrate`) holds the test's database; the admin
+enters the routing data through the REST API of the real c4router (uvicorn) running on it,
+and a real Kamailio rendered from the RouterInstance row sends every call of a SIPp caller
+to it. Mid-run the cluster is stopped with `pg_ctl stop -m fast`, then started again.
 """
 
 from __future__ import annotations
@@ -21,10 +21,8 @@ from .conftest import (
     FRANCE,
     CallLoad,
     admin_api,
-    create_admin,
     first_hop,
     make_world,
-    manage,
     readyz,
     sipp_counts,
     wait_for,
@@ -38,12 +36,10 @@ STOP_AT = 2.0  # s after the first call
 OUTAGE = 3.0  # s without PostgreSQL, calls flowing all along
 
 
-def test_postgres_stopped_while_calls_flow(private_postgres, start_edge, carriers, tmp_path):
+def test_postgres_stopped_while_calls_flow(
+    private_postgres, database_url, start_edge, carriers, tmp_path
+):
     pg = private_postgres
-    database_url = pg.url()
-    manage("migrate", "--noinput", database_url=database_url)
-    create_admin(database_url)
-
     with C4RouterServer(tmp_path, database_url=database_url) as server, admin_api(server) as api:
         world = make_world(api, [f"{server.url}/kamailio/rtjson"])
         alpha_uri = f"sip:127.0.0.1:{world.alpha_port}"
