@@ -16,11 +16,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -383,53 +382,77 @@ def sipp_counts(result: h.SippResult) -> dict[str, int]:
     return counts
 
 
-@dataclass
 class CallLoad:
-    """A SIPp caller placing `calls` calls at `rate` calls/s through the edge, in a thread
-    (the test injects its fault meanwhile). Bounded: -m, -timeout, `timeout`."""
+    """A SIPp caller placing `calls` calls at `rate` calls/s through the edge, in the
+    background while the test injects its fault. Bounded: -m, -timeout, `timeout`; its own
+    process group, stopped by the `call_load` fixture if the test does not wait for it."""
 
-    edge: h.KamailioProcess
-    workdir: Path
-    rate: int
-    calls: int
-    number: str = FRANCE
-    started_at: float = 0.0
-    result: h.SippResult | None = None
-    _thread: threading.Thread | None = field(default=None, repr=False)
-    _error: BaseException | None = field(default=None, repr=False)
-
-    def _run(self) -> None:
-        try:
-            self.result = h.run_sipp(
-                "uac.xml", self.edge.port, workdir=self.workdir, service=self.number,
-                calls=self.calls, timeout_s=self.calls / self.rate + 30, recv_timeout_ms=10000,
-                extra=["-r", str(self.rate), "-rp", "1000", "-l", str(self.rate * 5)],
-                tag="load",
-            )  # fmt: skip
-        except BaseException as exc:  # re-raised in wait()
-            self._error = exc
+    def __init__(self, edge: h.KamailioProcess, workdir: Path, rate: int, calls: int) -> None:
+        self.edge, self.workdir, self.rate, self.calls = edge, workdir, rate, calls
+        self.timeout_s = calls / rate + 30
+        self.port = h.free_port()
+        self.message_file = workdir / f"load-{self.port}.messages.log"
+        self.error_file = workdir / f"load-{self.port}.errors.log"
+        self.stdout_file = workdir / f"load-{self.port}.stdout.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
 
     def start(self) -> CallLoad:
+        command = h._sipp_cmd(
+            h._scenario_path("uac.xml"), remote=f"{h.LOCALHOST}:{self.edge.port}",
+            port=self.port, media_port=h.free_port_block(4), calls=self.calls,
+            timeout_s=self.timeout_s, recv_timeout_ms=10000, service=FRANCE, duration_ms=200,
+            message_file=self.message_file, error_file=self.error_file,
+            extra=["-r", str(self.rate), "-rp", "1000", "-l", str(self.rate * 5)],
+        )  # fmt: skip
+        command = ["timeout", "-k", "5", str(int(self.timeout_s) + 10), *command]
+        with self.stdout_file.open("wb") as out:
+            self.proc = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                cwd=self.workdir, start_new_session=True,
+            )  # fmt: skip
         self.started_at = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name="sipp-load", daemon=True)
-        self._thread.start()
         return self
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started_at
 
     def sleep_until(self, seconds: float) -> None:
-        """Sleep until `seconds` after the first call."""
+        """Sleep until `seconds` after the start of the calls."""
         time.sleep(max(0.0, seconds - self.elapsed()))
 
     def wait(self) -> h.SippResult:
-        assert self._thread is not None
-        self._thread.join(timeout=self.calls / self.rate + 60)
-        assert not self._thread.is_alive(), "the SIPp caller did not finish"
-        if self._error is not None:
-            raise self._error
-        assert self.result is not None
-        return self.result
+        """Wait for the last call (SIPp's own bounds, then ours) and read what SIPp saw."""
+        assert self.proc is not None
+        try:
+            returncode: int | None = self.proc.wait(timeout=self.timeout_s + 20)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            returncode = None
+        return h.SippResult(
+            returncode, h.parse_sipp_messages(self.message_file),
+            self.stdout_file.read_text(errors="replace")[-5000:], self.elapsed(),
+            self.message_file, h._read(self.error_file),
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            h._terminate(self.proc)
+
+
+@pytest.fixture
+def call_load(tmp_path) -> Iterator:
+    """start(edge, rate, calls) -> a running CallLoad; any still running is stopped."""
+    started: list[CallLoad] = []
+
+    def start(edge: h.KamailioProcess, rate: int, calls: int) -> CallLoad:
+        load = CallLoad(edge, tmp_path, rate, calls)
+        started.append(load)
+        return load.start()
+
+    yield start
+    for load in started:
+        load.stop()
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):  # type: ignore[no-untyped-def]

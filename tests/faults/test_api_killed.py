@@ -3,13 +3,23 @@
 Two real c4router servers (uvicorn, one process each, two ports, as two API hosts would be)
 on one database; the RouterInstance lists A then B, so Kamailio asks A and, when A fails,
 asks B for the same call (RELAY_API_RESPONSE in kamailio_cfg/kamailio.cfg). A SIPp caller
-places calls at a steady rate; mid-run A is killed with SIGKILL (a crash: no graceful
-shutdown, its connections die with it).
+places calls at a steady rate; mid-run A freezes (SIGSTOP: a stuck worker; the kernel still
+accepts connections and queries pile up in flight) and 0.3 s later is killed with SIGKILL (a
+crash: no graceful shutdown, its connections die with it).
+
+What Kamailio sees: for the queries in flight at the kill, "Connection reset by peer"; for
+every later call, "Couldn't connect" at once (port closed). Both are failures of URL #0:
+RELAY_API_RESPONSE asks URL #1 (B) for the same call, so no call fails, and none waits for
+the API timeout (api_timeout_ms only matters for an API that hangs without dying: a frozen
+host costs each call up to api_timeout_ms before B is asked). No Kamailio config change was
+needed.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 from statistics import median
 
@@ -18,7 +28,6 @@ import pytest
 from tests.live import C4RouterServer
 
 from .conftest import (
-    CallLoad,
     admin_api,
     first_hop,
     make_world,
@@ -31,11 +40,12 @@ pytestmark = pytest.mark.faults
 
 RATE = 50  # calls/s
 CALLS = 300  # 6 s of calls
-KILL_AT = 2.5  # s after the first call
+KILL_AT = 2.5  # s after the first call: A freezes
+FREEZE = 0.3  # s frozen before SIGKILL: the queries sent meanwhile are in flight at the kill
 API_TIMEOUT_MS = 1000
 
 
-def test_api_server_killed_under_load(database_url, start_edge, carriers, tmp_path):
+def test_api_server_killed_under_load(database_url, start_edge, carriers, call_load, tmp_path):
     url = database_url
     with (
         C4RouterServer(tmp_path, database_url=url) as server_a,
@@ -53,12 +63,14 @@ def test_api_server_killed_under_load(database_url, start_edge, carriers, tmp_pa
         alpha = carriers(world.alpha_port, "alpha", calls=CALLS)
 
         a_before, b_before = routed_count(server_a), routed_count(server_b)
-        load = CallLoad(edge, tmp_path, RATE, CALLS).start()
+        load = call_load(edge, RATE, CALLS)
         load.sleep_until(KILL_AT)
         a_at_kill = routed_count(server_a)
         b_at_kill = routed_count(server_b)
+        os.killpg(server_a.process.pid, signal.SIGSTOP)
+        frozen_wall = time.time()
+        time.sleep(FREEZE)
         server_a.kill()
-        killed_wall = time.time()
 
         result = load.wait()
         seen_alpha = alpha.wait(15)
@@ -73,31 +85,33 @@ def test_api_server_killed_under_load(database_url, start_edge, carriers, tmp_pa
     assert a_at_kill - a_before >= KILL_AT * RATE * 0.6, (a_before, a_at_kill)
     assert b_at_kill == b_before, (b_before, b_at_kill)
     invites = [m for m in result.messages if m.method == "INVITE" and m.direction == "sent"]
-    after_kill = [m for m in invites if (m.time or 0) > killed_wall]
-    assert len(after_kill) >= (CALLS / RATE - KILL_AT) * RATE * 0.6
-    assert b_after - b_at_kill >= len(after_kill), (b_at_kill, b_after, len(after_kill))
+    after_freeze = [m for m in invites if (m.time or 0) > frozen_wall]
+    assert len(after_freeze) >= (CALLS / RATE - KILL_AT) * RATE * 0.6
+    assert b_after - b_at_kill >= len(after_freeze), (b_at_kill, b_after, len(after_freeze))
 
-    # How Kamailio saw A fail: refused connections for the calls after the kill, "reset by
-    # peer" for a query A had on the wire when it died (those calls went to B as well). No
-    # query waited for the API timeout: a dead local API is noticed at once.
+    # How Kamailio saw A fail: "reset by peer" for the queries in flight at the kill (sent
+    # while A was frozen), refused connections for the calls after it. None timed out: the
+    # frozen calls waited for the kill (FREEZE), not for the API timeout.
     errors = re.findall(r"API #0 failed: (.*)", edge.log_text())
     refused = sum("Couldn't connect" in e for e in errors)
     reset = sum("reset by peer" in e or "Empty reply" in e for e in errors)
-    assert refused + reset == len(errors) >= len(after_kill), sorted(set(errors))
-    before_ms, after_ms = setup_times(result, killed_wall)
+    assert refused + reset == len(errors) >= len(after_freeze), sorted(set(errors))
+    assert reset >= FREEZE * RATE * 0.5, (reset, refused)
+    before_ms, after_ms = setup_times(result, frozen_wall)
     assert median(after_ms) < 250, after_ms
+    assert max(after_ms) < API_TIMEOUT_MS, after_ms
     print(
-        f"\nfigures: A killed {KILL_AT}s into {CALLS} calls at {RATE}/s; calls placed "
+        f"\nfigures: A frozen {KILL_AT}s into {CALLS} calls at {RATE}/s; calls placed "
         f"{counts['created']}, completed {counts['successful']}, failed {counts['failed']}; "
-        f"{len(after_kill)} calls after the kill, B answered {b_after - b_at_kill:.0f} queries; "
-        f"Kamailio saw A refuse {refused} and reset {reset} in-flight queries; INVITE->180 "
-        f"median {median(before_ms):.1f} ms before the kill, {median(after_ms):.1f} ms "
-        f"(max {max(after_ms):.1f}) after"
+        f"{len(after_freeze)} calls after A froze, B answered {b_after - b_at_kill:.0f} "
+        f"queries; Kamailio saw A reset {reset} queries in flight at the kill and refuse "
+        f"{refused}; INVITE->180 median {median(before_ms):.1f} ms before, "
+        f"{median(after_ms):.1f} ms (max {max(after_ms):.1f}) after"
     )
 
 
-def setup_times(result, killed_wall: float) -> tuple[list[float], list[float]]:  # type: ignore[no-untyped-def]
-    """INVITE -> 180 of each call (ms), for the calls placed before and after the kill."""
+def setup_times(result, since: float) -> tuple[list[float], list[float]]:  # type: ignore[no-untyped-def]
+    """INVITE -> 180 of each call (ms), for the calls placed before and after `since`."""
     sent: dict[str, float] = {}
     before, after = [], []
     for m in result.messages:
@@ -108,5 +122,5 @@ def setup_times(result, killed_wall: float) -> tuple[list[float], list[float]]: 
             sent.setdefault(call_id, m.time)
         elif m.status == 180 and call_id in sent:
             started = sent.pop(call_id)
-            (after if started > killed_wall else before).append((m.time - started) * 1000)
+            (after if started > since else before).append((m.time - started) * 1000)
     return before, after

@@ -19,7 +19,6 @@ from tests.live import C4RouterServer
 
 from .conftest import (
     FRANCE,
-    CallLoad,
     admin_api,
     first_hop,
     make_world,
@@ -37,7 +36,7 @@ OUTAGE = 3.0  # s without PostgreSQL, calls flowing all along
 
 
 def test_postgres_stopped_while_calls_flow(
-    private_postgres, database_url, start_edge, carriers, tmp_path
+    private_postgres, database_url, start_edge, carriers, call_load, tmp_path
 ):
     pg = private_postgres
     with C4RouterServer(tmp_path, database_url=database_url) as server, admin_api(server) as api:
@@ -50,7 +49,7 @@ def test_postgres_stopped_while_calls_flow(
         alpha = carriers(world.alpha_port, "alpha", calls=CALLS)
         beta = carriers(world.beta_port, "beta", calls=1)
 
-        load = CallLoad(edge, tmp_path, RATE, CALLS).start()
+        load = call_load(edge, RATE, CALLS)
         load.sleep_until(STOP_AT)
         pg.stop("fast")
         stopped_at, stopped_wall = time.monotonic(), time.time()
