@@ -47,12 +47,16 @@ class C4RouterServer:
         server: str = "uvicorn",
         workers: int = 1,
         env: dict[str, str] | None = None,
+        config: Path | None = None,
     ) -> None:
+        """config: a gunicorn config file (c4router/gunicorn_conf.py) for server="gunicorn";
+        the bind address and the number of workers given here still win over it."""
         self.port = port or free_port()
         self.database_url = database_url or database_url_of_test_db()
         self.server = server
         self.workers = workers
         self.extra_env = env or {}
+        self.config = config
         self.log_path = log_dir / f"c4router-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -67,6 +71,7 @@ class C4RouterServer:
                 sys.executable, "-m", "gunicorn", app, "-k", "uvicorn_worker.UvicornWorker",
                 "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
                 "--graceful-timeout", "5",
+                *(["--config", str(self.config)] if self.config else []),
             ]  # fmt: skip
         return [
             sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port),

@@ -1,15 +1,32 @@
-"""c4router/gunicorn_conf.py: the settings it gives gunicorn and what its hooks do."""
+"""c4router/gunicorn_conf.py: the settings it gives gunicorn, what its hooks do, and a real
+gunicorn started with it (two workers, /metrics summing both)."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from io import StringIO
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
+import httpx
+import orjson
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
 from gunicorn.config import Config
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.live import C4RouterServer
+from tests.test_dockerfile import healthcheck_command
 
 REPO = Path(__file__).resolve().parent.parent
 CONF = REPO / "c4router" / "gunicorn_conf.py"
@@ -131,3 +148,94 @@ def test_child_exit_removes_the_live_gauges_of_the_dead_worker(monkeypatch, tmp_
     module.child_exit(SimpleNamespace(), SimpleNamespace(pid=31337))
 
     assert [p.name for p in tmp_path.iterdir()] == ["counter_31337.db"]
+
+
+# --- a real gunicorn with this file -------------------------------------------------------------
+
+TOKEN = "gunicorn-conf-test-token-0123456789"
+QUERY = orjson.dumps(
+    {"event": "sip-routing", "source_ip": "10.10.0.10", "source_port": 5060,
+     "call_id": "metrics@test", "from_uri": "sip:0123456789@10.10.0.10",
+     "to_uri": "sip:0612345678@x", "to_tag": "<null>"}
+)  # fmt: skip
+ROUTED = ("c4router_routing_requests_total", {"outcome": "routed"})
+
+
+def per_worker_routed(metrics: Path) -> dict[int, float]:
+    """Routed queries counted by each worker, read from its own file in the directory."""
+    counts = {}
+    for path in metrics.glob("counter_*.db"):
+        with tempfile.TemporaryDirectory() as alone:
+            shutil.copy(path, alone)
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=alone)
+            counts[int(path.stem.split("_")[1])] = registry.get_sample_value(*ROUTED) or 0.0
+    return counts
+
+
+def scrape(http: httpx.Client) -> dict[str, float]:
+    response = http.get("/metrics")
+    assert response.status_code == 200
+    values = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            if sample.name == ROUTED[0] and sample.labels == ROUTED[1]:
+                values["routed"] = sample.value
+            elif sample.name == "c4router_routing_seconds_count":
+                values["timed"] = sample.value
+    return values
+
+
+def stale_counter(metrics: Path) -> None:
+    """A previous run's file, as prometheus_client wrote it: 1000 routed queries."""
+    metrics.mkdir()
+    code = (
+        "from prometheus_client import Counter\n"
+        "Counter('c4router_routing_requests', '', ['outcome']).labels('routed').inc(1000)\n"
+    )
+    env = {**os.environ, MULTIPROC_ENV: str(metrics)}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=30)
+    assert list(metrics.glob("counter_*.db"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_metrics_sum_what_every_worker_counted(tmp_path):
+    call_command("seed_demo", stdout=StringIO())  # 10.10.0.10 is Acme's PBX: routed
+    metrics = tmp_path / "metrics"
+    stale_counter(metrics)
+    env = {MULTIPROC_ENV: str(metrics), "C4ROUTER_API_TOKEN": TOKEN}
+    headers = {"Content-Type": "application/json", "X-C4-Token": TOKEN}
+    with C4RouterServer(tmp_path, server="gunicorn", workers=2, config=CONF, env=env) as server:
+        sent = 0
+        # A fresh connection per query, so that both workers answer some (the kernel hands
+        # connections to whichever worker accepts first); bounded.
+        while len([n for n in per_worker_routed(metrics).values() if n]) < 2:
+            assert sent < 2000, f"one worker answered everything: {per_worker_routed(metrics)}"
+            for _ in range(20):
+                response = httpx.post(f"{server.url}/kamailio/rtjson", content=QUERY,
+                                      headers=headers, timeout=5)  # fmt: skip
+                assert response.status_code == 200
+                sent += 1
+        with httpx.Client(base_url=server.url, timeout=5) as http:
+            # The stale 1000 are gone (on_starting), the two workers' counts are summed.
+            assert scrape(http) == {"routed": sent, "timed": sent}
+            assert sum(per_worker_routed(metrics).values()) == sent
+
+            # A worker dies: gunicorn replaces it, child_exit marks it dead, and what it
+            # counted stays in the sum (a counter never goes down).
+            victim = next(pid for pid, n in per_worker_routed(metrics).items() if n)
+            os.kill(victim, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while len(per_worker_routed(metrics)) < 3:
+                assert time.monotonic() < deadline, "no new worker after the kill"
+                time.sleep(0.2)
+            server.wait_ready()
+            assert scrape(http)["routed"] == sent
+
+            # The production image's HEALTHCHECK, as Docker runs it, against this server.
+            probe = subprocess.run(
+                healthcheck_command(), env={**os.environ, "PORT": str(server.port)},
+                capture_output=True, timeout=30, check=False,
+            )  # fmt: skip
+            assert probe.returncode == 0, probe.stderr
+    assert "Booting worker" in server.log_text()
