@@ -10,13 +10,19 @@ through the lab data.
 from __future__ import annotations
 
 import ast
+import contextlib
 import ipaddress
 import json
 import os
 import re
 import shlex
+import shutil
+import socket
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -26,7 +32,7 @@ import pytest
 import yaml
 from django.core.management import call_command, get_commands, load_command_class
 
-from tests.test_dockerfile import parse_dockerfile
+from tests.test_dockerfile import cmd_command, parse_dockerfile
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE = REPO / "compose.yaml"
@@ -569,3 +575,203 @@ def test_the_lab_data_obeys_the_models_validation():
     for row in json.loads(LAB_DATA.read_text()):
         model = apps.get_model(row["model"])
         model._default_manager.get(pk=row["pk"]).full_clean()
+
+
+# --- the lab without Docker: every service's own command, in a private network namespace ---------
+#
+# Docker aside, this is the lab: a new network namespace (unshare -n) whose loopback holds the
+# lab's fixed addresses, and in it the migrate and render commands, the image's CMD
+# (gunicorn), run-kamailio, the SIPp carrier and caller, as compose.yaml and the Dockerfiles
+# write them, and the services' health checks. PostgreSQL is the test server's, reached
+# through a Unix socket relayed to it from outside the namespace. Needs root (namespaces,
+# Kamailio's -u), Kamailio with http_async_client and SIPp (bin/install-kamailio).
+
+
+def _relay(listener: socket.socket, target: tuple[str, int]) -> None:
+    """Unix socket -> TCP, one pair of threads per connection, until the listener closes."""
+
+    def pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    while True:
+        try:
+            client, _ = listener.accept()
+        except OSError:
+            return
+        server = socket.create_connection(target)
+        for a, b in ((client, server), (server, client)):
+            threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+
+
+def _lab_environment(service: dict[str, Any], workdir: Path, database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
+    env.update(environment(service))
+    if runs_c4router(service):
+        # The image's ENV (its directories are the test's), then the lab database.
+        image_env = parse_dockerfile(C4ROUTER_DOCKERFILE)[-1].env()
+        env.update({k: v for k, v in image_env.items() if k != "PATH"})
+        env["C4ROUTER_VAR_DIR"] = str(workdir / "var")
+        env["STATIC_ROOT"] = str(workdir / "static")
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / "metrics")
+        env["DATABASE_URL"] = database_url
+    return env
+
+
+def _localize(words: list[str], workdir: Path, module: str) -> list[str]:
+    """Container paths -> the test's (the mounts and the image's module path)."""
+    replacements = {
+        "/lab/": f"{LAB_DATA.parent}/",
+        "/scenarios/": f"{REPO}/tests/e2e/sipp/",
+        "/etc/kamailio/c4router": str(workdir / "etc"),
+        "/usr/local/lib/kamailio/http_async_client.so": module,
+    }
+    out = []
+    for word in words:
+        local = word
+        for old, new in replacements.items():
+            local = local.replace(old, new)
+        out.append(local)
+    return out
+
+
+def _run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(command, capture_output=True, stdin=subprocess.DEVNULL, check=False,
+                          **{"timeout": 120, **kwargs})  # fmt: skip
+
+
+def run_lab(workdir: Path, database_url: str, module: str) -> dict[str, Any]:
+    """Inside the namespace (python -m tests.test_compose): start the lab, place the call,
+    stop everything; returns what happened."""
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    _run(["ip", "link", "set", "lo", "up"])
+    for service in services.values():
+        if "ipv4_address" in str(service.get("networks")):
+            _run(["ip", "addr", "add", f"{fixed_address(service)}/24", "dev", "lo"])
+    for directory in ("var", "static", "metrics", "etc", "run"):
+        (workdir / directory).mkdir()
+    shutil.chown(workdir / "run", "kamailio", "kamailio")
+    result: dict[str, Any] = {}
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def env(name: str) -> dict[str, str]:
+        values = _lab_environment(services[name], workdir, database_url)
+        if "KAMAILIO_CFG" in values:
+            values["KAMAILIO_CFG"] = _localize([values["KAMAILIO_CFG"]], workdir, module)[0]
+        return values
+
+    def command(name: str) -> list[str]:
+        return _localize(command_words(services[name]), workdir, module)
+
+    def one_shot(name: str, words: list[str], cwd: Path = REPO) -> None:
+        done = _run(words, cwd=cwd, env=env(name))
+        (workdir / f"{name}.log").write_bytes(done.stdout + done.stderr)
+        result[name] = done.returncode
+
+    def start(name: str, words: list[str], cwd: Path = REPO) -> None:
+        log = (workdir / f"{name}.log").open("wb")
+        io = {"stdout": log, "stderr": subprocess.STDOUT, "stdin": subprocess.DEVNULL}
+        processes.append(subprocess.Popen(words, cwd=cwd, env=env(name), **io))
+
+    def healthy(name: str, probe: list[str]) -> bool:
+        for _ in range(100):
+            if _run(probe, cwd=REPO, env=env(name)).returncode == 0:
+                return True
+            time.sleep(0.3)
+        return False
+
+    images = {"kamailio": KAMAILIO_DOCKERFILE.parent, "carrier": REPO / "docker" / "sipp"}
+
+    def healthcheck(name: str) -> list[str]:
+        probe = [str(word) for word in services[name]["healthcheck"]["test"][1:]]
+        if name in images:  # a script the image installs in /usr/local/bin
+            probe[0] = str(images[name] / probe[0])
+        return probe
+
+    try:
+        one_shot("migrate", command("migrate"))
+        one_shot("render", command("render"))
+        start("c4router", cmd_command())
+        result["c4router_healthy"] = healthy("c4router", healthcheck("c4router"))
+        run_kamailio = str(KAMAILIO_DOCKERFILE.parent / "run-kamailio")
+        start("kamailio", [run_kamailio, "-Y", str(workdir / "run")])
+        result["kamailio_healthy"] = healthy("kamailio", healthcheck("kamailio"))
+        start("carrier", ["sipp", *command("carrier")], cwd=workdir)
+        result["carrier_healthy"] = healthy("carrier", healthcheck("carrier"))
+        one_shot("caller", ["sipp", *command("caller")], cwd=workdir)
+        port = env("c4router").get("PORT", "8000")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as page:
+            result["metrics"] = page.read().decode()
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    return result
+
+
+@pytest.mark.e2e
+def test_the_lab_places_a_call_without_docker(tmp_path, settings):
+    from tests.e2e import harness
+
+    harness.skip_or_fail_without_requirements()
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
+        pytest.skip("the lab without Docker needs root, unshare and ip (a network namespace)")
+    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"no network namespace here: {probe.stderr.decode().strip()}")
+
+    import psycopg
+
+    conf = settings.DATABASES["default"]
+    server = (conf["HOST"] or "127.0.0.1", int(conf["PORT"] or 5432))
+    user = conf["USER"] or "postgres"
+    name = f"c4router_lab_{os.getpid()}"
+    admin = dict(host=server[0], port=server[1], user=user, password=conf["PASSWORD"] or None)
+    with psycopg.connect(dbname="postgres", autocommit=True, **admin) as db:
+        db.execute(f'CREATE DATABASE "{name}"')
+    sockets = tmp_path / "pg"
+    sockets.mkdir()
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(sockets / ".s.PGSQL.5432"))
+    listener.listen(16)
+    threading.Thread(target=_relay, args=(listener, server), daemon=True).start()
+    password = f":{conf['PASSWORD']}" if conf["PASSWORD"] else ""
+    database_url = f"postgres://{user}{password}@/{name}?host={sockets}&port=5432"
+    workdir = tmp_path / "lab"
+    workdir.mkdir()
+    module = harness.requirements().http_async_client or ""
+    try:
+        done = subprocess.run(
+            ["unshare", "-n", sys.executable, "-m", "tests.test_compose", str(workdir),
+             database_url, module],
+            cwd=REPO, capture_output=True, text=True, timeout=240, start_new_session=True,
+            check=False,
+        )  # fmt: skip
+    finally:
+        listener.close()
+        with psycopg.connect(dbname="postgres", autocommit=True, **admin) as db:
+            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    logs = {p.name: p.read_text(errors="replace")[-3000:] for p in workdir.glob("*.log")}
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["migrate"] == 0, logs.get("migrate.log")
+    assert "Admin login: http://localhost:8000/admin/  user: admin" in logs["migrate.log"]
+    assert result["render"] == 0, logs.get("render.log")
+    assert result["c4router_healthy"], logs.get("c4router.log")
+    assert result["kamailio_healthy"], logs.get("kamailio.log")
+    assert result["carrier_healthy"], logs.get("carrier.log")
+    assert result["caller"] == 0, logs.get("caller.log")
+    assert "relaying to sip:4930901820@10.99.0.30:5060" in logs["kamailio.log"]
+    assert 'c4router_routing_requests_total{outcome="routed"} 1.0' in result["metrics"]
+
+
+if __name__ == "__main__":  # the namespace side of test_the_lab_places_a_call_without_docker
+    print(json.dumps(run_lab(Path(sys.argv[1]), sys.argv[2], sys.argv[3])))
