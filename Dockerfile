@@ -48,12 +48,14 @@ COPY kamailio_cfg/ kamailio_cfg/
 
 # Static files for WhiteNoise, and bytecode, at build time (the code is not writable at run
 # time). Settings need a key and hosts to load: these placeholders exist only for this step
-# and are not kept in the image's environment. Writable by the service: /app/var, the
+# and are not kept in the image's environment, and no metrics files are left behind (the
+# multiprocess directory is only for the server). Writable by the service: /app/var, the
 # metrics directory, and /etc/kamailio/c4router, where `render_kamailio_config` writes in
 # the compose lab (a volume mounted there takes this owner).
-RUN SECRET_KEY=collectstatic-only-not-a-real-secret-key-0123456789abcdefghij \
-    ALLOWED_HOSTS=localhost \
-    python manage.py collectstatic --noinput --verbosity 0 \
+RUN env -u PROMETHEUS_MULTIPROC_DIR \
+        SECRET_KEY=collectstatic-only-not-a-real-secret-key-0123456789abcdefghij \
+        ALLOWED_HOSTS=localhost \
+        python manage.py collectstatic --noinput --verbosity 0 \
     && python -m compileall -q c4router routing \
     && rm -rf /app/var \
     && mkdir -p /app/var "$PROMETHEUS_MULTIPROC_DIR" /etc/kamailio/c4router \

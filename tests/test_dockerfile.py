@@ -334,3 +334,29 @@ def test_check_deploy_is_clean_with_the_image_and_the_example_environment(stages
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_the_build_step_collects_static_files_with_the_image_environment(stages, tmp_path):
+    """The RUN that collects the static files, as the build runs it (its first command; the
+    image's directories relocated here): production settings load without a database, and
+    the metrics directory of the server gets no file from it."""
+    run = next(i.args for i in stages[-1].all("RUN") if "collectstatic" in i.args)
+    collect = run.split("&&")[0]
+    image_env = stages[-1].env()
+    env = {k: v for k, v in image_env.items() if k != "PATH"}
+    env.update(
+        PATH=os.environ["PATH"],
+        HOME=os.environ.get("HOME", "/"),
+        C4ROUTER_VAR_DIR=str(tmp_path / "var"),
+        STATIC_ROOT=str(tmp_path / "static"),
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),  # absent, as in the build
+    )
+    python = str(Path(sys.executable).parent)
+    result = subprocess.run(
+        ["sh", "-c", collect], cwd=REPO, env={**env, "PATH": f"{python}:{env['PATH']}"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "static" / "admin" / "css" / "base.css").is_file()
+    assert (tmp_path / "static" / "staticfiles.json").is_file()  # the manifest WhiteNoise uses
+    assert not (tmp_path / "metrics").exists()
