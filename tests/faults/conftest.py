@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -148,12 +149,19 @@ class PrivatePostgres:
         try:
             if self.data.exists() and self.running():
                 self.stop("immediate")
+        except (RuntimeError, subprocess.TimeoutExpired):
+            self._kill_postmaster()
         finally:
-            pid_file = self.data / "postmaster.pid"
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                pid = int(pid_file.read_text().split()[0])  # still there: pg_ctl failed
-                os.kill(pid, 9)
             shutil.rmtree(self.root, ignore_errors=True)
+
+    def _kill_postmaster(self) -> None:
+        """pg_ctl could not stop it: SIGKILL our postmaster (the pid in our data directory,
+        checked to be a postgres process serving that directory), its children follow."""
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pid = int((self.data / "postmaster.pid").read_text().split()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            if b"postgres" in cmdline and str(self.data).encode() in cmdline:
+                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")
