@@ -25,9 +25,10 @@ MAX_READ = 64 * 1024  # c4router.asgi.MAX_BODY
 
 @dataclass(frozen=True)
 class Hostile:
-    """One request. expect: "routed" (a valid query: 200 with routes), "error" (4xx with a
-    JSON error), "answer" (either: hostile but acceptable input, e.g. a display name full of
-    control characters, which the API cleans up)."""
+    """One request. expect: "routed" (a valid query, possibly with hostile but harmless
+    content such as control characters in a display name: 200 with a route), "error" (4xx
+    with a JSON error), "answer" (well-formed, refused or not: an rtjson answer, e.g. 403
+    for an unknown source, or a JSON error)."""
 
     name: str
     body: bytes
