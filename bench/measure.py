@@ -3,7 +3,9 @@
     python -m bench.measure --db c4router_bench --pool POOL [--raw-body OUT] [--profile]
 
 Prints one JSON line (RESULT {...}): the time to read the rows (load_rows) and to index
-them (build_table), the process RSS before and after, the microseconds per
+them (build_table), the process RSS before and after, the time of one full garbage
+collection with the table alive (a pause a worker takes whenever Python's collector runs a
+generation-2 pass: it walks every object of the table), the microseconds per
 routing.endpoint.handle_rtjson() call over the query pool (parse, decide, serialise: what
 the lean ASGI handler adds on top of the server), and the mix of answers. --raw-body writes
 a routed answer of median size: the fixed body bench/raw_asgi.py serves. --profile runs
@@ -60,6 +62,13 @@ def main(argv: list[str] | None = None) -> None:
     gc.collect()
     rss_after = rss_mb()
     holder.table = table
+    # What one full collection costs with the table alive: Python's cyclic GC walks every
+    # container object of the table at each generation-2 collection (a pause in serving).
+    gc.collect()
+    started_gc = time.perf_counter()
+    gc.collect()
+    full_gc_s = time.perf_counter() - started_gc
+    tracked = len(gc.get_objects())
 
     bodies = read_pool(args.pool)
     answers: Counter[str] = Counter()
@@ -111,6 +120,8 @@ def main(argv: list[str] | None = None) -> None:
         "rss_after_mb": rss_after,
         "counts": table.counts,
         "handle_us": statistics.median(per_call),
+        "full_gc_ms": full_gc_s * 1000,
+        "gc_tracked_objects": tracked,
         "answers": dict(answers.most_common()),
         "answer_bytes_mean": statistics.mean(sizes),
         "raw_body_bytes": args.raw_body.stat().st_size if args.raw_body else 0,
