@@ -127,7 +127,9 @@ if _default_db["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABA
     _options["pool"] = {
         "min_size": env_int("DATABASE_POOL_MIN", 1, minimum=0),
         "max_size": env_int("DATABASE_POOL_MAX", 8, minimum=1),
-        "timeout": env_int("DATABASE_POOL_TIMEOUT", 10, minimum=1),
+        # Seconds to wait for a connection. Short: when the database is down, the routing
+        # table's reload thread should say so within seconds, not block for long.
+        "timeout": env_int("DATABASE_POOL_TIMEOUT", 3, minimum=1),
     }
     _default_db["OPTIONS"] = _options
 DATABASES = {"default": _default_db}

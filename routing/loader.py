@@ -10,11 +10,15 @@ the log until the database answers again.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import gc
 import logging
 import os
 import threading
 import time
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +35,7 @@ from routing.engine.table import (
     DidRow,
     DomainRow,
     GatewayRow,
+    Patch,
     PbxRow,
     RuleRow,
     SourceRow,
@@ -40,6 +45,7 @@ from routing.engine.table import (
     TenantRow,
     Window,
     build_table,
+    patch_table,
 )
 from routing.models import (
     Carrier,
@@ -54,8 +60,10 @@ from routing.models import (
     RouteTarget,
     RuleKind,
     Tenant,
+    changes_between,
     current_routing_version,
 )
+from routing.models.version import ChangeKind
 
 logger = logging.getLogger("c4router.loader")
 
@@ -71,19 +79,32 @@ def defaults_from_settings() -> Defaults:
     )
 
 
+@contextmanager
+def _snapshot(using: str) -> Iterator[None]:
+    """One consistent view of the database for a whole read.
+
+    A change committed halfway through reading 100,000s of rows must not give a table that
+    mixes old and new rows under the old version. Inside a caller's transaction (tests),
+    the caller's snapshot.
+    """
+    connection = connections[using]
+    outermost = not connection.in_atomic_block
+    with transaction.atomic(using=using):
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
+
+
 def load_rows(using: str | None = None) -> tuple[int, TableRows]:
     """The version and every routing row, read in one consistent snapshot."""
     using = using or routing_db_alias()
-    connection = connections[using]
-    outermost = not connection.in_atomic_block  # inside a caller's transaction: its snapshot
-    with transaction.atomic(using=using):
-        if outermost and connection.vendor == "postgresql":
-            # One snapshot for the version and all rows: a change committed halfway through
-            # the read cannot give a table mixing old and new rows under the old version.
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    with _snapshot(using):
         version = current_routing_version(using)
-        rows = _read_rows(using)
+        small = _read_small(using)
+        rows = dataclasses.replace(
+            small, rules=tuple(_read_rules(using)), dids=tuple(_read_dids(using))
+        )
     return version, rows
 
 
@@ -130,7 +151,9 @@ def _headers(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(validators.parse_header_lines(text)) if text else ()
 
 
-def _read_rows(using: str) -> TableRows:
+def _read_small(using: str) -> TableRows:
+    """Every table but the two big ones (rules, DIDs): thousands of rows at most, read whole
+    at every change."""
     plans = _plans(using)
     empty = NumberPlan()
 
@@ -180,75 +203,6 @@ def _read_rows(using: str) -> TableRows:
             "name", "tenant_id", "pbx_id", "enabled"
         )
     )
-    dids = tuple(
-        DidRow(*values)
-        for values in Did.objects.using(using)
-        .values_list("id", "tenant_id", "pbx_id", "number", "match", "range_end", "enabled")
-        .iterator(chunk_size=10_000)
-    )
-
-    # Targets grouped per rule; rules sharing the same list share one tuple (large imports
-    # give thousands of prefixes the same carriers).
-    shared: dict[tuple[TargetRow, ...], tuple[TargetRow, ...]] = {}
-    by_rule: dict[int, list[TargetRow]] = {}
-    for rule_id, order, weight, carrier_id, gateway_id in (
-        RouteTarget.objects.using(using)
-        .order_by("rule_id", "order", "id")
-        .values_list("rule_id", "order", "weight", "carrier_id", "gateway_id")
-        .iterator(chunk_size=10_000)
-    ):
-        by_rule.setdefault(rule_id, []).append(
-            TargetRow(order=order, weight=weight, carrier_id=carrier_id, gateway_id=gateway_id)
-        )
-    rule_fields = ("id", "name", "tenant_id", "prefix", "caller_prefix", "priority", "weekdays",
-                   "start_time", "end_time", "timezone", "caller_id", "from_display",
-                   "extra_headers")  # fmt: skip
-    rules = []
-    for (
-        rule_id,
-        name,
-        tenant_id,
-        prefix,
-        caller_prefix,
-        priority,
-        weekdays,
-        start,
-        end,
-        tz,
-        caller_id,
-        from_display,
-        extra,
-    ) in (  # fmt: skip
-        RouteRule.objects.using(using)
-        .filter(enabled=True)
-        .values_list(*rule_fields)
-        .iterator(chunk_size=10_000)
-    ):
-        targets = tuple(by_rule.get(rule_id, ()))
-        targets = shared.setdefault(targets, targets)
-        window = None
-        if weekdays or start is not None:
-            window = Window(
-                weekdays=frozenset(int(day) for day in weekdays),
-                start=start,
-                end=end,
-                tz=ZoneInfo(tz),
-            )
-        rules.append(
-            RuleRow(
-                id=rule_id,
-                prefix=prefix,
-                targets=targets,
-                tenant_id=tenant_id,
-                caller_prefix=caller_prefix,
-                priority=priority,
-                window=window,
-                name=name,
-                caller_id=caller_id,
-                from_display=from_display,
-                extra_headers=_headers(extra),
-            )
-        )
     tokens = frozenset(
         RouterInstance.objects.using(using).filter(enabled=True).values_list("token", flat=True)
     )
@@ -259,22 +213,174 @@ def _read_rows(using: str) -> TableRows:
         gateways=gateways,
         sources=sources,
         domains=domains,
-        dids=dids,
-        rules=tuple(rules),
         tokens=tokens,
     )
 
 
-def build_from_database(using: str | None = None) -> Table:
+# The two big tables are read with one SQL statement each, through the raw cursor: at
+# 1,000,000 rules the ORM's per-row work would be most of the build. A rule's targets come
+# aggregated into one text cell ("order:weight:carrier:gateway,..."), parsed once per
+# distinct list: imports give thousands of prefixes the same few lists, which then share
+# one tuple in memory.
+_RULE_COLUMNS = (
+    "r.id, r.name, r.tenant_id, r.prefix, r.caller_prefix, r.priority, r.weekdays, "
+    "r.start_time, r.end_time, r.timezone, r.caller_id, r.from_display, r.extra_headers"
+)
+_TARGET_CELL = {
+    "postgresql": "string_agg(concat_ws(':', t.\"order\", t.weight, coalesce(t.carrier_id, 0), "
+    "coalesce(t.gateway_id, 0)), ',' ORDER BY t.\"order\", t.id)",
+    "sqlite": "group_concat(t.\"order\" || ':' || t.weight || ':' || coalesce(t.carrier_id, 0) "
+    "|| ':' || coalesce(t.gateway_id, 0), ',')",
+}
+
+
+def _id_filter(vendor: str, column: str, ids: Collection[int] | None) -> tuple[str, list[Any]]:
+    if ids is None:
+        return "", []
+    if vendor == "postgresql":
+        return f" AND {column} = ANY(%s)", [list(ids)]
+    return f" AND {column} IN ({', '.join(['%s'] * len(ids)) or 'NULL'})", list(ids)
+
+
+_make_target = TargetRow._make
+
+
+def _parse_targets(cell: str | None) -> tuple[TargetRow, ...]:
+    if not cell:
+        return ()
+    targets = []
+    for item in cell.split(","):
+        order, weight, carrier_id, gateway_id = item.split(":")
+        targets.append(
+            _make_target(
+                (int(order), int(weight), int(carrier_id) or None, int(gateway_id) or None)
+            )
+        )
+    targets.sort(key=_by_order)  # stable: the id order within an order
+    return tuple(targets)
+
+
+def _by_order(target: TargetRow) -> int:
+    return target.order
+
+
+def _read_rules(using: str, ids: Collection[int] | None = None) -> list[RuleRow]:
+    """The enabled rules (all, or those of `ids`) with their targets."""
+    connection = connections[using]
+    vendor = connection.vendor
+    rule_filter, rule_params = _id_filter(vendor, "r.id", ids)
+    target_filter, target_params = _id_filter(vendor, "t.rule_id", ids)
+    # Table names from the models, values as parameters.
+    sql = (
+        f"SELECT {_RULE_COLUMNS}, agg.targets FROM {RouteRule._meta.db_table} r "  # noqa: S608
+        f"LEFT JOIN (SELECT t.rule_id, {_TARGET_CELL[vendor]} AS targets "
+        f"FROM {RouteTarget._meta.db_table} t WHERE TRUE{target_filter} GROUP BY t.rule_id) agg "
+        f"ON agg.rule_id = r.id WHERE r.enabled{rule_filter}"
+    )
+    shared: dict[str | None, tuple[TargetRow, ...]] = {}
+    zones: dict[str, ZoneInfo] = {}
+    rules = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, target_params + rule_params)
+        for (
+            rule_id, name, tenant_id, prefix, caller_prefix, priority, weekdays,
+            start_cell, end_cell, tz, caller_id, from_display, extra, cell,
+        ) in cursor.fetchall():  # fmt: skip
+            targets = shared.get(cell)
+            if targets is None:
+                targets = shared[cell] = _parse_targets(cell)
+            window = None
+            if weekdays or start_cell is not None:
+                start, end = start_cell, end_cell
+                if isinstance(start, str):  # SQLite gives times as text
+                    start, end = dt.time.fromisoformat(start), dt.time.fromisoformat(end)
+                zone = zones.get(tz) or zones.setdefault(tz, ZoneInfo(tz))
+                window = Window(frozenset(int(day) for day in weekdays), start, end, zone)
+            rules.append(
+                RuleRow(
+                    id=rule_id,
+                    prefix=prefix,
+                    targets=targets,
+                    tenant_id=tenant_id,
+                    caller_prefix=caller_prefix,
+                    priority=priority,
+                    window=window,
+                    name=name,
+                    caller_id=caller_id,
+                    from_display=from_display,
+                    extra_headers=_headers(extra) if extra else (),
+                )
+            )
+    return rules
+
+
+def _read_dids(using: str, ids: Collection[int] | None = None) -> list[DidRow]:
+    """The enabled DIDs (all, or those of `ids`)."""
+    connection = connections[using]
+    did_filter, params = _id_filter(connection.vendor, "id", ids)
+    table = Did._meta.db_table
+    sql = (
+        f"SELECT id, tenant_id, pbx_id, number, match, range_end FROM {table} "  # noqa: S608
+        f"WHERE enabled{did_filter}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [DidRow(*row) for row in cursor.fetchall()]
+
+
+def update_from_database(current: Table | None, using: str | None = None) -> Table | None:
+    """A new table if the routing data changed since `current` (None if not).
+
+    Patched from the change log when only some rules and DIDs changed (milliseconds,
+    whatever the table's size), else built whole. One snapshot for all of it.
+    """
+    using = using or routing_db_alias()
     started = time.perf_counter()
-    version, rows = load_rows(using)
-    table = build_table(rows, version=version, defaults=defaults_from_settings())
+    with _snapshot(using):
+        version = current_routing_version(using)
+        if current is not None and version == current.version:
+            return None
+        changes = None if current is None else changes_between(using, current.version, version)
+        if current is None or changes is None:
+            rows = dataclasses.replace(
+                _read_small(using),
+                rules=tuple(_read_rules(using)),
+                dids=tuple(_read_dids(using)),
+            )
+            table = build_table(rows, version=version, defaults=defaults_from_settings())
+            how = "built"
+        else:
+            rules_moved = tuple(
+                (object_id, (tenant_id, key) if key is not None else None)
+                for kind, object_id, tenant_id, key in changes
+                if kind == ChangeKind.RULE
+            )
+            dids_moved = tuple(
+                (object_id, key) for kind, object_id, _, key in changes if kind == ChangeKind.DID
+            )
+            patch = Patch(
+                small=_read_small(using),
+                rules_moved=rules_moved,
+                rules=tuple(_read_rules(using, {i for i, _ in rules_moved})) if rules_moved else (),
+                dids_moved=dids_moved,
+                dids=tuple(_read_dids(using, {i for i, _ in dids_moved})) if dids_moved else (),
+            )
+            table = patch_table(current, patch, version=version)
+            how = f"patched ({len(rules_moved)} rule and {len(dids_moved)} DID changes)"
     logger.info(
-        "routing table v%s built in %.3fs: %s",
+        "routing table v%s %s in %.3fs: %s",
         version,
+        how,
         time.perf_counter() - started,
         ", ".join(f"{count} {name}" for name, count in table.counts.items()),
     )
+    return table
+
+
+def build_from_database(using: str | None = None) -> Table:
+    """The whole table, built from every row."""
+    table = update_from_database(None, using)
+    assert table is not None
     return table
 
 
@@ -308,24 +414,19 @@ class TableHolder:
 
     # -- loading ---------------------------------------------------------------------------------
     def refresh(self, *, force: bool = False) -> bool:
-        """Rebuild if the version moved (or force); True when a new table was swapped in.
+        """Patch or rebuild if the version moved (force: rebuild); True when a new table
+        was swapped in.
 
         Raises on database errors: the caller decides how loudly to say so.
         """
         with self._lock:
-            current = self.table
-            if (
-                not force
-                and current is not None
-                and current_routing_version(routing_db_alias()) == current.version
-            ):
-                self.status.last_check_ok_at = time.time()
-                return False
             started = time.perf_counter()
-            table = build_from_database()
+            table = update_from_database(None if force else self.table)
+            self.status.last_check_ok_at = time.time()
+            if table is None:
+                return False
             self.status.last_build_seconds = time.perf_counter() - started
             self.status.builds += 1
-            self.status.last_check_ok_at = time.time()
             metrics.record_table(table.version, self.status.last_build_seconds, table.counts)
             self.table = table  # the swap: readers see the old or the new table, whole
             # The table is millions of long-lived objects: keep them out of the cyclic

@@ -54,18 +54,18 @@ ROUTES_PER_ANSWER = Histogram(
     buckets=(1, 2, 3, 4, 5, 6, 8, 10, 20),
 )
 TABLE_VERSION = Gauge(
-    "c4router_table_version", "Routing data version of the table in use.", multiprocess_mode="max"
+    "c4router_table_version", "Routing data version of the table in use.", multiprocess_mode="livemax"
 )
 TABLE_BUILT_AT = Gauge(
     "c4router_table_built_timestamp_seconds",
     "When the table in use was built (Unix time).",
-    multiprocess_mode="min",
+    multiprocess_mode="livemin",
 )
 TABLE_BUILD_SECONDS = Gauge(
-    "c4router_table_build_seconds", "Time the last table build took.", multiprocess_mode="max"
+    "c4router_table_build_seconds", "Time the last table build took.", multiprocess_mode="livemax"
 )
 TABLE_ROWS = Gauge(
-    "c4router_table_rows", "Rows in the table in use, by kind.", ["kind"], multiprocess_mode="max"
+    "c4router_table_rows", "Rows in the table in use, by kind.", ["kind"], multiprocess_mode="livemax"
 )
 RELOAD_FAILURES = Counter(
     "c4router_table_reload_failures", "Failed checks or rebuilds of the routing table."

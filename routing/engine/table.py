@@ -12,12 +12,15 @@ import bisect
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from routing.engine.numbers import EMPTY_PLAN, NumberPlan
 
 # ---------------------------------------------------------------------------------------------
-# Plain rows, as the loader (or a test) provides them.
+# Plain rows, as the loader (or a test) provides them. Frozen dataclasses, except the rows
+# of the big tables (rules, their targets, DIDs): named tuples, which build several times
+# faster, and a 1,000,000-rule table builds millions of them.
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +91,7 @@ class DomainRow:
     enabled: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class DidRow:
+class DidRow(NamedTuple):
     id: int
     tenant_id: int
     pbx_id: int
@@ -126,16 +128,14 @@ class Window:
         return inside and (not self.weekdays or day in self.weekdays)
 
 
-@dataclass(frozen=True, slots=True)
-class TargetRow:
+class TargetRow(NamedTuple):
     order: int
     weight: int = 100
     carrier_id: int | None = None
     gateway_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RuleRow:
+class RuleRow(NamedTuple):
     id: int
     prefix: str
     targets: tuple[TargetRow, ...]
@@ -337,7 +337,75 @@ def build_table(
     defaults: Defaults | None = None,
     built_at: datetime | None = None,
 ) -> Table:
+    """A whole table from all the rows."""
     defaults = defaults or Defaults()
+    return _assemble(
+        rows,
+        _index_rules(rows.rules),
+        _index_dids(rows.dids),
+        version=version,
+        defaults=defaults,
+        built_at=built_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _DidIndex:
+    exact: dict[str, DidRow]
+    prefix: dict[str, DidRow]
+    ranges: dict[int, DidRanges]
+
+    @property
+    def count(self) -> int:
+        return len(self.exact) + len(self.prefix) + sum(len(r.rows) for r in self.ranges.values())
+
+
+def _ranges(items: list[DidRow]) -> DidRanges:
+    items.sort(key=lambda row: row.number)
+    return DidRanges(starts=tuple(row.number for row in items), rows=tuple(items))
+
+
+def _index_dids(dids: tuple[DidRow, ...] | list[DidRow]) -> _DidIndex:
+    exact: dict[str, DidRow] = {}
+    prefix: dict[str, DidRow] = {}
+    ranges: dict[int, list[DidRow]] = {}
+    for did in dids:
+        if not did.enabled:
+            continue
+        if did.match == "exact":
+            exact[did.number] = did
+        elif did.match == "prefix":
+            prefix[did.number] = did
+        elif did.match == "range":
+            ranges.setdefault(len(did.number), []).append(did)
+        else:
+            raise TableError(f"DID #{did.id}: unknown match {did.match!r}")
+    return _DidIndex(exact, prefix, {length: _ranges(items) for length, items in ranges.items()})
+
+
+RuleIndex = dict[tuple[int | None, str], tuple[RuleRow, ...]]
+
+
+def _index_rules(rules: tuple[RuleRow, ...] | list[RuleRow]) -> RuleIndex:
+    buckets: dict[tuple[int | None, str], list[RuleRow]] = {}
+    for rule in rules:
+        if rule.enabled:
+            buckets.setdefault((rule.tenant_id, rule.prefix), []).append(rule)
+    return {key: tuple(sorted(items, key=_sort_rule_key)) for key, items in buckets.items()}
+
+
+def _assemble(
+    rows: TableRows,
+    rules: RuleIndex,
+    dids: _DidIndex,
+    *,
+    version: int,
+    defaults: Defaults,
+    built_at: datetime | None,
+    rule_prefix_lengths: tuple[int, ...] | None = None,
+) -> Table:
+    """The table around its big indexes, with the small tables (rows.rules and rows.dids
+    are not read here) indexed afresh."""
     tenants = {row.id: row for row in rows.tenants}
     pbxs = {row.id: row for row in rows.pbxs}
     carriers = {row.id: row for row in rows.carriers}
@@ -364,31 +432,6 @@ def build_table(
         target = v4 if network.version == 4 else v6
         target.append((int(network.network_address), network.prefixlen, entry))
 
-    dids_exact: dict[str, DidRow] = {}
-    dids_prefix: dict[str, DidRow] = {}
-    ranges: dict[int, list[DidRow]] = {}
-    for did in rows.dids:
-        if not did.enabled:
-            continue
-        if did.match == "exact":
-            dids_exact[did.number] = did
-        elif did.match == "prefix":
-            dids_prefix[did.number] = did
-        elif did.match == "range":
-            ranges.setdefault(len(did.number), []).append(did)
-        else:
-            raise TableError(f"DID #{did.id}: unknown match {did.match!r}")
-    did_ranges = {}
-    for length, items in ranges.items():
-        items.sort(key=lambda row: row.number)
-        did_ranges[length] = DidRanges(starts=tuple(row.number for row in items), rows=tuple(items))
-
-    buckets: dict[tuple[int | None, str], list[RuleRow]] = {}
-    for rule in rows.rules:
-        if rule.enabled:
-            buckets.setdefault((rule.tenant_id, rule.prefix), []).append(rule)
-    rules = {key: tuple(sorted(items, key=_sort_rule_key)) for key, items in buckets.items()}
-
     gateway_hops = {}
     for g in rows.gateways:
         carrier = carriers.get(g.carrier_id)
@@ -406,6 +449,8 @@ def build_table(
             p.fr_timer or defaults.fr_timer, p.fr_inv_timer or defaults.fr_inv_timer,
         )  # fmt: skip
 
+    if rule_prefix_lengths is None:
+        rule_prefix_lengths = tuple(sorted({len(key[1]) for key in rules}, reverse=True))
     return Table(
         version=version,
         built_at=built_at or datetime.now().astimezone(),
@@ -418,12 +463,12 @@ def build_table(
         sources_v4=NetworkMap(v4),
         sources_v6=NetworkMap(v6),
         domains={row.name.lower(): row for row in rows.domains},
-        dids_exact=dids_exact,
-        dids_prefix=dids_prefix,
-        did_prefix_lengths=tuple(sorted({len(p) for p in dids_prefix}, reverse=True)),
-        did_ranges=did_ranges,
+        dids_exact=dids.exact,
+        dids_prefix=dids.prefix,
+        did_prefix_lengths=tuple(sorted({len(p) for p in dids.prefix}, reverse=True)),
+        did_ranges=dids.ranges,
         rules=rules,
-        rule_prefix_lengths=tuple(sorted({len(key[1]) for key in rules}, reverse=True)),
+        rule_prefix_lengths=rule_prefix_lengths,
         tokens=rows.tokens,
         gateway_hops=gateway_hops,
         pbx_hops=pbx_hops,
@@ -436,7 +481,103 @@ def build_table(
             "pbxs": len(pbxs),
             "sources": len(v4) + len(v6),
             "domains": len(rows.domains),
-            "dids": len(dids_exact) + len(dids_prefix) + sum(len(r) for r in ranges.values()),
+            "dids": dids.count,
             "rules": sum(len(items) for items in rules.values()),
         },
     )
+
+
+# --- patching: a new table from an old one and a few changed rows -----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Patch:
+    """What changed since a table was built, as the loader read it from the change log.
+
+    rules_moved / dids_moved: (id, where the old table may hold it) for every changed row,
+    where is (tenant id, prefix) for a rule, the number for a DID, or None for a new row;
+    rules / dids: the changed rows as they are now (absent when deleted).
+    """
+
+    small: TableRows  # every table but rules and DIDs, whole
+    rules_moved: tuple[tuple[int, tuple[int | None, str] | None], ...] = ()
+    rules: tuple[RuleRow, ...] = ()
+    dids_moved: tuple[tuple[int, str | None], ...] = ()
+    dids: tuple[DidRow, ...] = ()
+
+
+def patch_table(
+    old: Table, patch: Patch, *, version: int, built_at: datetime | None = None
+) -> Table:
+    """A new table: the old one's rules and DIDs with the patch applied, the small tables
+    from the patch. The old table is not modified (requests may still be reading it)."""
+    rules = _patch_rules(old, patch)
+    lengths = old.rule_prefix_lengths
+    if set(lengths) != {len(key[1]) for key in rules}:
+        lengths = tuple(sorted({len(key[1]) for key in rules}, reverse=True))
+    return _assemble(
+        patch.small,
+        rules,
+        _patch_dids(old, patch),
+        version=version,
+        defaults=old.defaults,
+        built_at=built_at,
+        rule_prefix_lengths=lengths,
+    )
+
+
+def _patch_rules(old: Table, patch: Patch) -> RuleIndex:
+    if not patch.rules_moved:
+        return old.rules
+    changed = {rule_id for rule_id, _ in patch.rules_moved}
+    touched = {where for _, where in patch.rules_moved if where is not None}
+    touched.update((rule.tenant_id, rule.prefix) for rule in patch.rules)
+    rules = dict(old.rules)  # a shallow copy: the buckets (tuples) are shared
+    for key in touched:
+        kept = [rule for rule in rules.get(key, ()) if rule.id not in changed]
+        kept.extend(
+            rule for rule in patch.rules if rule.enabled and (rule.tenant_id, rule.prefix) == key
+        )
+        if kept:
+            rules[key] = tuple(sorted(kept, key=_sort_rule_key))
+        else:
+            rules.pop(key, None)
+    return rules
+
+
+def _patch_dids(old: Table, patch: Patch) -> _DidIndex:
+    index = _DidIndex(old.dids_exact, old.dids_prefix, old.did_ranges)
+    if not patch.dids_moved:
+        return index
+    changed = {did_id for did_id, _ in patch.dids_moved}
+    numbers = {number for _, number in patch.dids_moved if number is not None}
+    numbers.update(did.number for did in patch.dids)
+    exact, prefix = dict(index.exact), dict(index.prefix)
+    for table in (exact, prefix):
+        for number in numbers:
+            row = table.get(number)
+            if row is not None and row.id in changed:
+                del table[number]
+    lengths = {len(number) for number in numbers}
+    new_ranges: dict[int, list[DidRow]] = {
+        length: [row for row in index.ranges[length].rows if row.id not in changed]
+        for length in lengths
+        if length in index.ranges
+    }
+    for did in patch.dids:
+        if not did.enabled:
+            continue
+        if did.match == "exact":
+            exact[did.number] = did
+        elif did.match == "prefix":
+            prefix[did.number] = did
+        else:
+            new_ranges.setdefault(len(did.number), []).append(did)
+    ranges = dict(index.ranges)
+    for length in lengths | set(new_ranges):
+        items = new_ranges.get(length, [])
+        if items:
+            ranges[length] = _ranges(items)
+        else:
+            ranges.pop(length, None)
+    return _DidIndex(exact, prefix, ranges)

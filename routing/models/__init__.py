@@ -8,10 +8,18 @@ from routing.models.normalization import Direction, NormalizationRule, NumberFie
 from routing.models.rules import RouteRule, RouteTarget
 from routing.models.sources import IpSource
 from routing.models.tenants import Domain, Pbx, Tenant
-from routing.models.version import RoutingVersion, bump_routing_version, current_routing_version
+from routing.models.version import (
+    Changes,
+    RoutingChange,
+    RoutingVersion,
+    bump_routing_version,
+    changes_between,
+    current_routing_version,
+)
 
 __all__ = [
     "Carrier",
+    "Changes",
     "Did",
     "DidMatch",
     "Direction",
@@ -25,11 +33,13 @@ __all__ = [
     "RouteRule",
     "RouteTarget",
     "RouterInstance",
+    "RoutingChange",
     "RoutingVersion",
     "RuleKind",
     "Tenant",
     "Transport",
     "bump_routing_version",
+    "changes_between",
     "current_routing_version",
 ]
 

@@ -1,10 +1,24 @@
-"""The routing data version: bumped by every change, polled by every worker."""
+"""The routing data version and its change log: bumped by every change, polled by workers.
+
+Every change to routing data bumps the version, in the writer's transaction. Changes to
+the two big tables (route rules with their targets, and DIDs) also say which rows they
+touched, in RoutingChange, so that a worker can patch its table (a few dictionary entries)
+instead of rebuilding it from 100,000s of rows. A writer that does not say what it changed
+(a bulk import, a script) logs "everything", and the workers rebuild.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from django.db import models
 from django.db.models import F
 from django.utils import timezone
+
+# How many versions of changes are kept: a worker further behind than this rebuilds.
+CHANGE_LOG_VERSIONS = 10_000
+# Past this many changed rows, a rebuild is cheaper than patching.
+PATCH_MAX_ROWS = 20_000
 
 
 class RoutingVersion(models.Model):
@@ -12,6 +26,8 @@ class RoutingVersion(models.Model):
 
     version = models.BigIntegerField(default=0)
     changed_at = models.DateTimeField(default=timezone.now)
+    # Every change with a version >= log_start is in RoutingChange (older ones were pruned).
+    log_start = models.BigIntegerField(default=1)
 
     class Meta:
         constraints = [
@@ -24,21 +40,104 @@ class RoutingVersion(models.Model):
         return f"routing data v{self.version}"
 
 
-def bump_routing_version(using: str = "default") -> None:
-    """Mark routing data as changed, inside the caller's transaction.
+class ChangeKind(models.TextChoices):
+    RULE = "rule", "route rule"
+    DID = "did", "DID"
+    ALL = "all", "everything"
+
+
+class RoutingChange(models.Model):
+    """One row of a big table touched by a version, with where it was before the change."""
+
+    version = models.BigIntegerField()
+    kind = models.CharField(max_length=4, choices=ChangeKind.choices)
+    object_id = models.BigIntegerField(null=True)
+    # Where the worker may hold the row's previous state: (tenant id, prefix) for a rule,
+    # the number for a DID. Empty for a row that is new.
+    old_tenant_id = models.BigIntegerField(null=True)
+    old_key = models.CharField(max_length=20, null=True)
+
+    class Meta:
+        indexes = [
+            # The workers' poll: the changes after the version their table has.
+            models.Index(fields=["version"], name="routing_change_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.version} {self.kind} {self.object_id}"
+
+
+@dataclass
+class Changes:
+    """What a version changed in the big tables: (object id, old tenant id, old key) rows."""
+
+    rules: list[tuple[int, int | None, str | None]] = field(default_factory=list)
+    dids: list[tuple[int, None, str | None]] = field(default_factory=list)
+
+
+def bump_routing_version(using: str = "default", *, changed: Changes | None = None) -> int:
+    """Mark routing data as changed, inside the caller's transaction; the new version.
 
     The UPDATE commits (or rolls back) with the change itself, so a worker never sees a new
-    version before the data it describes.
+    version before the data it describes; its row lock orders concurrent writers. `changed`
+    says what changed in the route rules and DIDs (Changes() for nothing there); None means
+    "could be anything": every worker rebuilds its table.
     """
+    now = timezone.now()
     updated = (
         RoutingVersion.objects.using(using)
         .filter(pk=1)
-        .update(version=F("version") + 1, changed_at=timezone.now())
+        .update(version=F("version") + 1, changed_at=now)
     )
     if not updated:
-        RoutingVersion.objects.using(using).get_or_create(pk=1, defaults={"version": 1})
+        RoutingVersion.objects.using(using).get_or_create(pk=1, defaults={"version": 0})
+        RoutingVersion.objects.using(using).filter(pk=1).update(version=F("version") + 1)
+    version = RoutingVersion.objects.using(using).values_list("version", flat=True).get(pk=1)
+    if changed is None:
+        rows = [RoutingChange(version=version, kind=ChangeKind.ALL)]
+    else:
+        rows = [
+            RoutingChange(version=version, kind=kind, object_id=object_id,
+                          old_tenant_id=tenant_id, old_key=key)
+            for kind, items in ((ChangeKind.RULE, changed.rules), (ChangeKind.DID, changed.dids))
+            for object_id, tenant_id, key in items
+        ]  # fmt: skip
+    if rows:
+        RoutingChange.objects.using(using).bulk_create(rows)
+    if version % 1000 == 0:
+        _prune(using, version)
+    return version
+
+
+def _prune(using: str, version: int) -> None:
+    keep_from = version - CHANGE_LOG_VERSIONS + 1
+    if keep_from > 1:
+        RoutingChange.objects.using(using).filter(version__lt=keep_from).delete()
+        RoutingVersion.objects.using(using).filter(pk=1, log_start__lt=keep_from).update(
+            log_start=keep_from
+        )
 
 
 def current_routing_version(using: str = "default") -> int:
     row = RoutingVersion.objects.using(using).filter(pk=1).values_list("version", flat=True).first()
     return row or 0
+
+
+def changes_between(
+    using: str, after: int, upto: int
+) -> list[tuple[str, int | None, int | None, str | None]] | None:
+    """The logged changes of versions after..upto, or None when the log does not reach back
+    that far or a version changed "everything" (the caller rebuilds)."""
+    log_start = (
+        RoutingVersion.objects.using(using).filter(pk=1).values_list("log_start", flat=True).first()
+    )
+    if after + 1 < (log_start or 1):
+        return None
+    rows = list(
+        RoutingChange.objects.using(using)
+        .filter(version__gt=after, version__lte=upto)
+        .values_list("kind", "object_id", "old_tenant_id", "old_key")[: PATCH_MAX_ROWS + 1]
+    )
+    if len(rows) > PATCH_MAX_ROWS or any(kind == ChangeKind.ALL for kind, *_ in rows):
+        return None
+    return rows

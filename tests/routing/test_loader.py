@@ -1,0 +1,134 @@
+"""The loader: database rows to the engine's table, patched from the change log."""
+
+from __future__ import annotations
+
+import logging
+from datetime import time
+
+import pytest
+
+from routing.loader import build_from_database, update_from_database
+from routing.models import (
+    Did,
+    NormalizationRule,
+    RouteRule,
+    RouteTarget,
+    RoutingChange,
+    RoutingVersion,
+    bump_routing_version,
+)
+from tests.engine.test_patch import shape
+
+from .conftest import saved
+
+
+def update(old, caplog):  # type: ignore[no-untyped-def]
+    with caplog.at_level(logging.INFO, logger="c4router.loader"):
+        caplog.clear()
+        table = update_from_database(old)
+    how = " ".join(r.getMessage() for r in caplog.records)
+    return table, how
+
+
+def test_table_mirrors_the_rows(routing_data):
+    table = build_from_database()
+    (rule,) = table.rules[(None, "33")]
+    assert rule.id == routing_data.france.pk and rule.window is None
+    assert [(t.order, t.gateway_id) for t in rule.targets] == [
+        (0, routing_data.alpha1.pk),
+        (1, routing_data.beta1.pk),
+    ]
+    (did,) = table.did_ranges[11].rows
+    assert (did.number, did.range_end) == ("33123456780", "33123456789")
+    assert table.pbxs[routing_data.pbx.pk].inbound.callee[0].add_prefix == "33"
+    assert table.carrier_headers[routing_data.alpha.pk] == "X-Trunk: alpha\r\n"
+    assert routing_data.instance.token in table.tokens
+
+
+def test_windows_and_disabled_rows(routing_data):
+    routing_data.france.weekdays, routing_data.france.timezone = "12345", "Europe/Paris"
+    routing_data.france.start_time, routing_data.france.end_time = time(9), time(18)
+    routing_data.france.save()
+    saved(RouteRule(prefix="44", enabled=False))
+    table = build_from_database()
+    (rule,) = table.rules[(None, "33")]
+    assert rule.window.weekdays == frozenset({1, 2, 3, 4, 5})
+    assert str(rule.window.tz) == "Europe/Paris" and rule.window.start == time(9)
+    assert (None, "44") not in table.rules  # disabled rules are not in the table
+
+
+def test_unchanged_data_gives_no_new_table(routing_data, caplog):
+    old = build_from_database()
+    assert update(old, caplog)[0] is None
+
+
+def test_edits_through_the_orm_patch_the_table_like_a_full_build(routing_data, caplog):
+    old = build_from_database()
+    france = routing_data.france
+    france.prefix = "336"  # moves the rule to another bucket
+    france.save()
+    RouteTarget.objects.filter(rule=france, gateway=routing_data.beta1).get().delete()
+    uk = saved(RouteRule(name="UK", prefix="44"))
+    saved(RouteTarget(rule=uk, carrier=routing_data.beta))
+    gone = saved(RouteRule(prefix="49"))
+    gone.delete()
+    did = Did.objects.get()
+    did.number, did.range_end = "33999000000", "33999000099"
+    did.save()
+    saved(Did(tenant=routing_data.tenant, pbx=routing_data.pbx, number="4420794600"))
+    saved(NormalizationRule(carrier=routing_data.alpha, direction="out", kind="prefix",
+                            add_prefix="+"))  # fmt: skip
+    patched, how = update(old, caplog)
+    assert "patched" in how
+    full = build_from_database()
+    assert shape(patched) == shape(full)
+    assert patched.version == full.version
+    assert [t.gateway_id for t in patched.rules[(None, "336")][0].targets] == [
+        routing_data.alpha1.pk
+    ]
+    assert patched.carriers[routing_data.alpha.pk].outbound.callee  # small tables reloaded
+
+
+def test_a_change_that_does_not_say_what_it_changed_rebuilds(routing_data, caplog):
+    old = build_from_database()
+    bump_routing_version()  # e.g. a script or a bulk import: "could be anything"
+    table, how = update(old, caplog)
+    assert "built" in how and table.version == old.version + 1
+
+
+def test_a_table_older_than_the_log_rebuilds(routing_data, caplog):
+    old = build_from_database()
+    routing_data.france.priority = 5
+    routing_data.france.save()
+    RoutingVersion.objects.update(log_start=old.version + 2)  # as if pruned
+    assert "built" in update(old, caplog)[1]
+
+
+def test_the_log_is_pruned_as_versions_grow(routing_data, settings):
+    from routing.models import version as version_module
+
+    RoutingVersion.objects.update(version=version_module.CHANGE_LOG_VERSIONS * 3 - 2)
+    routing_data.france.save()
+    routing_data.france.save()  # lands on a multiple of 1000: prunes
+    row = RoutingVersion.objects.get()
+    assert row.log_start == row.version - version_module.CHANGE_LOG_VERSIONS + 1
+    assert not RoutingChange.objects.filter(version__lt=row.log_start).exists()
+
+
+@pytest.mark.parametrize("kind", ["rule", "did"])
+def test_changes_record_where_the_row_was(routing_data, kind):
+    if kind == "rule":
+        routing_data.france.prefix = "34"
+        routing_data.france.save()
+        change = RoutingChange.objects.filter(kind="rule").latest("id")
+        assert (change.object_id, change.old_tenant_id, change.old_key) == (
+            routing_data.france.pk,
+            None,
+            "33",
+        )
+    else:
+        did = Did.objects.get()
+        did_id = did.pk
+        did.delete()
+        change = RoutingChange.objects.filter(kind="did").latest("id")
+        assert (change.object_id, change.old_key) == (did_id, "33123456780")
