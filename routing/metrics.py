@@ -54,7 +54,9 @@ ROUTES_PER_ANSWER = Histogram(
     buckets=(1, 2, 3, 4, 5, 6, 8, 10, 20),
 )
 TABLE_VERSION = Gauge(
-    "c4router_table_version", "Routing data version of the table in use.", multiprocess_mode="livemax"
+    "c4router_table_version",
+    "Routing data version of the table in use.",
+    multiprocess_mode="livemax",
 )
 TABLE_BUILT_AT = Gauge(
     "c4router_table_built_timestamp_seconds",
@@ -65,7 +67,10 @@ TABLE_BUILD_SECONDS = Gauge(
     "c4router_table_build_seconds", "Time the last table build took.", multiprocess_mode="livemax"
 )
 TABLE_ROWS = Gauge(
-    "c4router_table_rows", "Rows in the table in use, by kind.", ["kind"], multiprocess_mode="livemax"
+    "c4router_table_rows",
+    "Rows in the table in use, by kind.",
+    ["kind"],
+    multiprocess_mode="livemax",
 )
 RELOAD_FAILURES = Counter(
     "c4router_table_reload_failures", "Failed checks or rebuilds of the routing table."
