@@ -245,23 +245,34 @@ def _id_filter(vendor: str, column: str, ids: Collection[int] | None) -> tuple[s
 _make_target = TargetRow._make
 
 
-def _parse_targets(cell: str | None) -> tuple[TargetRow, ...]:
+def _parse_targets(cell: str | None, seen: dict[str, TargetRow]) -> tuple[TargetRow, ...]:
+    """A rule's targets from their aggregated cell; each distinct target made once (`seen`)."""
     if not cell:
         return ()
     targets = []
     for item in cell.split(","):
-        order, weight, carrier_id, gateway_id = item.split(":")
-        targets.append(
-            _make_target(
+        target = seen.get(item)
+        if target is None:
+            order, weight, carrier_id, gateway_id = item.split(":")
+            target = seen[item] = _make_target(
                 (int(order), int(weight), int(carrier_id) or None, int(gateway_id) or None)
             )
-        )
+        targets.append(target)
     targets.sort(key=_by_order)  # stable: the id order within an order
     return tuple(targets)
 
 
 def _by_order(target: TargetRow) -> int:
     return target.order
+
+
+def _stream(connection: Any, sql: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
+    """Rows in batches through a server-side cursor (PostgreSQL): a million rows are never
+    all in memory at once, which would leave the worker's memory at that peak for good."""
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while batch := cursor.fetchmany(20_000):
+            yield from batch
 
 
 def _read_rules(using: str, ids: Collection[int] | None = None) -> list[RuleRow]:
@@ -278,39 +289,38 @@ def _read_rules(using: str, ids: Collection[int] | None = None) -> list[RuleRow]
         f"ON agg.rule_id = r.id WHERE r.enabled{rule_filter}"
     )
     shared: dict[str | None, tuple[TargetRow, ...]] = {}
+    seen: dict[str, TargetRow] = {}
     zones: dict[str, ZoneInfo] = {}
     rules = []
-    with connection.cursor() as cursor:
-        cursor.execute(sql, target_params + rule_params)
-        for (
-            rule_id, name, tenant_id, prefix, caller_prefix, priority, weekdays,
-            start_cell, end_cell, tz, caller_id, from_display, extra, cell,
-        ) in cursor.fetchall():  # fmt: skip
-            targets = shared.get(cell)
-            if targets is None:
-                targets = shared[cell] = _parse_targets(cell)
-            window = None
-            if weekdays or start_cell is not None:
-                start, end = start_cell, end_cell
-                if isinstance(start, str):  # SQLite gives times as text
-                    start, end = dt.time.fromisoformat(start), dt.time.fromisoformat(end)
-                zone = zones.get(tz) or zones.setdefault(tz, ZoneInfo(tz))
-                window = Window(frozenset(int(day) for day in weekdays), start, end, zone)
-            rules.append(
-                RuleRow(
-                    id=rule_id,
-                    prefix=prefix,
-                    targets=targets,
-                    tenant_id=tenant_id,
-                    caller_prefix=caller_prefix,
-                    priority=priority,
-                    window=window,
-                    name=name,
-                    caller_id=caller_id,
-                    from_display=from_display,
-                    extra_headers=_headers(extra) if extra else (),
-                )
+    for (
+        rule_id, name, tenant_id, prefix, caller_prefix, priority, weekdays,
+        start_cell, end_cell, tz, caller_id, from_display, extra, cell,
+    ) in _stream(connection, sql, target_params + rule_params):  # fmt: skip
+        targets = shared.get(cell)
+        if targets is None:
+            targets = shared[cell] = _parse_targets(cell, seen)
+        window = None
+        if weekdays or start_cell is not None:
+            start, end = start_cell, end_cell
+            if isinstance(start, str):  # SQLite gives times as text
+                start, end = dt.time.fromisoformat(start), dt.time.fromisoformat(end)
+            zone = zones.get(tz) or zones.setdefault(tz, ZoneInfo(tz))
+            window = Window(frozenset(int(day) for day in weekdays), start, end, zone)
+        rules.append(
+            RuleRow(
+                id=rule_id,
+                prefix=prefix,
+                targets=targets,
+                tenant_id=tenant_id,
+                caller_prefix=caller_prefix,
+                priority=priority,
+                window=window,
+                name=name,
+                caller_id=caller_id,
+                from_display=from_display,
+                extra_headers=_headers(extra) if extra else (),
             )
+        )
     return rules
 
 
@@ -323,9 +333,7 @@ def _read_dids(using: str, ids: Collection[int] | None = None) -> list[DidRow]:
         f"SELECT id, tenant_id, pbx_id, number, match, range_end FROM {table} "  # noqa: S608
         f"WHERE enabled{did_filter}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [DidRow(*row) for row in cursor.fetchall()]
+    return [DidRow(*row) for row in _stream(connection, sql, params)]
 
 
 def update_from_database(current: Table | None, using: str | None = None) -> Table | None:

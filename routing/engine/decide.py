@@ -228,7 +228,7 @@ def find_rule(
     table: Table, tenant_id: int, callee: str, caller: str, now: datetime
 ) -> RuleRow | None:
     """The best enabled rule: longest destination prefix, then the order of RouteRule's doc."""
-    rules = table.rules
+    scopes = [scope for scope in (table.rules.get(tenant_id), table.rules.get(None)) if scope]
     for length in table.rule_prefix_lengths:
         if length > len(callee):
             continue
@@ -236,10 +236,11 @@ def find_rule(
         best = None
         best_key = None
         # Each bucket is sorted by the static key, so its first usable rule is its best.
-        for bucket in (rules.get((tenant_id, prefix)), rules.get((None, prefix))):
-            if not bucket:
+        for scope in scopes:
+            entry = scope.get(prefix)
+            if entry is None:
                 continue
-            for rule in bucket:
+            for rule in (entry,) if entry.__class__ is RuleRow else entry:
                 if not caller.startswith(rule.caller_prefix):
                     continue
                 if rule.window is not None and not rule.window.is_open(now):

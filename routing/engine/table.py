@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import NamedTuple
@@ -156,6 +157,9 @@ class RuleRow(NamedTuple):
         return f"rule #{self.id}{name} (prefix '{self.prefix}', {scope})"
 
 
+RuleIndex = dict[int | None, dict[str, "RuleRow | tuple[RuleRow, ...]"]]
+
+
 @dataclass(frozen=True, slots=True)
 class Defaults:
     fr_timer: int = 5000
@@ -291,8 +295,9 @@ class Table:
     dids_prefix: dict[str, DidRow]
     did_prefix_lengths: tuple[int, ...]
     did_ranges: dict[int, DidRanges]
-    # (tenant id or None for global, destination prefix) -> rules, statically ordered.
-    rules: dict[tuple[int | None, str], tuple[RuleRow, ...]]
+    # scope (tenant id, or None for the global rules) -> destination prefix -> the rule,
+    # or a tuple of rules statically ordered (see _sort_rule_key).
+    rules: RuleIndex
     rule_prefix_lengths: tuple[int, ...]
     tokens: frozenset[str]
     counts: dict[str, int]
@@ -307,6 +312,11 @@ class Table:
         if address.version == 4:
             return self.sources_v4.lookup(int(address), 32)
         return self.sources_v6.lookup(int(address), 128)
+
+    def rules_at(self, tenant_id: int | None, prefix: str) -> tuple[RuleRow, ...]:
+        """The rules of one scope and prefix, best first."""
+        entry = self.rules.get(tenant_id, {}).get(prefix)
+        return bucket(entry)
 
     def find_did(self, number: str) -> DidRow | None:
         """Exact number first, then a range holding it, then the longest prefix."""
@@ -383,15 +393,42 @@ def _index_dids(dids: tuple[DidRow, ...] | list[DidRow]) -> _DidIndex:
     return _DidIndex(exact, prefix, {length: _ranges(items) for length, items in ranges.items()})
 
 
-RuleIndex = dict[tuple[int | None, str], tuple[RuleRow, ...]]
-
-
-def _index_rules(rules: tuple[RuleRow, ...] | list[RuleRow]) -> RuleIndex:
-    buckets: dict[tuple[int | None, str], list[RuleRow]] = {}
+def _index_rules(rules: Iterable[RuleRow]) -> RuleIndex:
+    """Two levels of dicts (scope, then prefix), a bucket's only rule stored bare: at
+    1,000,000 rules, key tuples and one-rule tuples would cost 100 MB."""
+    index: RuleIndex = {}
+    crowded = []
     for rule in rules:
-        if rule.enabled:
-            buckets.setdefault((rule.tenant_id, rule.prefix), []).append(rule)
-    return {key: tuple(sorted(items, key=_sort_rule_key)) for key, items in buckets.items()}
+        if not rule.enabled:
+            continue
+        scope = index.get(rule.tenant_id)
+        if scope is None:
+            scope = index[rule.tenant_id] = {}
+        entry = scope.get(rule.prefix)
+        if entry is None:
+            scope[rule.prefix] = rule
+        elif entry.__class__ is RuleRow:
+            scope[rule.prefix] = [entry, rule]  # type: ignore[assignment]
+            crowded.append((scope, rule.prefix))
+        else:
+            entry.append(rule)  # type: ignore[union-attr]
+    for scope, prefix in crowded:
+        scope[prefix] = tuple(sorted(scope[prefix], key=_sort_rule_key))  # type: ignore[arg-type]
+    return index
+
+
+def _prefix_lengths(index: RuleIndex) -> tuple[int, ...]:
+    return tuple(
+        sorted({len(prefix) for scope in index.values() for prefix in scope}, reverse=True)
+    )
+
+
+def _rule_count(index: RuleIndex) -> int:
+    return sum(
+        1 if entry.__class__ is RuleRow else len(entry)
+        for scope in index.values()
+        for entry in scope.values()
+    )
 
 
 def _assemble(
@@ -403,6 +440,7 @@ def _assemble(
     defaults: Defaults,
     built_at: datetime | None,
     rule_prefix_lengths: tuple[int, ...] | None = None,
+    rule_count: int | None = None,
 ) -> Table:
     """The table around its big indexes, with the small tables (rows.rules and rows.dids
     are not read here) indexed afresh."""
@@ -450,7 +488,9 @@ def _assemble(
         )  # fmt: skip
 
     if rule_prefix_lengths is None:
-        rule_prefix_lengths = tuple(sorted({len(key[1]) for key in rules}, reverse=True))
+        rule_prefix_lengths = _prefix_lengths(rules)
+    if rule_count is None:
+        rule_count = _rule_count(rules)
     return Table(
         version=version,
         built_at=built_at or datetime.now().astimezone(),
@@ -482,7 +522,7 @@ def _assemble(
             "sources": len(v4) + len(v6),
             "domains": len(rows.domains),
             "dids": dids.count,
-            "rules": sum(len(items) for items in rules.values()),
+            "rules": rule_count,
         },
     )
 
@@ -511,10 +551,10 @@ def patch_table(
 ) -> Table:
     """A new table: the old one's rules and DIDs with the patch applied, the small tables
     from the patch. The old table is not modified (requests may still be reading it)."""
-    rules = _patch_rules(old, patch)
+    rules, removed, added = _patch_rules(old, patch)
     lengths = old.rule_prefix_lengths
-    if set(lengths) != {len(key[1]) for key in rules}:
-        lengths = tuple(sorted({len(key[1]) for key in rules}, reverse=True))
+    if removed or added:
+        lengths = _prefix_lengths(rules)
     return _assemble(
         patch.small,
         rules,
@@ -523,26 +563,48 @@ def patch_table(
         defaults=old.defaults,
         built_at=built_at,
         rule_prefix_lengths=lengths,
+        rule_count=old.counts["rules"] - removed + added,
     )
 
 
-def _patch_rules(old: Table, patch: Patch) -> RuleIndex:
+def bucket(entry: RuleRow | tuple[RuleRow, ...] | None) -> tuple[RuleRow, ...]:
+    if entry is None:
+        return ()
+    return (entry,) if entry.__class__ is RuleRow else entry  # type: ignore[return-value]
+
+
+def _patch_rules(old: Table, patch: Patch) -> tuple[RuleIndex, int, int]:
+    """The new rule index, and how many rules it lost and gained."""
     if not patch.rules_moved:
-        return old.rules
+        return old.rules, 0, 0
     changed = {rule_id for rule_id, _ in patch.rules_moved}
     touched = {where for _, where in patch.rules_moved if where is not None}
     touched.update((rule.tenant_id, rule.prefix) for rule in patch.rules)
-    rules = dict(old.rules)  # a shallow copy: the buckets (tuples) are shared
-    for key in touched:
-        kept = [rule for rule in rules.get(key, ()) if rule.id not in changed]
-        kept.extend(
-            rule for rule in patch.rules if rule.enabled and (rule.tenant_id, rule.prefix) == key
-        )
-        if kept:
-            rules[key] = tuple(sorted(kept, key=_sort_rule_key))
+    index = dict(old.rules)  # shallow: only the touched scopes are copied below
+    copied: set[int | None] = set()
+    removed = added = 0
+    for tenant_id, prefix in touched:
+        if tenant_id not in copied:
+            index[tenant_id] = dict(index.get(tenant_id, {}))
+            copied.add(tenant_id)
+        scope = index[tenant_id]
+        before = bucket(scope.get(prefix))
+        kept = [rule for rule in before if rule.id not in changed]
+        removed += len(before) - len(kept)
+        for rule in patch.rules:
+            if rule.enabled and rule.tenant_id == tenant_id and rule.prefix == prefix:
+                kept.append(rule)
+                added += 1
+        if len(kept) > 1:
+            scope[prefix] = tuple(sorted(kept, key=_sort_rule_key))
+        elif kept:
+            scope[prefix] = kept[0]
         else:
-            rules.pop(key, None)
-    return rules
+            scope.pop(prefix, None)
+    for tenant_id in copied:
+        if not index[tenant_id]:
+            del index[tenant_id]
+    return index, removed, added
 
 
 def _patch_dids(old: Table, patch: Patch) -> _DidIndex:

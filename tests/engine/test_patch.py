@@ -14,6 +14,7 @@ from routing.engine.table import (
     Table,
     TableRows,
     TargetRow,
+    bucket,
     build_table,
     patch_table,
 )
@@ -26,7 +27,11 @@ FAST = settings(max_examples=200, deadline=None)
 def shape(table: Table) -> dict[str, object]:
     """Everything patching touches, by ids."""
     return {
-        "rules": {key: tuple(r.id for r in bucket) for key, bucket in table.rules.items()},
+        "rules": {
+            (tenant_id, prefix): tuple(r.id for r in bucket(entry))
+            for tenant_id, scope in table.rules.items()
+            for prefix, entry in scope.items()
+        },
         "lengths": table.rule_prefix_lengths,
         "exact": {n: d.id for n, d in table.dids_exact.items()},
         "prefix": {n: d.id for n, d in table.dids_prefix.items()},

@@ -32,7 +32,7 @@ def update(old, caplog):  # type: ignore[no-untyped-def]
 
 def test_table_mirrors_the_rows(routing_data):
     table = build_from_database()
-    (rule,) = table.rules[(None, "33")]
+    (rule,) = table.rules_at(None, "33")
     assert rule.id == routing_data.france.pk and rule.window is None
     assert [(t.order, t.gateway_id) for t in rule.targets] == [
         (0, routing_data.alpha1.pk),
@@ -51,10 +51,10 @@ def test_windows_and_disabled_rows(routing_data):
     routing_data.france.save()
     saved(RouteRule(prefix="44", enabled=False))
     table = build_from_database()
-    (rule,) = table.rules[(None, "33")]
+    (rule,) = table.rules_at(None, "33")
     assert rule.window.weekdays == frozenset({1, 2, 3, 4, 5})
     assert str(rule.window.tz) == "Europe/Paris" and rule.window.start == time(9)
-    assert (None, "44") not in table.rules  # disabled rules are not in the table
+    assert table.rules_at(None, "44") == ()  # disabled rules are not in the table
 
 
 def test_unchanged_data_gives_no_new_table(routing_data, caplog):
@@ -83,7 +83,7 @@ def test_edits_through_the_orm_patch_the_table_like_a_full_build(routing_data, c
     full = build_from_database()
     assert shape(patched) == shape(full)
     assert patched.version == full.version
-    assert [t.gateway_id for t in patched.rules[(None, "336")][0].targets] == [
+    assert [t.gateway_id for t in patched.rules_at(None, "336")[0].targets] == [
         routing_data.alpha1.pk
     ]
     assert patched.carriers[routing_data.alpha.pk].outbound.callee  # small tables reloaded
