@@ -294,10 +294,16 @@ class Server:
         return [memory_mb(pid) for pid in self.worker_pids()]
 
     def build_times(self) -> list[float]:
-        """Every 'routing table vN built in X s' the workers logged, in order."""
-        return [
-            float(m) for m in re.findall(r"routing table v\d+ built in ([0-9.]+)s", self.log_text())
-        ]
+        """Every full build the workers logged ('routing table vN built in X s'), in order."""
+        return [seconds for kind, seconds in self.table_updates() if kind == "built"]
+
+    def table_updates(self) -> list[tuple[str, float]]:
+        """Every table change the workers logged: ('built', s) for a full build, ('patched',
+        s) for an in-place update ('routing table vN patched (...) in X s')."""
+        found = re.findall(
+            r"routing table v\d+ (built|patched)[^\n]*? in ([0-9.]+)s", self.log_text()
+        )
+        return [(kind, float(seconds)) for kind, seconds in found]
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -1,7 +1,7 @@
 """Where a c4router worker spends its time under load: py-spy on one worker while wrk runs.
 
     bench/profile [--seconds 15] [--server gunicorn|uvicorn] [--workers 2] [--connections 64]
-                  [--db c4router_bench] [--rate 250] [--top 25] [--native] [--out DIR]
+                  [--db c4router_bench] [--rate 250] [--top 25] [--native] [--lines] [--out DIR]
     bench/profile --in-process      # pyinstrument over handle_rtjson() alone, no server
 
 Starts c4router as bench/run does (production settings, the bench database), loads it with
@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--native", action="store_true", help="py-spy --native (C frames too)")
+    parser.add_argument(
+        "--lines", action="store_true", help="one frame per line of code, not per function"
+    )
     parser.add_argument("--out", type=Path, help="keep the collapsed stacks in this directory")
     parser.add_argument(
         "--in-process",
@@ -178,10 +181,11 @@ def main(argv: list[str] | None = None) -> int:
                 str(args.rate),
                 "--format",
                 "raw",
-                "--function",
                 "--output",
                 str(raw),
             ]
+            if not args.lines:
+                cmd.append("--function")
             if args.native:
                 cmd.append("--native")
             spy = procs.spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
