@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from bench.main import Bench
 
 SIPP_DIR = REPO / "tests" / "e2e" / "sipp"
-RATES = (100, 200, 300, 500, 700, 900, 1200)
+RATES = (100, 200, 300, 500, 700, 900, 1200, 1500, 2000)
 STEP_SECONDS = 8
 FAILOVER_CODES = [408, 480, 500, 502, 503, 504]
 # The caller's pause between ACK and BYE. A multi-process UDP proxy can reorder an ACK and a
@@ -259,12 +259,23 @@ def error_kinds(path: Path, top: int = 3) -> str:
     return "; ".join(f"{kind} x{count}" for kind, count in kinds.most_common(top))
 
 
+def udp_receive_drops() -> int:
+    """UDP datagrams the kernel dropped because a socket's receive buffer was full (the
+    whole machine's count: SIPp's and Kamailio's sockets, and anything else running)."""
+    lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()]
+    udp = [line for line in lines if line and line[0] == "Udp:"]
+    if len(udp) < 2 or "RcvbufErrors" not in udp[0]:
+        return 0
+    return int(udp[1][udp[0].index("RcvbufErrors")])
+
+
 def api_text(step: dict[str, Any]) -> str:
+    drops = f"{step.get('udp_drops', 0)} UDP datagrams dropped (receive buffers full)"
     if step.get("api_p50_ms") is None:
-        return "no API timings in Kamailio's log (debug < 2)"
+        return f"no API timings in Kamailio's log (debug < 2); {drops}"
     return (
         f"c4router's answer seen by Kamailio: p50 {step['api_p50_ms']:.1f} ms, "
-        f"p99 {step['api_p99_ms']:.1f} ms, {step['api_failed']} failed"
+        f"p99 {step['api_p99_ms']:.1f} ms, {step['api_failed']} failed; {drops}"
     )
 
 
@@ -344,6 +355,7 @@ def call_step(
         }  # fmt: skip
 
     before = cpu()
+    drops_before = udp_receive_drops()
     started = time.monotonic()
     process = procs.spawn(cmd, log=work / f"uac-{rate}.out", cwd=work)
     sipp_cpu = 0.0
@@ -370,4 +382,5 @@ def call_step(
         "cpu_c4router": (after["c4router"] - before["c4router"]) / elapsed,
         "cpu_sipp": (sipp_cpu + after["sipp_uas"] - before["sipp_uas"]) / elapsed,
         "errors": error_kinds(work / f"uac-{rate}.errors.log"),
+        "udp_drops": udp_receive_drops() - drops_before,
     }
