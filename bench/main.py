@@ -184,6 +184,7 @@ class Bench:
     # -- throughput -----------------------------------------------------------------------------
     def throughput(self) -> None:
         table: dict[str, dict[int, dict[str, Any]]] = {}
+        self.results["throughput"] = table  # filled as it goes: an interrupted run shows it
         configs = CONFIGS
         if self.args.configs:
             configs = tuple(c for c in CONFIGS if config_key(c.label) in self.args.configs)

@@ -79,6 +79,9 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 def install_cleanup() -> None:
     atexit.register(stop_all)
+    # Ctrl-C raises KeyboardInterrupt even when started in the background by a shell (which
+    # makes its background jobs ignore SIGINT).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGHUP, _on_sigterm)
 
