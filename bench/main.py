@@ -68,6 +68,7 @@ def median_of(results: list[WrkResult]) -> dict[str, float]:
         "max_p99_ms": max(r.p99_ms for r in results),
         "errors": sum(r.errors for r in results),
         "requests": sum(r.requests for r in results),
+        "cpu_us": statistics.median(r.server_cpu_us for r in results),
         "rounds": len(results),
     }
 
@@ -124,8 +125,12 @@ class Bench:
             env["RAW_ASGI_BODY_FILE"] = str(self.raw_body)
         return Server(app=app, config=config, env=env, log_dir=self.work)
 
-    def wrk(self, url: str, db: str, connections: int, seconds: float) -> WrkResult:
-        return procs.run_wrk(url, self.pools[db], TOKEN, connections, seconds)
+    def wrk(self, server: Server, db: str, connections: int, seconds: float) -> WrkResult:
+        cpu = server.cpu_seconds()
+        result = procs.run_wrk(server.url, self.pools[db], TOKEN, connections, seconds)
+        if result.requests:
+            result.server_cpu_us = (server.cpu_seconds() - cpu) / result.requests * 1e6
+        return result
 
     # -- data -----------------------------------------------------------------------------------
     def ensure_data(self, db: str, prefixes: int, dids: int, timeout: float) -> None:
@@ -177,7 +182,8 @@ class Bench:
             f"{measured['rss_after_mb']:.0f} MB; a full gc.collect() "
             f"{measured['full_gc_ms']:.0f} ms "
             f"({measured['gc_tracked_objects']:,} objects); handle_rtjson() "
-            f"{measured['handle_us']:.1f} us "
+            f"{measured['handle_us']:.1f} us, the ASGI app without a server "
+            f"{measured['asgi_us']:.1f} us "
             f"per query (answers {measured['answer_bytes_mean']:.0f} B mean)"
         )
 
@@ -201,20 +207,21 @@ class Bench:
                     f"c4router workers {c4.worker_pids()}"
                 )
                 for server in (c4, raw):
-                    self.wrk(server.url, DB_100K, 64, self.warmup)
+                    self.wrk(server, DB_100K, 64, self.warmup)
                 per_conc: dict[int, dict[str, Any]] = {}
                 for connections in (16, 64):
                     runs: dict[str, list[WrkResult]] = {"c4router": [], "raw": []}
                     for index in range(self.rounds):
                         for name, server in (("c4router", c4), ("raw", raw)):
-                            result = self.wrk(server.url, DB_100K, connections, self.seconds)
+                            result = self.wrk(server, DB_100K, connections, self.seconds)
                             runs[name].append(result)
                         a, b = runs["c4router"][-1], runs["raw"][-1]
                         say(
                             f"    c{connections:<3} round {index + 1}/{self.rounds}: c4router "
                             f"{fmt_int(a.rps):>7} req/s p50 {a.p50_ms:5.2f} p99 {a.p99_ms:6.2f} ms "
-                            f"err {a.errors} | raw {fmt_int(b.rps):>7} req/s p50 {b.p50_ms:5.2f} "
-                            f"p99 {b.p99_ms:6.2f} ms err {b.errors}"
+                            f"err {a.errors} cpu {a.server_cpu_us:4.0f} us/req | raw "
+                            f"{fmt_int(b.rps):>7} req/s p50 {b.p50_ms:5.2f} p99 {b.p99_ms:6.2f} ms "
+                            f"err {b.errors} cpu {b.server_cpu_us:4.0f} us/req"
                         )
                     per_conc[connections] = {name: median_of(r) for name, r in runs.items()}
                     # Each c4router round and the raw round after it ran seconds apart: the
@@ -257,11 +264,11 @@ class Bench:
                     f"{seconds_list(builds)}; RSS {mb_list(out[db]['rss_start_mb'])}"
                 )
             for db, server in servers.items():
-                self.wrk(server.url, db, 64, self.warmup)
+                self.wrk(server, db, 64, self.warmup)
             runs: dict[str, list[WrkResult]] = {db: [] for db in servers}
             for index in range(self.rounds):
                 for db, server in servers.items():
-                    result = self.wrk(server.url, db, 64, self.seconds)
+                    result = self.wrk(server, db, 64, self.seconds)
                     runs[db].append(result)
                     say(
                         f"    c64 round {index + 1}/{self.rounds} {db}: {fmt_int(result.rps)} "
@@ -627,7 +634,8 @@ class Summary:
                 "answers: " + ", ".join(f"{k} {v * 100 / total:.0f}%" for k, v in answers.items())
             )
             self.add(
-                f"handle_rtjson() alone, in one process: {inproc['handle_us']:.1f} us/query; "
+                f"in one process, no server: handle_rtjson() {inproc['handle_us']:.1f} us/query, "
+                f"c4router.asgi.application {inproc.get('asgi_us', 0):.1f} us/query; "
                 f"raw app body {inproc['raw_body_bytes']} B (c4router answers "
                 f"{inproc['answer_bytes_mean']:.0f} B mean)"
             )
@@ -637,19 +645,25 @@ class Summary:
         tp = self.r.get("throughput")
         if not tp:
             return
-        self.add(f"POST /kamailio/rtjson{'c4router':>33}{'raw ASGI ceiling':>40}")
+        self.add(f"POST /kamailio/rtjson{'c4router':>37}{'raw ASGI ceiling':>46}")
         self.add(
-            f"{'server':<15} {'conc':<5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'err':>4}  "
-            f"{'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'err':>4}  {'ratio':>6}"
+            f"{'server':<15} {'conc':<5} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} "
+            f"{'cpu us':>6}  {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} {'cpu us':>6}  "
+            f"{'ratio':>6}"
         )
         for label, per_conc in tp.items():
             for conc, pair in per_conc.items():
                 a, b, ratio = pair["c4router"], pair["raw"], pair["ratio"]
                 self.add(
-                    f"{label:<15} c{conc:<4} {fmt_int(a['rps']):>8} {a['p50_ms']:8.2f} "
-                    f"{a['p99_ms']:8.2f} {a['errors']:4d}  {fmt_int(b['rps']):>8} "
-                    f"{b['p50_ms']:8.2f} {b['p99_ms']:8.2f} {b['errors']:4d}  {ratio:6.1%}"
+                    f"{label:<15} c{conc:<4} {fmt_int(a['rps']):>8} {a['p50_ms']:7.2f} "
+                    f"{a['p99_ms']:7.2f} {a['errors']:4d} {a['cpu_us']:6.0f}  "
+                    f"{fmt_int(b['rps']):>8} {b['p50_ms']:7.2f} {b['p99_ms']:7.2f} "
+                    f"{b['errors']:4d} {b['cpu_us']:6.0f}  {ratio:6.1%}"
                 )
+        self.add(
+            "(cpu us: CPU time of the server's processes per request, median round; the rest "
+            "of the 2 cores goes to wrk)"
+        )
         self.add("")
         main_cfg = tp.get(CONFIGS[0].label, {}).get(64)
         if main_cfg:

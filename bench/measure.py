@@ -7,7 +7,8 @@ them (build_table), the process RSS before and after, the time of one full garba
 collection with the table alive (a pause a worker takes whenever Python's collector runs a
 generation-2 pass: it walks every object of the table), the microseconds per
 routing.endpoint.handle_rtjson() call over the query pool (parse, decide, serialise: what
-the lean ASGI handler adds on top of the server), and the mix of answers. --raw-body writes
+the lean ASGI handler adds on top of the server), the same through c4router.asgi's
+application on an event loop without a server, and the mix of answers. --raw-body writes
 a routed answer of median size: the fixed body bench/raw_asgi.py serves. --profile runs
 the handle loop under pyinstrument and prints its report.
 """
@@ -32,6 +33,44 @@ def rss_mb(pid: int | str = "self") -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def asgi_per_request(bodies: list[bytes], rounds: int = 3) -> float:
+    """Microseconds per request through c4router.asgi.application itself (the lean handler
+    and handle_rtjson), called on an event loop with in-memory receive/send: no server, no
+    socket. The difference with the server's CPU per request is the server's share."""
+    import asyncio
+
+    from c4router.asgi import application
+
+    headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+               (b"x-c4-token", TOKEN.encode())]  # fmt: skip
+
+    async def one(body: bytes) -> None:
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict[str, object]:
+            return messages.pop()
+
+        async def send(message: object) -> None:
+            return None
+
+        scope = {"type": "http", "method": "POST", "path": "/kamailio/rtjson",
+                 "headers": headers, "client": ("127.0.0.1", 40000)}  # fmt: skip
+        await application(scope, receive, send)
+
+    async def loop() -> float:
+        for body in bodies:  # warm-up
+            await one(body)
+        timings = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            for body in bodies:
+                await one(body)
+            timings.append((time.perf_counter() - started) / len(bodies) * 1e6)
+        return statistics.median(timings)
+
+    return asyncio.run(loop())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -107,6 +146,8 @@ def main(argv: list[str] | None = None) -> None:
         handle_all()  # warm caches (IP parsing, allowed clients)
         per_call = [handle_all() for _ in range(args.rounds)]
 
+    asgi_us = asgi_per_request(bodies)
+
     if args.raw_body and routed_sizes:
         routed_sizes.sort(key=lambda item: item[0])
         args.raw_body.write_bytes(routed_sizes[len(routed_sizes) // 2][1])
@@ -120,6 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         "rss_after_mb": rss_after,
         "counts": table.counts,
         "handle_us": statistics.median(per_call),
+        "asgi_us": asgi_us,
         "full_gc_ms": full_gc_s * 1000,
         "gc_tracked_objects": tracked,
         "answers": dict(answers.most_common()),

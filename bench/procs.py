@@ -293,6 +293,10 @@ class Server:
             return [self.process.pid]
         return [pid for pid in children(self.process.pid) if "resource_tracker" not in cmdline(pid)]
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of the server's processes: master and workers."""
+        return cpu_seconds(group_pids(self.process.pid)) if self.process else 0.0
+
     def memory(self) -> list[dict[str, float]]:
         return [memory_mb(pid) for pid in self.worker_pids()]
 
@@ -341,6 +345,8 @@ class WrkResult:
     errors: int  # non-2xx/3xx answers + socket errors
     non2xx: int
     socket_errors: int
+    # CPU time the server's processes used during the run, per request (0: not measured)
+    server_cpu_us: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
