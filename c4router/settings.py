@@ -245,10 +245,15 @@ if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r} is not a logging level.")
 # Logs go to stderr (the container's log). LOG_FORMAT=json: one JSON object per line, with
 # the call_id of the call a line is about. What is logged at which level:
-#   DEBUG   every routing decision (too much at 500 calls/s: off by default)
-#   INFO    refused calls (no route, unknown source...) with the reason; table reloads
-#   WARNING malformed routing queries; the database reachable again after an outage
+#   DEBUG   every routing decision, routed or refused, with the reason (c4router.routing;
+#           ROUTING_LOG_LEVEL=DEBUG shows them: a line per call is too much at 500 calls/s)
+#   INFO    routing table builds and patches
+#   WARNING malformed routing queries (at most one line a second, with a count of the
+#           others); the database reachable again after an outage
 #   ERROR   the database unreachable (once, then about every minute) and build failures
+ROUTING_LOG_LEVEL = env_str("ROUTING_LOG_LEVEL", LOG_LEVEL).upper()
+if ROUTING_LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(f"ROUTING_LOG_LEVEL={ROUTING_LOG_LEVEL!r} is not a logging level.")
 LOG_FORMAT = env_str("LOG_FORMAT", "text").strip().lower()
 if LOG_FORMAT not in {"text", "json"}:
     raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use 'text' or 'json'.")
@@ -261,7 +266,10 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "c4router.routing": {"level": ROUTING_LOG_LEVEL},
+    },
 }
 
 # --- Kamailio rendering -------------------------------------------------------------------------

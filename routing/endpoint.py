@@ -72,6 +72,29 @@ def _token_allowed(token: str, table: Table) -> bool:
     return token in table.tokens
 
 
+class _BadQueryLog:
+    """At most one WARNING a second about malformed queries, with how many were not shown:
+    a broken or hostile client must not flood the log."""
+
+    interval = 1.0
+    last = float("-inf")
+    suppressed = 0
+
+
+def _warn_bad_query(client_ip: str | None, exc: QueryError) -> None:
+    now = perf_counter()
+    if now - _BadQueryLog.last < _BadQueryLog.interval:
+        _BadQueryLog.suppressed += 1
+        return
+    more = (
+        f" (and {_BadQueryLog.suppressed} more since the last report)"
+        if _BadQueryLog.suppressed
+        else ""
+    )
+    logger.warning("bad routing query from %s: %s%s", client_ip, exc, more)
+    _BadQueryLog.last, _BadQueryLog.suppressed = now, 0
+
+
 def handle_rtjson(
     body: bytes,
     *,
@@ -100,7 +123,7 @@ def handle_rtjson(
         query = parse_query(body)
     except QueryError as exc:
         metrics.OUTCOMES["bad_request"].inc()
-        logger.warning("bad routing query from %s: %s", client_ip, exc)
+        _warn_bad_query(client_ip, exc)
         return _error(400, str(exc))
     decision = decide(query, table, now or datetime.now(UTC), _rng)
     answer = answer_bytes(decision)
@@ -112,9 +135,11 @@ def handle_rtjson(
                 "call-id=%s routed: %s", query.call_id, decision.why,
                 extra={"call_id": query.call_id},
             )  # fmt: skip
-    else:
-        # Refusals are rarer and are what an operator investigates: INFO, with the reason.
-        logger.info(
+    elif logger.isEnabledFor(logging.DEBUG):
+        # A line per call, even per refused call, costs more than the decision itself at
+        # hundreds of calls per second: DEBUG (ROUTING_LOG_LEVEL=DEBUG shows them). The
+        # counts by outcome are in /metrics; `manage.py route` explains any one call.
+        logger.debug(
             "call-id=%s refused %s %s: %s", query.call_id, decision.code, decision.reason,
             decision.why, extra={"call_id": query.call_id},
         )  # fmt: skip

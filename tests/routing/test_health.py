@@ -120,9 +120,29 @@ def test_json_logs_carry_the_call_id():
     assert document["level"] == "INFO"
 
 
-def test_refused_calls_are_logged_with_their_call_id(client, live_table, caplog):
+def test_decisions_are_logged_at_debug_with_their_call_id(client, live_table, caplog):
     with caplog.at_level(logging.INFO, logger="c4router.routing"):
+        post(client, outbound(to_uri="sip:+4420@x", call_id="quiet@test"))
+    assert not [r for r in caplog.records if r.name == "c4router.routing"]  # not per call
+    with caplog.at_level(logging.DEBUG, logger="c4router.routing"):
         post(client, outbound(to_uri="sip:+4420@x", call_id="missing-route@test"))
-    (record,) = [r for r in caplog.records if r.name == "c4router.routing"]
-    assert record.call_id == "missing-route@test"
-    assert "refused 404 No Route" in record.getMessage()
+        post(client, outbound(call_id="routed@test"))
+    refused, routed = [r for r in caplog.records if r.name == "c4router.routing"]
+    assert refused.call_id == "missing-route@test"
+    assert "refused 404 No Route" in refused.getMessage()
+    assert routed.call_id == "routed@test" and "routed" in routed.getMessage()
+
+
+def test_malformed_queries_are_reported_at_most_once_a_second(client, live_table, caplog):
+    from routing.endpoint import _BadQueryLog
+
+    _BadQueryLog.last, _BadQueryLog.suppressed = float("-inf"), 0
+    with caplog.at_level(logging.WARNING, logger="c4router.routing"):
+        for _ in range(50):
+            post(client, b"{bad")
+        _BadQueryLog.last -= _BadQueryLog.interval  # a second later
+        post(client, b"[]")
+    lines = [r.getMessage() for r in caplog.records if r.name == "c4router.routing"]
+    assert len(lines) == 2
+    assert "body: not valid JSON" in lines[0]
+    assert "body: expected a JSON object (and 49 more since the last report)" in lines[1]
