@@ -179,6 +179,7 @@ CONFIGS = (
     ServerConfig("uvicorn -w 1", "uvicorn", 1),
     ServerConfig("uvicorn -w 2", "uvicorn", 2),
 )
+GUNICORN_CONF = REPO / "c4router" / "gunicorn_conf.py"
 APPS = {"c4router": "c4router.asgi:application", "raw": "bench.raw_asgi:application"}
 
 
@@ -220,19 +221,19 @@ class Server:
     def command(self) -> list[str]:
         app = APPS[self.app]
         if self.config.server == "gunicorn":
+            # As production runs it (the Dockerfile's command): c4router/gunicorn_conf.py,
+            # uvicorn_worker, metrics in multiprocess mode; the ceiling gets the same.
             return [
                 sys.executable,
                 "-m",
                 "gunicorn",
+                "--config",
+                str(GUNICORN_CONF),
                 app,
-                "-k",
-                "uvicorn.workers.UvicornWorker",
                 "-w",
                 str(self.config.workers),
                 "--bind",
                 f"127.0.0.1:{self.port}",
-                "--graceful-timeout",
-                "5",
             ]
         return [
             sys.executable,
