@@ -24,6 +24,7 @@ django_application = get_asgi_application()  # sets Django up before the imports
 
 from routing import health  # noqa: E402
 from routing.endpoint import client_allowed, handle_rtjson  # noqa: E402
+from routing.engine.query import MAX_BODY  # noqa: E402
 from routing.loader import holder  # noqa: E402
 
 Scope = MutableMapping[str, Any]
@@ -32,7 +33,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 RTJSON_PATH = "/kamailio/rtjson"
-MAX_BODY = 64 * 1024
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -45,10 +45,10 @@ async def _read_body(receive: Receive) -> bytes | None:
             return None
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY:
-            return b""  # too large: parse_query refuses an empty body with a clear error
         chunks.append(chunk)
-        if not message.get("more_body", False):
+        if size > MAX_BODY or not message.get("more_body", False):
+            # Past MAX_BODY, stop reading: what we have is already more than parse_query
+            # accepts, and it says so ("body: larger than ...").
             return b"".join(chunks)
 
 

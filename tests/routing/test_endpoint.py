@@ -173,3 +173,9 @@ def test_lean_asgi_and_drf_view_give_identical_answers(client, live_table):
     assert _asgi_post([SEED_QUERY], token="nope") == [
         (403, post(client, SEED_QUERY, token="nope").content)
     ]
+
+
+def test_oversized_body_is_refused_by_size_through_the_lean_path(live_table):
+    ((status, body),) = _asgi_post([b'{"a": "' + b"x" * 200_000 + b'"}'])
+    assert status == 400
+    assert orjson.loads(body)["error"] == "body: larger than 16384 bytes"
