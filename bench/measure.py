@@ -101,8 +101,10 @@ def main(argv: list[str] | None = None) -> None:
     gc.collect()
     rss_after = rss_mb()
     holder.table = table
-    # What one full collection costs with the table alive: Python's cyclic GC walks every
-    # container object of the table at each generation-2 collection (a pause in serving).
+    # What one full collection costs with the table alive, the table frozen out of the
+    # collector's scans as the workers do (routing.loader.TableHolder.refresh): without the
+    # freeze, each generation-2 collection would walk every object of the table.
+    gc.freeze()
     gc.collect()
     started_gc = time.perf_counter()
     gc.collect()
