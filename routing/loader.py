@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -58,7 +58,6 @@ from routing.models import (
     RouterInstance,
     RouteRule,
     RouteTarget,
-    RuleKind,
     Tenant,
     changes_between,
     current_routing_version,
@@ -100,51 +99,27 @@ def load_rows(using: str | None = None) -> tuple[int, TableRows]:
     """The version and every routing row, read in one consistent snapshot."""
     using = using or routing_db_alias()
     with _snapshot(using):
-        version = current_routing_version(using)
-        small = _read_small(using)
-        rows = dataclasses.replace(
-            small, rules=tuple(_read_rules(using)), dids=tuple(_read_dids(using))
-        )
-    return version, rows
+        return current_routing_version(using), _read_all(using)
+
+
+def _read_all(using: str) -> TableRows:
+    """Every routing row (inside the caller's snapshot)."""
+    return dataclasses.replace(
+        _read_small(using), rules=tuple(_read_rules(using)), dids=tuple(_read_dids(using))
+    )
 
 
 def _plans(using: str) -> dict[tuple[str, int, str], NumberPlan]:
+    """Each carrier's and PBX's normalization rules, per direction (a small table: the
+    model's own as_engine_rule(), which its example check uses too)."""
     grouped: dict[tuple[str, int, str], list[NumberRule]] = {}
-    fields = (
-        "carrier_id", "pbx_id", "direction", "applies_to", "priority", "kind",
-        "pattern", "replacement", "match_prefix", "strip", "add_prefix",
-    )  # fmt: skip
-    rows = (
-        NormalizationRule.objects.using(using)
-        .filter(enabled=True)
-        .order_by("priority", "id")
-        .values_list(*fields)
-    )
-    for (
-        carrier_id,
-        pbx_id,
-        direction,
-        applies_to,
-        priority,
-        kind,
-        pattern,
-        repl,
-        mp,
-        strip,
-        add,
-    ) in rows:
-        owner = ("carrier", carrier_id) if carrier_id is not None else ("pbx", pbx_id)
-        rule = NumberRule(
-            priority=priority,
-            applies_to=applies_to,
-            pattern=pattern if kind == RuleKind.REGEX else None,
-            replacement=repl,
-            match_prefix=mp,
-            strip=strip,
-            add_prefix=add,
+    rules = NormalizationRule.objects.using(using).filter(enabled=True).order_by("priority", "id")
+    for rule in rules:
+        owner = (
+            ("carrier", rule.carrier_id) if rule.carrier_id is not None else ("pbx", rule.pbx_id)
         )
-        grouped.setdefault((*owner, direction), []).append(rule)
-    return {key: NumberPlan.from_rules(rules) for key, rules in grouped.items()}
+        grouped.setdefault((*owner, rule.direction), []).append(rule.as_engine_rule())
+    return {key: NumberPlan.from_rules(items) for key, items in grouped.items()}
 
 
 def _headers(text: str) -> tuple[tuple[str, str], ...]:
@@ -350,12 +325,9 @@ def update_from_database(current: Table | None, using: str | None = None) -> Tab
             return None
         changes = None if current is None else changes_between(using, current.version, version)
         if current is None or changes is None:
-            rows = dataclasses.replace(
-                _read_small(using),
-                rules=tuple(_read_rules(using)),
-                dids=tuple(_read_dids(using)),
+            table = build_table(
+                _read_all(using), version=version, defaults=defaults_from_settings()
             )
-            table = build_table(rows, version=version, defaults=defaults_from_settings())
             how = "built"
         else:
             rules_moved = tuple(
@@ -402,7 +374,6 @@ class HolderStatus:
     reload_failures: int = 0
     last_build_seconds: float = 0.0
     builds: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class TableHolder:

@@ -31,7 +31,6 @@ from routing.engine.table import (
     Table,
     TargetRow,
     header_text,
-    make_hop,
     uri_host,
 )
 
@@ -383,11 +382,4 @@ def _user(number: str) -> str:
     return number.replace("#", "%23") if "#" in number else number
 
 
-def sip_uri(user: str, host: str, port: int | None = None, transport: str = "udp") -> str:
-    """A SIP URI from parts already checked (query parser, model validators)."""
-    if not user:
-        return make_hop("", host, port or 0, transport, "", 1, 1).dst_uri
-    return f"sip:{_user(user)}{make_hop('', host, port or 0, transport, '', 1, 1).uri_tail}"
-
-
-__all__ = ["Decision", "Party", "Route", "decide", "find_rule", "order_gateways", "sip_uri"]
+__all__ = ["Decision", "Party", "Route", "decide", "find_rule", "order_gateways"]
