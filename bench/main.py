@@ -177,9 +177,9 @@ class Bench:
         )
         say("    answers: " + ", ".join(f"{k} {v}" for k, v in measured["answers"].items()))
         say(
-            f"    in one process: rows read in {measured['load_rows_s']:.2f}s, table built in "
-            f"{measured['build_table_s']:.2f}s, RSS {measured['rss_before_mb']:.0f} -> "
-            f"{measured['rss_after_mb']:.0f} MB; a full gc.collect() "
+            f"    in one process: table built in {measured['total_s']:.2f}s, RSS "
+            f"{measured['rss_before_mb']:.0f} -> {measured['rss_after_mb']:.0f} MB (peak "
+            f"{measured['rss_peak_mb']:.0f} MB); a full gc.collect() "
             f"{measured['full_gc_ms']:.0f} ms "
             f"({measured['gc_tracked_objects']:,} objects); handle_rtjson() "
             f"{measured['handle_us']:.1f} us, the ASGI app without a server "
@@ -700,10 +700,10 @@ class Summary:
         row("route rules", small.get("rules"), large.get("rules"), "{:,}")
         row("table build, one process alone (s)", alone_small.get("total_s"),
             alone_large.get("total_s"), "{:.2f}")  # fmt: skip
-        row("  of which reading the rows (s)", alone_small.get("load_rows_s"),
-            alone_large.get("load_rows_s"), "{:.2f}")  # fmt: skip
         row("  process RSS after the build (MB)", alone_small.get("rss_after_mb"),
             alone_large.get("rss_after_mb"), "{:.0f}")  # fmt: skip
+        row("  process peak RSS (VmHWM) (MB)", alone_small.get("rss_peak_mb"),
+            alone_large.get("rss_peak_mb"), "{:.0f}")  # fmt: skip
         row("table build in each worker at start, max (s)", max(small["worker_builds_s"] or [0]),
             max(large["worker_builds_s"] or [0]), "{:.2f}")  # fmt: skip
         row("a full gc.collect() with the table (ms)", alone_small.get("full_gc_ms"),

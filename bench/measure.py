@@ -2,8 +2,9 @@
 
     python -m bench.measure --db c4router_bench --pool POOL [--raw-body OUT] [--profile]
 
-Prints one JSON line (RESULT {...}): the time to read the rows (load_rows) and to index
-them (build_table), the process RSS before and after, the time of one full garbage
+Prints one JSON line (RESULT {...}): the time to build the table from the database as a
+worker does (routing.loader.TableHolder.refresh: the rows stream into the indexes), the
+process RSS before and after, and its peak (VmHWM), the time of one full garbage
 collection with the table alive (a pause a worker takes whenever Python's collector runs a
 generation-2 pass: it walks every object of the table), the microseconds per
 routing.endpoint.handle_rtjson() call over the query pool (parse, decide, serialise: what
@@ -28,9 +29,9 @@ from bench.dataset import TOKEN, _setup_django
 from bench.queries import read_pool
 
 
-def rss_mb(pid: int | str = "self") -> float:
+def rss_mb(pid: int | str = "self", field: str = "VmRSS") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -85,27 +86,24 @@ def main(argv: list[str] | None = None) -> None:
     _setup_django(args.db)
     from django.conf import settings
 
+    import c4router.asgi  # noqa: F401  (what a worker has imported before its first build)
     from routing.endpoint import handle_rtjson
-    from routing.engine.table import build_table
-    from routing.loader import defaults_from_settings, holder, load_rows
+    from routing.loader import holder
 
     settings.C4ROUTER["RELOAD_THREAD"] = False
     gc.collect()
     rss_before = rss_mb()
     started = time.perf_counter()
-    version, rows = load_rows()
-    loaded = time.perf_counter()
-    table = build_table(rows, version=version, defaults=defaults_from_settings())
+    holder.refresh()  # as a worker builds (and then freezes) its table
     built = time.perf_counter()
-    del rows
-    gc.collect()
+    table = holder.table
+    assert table is not None
+    version = table.version
     rss_after = rss_mb()
-    holder.table = table
+    rss_peak = rss_mb(field="VmHWM")
     # What one full collection costs with the table alive, the table frozen out of the
-    # collector's scans as the workers do (routing.loader.TableHolder.refresh): without the
-    # freeze, each generation-2 collection would walk every object of the table.
-    gc.freeze()
-    gc.collect()
+    # collector's scans as the workers do: without the freeze, each generation-2
+    # collection would walk every object of the table.
     started_gc = time.perf_counter()
     gc.collect()
     full_gc_s = time.perf_counter() - started_gc
@@ -156,11 +154,10 @@ def main(argv: list[str] | None = None) -> None:
     result = {
         "db": args.db,
         "version": version,
-        "load_rows_s": loaded - started,
-        "build_table_s": built - loaded,
         "total_s": built - started,
         "rss_before_mb": rss_before,
         "rss_after_mb": rss_after,
+        "rss_peak_mb": rss_peak,
         "counts": table.counts,
         "handle_us": statistics.median(per_call),
         "asgi_us": asgi_us,

@@ -10,6 +10,7 @@ the log until the database answers again.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import datetime as dt
 import gc
@@ -17,7 +18,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,8 @@ from django.db import connections, transaction
 from routing import metrics, validators
 from routing.engine.numbers import NumberPlan, NumberRule
 from routing.engine.table import (
+    PLAIN_MAX_ID,
+    PLAIN_PRIORITY,
     CarrierRow,
     Defaults,
     DidRow,
@@ -37,6 +40,7 @@ from routing.engine.table import (
     GatewayRow,
     Patch,
     PbxRow,
+    RuleIndexBuilder,
     RuleRow,
     SourceRow,
     Table,
@@ -95,18 +99,14 @@ def _snapshot(using: str) -> Iterator[None]:
         yield
 
 
-def load_rows(using: str | None = None) -> tuple[int, TableRows]:
-    """The version and every routing row, read in one consistent snapshot."""
-    using = using or routing_db_alias()
-    with _snapshot(using):
-        return current_routing_version(using), _read_all(using)
-
-
-def _read_all(using: str) -> TableRows:
-    """Every routing row (inside the caller's snapshot)."""
-    return dataclasses.replace(
-        _read_small(using), rules=tuple(_read_rules(using)), dids=tuple(_read_dids(using))
-    )
+def _build_all(using: str, version: int) -> Table:
+    """The whole table from every row (inside the caller's snapshot). The rules stream
+    straight into the index, the plain ones without ever being a RuleRow: a million rules
+    are never all in memory as rows."""
+    rules = RuleIndexBuilder()
+    _read_rules(using, into=rules)
+    rows = dataclasses.replace(_read_small(using), dids=tuple(_read_dids(using)))
+    return build_table(rows, version=version, defaults=defaults_from_settings(), rules=rules)
 
 
 def _plans(using: str) -> dict[tuple[str, int, str], NumberPlan]:
@@ -194,9 +194,11 @@ def _read_small(using: str) -> TableRows:
 
 # The two big tables are read with one SQL statement each, through the raw cursor: at
 # 1,000,000 rules the ORM's per-row work would be most of the build. A rule's targets come
-# aggregated into one text cell ("order:weight:carrier:gateway,..."), parsed once per
-# distinct list: imports give thousands of prefixes the same few lists, which then share
-# one tuple in memory.
+# aggregated into one text cell ("order:weight:carrier:gateway,..."), with the number the
+# database gives that distinct list (1, 2, ...; NULL: no targets). Each list is parsed
+# once, at the first rule bearing its number, into that slot of the table's TargetLists:
+# rules with the same targets share one tuple, and no dict of a million cells is kept to
+# find them (it was 40 MB of a 1M-prefix worker's memory).
 _RULE_COLUMNS = (
     "r.id, r.name, r.tenant_id, r.prefix, r.caller_prefix, r.priority, r.weekdays, "
     "r.start_time, r.end_time, r.timezone, r.caller_id, r.from_display, r.extra_headers"
@@ -250,30 +252,53 @@ def _stream(connection: Any, sql: str, params: list[Any]) -> Iterator[tuple[Any,
             yield from batch
 
 
-def _read_rules(using: str, ids: Collection[int] | None = None) -> list[RuleRow]:
-    """The enabled rules (all, or those of `ids`) with their targets."""
+def _read_rules(
+    using: str, ids: Collection[int] | None = None, into: RuleIndexBuilder | None = None
+) -> list[RuleRow]:
+    """The enabled rules (all, or those of `ids`) with their targets: returned as RuleRows,
+    or added to `into` (the plain ones as ints, see table.is_plain)."""
     connection = connections[using]
     vendor = connection.vendor
     rule_filter, rule_params = _id_filter(vendor, "r.id", ids)
     target_filter, target_params = _id_filter(vendor, "t.rule_id", ids)
     # Table names from the models, values as parameters.
     sql = (
-        f"SELECT {_RULE_COLUMNS}, agg.targets FROM {RouteRule._meta.db_table} r "  # noqa: S608
-        f"LEFT JOIN (SELECT t.rule_id, {_TARGET_CELL[vendor]} AS targets "
-        f"FROM {RouteTarget._meta.db_table} t WHERE TRUE{target_filter} GROUP BY t.rule_id) agg "
-        f"ON agg.rule_id = r.id WHERE r.enabled{rule_filter}"
+        f"WITH agg AS (SELECT t.rule_id, {_TARGET_CELL[vendor]} AS targets "  # noqa: S608
+        f"FROM {RouteTarget._meta.db_table} t WHERE TRUE{target_filter} GROUP BY t.rule_id), "
+        "lists AS (SELECT targets, row_number() OVER () AS slot "
+        "FROM (SELECT DISTINCT targets FROM agg) d) "
+        f"SELECT {_RULE_COLUMNS}, agg.targets, coalesce(lists.slot, 0) "
+        f"FROM {RouteRule._meta.db_table} r "
+        "LEFT JOIN agg ON agg.rule_id = r.id LEFT JOIN lists ON lists.targets = agg.targets "
+        f"WHERE r.enabled{rule_filter}"
     )
-    shared: dict[str | None, tuple[TargetRow, ...]] = {}
+    # The lists by the database's number: the table's own slots when building a whole
+    # table (slot 0 is the empty list), else this read's. (Numbers that only disabled rules
+    # bear stay None: never read.)
+    lists = into.targets.lists if into is not None else [()]
     seen: dict[str, TargetRow] = {}
     zones: dict[str, ZoneInfo] = {}
     rules = []
+    add_plain = into.add_plain if into is not None else None
     for (
         rule_id, name, tenant_id, prefix, caller_prefix, priority, weekdays,
-        start_cell, end_cell, tz, caller_id, from_display, extra, cell,
+        start_cell, end_cell, tz, caller_id, from_display, extra, cell, slot,
     ) in _stream(connection, sql, target_params + rule_params):  # fmt: skip
-        targets = shared.get(cell)
-        if targets is None:
-            targets = shared[cell] = _parse_targets(cell, seen)
+        if slot >= len(lists) or lists[slot] is None:
+            if slot >= len(lists):
+                lists.extend([None] * (slot + 1 - len(lists)))  # type: ignore[list-item]
+            lists[slot] = _parse_targets(cell, seen)
+        # table.is_plain(), on the columns: no RuleRow for most of a big table's rules.
+        if (
+            add_plain is not None
+            and priority == PLAIN_PRIORITY
+            and not (name or caller_prefix or weekdays or caller_id or from_display or extra)
+            and start_cell is None
+            and rule_id <= PLAIN_MAX_ID
+        ):
+            add_plain(rule_id, tenant_id, prefix, slot)
+            continue
+        targets = lists[slot]
         window = None
         if weekdays or start_cell is not None:
             start, end = start_cell, end_cell
@@ -281,21 +306,23 @@ def _read_rules(using: str, ids: Collection[int] | None = None) -> list[RuleRow]
                 start, end = dt.time.fromisoformat(start), dt.time.fromisoformat(end)
             zone = zones.get(tz) or zones.setdefault(tz, ZoneInfo(tz))
             window = Window(frozenset(int(day) for day in weekdays), start, end, zone)
-        rules.append(
-            RuleRow(
-                id=rule_id,
-                prefix=prefix,
-                targets=targets,
-                tenant_id=tenant_id,
-                caller_prefix=caller_prefix,
-                priority=priority,
-                window=window,
-                name=name,
-                caller_id=caller_id,
-                from_display=from_display,
-                extra_headers=_headers(extra) if extra else (),
-            )
+        rule = RuleRow(
+            id=rule_id,
+            prefix=prefix,
+            targets=targets,
+            tenant_id=tenant_id,
+            caller_prefix=caller_prefix,
+            priority=priority,
+            window=window,
+            name=name,
+            caller_id=caller_id,
+            from_display=from_display,
+            extra_headers=_headers(extra) if extra else (),
         )
+        if into is not None:
+            into.add_row(rule)
+        else:
+            rules.append(rule)
     return rules
 
 
@@ -324,10 +351,8 @@ def update_from_database(current: Table | None, using: str | None = None) -> Tab
         if current is not None and version == current.version:
             return None
         changes = None if current is None else changes_between(using, current.version, version)
-        if current is None or changes is None:
-            table = build_table(
-                _read_all(using), version=version, defaults=defaults_from_settings()
-            )
+        if current is None or changes is None or current.target_lists.needs_rebuild:
+            table = _build_all(using, version)
             how = "built"
         else:
             rules_moved = tuple(
@@ -362,6 +387,24 @@ def build_from_database(using: str | None = None) -> Table:
     table = update_from_database(None, using)
     assert table is not None
     return table
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc's malloc_trim; a no-op
+    elsewhere). A build frees tens of MB of database read buffers and big temporary
+    dicts, which would otherwise stay in the worker's RSS: 10 MB at 1M prefixes."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 @dataclass
@@ -412,6 +455,7 @@ class TableHolder:
             # garbage collector's scans, which would otherwise walk them all every few
             # thousand requests. (Old tables are freed by reference counting.)
             gc.freeze()
+            release_free_memory()
             return True
 
     def ensure_loaded(self) -> Table | None:

@@ -21,6 +21,7 @@ from datetime import datetime
 from routing.engine.numbers import CALLEE, CALLER, from_e164, strip_and_prefix, to_e164
 from routing.engine.query import Party, Query
 from routing.engine.table import (
+    POW10,
     CarrierRow,
     DidRow,
     DomainRow,
@@ -31,6 +32,7 @@ from routing.engine.table import (
     Table,
     TargetRow,
     header_text,
+    rule_of,
     uri_host,
 )
 
@@ -226,33 +228,50 @@ def _outbound(
 def find_rule(
     table: Table, tenant_id: int, callee: str, caller: str, now: datetime
 ) -> RuleRow | None:
-    """The best enabled rule: longest destination prefix, then the order of RouteRule's doc."""
-    scopes = [scope for scope in (table.rules.get(tenant_id), table.rules.get(None)) if scope]
-    for length in table.rule_prefix_lengths:
-        if length > len(callee):
+    """The best enabled rule: longest destination prefix, then the order of RouteRule's doc.
+
+    `callee` is E.164 digits. Its first n digits have the index key
+    number // 10 ** (len - n) + 10 ** n (table.prefix_key): one int division per length
+    probed, no string slicing or hashing.
+    """
+    rules = table.rules
+    scopes = [(scope_id, rules[scope_id]) for scope_id in (tenant_id, None) if scope_id in rules]
+    lengths = table.rule_prefix_lengths
+    if not scopes or not lengths:
+        return None
+    head = callee[: lengths[0]]
+    size = len(head)
+    number = int(head) if head else 0
+    for length in lengths:
+        if length > size:
             continue
-        prefix = callee[:length]
+        key = number // POW10[size - length] + POW10[length]
         best = None
         best_key = None
         # Each bucket is sorted by the static key, so its first usable rule is its best.
-        for scope in scopes:
-            entry = scope.get(prefix)
+        for scope_id, scope in scopes:
+            entry = scope.get(key)
             if entry is None:
                 continue
-            for rule in (entry,) if entry.__class__ is RuleRow else entry:
+            if entry.__class__ is int:  # a plain rule: any caller, any time
+                rule = rule_of(entry, scope_id, callee[:length], table.target_lists.lists)  # type: ignore[arg-type]
+                candidates: tuple[RuleRow, ...] = (rule,)
+            else:
+                candidates = (entry,) if entry.__class__ is RuleRow else entry  # type: ignore[assignment]
+            for rule in candidates:
                 if not caller.startswith(rule.caller_prefix):
                     continue
                 if rule.window is not None and not rule.window.is_open(now):
                     continue
-                key = (
+                rank = (
                     -len(rule.caller_prefix),
                     0 if rule.window is not None else 1,
                     0 if rule.tenant_id is not None else 1,
                     rule.priority,
                     rule.id,
                 )
-                if best_key is None or key < best_key:
-                    best, best_key = rule, key
+                if best_key is None or rank < best_key:
+                    best, best_key = rule, rank
                 break
         if best is not None:
             return best

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import NamedTuple
@@ -157,7 +157,177 @@ class RuleRow(NamedTuple):
         return f"rule #{self.id}{name} (prefix '{self.prefix}', {scope})"
 
 
-RuleIndex = dict[int | None, dict[str, "RuleRow | tuple[RuleRow, ...]"]]
+# --- the rule index ---------------------------------------------------------------------------
+#
+# A 1,000,000-prefix table is mostly "plain" rules: an id, a scope, a destination prefix and
+# targets, every other field at its default. Stored as RuleRows they cost about 300 bytes
+# each; the index stores them as two ints instead:
+# - the key: the prefix as prefix_key() gives it (10 ** len + the digits: 32 bytes, where a
+#   str costs 64, and leading zeros kept);
+# - the entry: rule id | slot << 31, the slot naming the rule's target list in the table's
+#   TargetLists, where rules with the same targets share one tuple.
+# A bucket holding one rule that is not plain stores its RuleRow, and a bucket of several
+# rules a tuple of RuleRows in their static order (_sort_rule_key). find_rule() makes the
+# RuleRow of the plain rule it picks (rule_of()).
+
+_ID_BITS = 31
+_ID_MASK = (1 << _ID_BITS) - 1
+_MAX_SLOT = 1 << 29  # id | slot << 31 stays below 2 ** 60: an int of 32 bytes
+PLAIN_MAX_ID = _ID_MASK
+PLAIN_PRIORITY: int = RuleRow._field_defaults["priority"]
+
+RuleEntry = int | RuleRow | tuple[RuleRow, ...]
+RuleIndex = dict[int | None, dict[int, RuleEntry]]  # scope (tenant id or None) -> key -> entry
+
+
+MAX_PREFIX = 40
+POW10 = tuple(10**n for n in range(MAX_PREFIX + 1))
+
+
+def prefix_key(prefix: str) -> int:
+    """A destination prefix (ASCII digits) as the rule index's key: "" -> 1, "33" -> 133,
+    "0033" -> 10033. The key of a number's first n digits: number // 10 ** (len - n) + 10 ** n
+    (see decide.find_rule)."""
+    if not prefix:
+        return 1
+    if len(prefix) > MAX_PREFIX or not (prefix.isdigit() and prefix.isascii()):
+        raise TableError(f"destination prefix {prefix!r}: not up to {MAX_PREFIX} digits")
+    return POW10[len(prefix)] + int(prefix)
+
+
+def key_prefix(key: int) -> str:
+    return str(key)[1:]
+
+
+def is_plain(rule: RuleRow) -> bool:
+    """Whether the index may store the rule as an int (see above)."""
+    return (
+        rule.enabled
+        and not rule.caller_prefix
+        and rule.priority == PLAIN_PRIORITY
+        and rule.window is None
+        and not rule.name
+        and not rule.caller_id
+        and not rule.from_display
+        and not rule.extra_headers
+        and 0 <= rule.id <= _ID_MASK
+    )
+
+
+class TargetLists:
+    """The distinct target lists of a table's plain rules, by slot.
+
+    Append-only: a table patched from another shares its TargetLists and appends the lists
+    its changed rules bring (readers only read the slots their own table holds). `appended`
+    counts those: the loader rebuilds whole once they are many (see needs_rebuild).
+    """
+
+    __slots__ = ("_slots", "appended", "lists")
+
+    def __init__(self) -> None:
+        self.lists: list[tuple[TargetRow, ...]] = [()]  # slot 0: no targets
+        self._slots: dict[tuple[TargetRow, ...], int] | None = {(): 0}
+        self.appended = 0
+
+    def slot(self, targets: tuple[TargetRow, ...]) -> int:
+        """The slot of a target list (one slot per distinct list while building)."""
+        slots = self._slots
+        slot = slots.get(targets) if slots is not None else None
+        if slot is None:
+            slot = len(self.lists)
+            if slot >= _MAX_SLOT:
+                raise TableError(f"more than {_MAX_SLOT} distinct target lists")
+            self.lists.append(targets)
+            if slots is not None:
+                slots[targets] = slot
+            else:
+                self.appended += 1
+        return slot
+
+    def seal(self) -> None:
+        """Built: forget the lookup by value (a dict as big as the lists); later slots come
+        from patches, which find an unchanged list's slot in the rule it replaces."""
+        self._slots = None
+
+    @property
+    def needs_rebuild(self) -> bool:
+        return self.appended > 1000 and self.appended > len(self.lists) // 10
+
+
+class RuleIndexBuilder:
+    """Indexes rules one at a time: the loader streams a million of them straight in,
+    without making a RuleRow for the plain ones (add_plain)."""
+
+    def __init__(self) -> None:
+        self.index: RuleIndex = {}
+        self.targets = TargetLists()
+        self.lengths: dict[int, int] = {}  # prefix length -> rules
+        self._crowded: list[tuple[int | None, int]] = []
+
+    def add_plain(self, rule_id: int, tenant_id: int | None, prefix: str, slot: int) -> None:
+        """A plain rule (see is_plain), its targets already given a slot."""
+        self._put(tenant_id, prefix, rule_id | slot << _ID_BITS)
+
+    def add(self, rule: RuleRow) -> None:
+        if not rule.enabled:
+            return
+        if is_plain(rule):
+            self.add_plain(rule.id, rule.tenant_id, rule.prefix, self.targets.slot(rule.targets))
+        else:
+            self._put(rule.tenant_id, rule.prefix, rule)
+
+    def add_row(self, rule: RuleRow) -> None:
+        """A rule stored as its RuleRow (the loader's way for rules that are not plain: it
+        fills self.targets.lists itself, by the database's numbers, and slot() must not)."""
+        self._put(rule.tenant_id, rule.prefix, rule)
+
+    def _put(self, tenant_id: int | None, prefix: str, entry: int | RuleRow) -> None:
+        key = prefix_key(prefix)
+        length = len(prefix)
+        self.lengths[length] = self.lengths.get(length, 0) + 1
+        scope = self.index.get(tenant_id)
+        if scope is None:
+            scope = self.index[tenant_id] = {}
+        old = scope.setdefault(key, entry)
+        if old is entry:
+            return
+        if old.__class__ is list:
+            old.append(entry)  # type: ignore[union-attr]
+        else:
+            scope[key] = [old, entry]  # type: ignore[assignment]
+            self._crowded.append((tenant_id, key))
+
+    def finish(self) -> tuple[RuleIndex, TargetLists, dict[int, int]]:
+        """The index, its target lists and how many rules it holds per prefix length."""
+        lists = self.targets.lists
+        for tenant_id, key in self._crowded:
+            scope = self.index[tenant_id]
+            prefix = key_prefix(key)
+            rules = [
+                rule_of(entry, tenant_id, prefix, lists) if entry.__class__ is int else entry
+                for entry in scope[key]  # type: ignore[union-attr]
+            ]
+            scope[key] = tuple(sorted(rules, key=_sort_rule_key))  # type: ignore[arg-type]
+        self.targets.seal()
+        return self.index, self.targets, self.lengths
+
+
+def rule_of(
+    entry: int, tenant_id: int | None, prefix: str, lists: list[tuple[TargetRow, ...]]
+) -> RuleRow:
+    """The RuleRow of a plain rule's entry."""
+    return RuleRow(entry & _ID_MASK, prefix, lists[entry >> _ID_BITS], tenant_id)
+
+
+def bucket(
+    entry: RuleEntry | None, tenant_id: int | None, prefix: str, lists: list[tuple[TargetRow, ...]]
+) -> tuple[RuleRow, ...]:
+    """The rules of an index entry, as RuleRows, best first."""
+    if entry is None:
+        return ()
+    if entry.__class__ is int:
+        return (rule_of(entry, tenant_id, prefix, lists),)  # type: ignore[arg-type]
+    return (entry,) if entry.__class__ is RuleRow else entry  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,9 +465,13 @@ class Table:
     dids_prefix: dict[str, DidRow]
     did_prefix_lengths: tuple[int, ...]
     did_ranges: dict[int, DidRanges]
-    # scope (tenant id, or None for the global rules) -> destination prefix -> the rule,
-    # or a tuple of rules statically ordered (see _sort_rule_key).
+    # scope (tenant id, or None for the global rules) -> prefix_key(destination prefix) ->
+    # a plain rule's int, a RuleRow, or a tuple of RuleRows statically ordered (see "the
+    # rule index" above); the plain rules' target lists by slot; how many rules have a
+    # prefix of each length, and those lengths, longest first.
     rules: RuleIndex
+    target_lists: TargetLists
+    rule_lengths: dict[int, int]
     rule_prefix_lengths: tuple[int, ...]
     tokens: frozenset[str]
     counts: dict[str, int]
@@ -315,8 +489,16 @@ class Table:
 
     def rules_at(self, tenant_id: int | None, prefix: str) -> tuple[RuleRow, ...]:
         """The rules of one scope and prefix, best first."""
-        entry = self.rules.get(tenant_id, {}).get(prefix)
-        return bucket(entry)
+        entry = self.rules.get(tenant_id, {}).get(prefix_key(prefix))
+        return bucket(entry, tenant_id, prefix, self.target_lists.lists)
+
+    def rule_buckets(self) -> Iterator[tuple[int | None, str, tuple[RuleRow, ...]]]:
+        """Every (scope, prefix, rules best first) of the index (slow: for tests and tools)."""
+        lists = self.target_lists.lists
+        for tenant_id, scope in self.rules.items():
+            for key, entry in scope.items():
+                prefix = key_prefix(key)
+                yield tenant_id, prefix, bucket(entry, tenant_id, prefix, lists)
 
     def find_did(self, number: str) -> DidRow | None:
         """Exact number first, then a range holding it, then the longest prefix."""
@@ -346,12 +528,21 @@ def build_table(
     version: int = 0,
     defaults: Defaults | None = None,
     built_at: datetime | None = None,
+    rules: RuleIndexBuilder | None = None,
 ) -> Table:
-    """A whole table from all the rows."""
+    """A whole table from all the rows: rows.rules, or the rules already fed to `rules`
+    (the loader's way: a million rules never sit in memory as rows)."""
     defaults = defaults or Defaults()
+    if rules is None:
+        rules = RuleIndexBuilder()
+        for rule in rows.rules:
+            rules.add(rule)
+    index, target_lists, lengths = rules.finish()
     return _assemble(
         rows,
-        _index_rules(rows.rules),
+        index,
+        target_lists,
+        lengths,
         _index_dids(rows.dids),
         version=version,
         defaults=defaults,
@@ -393,54 +584,20 @@ def _index_dids(dids: tuple[DidRow, ...] | list[DidRow]) -> _DidIndex:
     return _DidIndex(exact, prefix, {length: _ranges(items) for length, items in ranges.items()})
 
 
-def _index_rules(rules: Iterable[RuleRow]) -> RuleIndex:
-    """Two levels of dicts (scope, then prefix), a bucket's only rule stored bare: at
-    1,000,000 rules, key tuples and one-rule tuples would cost 100 MB."""
-    index: RuleIndex = {}
-    crowded = []
-    for rule in rules:
-        if not rule.enabled:
-            continue
-        scope = index.get(rule.tenant_id)
-        if scope is None:
-            scope = index[rule.tenant_id] = {}
-        entry = scope.get(rule.prefix)
-        if entry is None:
-            scope[rule.prefix] = rule
-        elif entry.__class__ is RuleRow:
-            scope[rule.prefix] = [entry, rule]  # type: ignore[assignment]
-            crowded.append((scope, rule.prefix))
-        else:
-            entry.append(rule)  # type: ignore[union-attr]
-    for scope, prefix in crowded:
-        scope[prefix] = tuple(sorted(scope[prefix], key=_sort_rule_key))  # type: ignore[arg-type]
-    return index
-
-
-def _prefix_lengths(index: RuleIndex) -> tuple[int, ...]:
-    return tuple(
-        sorted({len(prefix) for scope in index.values() for prefix in scope}, reverse=True)
-    )
-
-
-def _rule_count(index: RuleIndex) -> int:
-    return sum(
-        1 if entry.__class__ is RuleRow else len(entry)
-        for scope in index.values()
-        for entry in scope.values()
-    )
+def _lengths_order(lengths: dict[int, int]) -> tuple[int, ...]:
+    return tuple(sorted((length for length, count in lengths.items() if count), reverse=True))
 
 
 def _assemble(
     rows: TableRows,
     rules: RuleIndex,
+    target_lists: TargetLists,
+    rule_lengths: dict[int, int],
     dids: _DidIndex,
     *,
     version: int,
     defaults: Defaults,
     built_at: datetime | None,
-    rule_prefix_lengths: tuple[int, ...] | None = None,
-    rule_count: int | None = None,
 ) -> Table:
     """The table around its big indexes, with the small tables (rows.rules and rows.dids
     are not read here) indexed afresh."""
@@ -487,10 +644,6 @@ def _assemble(
             p.fr_timer or defaults.fr_timer, p.fr_inv_timer or defaults.fr_inv_timer,
         )  # fmt: skip
 
-    if rule_prefix_lengths is None:
-        rule_prefix_lengths = _prefix_lengths(rules)
-    if rule_count is None:
-        rule_count = _rule_count(rules)
     return Table(
         version=version,
         built_at=built_at or datetime.now().astimezone(),
@@ -508,7 +661,9 @@ def _assemble(
         did_prefix_lengths=tuple(sorted({len(p) for p in dids.prefix}, reverse=True)),
         did_ranges=dids.ranges,
         rules=rules,
-        rule_prefix_lengths=rule_prefix_lengths,
+        target_lists=target_lists,
+        rule_lengths=rule_lengths,
+        rule_prefix_lengths=_lengths_order(rule_lengths),
         tokens=rows.tokens,
         gateway_hops=gateway_hops,
         pbx_hops=pbx_hops,
@@ -522,7 +677,7 @@ def _assemble(
             "sources": len(v4) + len(v6),
             "domains": len(rows.domains),
             "dids": dids.count,
-            "rules": rule_count,
+            "rules": sum(rule_lengths.values()),
         },
     )
 
@@ -551,60 +706,67 @@ def patch_table(
 ) -> Table:
     """A new table: the old one's rules and DIDs with the patch applied, the small tables
     from the patch. The old table is not modified (requests may still be reading it)."""
-    rules, removed, added = _patch_rules(old, patch)
-    lengths = old.rule_prefix_lengths
-    if removed or added:
-        lengths = _prefix_lengths(rules)
+    rules, lengths = _patch_rules(old, patch)
     return _assemble(
         patch.small,
         rules,
+        old.target_lists,
+        lengths,
         _patch_dids(old, patch),
         version=version,
         defaults=old.defaults,
         built_at=built_at,
-        rule_prefix_lengths=lengths,
-        rule_count=old.counts["rules"] - removed + added,
     )
 
 
-def bucket(entry: RuleRow | tuple[RuleRow, ...] | None) -> tuple[RuleRow, ...]:
-    if entry is None:
-        return ()
-    return (entry,) if entry.__class__ is RuleRow else entry  # type: ignore[return-value]
-
-
-def _patch_rules(old: Table, patch: Patch) -> tuple[RuleIndex, int, int]:
-    """The new rule index, and how many rules it lost and gained."""
+def _patch_rules(old: Table, patch: Patch) -> tuple[RuleIndex, dict[int, int]]:
+    """The new rule index and its rule count per prefix length. Rebuilds only the touched
+    buckets, in copies of the touched scopes (the old index is not modified)."""
     if not patch.rules_moved:
-        return old.rules, 0, 0
+        return old.rules, old.rule_lengths
     changed = {rule_id for rule_id, _ in patch.rules_moved}
     touched = {where for _, where in patch.rules_moved if where is not None}
     touched.update((rule.tenant_id, rule.prefix) for rule in patch.rules)
+    pool = old.target_lists
+    lists = pool.lists
     index = dict(old.rules)  # shallow: only the touched scopes are copied below
+    lengths = dict(old.rule_lengths)
     copied: set[int | None] = set()
-    removed = added = 0
+    # Slots of the target lists already in the touched buckets: an edited rule whose
+    # targets did not change keeps its slot, and the pool does not grow.
+    known: dict[tuple[TargetRow, ...], int] = {}
     for tenant_id, prefix in touched:
         if tenant_id not in copied:
             index[tenant_id] = dict(index.get(tenant_id, {}))
             copied.add(tenant_id)
         scope = index[tenant_id]
-        before = bucket(scope.get(prefix))
+        key = prefix_key(prefix)
+        entry = scope.get(key)
+        if entry.__class__ is int:
+            known[lists[entry >> _ID_BITS]] = entry >> _ID_BITS  # type: ignore[operator]
+        before = bucket(entry, tenant_id, prefix, lists)
         kept = [rule for rule in before if rule.id not in changed]
-        removed += len(before) - len(kept)
-        for rule in patch.rules:
-            if rule.enabled and rule.tenant_id == tenant_id and rule.prefix == prefix:
-                kept.append(rule)
-                added += 1
+        kept.extend(
+            rule
+            for rule in patch.rules
+            if rule.enabled and rule.tenant_id == tenant_id and rule.prefix == prefix
+        )
+        lengths[len(prefix)] = lengths.get(len(prefix), 0) + len(kept) - len(before)
         if len(kept) > 1:
-            scope[prefix] = tuple(sorted(kept, key=_sort_rule_key))
+            scope[key] = tuple(sorted(kept, key=_sort_rule_key))
         elif kept:
-            scope[prefix] = kept[0]
+            (rule,) = kept
+            slot = known.get(rule.targets) if is_plain(rule) else None
+            if slot is None and rule.id in changed and is_plain(rule):
+                slot = known[rule.targets] = pool.slot(rule.targets)
+            # A kept plain rule whose slot is unknown stays a RuleRow: correct, if bigger.
+            scope[key] = rule if slot is None else rule.id | slot << _ID_BITS
         else:
-            scope.pop(prefix, None)
+            scope.pop(key, None)
     for tenant_id in copied:
         if not index[tenant_id]:
             del index[tenant_id]
-    return index, removed, added
+    return index, {length: count for length, count in lengths.items() if count}
 
 
 def _patch_dids(old: Table, patch: Patch) -> _DidIndex:

@@ -14,7 +14,6 @@ from routing.engine.table import (
     Table,
     TableRows,
     TargetRow,
-    bucket,
     build_table,
     patch_table,
 )
@@ -28,11 +27,11 @@ def shape(table: Table) -> dict[str, object]:
     """Everything patching touches, by ids."""
     return {
         "rules": {
-            (tenant_id, prefix): tuple(r.id for r in bucket(entry))
-            for tenant_id, scope in table.rules.items()
-            for prefix, entry in scope.items()
+            (tenant_id, prefix): rules
+            for tenant_id, prefix, rules in table.rule_buckets()
         },
         "lengths": table.rule_prefix_lengths,
+        "rule_lengths": table.rule_lengths,
         "exact": {n: d.id for n, d in table.dids_exact.items()},
         "prefix": {n: d.id for n, d in table.dids_prefix.items()},
         "prefix_lengths": table.did_prefix_lengths,
@@ -62,7 +61,10 @@ def edits(draw, rows: TableRows):
                     prefix=draw(st.text("123", max_size=3)),
                     tenant_id=draw(st.sampled_from([None, 1, 2])),
                     enabled=draw(st.booleans()),
-                    priority=draw(st.integers(0, 3)),
+                    priority=draw(st.sampled_from([0, 100, 100])),
+                    caller_prefix=draw(st.sampled_from([base.caller_prefix, ""])),
+                    window=draw(st.sampled_from([base.window, None])),
+                    targets=draw(st.sampled_from([base.targets, (TargetRow(1, carrier_id=2),)])),
                 )
         else:
             did_id = draw(st.integers(1, 20))
