@@ -7,6 +7,7 @@ from datetime import time
 
 import pytest
 
+from routing.engine.table import TargetRow, prefix_key
 from routing.loader import build_from_database, update_from_database
 from routing.models import (
     Did,
@@ -132,3 +133,91 @@ def test_changes_record_where_the_row_was(routing_data, kind):
         did.delete()
         change = RoutingChange.objects.filter(kind="did").latest("id")
         assert (change.object_id, change.old_key) == (did_id, "33123456780")
+
+
+# --- compact storage: plain rules (table.is_plain) are ints in the index ----------------------
+
+NOT_PLAIN = {
+    "name": {"name": "France"},
+    "caller_prefix": {"caller_prefix": "331"},
+    "priority": {"priority": 5},
+    "weekdays": {"weekdays": "67"},
+    "hours": {"start_time": time(22), "end_time": time(6)},
+    "caller_id": {"caller_id": "33100000000"},
+    "from_display": {"from_display": "Sales"},
+    "extra_headers": {"extra_headers": "X-Route: premium"},
+}
+
+
+@pytest.mark.parametrize("field", NOT_PLAIN)
+def test_a_rule_with_any_field_set_keeps_it(routing_data, field):
+    changes = NOT_PLAIN[field]
+    routing_data.france.name = ""  # the fixture's rule has a name: plain but for `field`
+    for name, value in changes.items():
+        setattr(routing_data.france, name, value)
+    routing_data.france.save()
+    old = build_from_database()
+    routing_data.france.save()  # the same rule again, through a patch
+    for table in (old, update_from_database(old)):
+        (rule,) = table.rules_at(None, "33")
+        assert rule.id == routing_data.france.pk
+        for name, value in changes.items():
+            got = getattr(rule, name, None)
+            if name == "weekdays":
+                got = "".join(str(day) for day in sorted(rule.window.weekdays))
+            elif name in ("start_time", "end_time"):
+                got = getattr(rule.window, name.split("_")[0])
+            elif name == "extra_headers":
+                got = "".join(f"{k}: {v}" for k, v in rule.extra_headers)
+            assert got == value, name
+        assert table.rules[None][prefix_key("33")] is rule  # stored whole
+
+
+def test_plain_rules_are_ints_that_share_their_target_lists(routing_data, caplog):
+    gateways = (routing_data.alpha1, routing_data.beta1)
+    made = []
+    for prefix in ("441", "442", "443"):
+        rule = saved(RouteRule(prefix=prefix))
+        for order, gateway in enumerate(gateways):
+            saved(RouteTarget(rule=rule, order=order, gateway=gateway))
+        made.append(rule)
+    empty = saved(RouteRule(prefix="49"))  # no targets yet
+    table = build_from_database()
+    rules = [table.rules_at(None, prefix)[0] for prefix in ("441", "442", "443")]
+    assert [rule.id for rule in rules] == [rule.pk for rule in made]
+    assert [t.gateway_id for t in rules[0].targets] == [g.pk for g in gateways]
+    assert rules[0].targets is rules[1].targets is rules[2].targets  # one tuple for three
+    assert table.rules_at(None, "49")[0].targets == ()
+    assert all(type(table.rules[None][prefix_key(p)]) is int for p in ("441", "442", "49"))
+
+    # Patched: a new name makes 441 a RuleRow; 442 gets 443's targets back after a detour.
+    made[0].name = "UK 1"
+    made[0].save()
+    RouteTarget.objects.filter(rule=made[1], order=1).delete()
+    saved(RouteTarget(rule=empty, gateway=routing_data.beta1))
+    patched, how = update(table, caplog)
+    assert "patched" in how
+    assert shape(patched) == shape(build_from_database())
+    assert patched.rules_at(None, "441")[0].name == "UK 1"
+    assert [t.gateway_id for t in patched.rules_at(None, "442")[0].targets] == [
+        routing_data.alpha1.pk
+    ]
+    assert [t.gateway_id for t in patched.rules_at(None, "49")[0].targets] == [
+        routing_data.beta1.pk
+    ]
+    assert rules[1].targets == table.rules_at(None, "442")[0].targets  # the old table: as was
+
+
+def test_target_lists_piled_up_by_patches_rebuild_the_table(routing_data, caplog):
+    """Patches append the target lists of changed rules to the table's TargetLists and do
+    not look for an equal one (the dict that could was dropped after the build, to save its
+    memory): once they are many, the next change rebuilds the table whole, and compact."""
+    old = build_from_database()
+    pool = old.target_lists
+    for gateway_id in range(1, 1002):  # what 1,001 edits of targets would have appended
+        pool.slot((TargetRow(0, gateway_id=gateway_id),))
+    assert pool.appended == 1001 and pool.needs_rebuild
+    routing_data.france.save()
+    table, how = update(old, caplog)
+    assert "built" in how
+    assert table.target_lists.appended == 0 and len(table.target_lists.lists) < 10
