@@ -26,10 +26,7 @@ FAST = settings(max_examples=200, deadline=None)
 def shape(table: Table) -> dict[str, object]:
     """Everything patching touches, by ids."""
     return {
-        "rules": {
-            (tenant_id, prefix): rules
-            for tenant_id, prefix, rules in table.rule_buckets()
-        },
+        "rules": {(tenant_id, prefix): rules for tenant_id, prefix, rules in table.rule_buckets()},
         "lengths": table.rule_prefix_lengths,
         "rule_lengths": table.rule_lengths,
         "exact": {n: d.id for n, d in table.dids_exact.items()},
