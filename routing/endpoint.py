@@ -19,12 +19,12 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from routing import metrics
 from routing.engine.decide import decide
 from routing.engine.query import QueryError, parse_query
 from routing.engine.rtjson import answer_bytes
 from routing.engine.table import Table
 from routing.loader import holder
+from routing.metrics import TALLY
 
 logger = logging.getLogger("c4router.routing")
 
@@ -106,30 +106,29 @@ def handle_rtjson(
     """(HTTP status, JSON body) for one routing query."""
     started = perf_counter()
     if not client_allowed(client_ip):
-        metrics.OUTCOMES["forbidden_client"].inc()
+        TALLY.outcome("forbidden_client")
         return _error(403, f"client {client_ip} is not allowed to query routes")
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type != "application/json":
-        metrics.OUTCOMES["bad_request"].inc()
+        TALLY.outcome("bad_request")
         return _error(415, f"Content-Type must be application/json, not {media_type or 'empty'}")
     table = holder.get()
     if table is None:
-        metrics.OUTCOMES["not_ready"].inc()
+        TALLY.outcome("not_ready")
         return _error(503, "routing table not loaded yet (database unreachable?)")
     if not _token_allowed(token, table):
-        metrics.OUTCOMES["forbidden_client"].inc()
+        TALLY.outcome("forbidden_client")
         return _error(403, f"missing or unknown {TOKEN_HEADER} header")
     try:
         query = parse_query(body)
     except QueryError as exc:
-        metrics.OUTCOMES["bad_request"].inc()
+        TALLY.outcome("bad_request")
         _warn_bad_query(client_ip, exc)
         return _error(400, str(exc))
     decision = decide(query, table, now or datetime.now(UTC), _rng)
     answer = answer_bytes(decision)
-    metrics.OUTCOME_BY_CODE[decision.code].inc()
+    TALLY.answered(decision.code, len(decision.routes), started)
     if decision.routed:
-        metrics.ROUTES_PER_ANSWER.observe(len(decision.routes))
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "call-id=%s routed: %s", query.call_id, decision.why,
@@ -143,5 +142,4 @@ def handle_rtjson(
             "call-id=%s refused %s %s: %s", query.call_id, decision.code, decision.reason,
             decision.why, extra={"call_id": query.call_id},
         )  # fmt: skip
-    metrics.ROUTING_SECONDS.observe(perf_counter() - started)
     return 200, answer

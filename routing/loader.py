@@ -495,6 +495,9 @@ class TableHolder:
     def _poll_forever(self) -> None:
         interval = settings.C4ROUTER["RELOAD_INTERVAL_MS"] / 1000
         while not self._stop.wait(interval):
+            # The routing path's counts reach /metrics even when no query comes to flush
+            # them (an idle worker), within a poll interval.
+            metrics.TALLY.flush(wait=False)
             try:
                 self.refresh()
             except Exception as exc:

@@ -715,8 +715,15 @@ def run_lab(workdir: Path, database_url: str, module: str) -> dict[str, Any]:
         result["carrier_healthy"] = healthy("carrier", healthcheck("carrier"))
         one_shot("caller", ["sipp", *command("caller")], cwd=workdir)
         port = env("c4router").get("PORT", "8000")
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as page:
-            result["metrics"] = page.read().decode()
+        # Each worker adds its counts to /metrics within a poll interval (RoutingTally):
+        # the worker answering the scrape may not be the one that routed the call.
+        deadline = time.monotonic() + 5
+        while True:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as page:
+                result["metrics"] = page.read().decode()
+            if 'outcome="routed"} 1.0' in result["metrics"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
     finally:
         for process in reversed(processes):
             process.terminate()

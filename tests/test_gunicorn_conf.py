@@ -217,8 +217,12 @@ def test_metrics_sum_what_every_worker_counted(tmp_path):
                 assert response.status_code == 200
                 sent += 1
         with httpx.Client(base_url=server.url, timeout=5) as http:
-            # The stale 1000 are gone (on_starting), the two workers' counts are summed.
-            assert scrape(http) == {"routed": sent, "timed": sent}
+            # The stale 1000 are gone (on_starting), the two workers' counts are summed
+            # (each worker adds its own within a poll interval: routing.metrics.RoutingTally).
+            deadline = time.monotonic() + 5
+            while (values := scrape(http)) != {"routed": sent, "timed": sent}:
+                assert time.monotonic() < deadline, f"{values} after {sent} routed queries"
+                time.sleep(0.1)
             assert sum(per_worker_routed(metrics).values()) == sent
 
             # A worker dies: gunicorn replaces it, child_exit marks it dead, and what it

@@ -146,3 +146,64 @@ def test_malformed_queries_are_reported_at_most_once_a_second(client, live_table
     assert len(lines) == 2
     assert "body: not valid JSON" in lines[0]
     assert "body: expected a JSON object (and 49 more since the last report)" in lines[1]
+
+
+def _histogram_samples(registry, name: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    return {
+        f"{sample.name}{sorted(sample.labels.items())}": sample.value
+        for family in registry.collect()
+        if family.name == name
+        for sample in family.samples
+        if not sample.name.endswith("_created")
+    }
+
+
+def test_the_routing_tally_adds_what_observe_would():
+    """The routing path counts into metrics.TALLY (plain ints) and flush() adds the counts
+    to the Prometheus histograms in bulk, through prometheus_client's internals: the result
+    must be what observe() would have given, bucket by bucket."""
+    from prometheus_client import REGISTRY, CollectorRegistry, Histogram
+
+    from routing import metrics
+
+    reference = CollectorRegistry()
+    seconds = Histogram("ref_seconds", "", buckets=metrics.SECONDS_BUCKETS, registry=reference)
+    routes = Histogram("ref_routes", "", buckets=metrics.ROUTES_BUCKETS, registry=reference)
+    metrics.TALLY.flush()
+    before = {
+        "seconds": _histogram_samples(REGISTRY, "c4router_routing_seconds"),
+        "routes": _histogram_samples(REGISTRY, "c4router_routes_per_answer"),
+        "routed": REGISTRY.get_sample_value(
+            "c4router_routing_requests_total", {"outcome": "routed"}
+        ),
+    }
+    # Durations in the middle of their buckets (the tally measures them itself, from
+    # `started`: a few microseconds more), and one past the last bucket.
+    for duration, count in ((0.00003, 1), (0.003, 3), (0.03, 7), (1.0, 25)):
+        metrics.TALLY.answered(200, count, time.perf_counter() - duration)
+        seconds.observe(duration)
+        routes.observe(count)
+    metrics.TALLY.answered(404, 0, time.perf_counter())  # timed, no routes
+    seconds.observe(0.0)
+    metrics.TALLY.flush()
+
+    def added(kind: str, name: str, ref_name: str) -> dict[str, float]:
+        after = _histogram_samples(REGISTRY, name)
+        return {
+            key.replace(name, ref_name): value - before[kind].get(key, 0.0)
+            for key, value in after.items()
+        }
+
+    got_seconds = added("seconds", "c4router_routing_seconds", "ref_seconds")
+    want_seconds = _histogram_samples(reference, "ref_seconds")
+    sum_key = "ref_seconds_sum[]"
+    assert got_seconds.pop(sum_key) == pytest.approx(want_seconds.pop(sum_key), abs=0.01)
+    assert got_seconds == want_seconds
+    assert want_seconds["ref_seconds_count[]"] == 5
+    assert added("routes", "c4router_routes_per_answer", "ref_routes") == (
+        _histogram_samples(reference, "ref_routes")
+    )
+    assert (
+        REGISTRY.get_sample_value("c4router_routing_requests_total", {"outcome": "routed"})
+        == (before["routed"] or 0) + 4
+    )
