@@ -704,6 +704,12 @@ class Summary:
             alone_large.get("rss_after_mb"), "{:.0f}")  # fmt: skip
         row("  process peak RSS (VmHWM) (MB)", alone_small.get("rss_peak_mb"),
             alone_large.get("rss_peak_mb"), "{:.0f}")  # fmt: skip
+        row("rebuild with the table in use (import) (s)", alone_small.get("rebuild_s"),
+            alone_large.get("rebuild_s"), "{:.2f}")  # fmt: skip
+        row("  peak RSS meanwhile (MB)", alone_small.get("rebuild_peak_mb"),
+            alone_large.get("rebuild_peak_mb"), "{:.0f}")  # fmt: skip
+        row("  RSS after it (MB)", alone_small.get("rss_after_rebuild_mb"),
+            alone_large.get("rss_after_rebuild_mb"), "{:.0f}")  # fmt: skip
         row("table build in each worker at start, max (s)", max(small["worker_builds_s"] or [0]),
             max(large["worker_builds_s"] or [0]), "{:.2f}")  # fmt: skip
         row("a full gc.collect() with the table (ms)", alone_small.get("full_gc_ms"),

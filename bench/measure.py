@@ -4,7 +4,9 @@
 
 Prints one JSON line (RESULT {...}): the time to build the table from the database as a
 worker does (routing.loader.TableHolder.refresh: the rows stream into the indexes), the
-process RSS before and after, and its peak (VmHWM), the time of one full garbage
+process RSS before and after, and its peak (VmHWM), the same for a rebuild with the table
+in use (a bulk import: the old table serves until the new one replaces it), the time of
+one full garbage
 collection with the table alive (a pause a worker takes whenever Python's collector runs a
 generation-2 pass: it walks every object of the table), the microseconds per
 routing.endpoint.handle_rtjson() call over the query pool (parse, decide, serialise: what
@@ -168,6 +170,14 @@ def main(argv: list[str] | None = None) -> None:
         "raw_body_bytes": args.raw_body.stat().st_size if args.raw_body else 0,
         "queries": len(bodies),
     }
+    # A full rebuild with the table in use, as after a bulk import: the old table serves
+    # until the new one is swapped in, so both are alive for a moment.
+    del table
+    started = time.perf_counter()
+    holder.refresh(force=True)
+    result["rebuild_s"] = time.perf_counter() - started
+    result["rebuild_peak_mb"] = rss_mb(field="VmHWM")
+    result["rss_after_rebuild_mb"] = rss_mb()
     print("RESULT " + json.dumps(result), flush=True)
 
 

@@ -727,8 +727,12 @@ def _patch_rules(old: Table, patch: Patch) -> tuple[RuleIndex, dict[int, int]]:
     if not patch.rules_moved:
         return old.rules, old.rule_lengths
     changed = {rule_id for rule_id, _ in patch.rules_moved}
+    arriving: dict[tuple[int | None, str], list[RuleRow]] = {}
+    for rule in patch.rules:
+        if rule.enabled:
+            arriving.setdefault((rule.tenant_id, rule.prefix), []).append(rule)
     touched = {where for _, where in patch.rules_moved if where is not None}
-    touched.update((rule.tenant_id, rule.prefix) for rule in patch.rules)
+    touched.update(arriving)
     pool = old.target_lists
     lists = pool.lists
     index = dict(old.rules)  # shallow: only the touched scopes are copied below
@@ -748,11 +752,7 @@ def _patch_rules(old: Table, patch: Patch) -> tuple[RuleIndex, dict[int, int]]:
             known[lists[entry >> _ID_BITS]] = entry >> _ID_BITS  # type: ignore[operator]
         before = bucket(entry, tenant_id, prefix, lists)
         kept = [rule for rule in before if rule.id not in changed]
-        kept.extend(
-            rule
-            for rule in patch.rules
-            if rule.enabled and rule.tenant_id == tenant_id and rule.prefix == prefix
-        )
+        kept.extend(arriving.get((tenant_id, prefix), ()))
         lengths[len(prefix)] = lengths.get(len(prefix), 0) + len(kept) - len(before)
         if len(kept) > 1:
             scope[key] = tuple(sorted(kept, key=_sort_rule_key))
