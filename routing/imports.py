@@ -76,6 +76,7 @@ from simple_history.utils import bulk_create_with_history
 
 from routing.models import (
     Carrier,
+    Changes,
     Did,
     DidMatch,
     Gateway,
@@ -84,6 +85,7 @@ from routing.models import (
     RouteTarget,
     Tenant,
     bump_routing_version,
+    record_changes,
 )
 
 ADD = "add"
@@ -708,8 +710,9 @@ def import_route_rules(
     defaults = {name: _field_default(RouteRule, name) for name in _RULE_FIELDS}
     result = ImportResult(dry_run=dry_run)
     with transaction.atomic():
-        # First: takes the version row's lock until commit (see the module docstring).
-        bump_routing_version()
+        # First: takes the version row's lock until commit (see the module docstring);
+        # what changed is logged at the end.
+        version = bump_routing_version(changed=Changes())
         tenants = dict(Tenant.objects.values_list("name", "id"))
         resolve_targets = _TargetResolver()
         clean = _Cleaner(RouteRule)
@@ -758,13 +761,15 @@ def import_route_rules(
         errors.raise_if_any()
 
         scopes = {rule.tenant_id for rule in rules}
+        changed = Changes()
         if mode == ADD:
             _check_existing_rules(keys, errors)
             errors.raise_if_any()
         else:
-            result.deleted = _delete_rules(
+            changed.rules = _delete_rules(
                 mode, scopes, {(r.tenant_id, r.prefix) for r in rules}, write
             )
+            result.deleted = len(changed.rules)
 
         ids = _insert(RouteRule, rule_rows, write, "rules")
         target_columns = _columns(RouteTarget)
@@ -781,6 +786,9 @@ def import_route_rules(
                 targets.append(tuple(values[name] for name in target_columns))
         _insert(RouteTarget, targets, write, "targets")
         result.created, result.targets_created = len(rules), len(targets)
+        # The workers patch their tables with these rows (or rebuild, past PATCH_MAX_ROWS).
+        changed.rules += [(rule_id, None, None) for rule_id in ids]
+        record_changes(version, changed)
         if dry_run:
             transaction.set_rollback(True)
     return result
@@ -813,24 +821,27 @@ def _check_existing_rules(keys: dict[tuple[Any, ...], int], errors: _Errors) -> 
 
 def _delete_rules(
     mode: str, scopes: set[int | None], prefixes: set[tuple[int | None, str]], write: _Write
-) -> int:
-    """Delete (with history) the rules a replace import redefines; returns how many."""
+) -> list[tuple[int, int | None, str]]:
+    """Delete (with history) the rules a replace import redefines; returns them as
+    (id, tenant id, prefix)."""
     scope_query = models.Q(pk__in=[])
     for tenant_id in scopes:
         scope_query |= (
             models.Q(tenant__isnull=True) if tenant_id is None else models.Q(tenant_id=tenant_id)
         )
     rules = RouteRule.objects.filter(scope_query).order_by()
+    doomed: list[tuple[int, int | None, str]] = []
     if mode == REPLACE_SCOPE:
-        doomed = list(rules.values_list("id", flat=True))
+        doomed = list(rules.values_list("id", "tenant_id", "prefix"))
     else:
         by_prefix = sorted({prefix for _, prefix in prefixes})
-        doomed = []
         for batch in _chunks(by_prefix, LOOKUP_CHUNK):
             found = rules.filter(prefix__in=batch).values_list("id", "tenant_id", "prefix")
-            doomed += [pk for pk, tenant_id, prefix in found if (tenant_id, prefix) in prefixes]
-    _delete(RouteTarget, "rule_id", doomed, write)
-    return _delete(RouteRule, "id", doomed, write)
+            doomed += [row for row in found if (row[1], row[2]) in prefixes]
+    ids = [pk for pk, _, _ in doomed]
+    _delete(RouteTarget, "rule_id", ids, write)
+    _delete(RouteRule, "id", ids, write)
+    return doomed
 
 
 def _time_text(value: datetime.time | None) -> str:
@@ -926,7 +937,7 @@ def import_dids(
     defaults = {name: _field_default(Did, name) for name in _DID_FIELDS}
     result = ImportResult(dry_run=dry_run)
     with transaction.atomic():
-        bump_routing_version()
+        version = bump_routing_version(changed=Changes())  # the lock; changes logged at the end
         tenants = {tenant.name: tenant for tenant in Tenant.objects.all()}
         pbxs = {(pbx.tenant_id, pbx.name): pbx for pbx in Pbx.objects.all()}
         clean = _Cleaner(Did)
@@ -967,18 +978,25 @@ def import_dids(
                 ranges.append((did, line))
         errors.raise_if_any()
 
-        doomed: list[int] = []
+        doomed: list[tuple[int, str]] = []
         if mode == ADD:
             _check_existing_dids(keys, errors)
             errors.raise_if_any()
         else:
             doomed = _dids_to_replace(mode, keys, {did.tenant_id for did in dids})
-        _check_overlaps(ranges, set(doomed), errors)
+        _check_overlaps(ranges, {pk for pk, _ in doomed}, errors)
         errors.raise_if_any()
-        result.deleted = _delete(Did, "id", doomed, write)
+        result.deleted = _delete(Did, "id", [pk for pk, _ in doomed], write)
         columns = _columns(Did)
-        _insert(Did, [tuple(getattr(did, name) for name in columns) for did in dids], write, "dids")
+        ids = _insert(
+            Did, [tuple(getattr(did, name) for name in columns) for did in dids], write, "dids"
+        )
         result.created = len(dids)
+        record_changes(
+            version,
+            Changes(dids=[(pk, None, number) for pk, number in doomed]
+                    + [(pk, None, None) for pk in ids]),
+        )  # fmt: skip
         if dry_run:
             transaction.set_rollback(True)
     return result
@@ -1019,15 +1037,15 @@ def _check_existing_dids(keys: dict[tuple[str, str], int], errors: _Errors) -> N
 
 def _dids_to_replace(
     mode: str, keys: dict[tuple[str, str], int], tenant_ids: set[int]
-) -> list[int]:
-    """The ids of the DIDs a replace import deletes first."""
+) -> list[tuple[int, str]]:
+    """The DIDs a replace import deletes first, as (id, number)."""
     if mode == REPLACE_SCOPE:
-        return list(Did.objects.filter(tenant_id__in=tenant_ids).values_list("id", flat=True))
+        return list(Did.objects.filter(tenant_id__in=tenant_ids).values_list("id", "number"))
     numbers = sorted({number for number, _ in keys})
-    doomed: list[int] = []
+    doomed: list[tuple[int, str]] = []
     for batch in _chunks(numbers, LOOKUP_CHUNK):
         found = Did.objects.filter(number__in=batch).values_list("id", "number", "match")
-        doomed += [pk for pk, number, match in found if (number, match) in keys]
+        doomed += [(pk, number) for pk, number, match in found if (number, match) in keys]
     return doomed
 
 

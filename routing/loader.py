@@ -14,6 +14,7 @@ import ctypes
 import dataclasses
 import datetime as dt
 import gc
+import json
 import logging
 import os
 import threading
@@ -216,7 +217,8 @@ def _id_filter(vendor: str, column: str, ids: Collection[int] | None) -> tuple[s
         return "", []
     if vendor == "postgresql":
         return f" AND {column} = ANY(%s)", [list(ids)]
-    return f" AND {column} IN ({', '.join(['%s'] * len(ids)) or 'NULL'})", list(ids)
+    # SQLite: one JSON parameter, whatever the count (it allows 32,766 parameters at most).
+    return f" AND {column} IN (SELECT value FROM json_each(%s))", [json.dumps(list(ids))]  # noqa: S608
 
 
 _make_target = TargetRow._make

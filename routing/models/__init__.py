@@ -15,6 +15,7 @@ from routing.models.version import (
     bump_routing_version,
     changes_between,
     current_routing_version,
+    record_changes,
 )
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "bump_routing_version",
     "changes_between",
     "current_routing_version",
+    "record_changes",
 ]
 
 # Models whose changes alter routing answers (the signals bump the version for these).

@@ -93,6 +93,19 @@ def bump_routing_version(using: str = "default", *, changed: Changes | None = No
         RoutingVersion.objects.using(using).get_or_create(pk=1, defaults={"version": 0})
         RoutingVersion.objects.using(using).filter(pk=1).update(version=F("version") + 1)
     version = RoutingVersion.objects.using(using).values_list("version", flat=True).get(pk=1)
+    record_changes(version, changed, using)
+    if version % 1000 == 0:
+        _prune(using, version)
+    return version
+
+
+def record_changes(version: int, changed: Changes | None, using: str = "default") -> None:
+    """Log what `version` changed in the route rules and DIDs, inside the caller's
+    transaction (which bumped it). None, or more rows than a worker patches
+    (PATCH_MAX_ROWS), logs "everything": the workers rebuild. A bulk import bumps first,
+    for the lock, and says what it changed here at the end."""
+    if changed is not None and len(changed.rules) + len(changed.dids) > PATCH_MAX_ROWS:
+        changed = None
     if changed is None:
         rows = [RoutingChange(version=version, kind=ChangeKind.ALL)]
     else:
@@ -103,10 +116,7 @@ def bump_routing_version(using: str = "default", *, changed: Changes | None = No
             for object_id, tenant_id, key in items
         ]  # fmt: skip
     if rows:
-        RoutingChange.objects.using(using).bulk_create(rows)
-    if version % 1000 == 0:
-        _prune(using, version)
-    return version
+        RoutingChange.objects.using(using).bulk_create(rows, batch_size=5000)
 
 
 def _prune(using: str, version: int) -> None:
