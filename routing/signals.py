@@ -3,7 +3,8 @@
 This is the one place that sees every writer (admin, API, shell) without each having to
 remember it. Changes to route rules, their targets and DIDs also say which row moved and
 where it was (see routing.models.version), so that workers patch their table rather than
-rebuild it. Bulk paths that skip signals (imports) call bump_routing_version() themselves.
+rebuild it. Bulk paths that skip signals (imports) call bump_routing_version() themselves
+and say what they changed with record_changes().
 """
 
 from __future__ import annotations
