@@ -22,6 +22,7 @@ from routing.engine.numbers import CALLEE, CALLER, from_e164, strip_and_prefix, 
 from routing.engine.query import Party, Query
 from routing.engine.table import (
     POW10,
+    SHARD_MASK,
     CarrierRow,
     DidRow,
     DomainRow,
@@ -246,11 +247,12 @@ def find_rule(
         if length > size:
             continue
         key = number // POW10[size - length] + POW10[length]
+        shard = key & SHARD_MASK
         best = None
         best_key = None
         # Each bucket is sorted by the static key, so its first usable rule is its best.
         for scope_id, scope in scopes:
-            entry = scope.get(key)
+            entry = scope[shard].get(key)
             if entry is None:
                 continue
             if entry.__class__ is int:  # a plain rule: any caller, any time

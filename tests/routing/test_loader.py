@@ -7,7 +7,7 @@ from datetime import time
 
 import pytest
 
-from routing.engine.table import TargetRow, prefix_key
+from routing.engine.table import TargetRow
 from routing.loader import build_from_database, update_from_database
 from routing.models import (
     Did,
@@ -170,7 +170,7 @@ def test_a_rule_with_any_field_set_keeps_it(routing_data, field):
             elif name == "extra_headers":
                 got = "".join(f"{k}: {v}" for k, v in rule.extra_headers)
             assert got == value, name
-        assert table.rules[None][prefix_key("33")] is rule  # stored whole
+        assert table.rule_entry(None, "33") is rule  # stored whole
 
 
 def test_plain_rules_are_ints_that_share_their_target_lists(routing_data, caplog):
@@ -188,7 +188,7 @@ def test_plain_rules_are_ints_that_share_their_target_lists(routing_data, caplog
     assert [t.gateway_id for t in rules[0].targets] == [g.pk for g in gateways]
     assert rules[0].targets is rules[1].targets is rules[2].targets  # one tuple for three
     assert table.rules_at(None, "49")[0].targets == ()
-    assert all(type(table.rules[None][prefix_key(p)]) is int for p in ("441", "442", "49"))
+    assert all(type(table.rule_entry(None, p)) is int for p in ("441", "442", "49"))
 
     # Patched: a new name makes 441 a RuleRow; 442 gets 443's targets back after a detour.
     made[0].name = "UK 1"
