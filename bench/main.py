@@ -704,6 +704,10 @@ class Summary:
             alone_large.get("rss_after_mb"), "{:.0f}")  # fmt: skip
         row("  process peak RSS (VmHWM) (MB)", alone_small.get("rss_peak_mb"),
             alone_large.get("rss_peak_mb"), "{:.0f}")  # fmt: skip
+        row("one edit patched in (ms)", alone_small.get("patch_one_ms"),
+            alone_large.get("patch_one_ms"), "{:.0f}")  # fmt: skip
+        row("  peak RSS meanwhile (MB)", alone_small.get("patch_peak_mb"),
+            alone_large.get("patch_peak_mb"), "{:.0f}")  # fmt: skip
         row("rebuild with the table in use (import) (s)", alone_small.get("rebuild_s"),
             alone_large.get("rebuild_s"), "{:.2f}")  # fmt: skip
         row("  peak RSS meanwhile (MB)", alone_small.get("rebuild_peak_mb"),

@@ -26,6 +26,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from bench.dataset import TOKEN, _setup_django
 from bench.queries import read_pool
@@ -74,6 +75,24 @@ def asgi_per_request(bodies: list[bytes], rounds: int = 3) -> float:
         return statistics.median(timings)
 
     return asyncio.run(loop())
+
+
+def patch_one_rule(holder: Any) -> dict[str, float]:
+    from django.db import transaction
+
+    from routing.models import RouteRule
+
+    with transaction.atomic():
+        rule = RouteRule.objects.filter(enabled=True).order_by("id").first()
+        if rule is None:
+            return {}
+        rule.prefix = (rule.prefix + "9")[:20]
+        rule.save()
+        started = time.perf_counter()
+        holder.refresh()
+        seconds = time.perf_counter() - started
+        transaction.set_rollback(True)
+    return {"patch_one_ms": seconds * 1000, "patch_peak_mb": rss_mb(field="VmHWM")}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -170,6 +189,9 @@ def main(argv: list[str] | None = None) -> None:
         "raw_body_bytes": args.raw_body.stat().st_size if args.raw_body else 0,
         "queries": len(bodies),
     }
+    # One edit (a rule moved to another prefix, rolled back afterwards): the patch a worker
+    # applies, its time and the peak RSS meanwhile (before the rebuild below raises it).
+    result.update(patch_one_rule(holder))
     # A full rebuild with the table in use, as after a bulk import: the old table serves
     # until the new one is swapped in, so both are alive for a moment.
     del table
