@@ -698,22 +698,18 @@ class Summary:
             self.add(f"{label:<44} {a_text:>13} {b_text:>15}")
 
         row("route rules", small.get("rules"), large.get("rules"), "{:,}")
-        row("table build, one process alone (s)", alone_small.get("total_s"),
-            alone_large.get("total_s"), "{:.2f}")  # fmt: skip
-        row("  process RSS after the build (MB)", alone_small.get("rss_after_mb"),
-            alone_large.get("rss_after_mb"), "{:.0f}")  # fmt: skip
-        row("  process peak RSS (VmHWM) (MB)", alone_small.get("rss_peak_mb"),
-            alone_large.get("rss_peak_mb"), "{:.0f}")  # fmt: skip
-        row("one edit patched in (ms)", alone_small.get("patch_one_ms"),
-            alone_large.get("patch_one_ms"), "{:.0f}")  # fmt: skip
-        row("  peak RSS meanwhile (MB)", alone_small.get("patch_peak_mb"),
-            alone_large.get("patch_peak_mb"), "{:.0f}")  # fmt: skip
-        row("rebuild with the table in use (import) (s)", alone_small.get("rebuild_s"),
-            alone_large.get("rebuild_s"), "{:.2f}")  # fmt: skip
-        row("  peak RSS meanwhile (MB)", alone_small.get("rebuild_peak_mb"),
-            alone_large.get("rebuild_peak_mb"), "{:.0f}")  # fmt: skip
-        row("  RSS after it (MB)", alone_small.get("rss_after_rebuild_mb"),
-            alone_large.get("rss_after_rebuild_mb"), "{:.0f}")  # fmt: skip
+        in_process = (  # bench/measure.py's figures: (label, key, format)
+            ("table build, one process alone (s)", "total_s", "{:.2f}"),
+            ("  process RSS after the build (MB)", "rss_after_mb", "{:.0f}"),
+            ("  process peak RSS (VmHWM) (MB)", "rss_peak_mb", "{:.0f}"),
+            ("one edit patched in (ms)", "patch_one_ms", "{:.0f}"),
+            ("  peak RSS meanwhile (MB)", "patch_peak_mb", "{:.0f}"),
+            ("rebuild with the table in use (import) (s)", "rebuild_s", "{:.2f}"),
+            ("  peak RSS meanwhile (MB)", "rebuild_peak_mb", "{:.0f}"),
+            ("  RSS after it (MB)", "rss_after_rebuild_mb", "{:.0f}"),
+        )
+        for label, key, pattern in in_process:
+            row(label, alone_small.get(key), alone_large.get(key), pattern)
         row("table build in each worker at start, max (s)", max(small["worker_builds_s"] or [0]),
             max(large["worker_builds_s"] or [0]), "{:.2f}")  # fmt: skip
         row("a full gc.collect() with the table (ms)", alone_small.get("full_gc_ms"),
