@@ -302,16 +302,25 @@ def order_gateways(
     return chosen, skipped
 
 
+# At most this many target lists' failover groups are remembered per table: a 1M-prefix
+# table has hundreds of thousands of distinct lists, and remembering them all would grow a
+# worker by tens of MB over a day of traffic. Calls go mostly to the same destinations.
+GROUPS_CACHE_MAX = 8192
+
+
 def _order_groups(
     table: Table, targets: tuple[TargetRow, ...]
 ) -> tuple[tuple[TargetRow, ...], ...]:
-    groups = table.target_groups.get(id(targets))
+    cache = table.target_groups
+    groups = cache.get(id(targets))
     if groups is None:
         by_order: dict[int, list[TargetRow]] = {}
         for target in sorted(targets, key=lambda t: t.order):
             by_order.setdefault(target.order, []).append(target)
         groups = tuple(tuple(group) for group in by_order.values())
-        table.target_groups[id(targets)] = groups
+        if len(cache) >= GROUPS_CACHE_MAX:
+            cache.clear()
+        cache[id(targets)] = groups
     return groups
 
 

@@ -426,3 +426,23 @@ def test_control_characters_and_quotes_never_reach_a_header(name):
         for text in (r.from_display, r.to_display):
             assert not any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
             assert '"' not in text and "\\" not in text
+
+
+def test_the_failover_groups_remembered_per_table_are_bounded(monkeypatch):
+    """A big table has a target list per prefix or nearly: remembering the failover groups of
+    every list a call used would grow a worker all day long."""
+    from routing.engine import decide as decide_module
+
+    monkeypatch.setattr(decide_module, "GROUPS_CACHE_MAX", 4)
+    rules = tuple(
+        rule(n, f"33{n}", to_gw(1 + n % 3), to_gw(1 + (n + 1) % 3, order=1)) for n in range(1, 10)
+    )
+    tbl = table(rules=rules)
+    for n in range(1, 10):
+        decision = route(tbl, to_uri=f"sip:+33{n}12345678@x")
+        assert decision.rule.id == n
+        assert [r.target for r in decision.routes] == [
+            tbl.gateway_hops[1 + n % 3].label,
+            tbl.gateway_hops[1 + (n + 1) % 3].label,
+        ]
+        assert len(tbl.target_groups) <= 4
