@@ -226,20 +226,27 @@ def is_plain(rule: RuleRow) -> bool:
     )
 
 
+# A rebuild with the table in use costs a 1M-prefix worker about 160 MB for good (see the
+# README's Sizing): the lists patches pile up are worth one only once they are many.
+REBUILD_AFTER_APPENDED = 100_000
+
+
 class TargetLists:
     """The distinct target lists of a table's plain rules, by slot.
 
     Append-only: a table patched from another shares its TargetLists and appends the lists
     its changed rules bring (readers only read the slots their own table holds). `appended`
-    counts those: the loader rebuilds whole once they are many (see needs_rebuild).
+    counts those, duplicates and lists no rule uses any more included: the loader rebuilds
+    whole once they outnumber the lists the table was built with (see needs_rebuild).
     """
 
-    __slots__ = ("_slots", "appended", "lists")
+    __slots__ = ("_slots", "appended", "built", "lists")
 
     def __init__(self) -> None:
         self.lists: list[tuple[TargetRow, ...]] = [()]  # slot 0: no targets
         self._slots: dict[tuple[TargetRow, ...], int] | None = {(): 0}
         self.appended = 0
+        self.built = 0
 
     def slot(self, targets: tuple[TargetRow, ...]) -> int:
         """The slot of a target list (one slot per distinct list while building)."""
@@ -260,10 +267,11 @@ class TargetLists:
         """Built: forget the lookup by value (a dict as big as the lists); later slots come
         from patches, which find an unchanged list's slot in the rule it replaces."""
         self._slots = None
+        self.built = len(self.lists)
 
     @property
     def needs_rebuild(self) -> bool:
-        return self.appended > 1000 and self.appended > len(self.lists) // 10
+        return self.appended > max(REBUILD_AFTER_APPENDED, self.built)
 
 
 class RuleIndexBuilder:

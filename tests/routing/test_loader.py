@@ -208,10 +208,13 @@ def test_plain_rules_are_ints_that_share_their_target_lists(routing_data, caplog
     assert rules[1].targets == table.rules_at(None, "442")[0].targets  # the old table: as was
 
 
-def test_target_lists_piled_up_by_patches_rebuild_the_table(routing_data, caplog):
+def test_target_lists_piled_up_by_patches_rebuild_the_table(routing_data, caplog, monkeypatch):
     """Patches append the target lists of changed rules to the table's TargetLists and do
     not look for an equal one (the dict that could was dropped after the build, to save its
     memory): once they are many, the next change rebuilds the table whole, and compact."""
+    from routing.engine import table as table_module
+
+    monkeypatch.setattr(table_module, "REBUILD_AFTER_APPENDED", 1000)  # 100,000: slow here
     old = build_from_database()
     pool = old.target_lists
     for gateway_id in range(1, 1002):  # what 1,001 edits of targets would have appended
