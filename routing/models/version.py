@@ -19,7 +19,7 @@ from django.utils import timezone
 CHANGE_LOG_VERSIONS = 10_000
 # Past this many changed rows, the workers rebuild instead of patching. Measured at
 # 1,000,000 prefixes (bench data): a 100,000-rule import patches in 1.0 s and leaves a
-# worker at 331 MB; a rebuild takes 6 s and leaves it near 400 MB (two tables for a moment).
+# worker at 331 MB; a rebuild takes 6 s and leaves it near 425 MB (two tables for a moment).
 PATCH_MAX_ROWS = 100_000
 
 
