@@ -765,9 +765,13 @@ def _patch_rules(old: Table, patch: Patch) -> tuple[RuleIndex, dict[int, int]]:
     lengths = dict(old.rule_lengths)
     copied: set[int | None] = set()
     copied_shards: set[tuple[int | None, int]] = set()
-    # Slots of the target lists already in the touched buckets: an edited rule whose
-    # targets did not change keeps its slot, and the pool does not grow.
+    # Slots of the target lists already in the touched buckets: an edited (or moved) rule
+    # whose targets did not change keeps its slot, and the pool does not grow.
     known: dict[tuple[TargetRow, ...], int] = {}
+    for tenant_id, prefix in touched:
+        entry = old.rule_entry(tenant_id, prefix)
+        if entry.__class__ is int:
+            known[lists[entry >> _ID_BITS]] = entry >> _ID_BITS  # type: ignore[operator]
     for tenant_id, prefix in touched:
         if tenant_id not in copied:
             index[tenant_id] = list(index[tenant_id]) if tenant_id in index else _new_scope()
@@ -778,10 +782,7 @@ def _patch_rules(old: Table, patch: Patch) -> tuple[RuleIndex, dict[int, int]]:
             index[tenant_id][number] = dict(index[tenant_id][number])
             copied_shards.add((tenant_id, number))
         scope = index[tenant_id][number]
-        entry = scope.get(key)
-        if entry.__class__ is int:
-            known[lists[entry >> _ID_BITS]] = entry >> _ID_BITS  # type: ignore[operator]
-        before = bucket(entry, tenant_id, prefix, lists)
+        before = bucket(scope.get(key), tenant_id, prefix, lists)
         kept = [rule for rule in before if rule.id not in changed]
         kept.extend(arriving.get((tenant_id, prefix), ()))
         lengths[len(prefix)] = lengths.get(len(prefix), 0) + len(kept) - len(before)

@@ -224,3 +224,16 @@ def test_target_lists_piled_up_by_patches_rebuild_the_table(routing_data, caplog
     table, how = update(old, caplog)
     assert "built" in how
     assert table.target_lists.appended == 0 and len(table.target_lists.lists) < 10
+
+
+def test_a_moved_plain_rule_keeps_its_target_list(routing_data, caplog):
+    rule = saved(RouteRule(prefix="441"))
+    saved(RouteTarget(rule=rule, gateway=routing_data.alpha1))
+    old = build_from_database()
+    rule.prefix = "449"
+    rule.save()
+    patched, how = update(old, caplog)
+    assert "patched" in how
+    assert type(patched.rule_entry(None, "449")) is int and not patched.rules_at(None, "441")
+    assert patched.target_lists.appended == 0  # the list is the one the old bucket held
+    assert shape(patched) == shape(build_from_database())
