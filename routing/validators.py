@@ -16,6 +16,8 @@ from functools import lru_cache
 
 from django.core.exceptions import ValidationError
 
+from routing.engine.numbers import PatternError, ReplacementError, compile_pattern, compile_rule
+
 PREFIX_MAX_LENGTH = 20
 # RFC 3261 token characters: what a header name may contain.
 _HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
@@ -201,31 +203,32 @@ def validate_sip_uri(value: str) -> None:
         )
 
 
+def _sentence(error: Exception) -> str:
+    text = str(error)
+    return text[:1].upper() + text[1:] + "."
+
+
 def validate_regex(value: str) -> None:
+    """A normalization pattern the engine can run: compiled by the engine's own function
+    (RE2, linear time), so that nothing saved here can fail the routing table's build."""
     try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValidationError(
-            f"The regular expression does not compile: {exc}.", code="regex"
-        ) from None
+        compile_pattern(value)
+    except PatternError as exc:
+        raise ValidationError(_sentence(exc), code="regex") from None
 
 
 def validate_replacement(pattern: str, replacement: str) -> None:
     """The replacement only refers to groups the pattern has, and yields a dial string."""
     try:
-        compiled = re.compile(pattern)
-    except re.error:
+        _, template = compile_rule(pattern, replacement)
+    except PatternError:
         return  # the pattern's own validator reports it
-    try:
-        # sub() compiles the template before scanning, even on an empty string: unknown
-        # groups and bad escapes raise here.
-        compiled.sub(replacement, "")
-    except (re.error, IndexError) as exc:
+    except ReplacementError as exc:
         raise ValidationError(
             f"The replacement is not valid for this pattern: {exc}.", code="replacement"
         ) from None
-    literal = re.sub(r"\\(\d+|g<[^>]*>)", "", replacement)
-    if not _DIAL_PREFIX_RE.fullmatch(literal.replace("\\\\", "")):
+    literal = "".join(piece for piece in template if isinstance(piece, str))
+    if not _DIAL_PREFIX_RE.fullmatch(literal):
         raise ValidationError(
             "The replacement may only add digits, '*', '#' and a leading '+' around group "
             "references such as \\1.",
