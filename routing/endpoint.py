@@ -115,7 +115,7 @@ def handle_rtjson(
     table = holder.get()
     if table is None:
         TALLY.outcome("not_ready")
-        return _error(503, "routing table not loaded yet (database unreachable?)")
+        return _error(503, "routing table not loaded yet (/readyz says why)")
     if not _token_allowed(token, table):
         TALLY.outcome("forbidden_client")
         return _error(403, f"missing or unknown {TOKEN_HEADER} header")

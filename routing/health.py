@@ -12,7 +12,7 @@ import orjson
 from django.conf import settings
 
 from routing import metrics
-from routing.loader import holder
+from routing.loader import BUILD, BUILD_RETRY_MAX_SECONDS, holder
 
 Answer = tuple[int, bytes, str]
 JSON = "application/json"
@@ -30,20 +30,25 @@ def readiness(now: float | None = None) -> tuple[int, dict[str, object]]:
     interval = settings.C4ROUTER["RELOAD_INTERVAL_MS"] / 1000
     last_ok = status.last_check_ok_at
     blind_for = None if last_ok is None else now - last_ok
+    # The database answered, but the table cannot be built from its rows: not an outage.
+    # Its retries back off (up to BUILD_RETRY_MAX_SECONDS), and the last one was answered.
+    build_failing = status.error_kind == BUILD
+    fresh = max(5.0, 10 * interval)
     # Reachable: the last check succeeded, and recently (a stuck thread is not "reachable").
-    reachable = (
-        status.consecutive_failures == 0
-        and blind_for is not None
-        and blind_for < max(5.0, 10 * interval)
+    reachable = blind_for is not None and (
+        blind_for < fresh + BUILD_RETRY_MAX_SECONDS
+        if build_failing
+        else status.consecutive_failures == 0 and blind_for < fresh
     )
     document: dict[str, object] = {
         "database": "reachable" if reachable else "unreachable",
     }
-    if status.last_error:
+    failing = f"table build failing: {status.last_error}" if build_failing else ""
+    if status.last_error and not build_failing:
         document["database_error"] = status.last_error
     if table is None:
         document["status"] = "unavailable"
-        document["reason"] = "no routing table yet"
+        document["reason"] = failing or "no routing table yet"
         return 503, document
     document["table"] = {
         "version": table.version,
@@ -51,7 +56,18 @@ def readiness(now: float | None = None) -> tuple[int, dict[str, object]]:
         "age_seconds": round(now - table.built_at.timestamp(), 1),
         "checked_seconds_ago": None if blind_for is None else round(blind_for, 1),
         "rows": table.counts,
+        # Rows the engine cannot run (a pattern RE2 refuses...): the rest of the table
+        # routes; the admin shows the same rows.
+        "left_out": [
+            {"kind": row.kind, "id": row.id, "reason": row.reason} for row in table.left_out
+        ],
     }
+    if failing:
+        # Routing goes on from the last table, but changes do not arrive. Every node reads
+        # the same rows and fails alike: a 503 would take them all out, so 200.
+        document["status"] = "degraded"
+        document["reason"] = failing
+        return 200, document
     max_blind = settings.C4ROUTER["READY_MAX_STALE_SECONDS"]
     if reachable:
         document["status"] = "ok"

@@ -27,10 +27,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import InterfaceError, OperationalError, connections, transaction
 
 from routing import metrics, validators
-from routing.engine.numbers import NumberPlan, NumberRule
+from routing.engine.numbers import NumberPlan, NumberRule, RuleError
 from routing.engine.table import (
     PLAIN_MAX_ID,
     PLAIN_PRIORITY,
@@ -39,6 +39,7 @@ from routing.engine.table import (
     DidRow,
     DomainRow,
     GatewayRow,
+    LeftOut,
     Patch,
     PbxRow,
     RuleIndexBuilder,
@@ -110,17 +111,31 @@ def _build_all(using: str, version: int) -> Table:
     return build_table(rows, version=version, defaults=defaults_from_settings(), rules=rules)
 
 
-def _plans(using: str) -> dict[tuple[str, int, str], NumberPlan]:
+def _plans(
+    using: str,
+) -> tuple[dict[tuple[str, int, str], NumberPlan], tuple[LeftOut, ...]]:
     """Each carrier's and PBX's normalization rules, per direction (a small table: the
-    model's own as_engine_rule(), which its example check uses too)."""
+    model's own as_engine_rule(), which its example check uses too), and the rules the
+    engine cannot run, left out.
+
+    The validators refuse such a rule (they compile with the engine's own function), but
+    one can come from before an upgrade, a fixture or SQL: it must cost the routing of the
+    numbers it was meant for, not the whole table.
+    """
     grouped: dict[tuple[str, int, str], list[NumberRule]] = {}
+    left_out: list[LeftOut] = []
     rules = NormalizationRule.objects.using(using).filter(enabled=True).order_by("priority", "id")
     for rule in rules:
         owner = (
             ("carrier", rule.carrier_id) if rule.carrier_id is not None else ("pbx", rule.pbx_id)
         )
-        grouped.setdefault((*owner, rule.direction), []).append(rule.as_engine_rule())
-    return {key: NumberPlan.from_rules(items) for key, items in grouped.items()}
+        try:
+            engine_rule = rule.as_engine_rule()
+        except RuleError as exc:
+            left_out.append(LeftOut("normalization_rule", rule.pk, exc.reason))
+            continue
+        grouped.setdefault((*owner, rule.direction), []).append(engine_rule)
+    return {key: NumberPlan.from_rules(items) for key, items in grouped.items()}, tuple(left_out)
 
 
 def _headers(text: str) -> tuple[tuple[str, str], ...]:
@@ -130,7 +145,7 @@ def _headers(text: str) -> tuple[tuple[str, str], ...]:
 def _read_small(using: str) -> TableRows:
     """Every table but the two big ones (rules, DIDs): thousands of rows at most, read whole
     at every change."""
-    plans = _plans(using)
+    plans, left_out = _plans(using)
     empty = NumberPlan()
 
     tenants = tuple(
@@ -190,6 +205,7 @@ def _read_small(using: str) -> TableRows:
         sources=sources,
         domains=domains,
         tokens=tokens,
+        left_out=left_out,
     )
 
 
@@ -340,6 +356,24 @@ def _read_dids(using: str, ids: Collection[int] | None = None) -> list[DidRow]:
     return [DidRow(*row) for row in _stream(connection, sql, params)]
 
 
+class TableBuildError(Exception):
+    """The database answered, but no table could be made of what it holds (the cause is
+    chained). Not an outage: /readyz says "table build failing", and the holder retries
+    with backoff rather than at every poll."""
+
+    def __init__(self, version: int, message: str) -> None:
+        super().__init__(message)
+        self.version = version
+
+
+def _first_line(exc: BaseException, *, named: bool = True) -> str:
+    """The first line of an error's text, after its type's name (named)."""
+    text = str(exc).strip()
+    if not text:
+        return repr(exc)
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if named else text.splitlines()[0]
+
+
 def update_from_database(current: Table | None, using: str | None = None) -> Table | None:
     """A new table if the routing data changed since `current` (None if not).
 
@@ -352,28 +386,12 @@ def update_from_database(current: Table | None, using: str | None = None) -> Tab
         version = current_routing_version(using)
         if current is not None and version == current.version:
             return None
-        changes = None if current is None else changes_between(using, current.version, version)
-        if current is None or changes is None or current.target_lists.needs_rebuild:
-            table = _build_all(using, version)
-            how = "built"
-        else:
-            rules_moved = tuple(
-                (object_id, (tenant_id, key) if key is not None else None)
-                for kind, object_id, tenant_id, key in changes
-                if kind == ChangeKind.RULE
-            )
-            dids_moved = tuple(
-                (object_id, key) for kind, object_id, _, key in changes if kind == ChangeKind.DID
-            )
-            patch = Patch(
-                small=_read_small(using),
-                rules_moved=rules_moved,
-                rules=tuple(_read_rules(using, {i for i, _ in rules_moved})) if rules_moved else (),
-                dids_moved=dids_moved,
-                dids=tuple(_read_dids(using, {i for i, _ in dids_moved})) if dids_moved else (),
-            )
-            table = patch_table(current, patch, version=version)
-            how = f"patched ({len(rules_moved)} rule and {len(dids_moved)} DID changes)"
+        try:
+            table, how = _update(using, current, version)
+        except (OperationalError, InterfaceError):
+            raise  # the connection failed halfway: the database, not the data
+        except Exception as exc:
+            raise TableBuildError(version, _first_line(exc)) from exc
     logger.info(
         "routing table v%s %s in %.3fs: %s",
         version,
@@ -382,6 +400,33 @@ def update_from_database(current: Table | None, using: str | None = None) -> Tab
         ", ".join(f"{count} {name}" for name, count in table.counts.items()),
     )
     return table
+
+
+def _update(using: str, current: Table | None, version: int) -> tuple[Table, str]:
+    """The table at `version`, patched from `current` or built whole, and how."""
+    changes = None if current is None else changes_between(using, current.version, version)
+    if current is None or changes is None or current.target_lists.needs_rebuild:
+        table = _build_all(using, version)
+        how = "built"
+    else:
+        rules_moved = tuple(
+            (object_id, (tenant_id, key) if key is not None else None)
+            for kind, object_id, tenant_id, key in changes
+            if kind == ChangeKind.RULE
+        )
+        dids_moved = tuple(
+            (object_id, key) for kind, object_id, _, key in changes if kind == ChangeKind.DID
+        )
+        patch = Patch(
+            small=_read_small(using),
+            rules_moved=rules_moved,
+            rules=tuple(_read_rules(using, {i for i, _ in rules_moved})) if rules_moved else (),
+            dids_moved=dids_moved,
+            dids=tuple(_read_dids(using, {i for i, _ in dids_moved})) if dids_moved else (),
+        )
+        table = patch_table(current, patch, version=version)
+        how = f"patched ({len(rules_moved)} rule and {len(dids_moved)} DID changes)"
+    return table, how
 
 
 def build_from_database(using: str | None = None) -> Table:
@@ -409,25 +454,48 @@ def release_free_memory() -> None:
         _MALLOC_TRIM(0)
 
 
+# What a failed attempt failed on: the database did not answer (a cheap check, retried
+# soon), or it answered but no table could be built from its rows (a whole build each time).
+DATABASE = "database"
+BUILD = "build"
+# A failed attempt is retried after the poll interval, then twice as long each time, up to
+# these: a build that keeps failing must not cost a whole table build 4 times a second (at
+# 1M prefixes, a build is 6 s of CPU), nor one per routing request.
+BUILD_RETRY_MAX_SECONDS = 30.0
+DATABASE_RETRY_MAX_SECONDS = 5.0
+FAILURE_LOG_EVERY_SECONDS = 60.0
+
+
 @dataclass
 class HolderStatus:
     """What the holder knows about its table's freshness (for /readyz and /metrics)."""
 
-    last_check_ok_at: float | None = None
+    last_check_ok_at: float | None = None  # the database last answered (time.time())
     last_error: str = ""
+    error_kind: str = ""  # DATABASE or BUILD while attempts fail, else ""
     consecutive_failures: int = 0
     reload_failures: int = 0
+    build_failures: int = 0
+    failed_version: int | None = None  # the data version whose build failed
+    retry_at: float = 0.0  # time.monotonic() before which no new attempt starts
+    last_logged_at: float = float("-inf")
     last_build_seconds: float = 0.0
     builds: int = 0
 
 
 class TableHolder:
-    """One routing table per process, swapped whole when the data changes."""
+    """One routing table per process, swapped whole when the data changes.
+
+    At most one build runs at a time in a process (self._lock): the poll thread and the
+    requests that find no table only ever try to take it, and a failed attempt is retried
+    with exponential backoff (try_refresh), never once per request.
+    """
 
     def __init__(self) -> None:
         self.table: Table | None = None
         self.status = HolderStatus()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held while a table is read and built
+        self._thread_lock = threading.Lock()  # starting the poll thread: never behind a build
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._stop = threading.Event()
@@ -439,35 +507,89 @@ class TableHolder:
     # -- loading ---------------------------------------------------------------------------------
     def refresh(self, *, force: bool = False) -> bool:
         """Patch or rebuild if the version moved (force: rebuild); True when a new table
-        was swapped in.
+        was swapped in. Waits for a build in flight.
 
-        Raises on database errors: the caller decides how loudly to say so.
+        Raises on database errors (TableBuildError when the database answered but the
+        table could not be built): the caller decides how loudly to say so.
         """
         with self._lock:
-            started = time.perf_counter()
+            return self._refresh_locked(force=force)
+
+    def _refresh_locked(self, *, force: bool) -> bool:
+        started = time.perf_counter()
+        try:
             table = update_from_database(None if force else self.table)
-            self.status.last_check_ok_at = time.time()
-            if table is None:
-                return False
-            self.status.last_build_seconds = time.perf_counter() - started
-            self.status.builds += 1
-            metrics.record_table(table.version, self.status.last_build_seconds, table.counts)
-            self.table = table  # the swap: readers see the old or the new table, whole
-            # The table is millions of long-lived objects: keep them out of the cyclic
-            # garbage collector's scans, which would otherwise walk them all every few
-            # thousand requests. (Old tables are freed by reference counting.)
-            gc.freeze()
-            release_free_memory()
-            return True
+        except TableBuildError:
+            self.status.last_check_ok_at = time.time()  # the database did answer
+            raise
+        self.status.last_check_ok_at = time.time()
+        if table is None:
+            return False
+        self.status.last_build_seconds = time.perf_counter() - started
+        self.status.builds += 1
+        metrics.record_table(table, self.status.last_build_seconds)
+        self.table = table  # the swap: readers see the old or the new table, whole
+        # The table is millions of long-lived objects: keep them out of the cyclic
+        # garbage collector's scans, which would otherwise walk them all every few
+        # thousand requests. (Old tables are freed by reference counting.)
+        gc.freeze()
+        release_free_memory()
+        return True
+
+    def try_refresh(self, *, check_version: bool = False) -> None:
+        """Patch or rebuild if the version moved, unless a build is already running or a
+        failed attempt is backing off; failures are noted (log, /readyz, /metrics), never
+        raised.
+
+        check_version (the poll thread): while a failed build backs off, the version is
+        still read (one tiny query, as every poll does), and a new version, such as an
+        admin's fix, is tried at once.
+        """
+        status = self.status
+        interval = settings.C4ROUTER["RELOAD_INTERVAL_MS"] / 1000
+        # Half an interval early is on time: the poll thread's waits are not exact.
+        if time.monotonic() < status.retry_at - interval / 2 and not (
+            check_version and self._failed_version_moved()
+        ):
+            return
+        if not self._lock.acquire(blocking=False):
+            return  # a build is in flight: one at a time, whoever asks
+        try:
+            self._refresh_locked(force=False)
+        except TableBuildError as exc:
+            self._note_failure(BUILD, str(exc), exc)
+        except Exception as exc:
+            self._note_failure(DATABASE, _first_line(exc, named=False), exc)
+            # Drop the broken connection: the next attempt opens a fresh one.
+            connections[routing_db_alias()].close()
+        else:
+            if status.consecutive_failures:
+                logger.warning(
+                    "routing table: %s after %d failed attempts; serving v%s",
+                    "database reachable again" if status.error_kind == DATABASE else "built again",
+                    status.consecutive_failures,
+                    self.table.version if self.table else "?",
+                )
+            status.consecutive_failures = 0
+            status.last_error = status.error_kind = ""
+            status.failed_version = None
+            status.retry_at = 0.0
+        finally:
+            self._lock.release()
+
+    def _failed_version_moved(self) -> bool:
+        if self.status.error_kind != BUILD:
+            return False
+        try:
+            return current_routing_version(routing_db_alias()) != self.status.failed_version
+        except Exception:
+            return False  # the next attempt, when due, says what is wrong
 
     def ensure_loaded(self) -> Table | None:
-        """The table, building it now if this process has none yet (first request)."""
+        """The table, building it now if this process has none yet (start-up, first
+        request); a request never waits for, nor starts, a second build."""
         if self.table is None:
-            try:
-                self.refresh()
-            except Exception:
-                logger.exception("routing table: first build failed")
-                self._note_failure("first build failed")
+            self.try_refresh()
         self.start_polling()
         return self.table
 
@@ -478,7 +600,7 @@ class TableHolder:
         pid = os.getpid()
         if self._thread is not None and self._thread.is_alive() and self._pid == pid:
             return
-        with self._lock:
+        with self._thread_lock:
             if self._thread is not None and self._thread.is_alive() and self._pid == pid:
                 return
             self._pid = pid
@@ -500,46 +622,50 @@ class TableHolder:
             # The routing path's counts reach /metrics even when no query comes to flush
             # them (an idle worker), within a poll interval.
             metrics.TALLY.flush(wait=False)
-            try:
-                self.refresh()
-            except Exception as exc:
-                self._note_failure(str(exc).strip().splitlines()[0] if str(exc) else repr(exc))
-                # Drop the broken connection: the next poll opens a fresh one.
-                connections[routing_db_alias()].close()
-            else:
-                if self.status.consecutive_failures:
-                    logger.warning(
-                        "routing table: database reachable again after %d failed checks; "
-                        "serving v%s",
-                        self.status.consecutive_failures,
-                        self.table.version if self.table else "?",
-                    )
-                self.status.consecutive_failures = 0
-                self.status.last_error = ""
+            self.try_refresh(check_version=True)
 
-    def _note_failure(self, message: str) -> None:
+    def _note_failure(self, kind: str, message: str, exc: BaseException) -> None:
+        status = self.status
         metrics.RELOAD_FAILURES.inc()
-        metrics.DATABASE_ERRORS.inc()
-        self.status.consecutive_failures += 1
-        self.status.reload_failures += 1
-        self.status.last_error = message
-        failures = self.status.consecutive_failures
-        # Say it at once, then about every minute, not at every poll.
-        if (
-            failures == 1
-            or failures % max(1, int(60_000 / settings.C4ROUTER["RELOAD_INTERVAL_MS"])) == 0
+        if kind == BUILD:
+            metrics.BUILD_FAILURES.inc()
+            status.build_failures += 1
+            status.failed_version = getattr(exc, "version", None)
+        else:
+            metrics.DATABASE_ERRORS.inc()
+        status.consecutive_failures += 1
+        status.reload_failures += 1
+        status.last_error = message
+        status.error_kind = kind
+        interval = settings.C4ROUTER["RELOAD_INTERVAL_MS"] / 1000
+        cap = BUILD_RETRY_MAX_SECONDS if kind == BUILD else DATABASE_RETRY_MAX_SECONDS
+        delay = min(interval * 2 ** min(status.consecutive_failures - 1, 20), cap)
+        now = time.monotonic()
+        status.retry_at = now + delay
+        # Say it at once, then about every minute, not at every attempt.
+        if status.consecutive_failures > 1 and now - status.last_logged_at < (
+            FAILURE_LOG_EVERY_SECONDS
         ):
-            table = self.table
-            if table is None:
-                logger.error("routing table: database unreachable and no table yet: %s", message)
-            else:
-                age = (datetime.now(UTC) - table.built_at).total_seconds()
-                logger.error(
-                    "routing table: database unreachable (%s); still serving v%s built %.0fs ago",
-                    message,
-                    table.version,
-                    age,
-                )
+            return
+        status.last_logged_at = now
+        table = self.table
+        if kind == BUILD:
+            serving = f"still serving v{table.version}" if table else "no table yet"
+            logger.error(
+                "routing table: table build failing (%s); %s; next try in %.1fs",
+                message, serving, delay,
+                exc_info=exc if status.consecutive_failures == 1 else None,
+            )  # fmt: skip
+        elif table is None:
+            logger.error("routing table: database unreachable and no table yet: %s", message)
+        else:
+            age = (datetime.now(UTC) - table.built_at).total_seconds()
+            logger.error(
+                "routing table: database unreachable (%s); still serving v%s built %.0fs ago",
+                message,
+                table.version,
+                age,
+            )
 
 
 holder = TableHolder()

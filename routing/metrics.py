@@ -12,6 +12,7 @@ import bisect
 import os
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -22,6 +23,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+if TYPE_CHECKING:
+    from routing.engine.table import Table
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
@@ -78,6 +82,17 @@ TABLE_ROWS = Gauge(
 )
 RELOAD_FAILURES = Counter(
     "c4router_table_reload_failures", "Failed checks or rebuilds of the routing table."
+)
+BUILD_FAILURES = Counter(
+    "c4router_table_build_failures",
+    "Table builds or patches that failed with the database answering (retried with backoff).",
+)
+LEFT_OUT_KINDS = ("normalization_rule",)
+TABLE_LEFT_OUT = Gauge(
+    "c4router_table_left_out_rows",
+    "Rows left out of the table in use because the engine cannot run them, by kind.",
+    ["kind"],
+    multiprocess_mode="livemax",
 )
 DATABASE_ERRORS = Counter(
     "c4router_database_errors", "Database errors seen while reading routing data."
@@ -172,12 +187,14 @@ CODE_INDEX = {code: OUTCOME_INDEX[name] for code, name in OUTCOME_OF_CODE.items(
 TALLY = RoutingTally()
 
 
-def record_table(version: int, build_seconds: float, counts: dict[str, int]) -> None:
-    TABLE_VERSION.set(version)
+def record_table(table: Table, build_seconds: float) -> None:
+    TABLE_VERSION.set(table.version)
     TABLE_BUILT_AT.set(time.time())
     TABLE_BUILD_SECONDS.set(build_seconds)
-    for kind, count in counts.items():
+    for kind, count in table.counts.items():
         TABLE_ROWS.labels(kind).set(count)
+    for kind in LEFT_OUT_KINDS:  # every kind, so that a fixed row goes back to 0
+        TABLE_LEFT_OUT.labels(kind).set(sum(1 for row in table.left_out if row.kind == kind))
 
 
 def exposition() -> tuple[bytes, str]:

@@ -359,6 +359,16 @@ class Defaults:
 
 
 @dataclass(frozen=True, slots=True)
+class LeftOut:
+    """A row the loader could not turn into the engine's form: left out of the table (the
+    rest still builds), and reported (/readyz, /metrics, the admin)."""
+
+    kind: str  # "normalization_rule"
+    id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class TableRows:
     """Everything the engine needs, as plain rows."""
 
@@ -371,6 +381,7 @@ class TableRows:
     dids: tuple[DidRow, ...] = ()
     rules: tuple[RuleRow, ...] = ()
     tokens: frozenset[str] = frozenset()
+    left_out: tuple[LeftOut, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -496,6 +507,7 @@ class Table:
     rule_prefix_lengths: tuple[int, ...]
     tokens: frozenset[str]
     counts: dict[str, int]
+    left_out: tuple[LeftOut, ...]
     gateway_hops: dict[int, Hop]
     pbx_hops: dict[int, Hop]
     carrier_headers: dict[int, str]  # extra header lines, joined once
@@ -693,6 +705,7 @@ def _assemble(
         rule_lengths=rule_lengths,
         rule_prefix_lengths=_lengths_order(rule_lengths),
         tokens=rows.tokens,
+        left_out=rows.left_out,
         gateway_hops=gateway_hops,
         pbx_hops=pbx_hops,
         carrier_headers={c.id: header_text(c.extra_headers) for c in rows.carriers},
