@@ -31,8 +31,9 @@ BOTH = "both"
 # tech prefixes (*31#) fit with room to spare. Also the model's example field length.
 MAX_NUMBER_LENGTH = 32
 # RE2 compiles a pattern to a program; matching a number costs at most about its size
-# times the number's length (measured: ~300 us for a hostile 200-step program on 32
-# characters, on a loaded 2-core machine). Real number patterns are 15-70 steps.
+# times the number's length: tens of microseconds for hostile programs near this size on
+# 32 characters (bench/normalization_bench.py: 55 us of CPU; up to 300 us of wall time on
+# the loaded 2-core machine). Real number patterns are 15-70 steps.
 MAX_PROGRAM_SIZE = 200
 
 # Visual separators RFC 3966 allows in a telephone number: dropped before matching.
@@ -88,7 +89,7 @@ _UNSUPPORTED = (
     ("bad repetition operator: }+", "possessive quantifiers such as {1,3}+"),
 )
 _BACKREFERENCE_RE = re.compile(r"invalid escape sequence: \\[1-9]")
-_FLAGS_RE = re.compile(r"invalid perl operator: \(\?[a-zA-Z]")
+_FLAGS_RE = re.compile(r"invalid perl operator: \(\?([a-zA-Z-]*)")
 
 
 def _unsupported(error: str) -> str | None:
@@ -97,8 +98,9 @@ def _unsupported(error: str) -> str | None:
     for start, what in _UNSUPPORTED[1:]:
         if error.startswith(start):
             return what
-    if _FLAGS_RE.match(error):
-        return "flags other than i, m, s and U"
+    flags = _FLAGS_RE.match(error)
+    if flags is not None and set(flags.group(1)) - set("imsU-"):  # else: a syntax error
+        return "flags other than i, m, s and U (such as x, a or L)"
     return None
 
 
@@ -138,7 +140,11 @@ def _python_syntax_to_re2(pattern: str) -> str:
 def compile_pattern(pattern: str) -> Any:
     """The pattern as the engine runs it (an RE2 program matched against the whole
     number); raises PatternError saying why it cannot be used."""
-    regex = _re2.RE2(_python_syntax_to_re2(pattern).encode(), _OPTIONS)
+    try:
+        text = _python_syntax_to_re2(pattern).encode()
+    except UnicodeEncodeError:  # a lone surrogate, which JSON can carry
+        raise PatternError("the pattern is not valid Unicode text") from None
+    regex = _re2.RE2(text, _OPTIONS)
     if not regex.ok():
         error = regex.error().decode(errors="replace")
         what = _unsupported(error)

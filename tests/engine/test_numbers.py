@@ -118,3 +118,18 @@ def test_no_pattern_sees_a_number_longer_than_any_number() -> None:
     assert rule.apply("1" * MAX_NUMBER_LENGTH) == "1" * MAX_NUMBER_LENGTH
     assert rule.apply("1" * (MAX_NUMBER_LENGTH + 1)) is None
     assert rule.apply("١٢٣") is None  # not ASCII: no number (and RE2 offsets are bytes)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "unsupported", "message"),
+    [
+        ("(?i", False, "the regular expression does not compile: invalid perl operator: (?i"),
+        ("(?x)1", True, "flags other than i, m, s and U (such as x, a or L) cannot be used"),
+        ("0\ud800", False, "the pattern is not valid Unicode text"),  # JSON can carry one
+    ],
+)
+def test_pattern_errors(pattern: str, unsupported: bool, message: str) -> None:
+    with pytest.raises(PatternError) as error:
+        compile_pattern(pattern)
+    assert error.value.unsupported is unsupported
+    assert str(error.value).startswith(message)
