@@ -37,7 +37,14 @@ def quote_display(text: str) -> str:
     return f'"{text}"'
 
 
-def route_document(route: Route) -> dict[str, object]:
+def route_document(
+    route: Route, from_display: str | None = None, to_display: str | None = None
+) -> dict[str, object]:
+    """One route; from_display/to_display: its displays already quoted, when known."""
+    if from_display is None:
+        from_display = quote_display(route.from_display)
+    if to_display is None:
+        to_display = quote_display(route.to_display)
     return {
         "uri": route.uri,
         "dst_uri": route.dst_uri,
@@ -46,8 +53,8 @@ def route_document(route: Route) -> dict[str, object]:
         "headers": {
             # rtjson 5.6 carries display/uri over from "from" to "to" when a key is missing:
             # both keys, always, in both objects.
-            "from": {"display": quote_display(route.from_display), "uri": route.from_uri},
-            "to": {"display": quote_display(route.to_display), "uri": route.to_uri},
+            "from": {"display": from_display, "uri": route.from_uri},
+            "to": {"display": to_display, "uri": route.to_uri},
             "extra": route.extra_headers,
         },
         "branch_flags": 0,
@@ -58,12 +65,24 @@ def route_document(route: Route) -> dict[str, object]:
 
 def answer_document(decision: Decision) -> dict[str, object]:
     if decision.routed:
+        # The routes of one decision share their display strings (the rule's or the
+        # caller's, the callee's): quote them once per answer, not once per route.
+        first = decision.routes[0]
+        from_raw, to_raw = first.from_display, first.to_display
+        from_quoted, to_quoted = quote_display(from_raw), quote_display(to_raw)
         return {
             "rtjson": {
                 "success": True,
                 "version": "1.0",
                 "routing": "serial",
-                "routes": [route_document(route) for route in decision.routes],
+                "routes": [
+                    route_document(
+                        route,
+                        from_quoted if route.from_display is from_raw else None,
+                        to_quoted if route.to_display is to_raw else None,
+                    )
+                    for route in decision.routes
+                ],
             }
         }
     return {"rtjson": {"success": False, "code": decision.code, "reason": decision.reason}}

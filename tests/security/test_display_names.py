@@ -8,6 +8,7 @@ the same names on the wire through a real Kamailio.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -131,3 +132,15 @@ def test_f03_any_query_display_gives_a_valid_answer(text):
         for shown in pair:
             assert shown == NO_DISPLAY or QUOTED_STRING.fullmatch(shown)
     parse_query(body)  # never a QueryError for a display name
+
+
+def test_f03_routes_with_displays_of_their_own_are_quoted_each():
+    # answer_document quotes the displays the routes share once; a route with another
+    # display (none today, but Route allows it) is quoted on its own.
+    decision = route(OUTBOUND, from_name="Shared")
+    first, second = decision.routes
+    decision.routes = (first, dataclasses.replace(second, from_display="Own, one", to_display=""))
+    assert displays(answer_bytes(decision)) == [
+        ('"Shared"', '"Callee"'),
+        ('"Own, one"', NO_DISPLAY),
+    ]
