@@ -27,6 +27,7 @@ import httpx
 import orjson
 import pytest
 from django.core.management import call_command
+from django.db import transaction
 
 from routing.models import (
     Carrier,
@@ -195,7 +196,11 @@ def test_f03_admin_display_names_reach_the_carrier_quoted(lab, tmp_path):
     problems: list[str] = []
     for index, (typed, expected) in enumerate(ADMIN_DISPLAYS):
         data.admin_rule.from_display = typed
-        saved(data.admin_rule)
+        # In one transaction, as the admin and the API save: outside one, the version bump
+        # and its change-log row commit apart, and a worker polling in between patches
+        # nothing and misses the change (seen here once; left to the loader's owners).
+        with transaction.atomic():
+            saved(data.admin_rule)
         server_sees(server, typed)
         number = f"{ADMIN_RULE}20123456{index}"
         # The caller's own display stays in To; the admin's replaces it in From.
@@ -203,7 +208,7 @@ def test_f03_admin_display_names_reach_the_carrier_quoted(lab, tmp_path):
     assert not problems, "\n".join(problems) + "\n--- kamailio log:\n" + edge.log_tail(40)
 
 
-def server_sees(server: C4RouterServer, display: str, timeout: float = 5.0) -> None:
+def server_sees(server: C4RouterServer, display: str, timeout: float = 20.0) -> None:
     """Wait until the running server's table has the rule's new display (bounded)."""
     query = {
         "event": "sip-routing", "source_ip": "127.0.0.1", "source_port": 5060,
