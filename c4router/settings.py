@@ -233,6 +233,15 @@ C4ROUTER = {
     # instances' tokens are accepted too).
     "API_ALLOWED_NETS": env_networks("C4ROUTER_API_ALLOWED_NETS", "127.0.0.0/8,::1/128"),
     "API_TOKEN": env_str("C4ROUTER_API_TOKEN"),
+    # 0: a client inside API_ALLOWED_NETS may ask without a token (the seed's published
+    # Kamailio config sends none); a token that is sent must still be valid. `check
+    # --deploy` flags 0 (c4router/checks.py). Empty means the default: a blank line in an
+    # env file must not turn the token off.
+    "API_TOKEN_REQUIRED": (
+        env_bool("C4ROUTER_API_TOKEN_REQUIRED", True)
+        if env_str("C4ROUTER_API_TOKEN_REQUIRED").strip()
+        else True
+    ),
     # Who may read /metrics (Prometheus); /healthz and /readyz are open to all.
     "METRICS_ALLOWED_NETS": env_networks("C4ROUTER_METRICS_ALLOWED_NETS", "127.0.0.0/8,::1/128"),
     # /readyz keeps saying "degraded" (200) while the database is unreachable and the last

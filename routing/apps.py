@@ -9,6 +9,8 @@ class RoutingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Any saved or deleted routing object bumps the routing data version, which every
-        # worker polls to rebuild its table (routing.loader).
+        # c4router.checks: c4router's own `check --deploy` checks, registered on import.
+        # routing.signals: any saved or deleted routing object bumps the routing data
+        # version, which every worker polls to rebuild its table (routing.loader).
+        from c4router import checks  # noqa: F401
         from routing import signals  # noqa: F401

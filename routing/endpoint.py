@@ -65,7 +65,10 @@ def client_allowed(client_ip: str | None, networks: str = "API_ALLOWED_NETS") ->
 
 def _token_allowed(token: str, table: Table) -> bool:
     if not token:
-        return False
+        # C4ROUTER_API_TOKEN_REQUIRED=0: the client's network (checked before) is enough.
+        # A token that is sent is still checked: a wrong one is a misconfigured Kamailio or
+        # a disabled instance's, and must be refused in both modes.
+        return not settings.C4ROUTER["API_TOKEN_REQUIRED"]
     configured = settings.C4ROUTER["API_TOKEN"]
     if configured and hmac.compare_digest(token, configured):
         return True

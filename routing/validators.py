@@ -260,9 +260,12 @@ def validate_weekdays(value: str) -> None:
 
 
 def validate_display_name(value: str) -> None:
-    if _CONTROL_RE.search(value) or '"' in value or "\\" in value:
+    # Quotes and backslashes are fine: every display is written into From/To as a
+    # quoted-string, with `"` and `\` as quoted-pairs (routing.engine.rtjson.quote_display),
+    # as a caller's own are. A control character has no place in a quoted-string.
+    if _CONTROL_RE.search(value):
         raise ValidationError(
-            "A display name may not contain control characters, quotes or backslashes.",
+            "A display name may not contain control characters (line breaks, tabs...).",
             code="display_name",
         )
 

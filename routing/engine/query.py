@@ -3,8 +3,9 @@
 The body is what the seed's RELAY_API route builds with jansson_set. Kamailio writes the
 string "<null>" for an empty pseudo-variable and may send numbers as strings; fields a
 newer config adds are ignored. Nothing from here reaches a header unchecked: URIs are
-parsed into a user and a host with strict character sets, and display names lose control
-characters, quotes and backslashes.
+parsed into a user and a host with strict character sets; display names are decoded to
+plain text (a quoted-string's quotes and quoted-pairs undone, control characters dropped)
+and quoted again on the way out (routing.engine.rtjson.quote_display).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ NULL = "<null>"
 _USER_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()&=+$,;?/%]+")
 _HOST_RE = re.compile(r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-_DISPLAY_DROP = str.maketrans("", "", '"\\')
+_QUOTED_PAIR_RE = re.compile(r"\\(.)", re.DOTALL)
+MAX_DISPLAY = 64
 
 
 class QueryError(ValueError):
@@ -153,12 +155,26 @@ def _auth(value: object) -> None:
 
 
 def sanitize_display(value: str | None) -> str:
-    """A display name safe inside a header: no control characters, quotes or backslashes."""
+    """A display name as plain text: what the caller's header shows, without control
+    characters; at most MAX_DISPLAY characters.
+
+    Kamailio gives the display as written in the header: our config unquotes it
+    (`$(fn{s.unquote})`: `Say \\"hi\\"`), the seed's sends it with its quotes (`$fn`:
+    `"Say \\"hi\\""`). Either way a backslash in a SIP display name is always the start of
+    a quoted-pair (a token cannot hold one), so both decode to `Say "hi"`, which
+    quote_display() writes back as a quoted-pair: the caller's `"` reaches the carrier as
+    the caller meant it, not as a stray quote that would end the display.
+    """
     if not value:
         return ""
     if value.isprintable() and '"' not in value and "\\" not in value:
-        return value.strip()[:64]  # the usual case, checked in C
-    return _CONTROL_RE.sub("", value).translate(_DISPLAY_DROP).strip()[:64]
+        return value.strip()[:MAX_DISPLAY]  # the usual case, checked in C
+    text = value.strip()
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        text = text[1:-1]
+    if "\\" in text:
+        text = _QUOTED_PAIR_RE.sub(r"\1", text)
+    return _CONTROL_RE.sub("", text).strip()[:MAX_DISPLAY]
 
 
 def _party(uri: str, display: str | None, name: str) -> Party:

@@ -2,12 +2,49 @@
 
 from __future__ import annotations
 
+import re
+
 import orjson
 
 from routing.engine.decide import Decision, Route
 
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
-def route_document(route: Route) -> dict[str, object]:
+# What rtjson gives uac for "no display". uac skips an empty display (the caller's own
+# display would then reach the carrier untouched, whatever it is); any other value
+# replaces the header's display, and a lone space puts nothing but whitespace before the
+# "<": `From:   <sip:...>`, an RFC 3261 name-addr without a display name (SWS before LAQUOT).
+NO_DISPLAY = " "
+
+
+def quote_display(text: str) -> str:
+    """A display name as Kamailio must write it into From/To: an RFC 3261 quoted-string.
+
+    rtjson/uac insert the display into the header as given (KAMAILIO.md): unquoted,
+    `Smith, John` or `Bob <sip:x@y>` make a From that Kamailio itself then fails to parse.
+    Every display of an answer (the caller's, the callee's, an admin's) goes through here:
+    `"` and `\\` become quoted-pairs, control characters (which no quoted-string may hold,
+    and which would end the header) are dropped, UTF-8 stays as is (qdtext allows it).
+    """
+    if not text:
+        return NO_DISPLAY
+    if not text.isprintable():
+        text = _CONTROL_RE.sub("", text)
+        if not text:
+            return NO_DISPLAY
+    if '"' in text or "\\" in text:
+        text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def route_document(
+    route: Route, from_display: str | None = None, to_display: str | None = None
+) -> dict[str, object]:
+    """One route; from_display/to_display: its displays already quoted, when known."""
+    if from_display is None:
+        from_display = quote_display(route.from_display)
+    if to_display is None:
+        to_display = quote_display(route.to_display)
     return {
         "uri": route.uri,
         "dst_uri": route.dst_uri,
@@ -16,8 +53,8 @@ def route_document(route: Route) -> dict[str, object]:
         "headers": {
             # rtjson 5.6 carries display/uri over from "from" to "to" when a key is missing:
             # both keys, always, in both objects.
-            "from": {"display": route.from_display, "uri": route.from_uri},
-            "to": {"display": route.to_display, "uri": route.to_uri},
+            "from": {"display": from_display, "uri": route.from_uri},
+            "to": {"display": to_display, "uri": route.to_uri},
             "extra": route.extra_headers,
         },
         "branch_flags": 0,
@@ -28,12 +65,24 @@ def route_document(route: Route) -> dict[str, object]:
 
 def answer_document(decision: Decision) -> dict[str, object]:
     if decision.routed:
+        # The routes of one decision share their display strings (the rule's or the
+        # caller's, the callee's): quote them once per answer, not once per route.
+        first = decision.routes[0]
+        from_raw, to_raw = first.from_display, first.to_display
+        from_quoted, to_quoted = quote_display(from_raw), quote_display(to_raw)
         return {
             "rtjson": {
                 "success": True,
                 "version": "1.0",
                 "routing": "serial",
-                "routes": [route_document(route) for route in decision.routes],
+                "routes": [
+                    route_document(
+                        route,
+                        from_quoted if route.from_display is from_raw else None,
+                        to_quoted if route.to_display is to_raw else None,
+                    )
+                    for route in decision.routes
+                ],
             }
         }
     return {"rtjson": {"success": False, "code": decision.code, "reason": decision.reason}}

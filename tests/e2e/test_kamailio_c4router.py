@@ -299,8 +299,8 @@ def test_call_routed_to_the_first_carrier_completes(world, edge, tmp_path):
     assert methods(seen_alpha) == ["INVITE", "ACK", "BYE"]
     invite = seen_alpha.received("INVITE")[0]
     assert invite.request_uri == f"sip:{FRANCE}@127.0.0.1:{world.alpha_port}"
-    assert invite.header("From").startswith(f"C4 Outbound <sip:{PRESENTED}@127.0.0.1>;tag=")
-    assert invite.header("To") == f"Bob <sip:{FRANCE}@127.0.0.1>"
+    assert invite.header("From").startswith(f'"C4 Outbound" <sip:{PRESENTED}@127.0.0.1>;tag=')
+    assert invite.header("To") == f'"Bob" <sip:{FRANCE}@127.0.0.1>'
     assert invite.header("X-C4-Rule") == "france"
     assert invite.header("X-Trunk") == "alpha"
     assert invite.header("Record-Route")
@@ -333,8 +333,8 @@ def test_503_fails_over_to_the_second_carrier_with_its_translation(world, edge, 
     assert methods(seen_beta) == ["INVITE", "ACK", "BYE"]
     invite = seen_beta.received("INVITE")[0]
     assert invite.request_uri == f"sip:{NATIONAL}@127.0.0.1:{world.beta_port}"
-    assert invite.header("From").startswith("C4 Outbound <sip:0100000000@beta.example>;tag=")
-    assert invite.header("To") == f"Bob <sip:{NATIONAL}@127.0.0.1>"
+    assert invite.header("From").startswith('"C4 Outbound" <sip:0100000000@beta.example>;tag=')
+    assert invite.header("To") == f'"Bob" <sip:{NATIONAL}@127.0.0.1>'
     assert invite.header("X-C4-Rule") == "france"
     assert invite.header("X-Account") == "b-42"
     assert invite.header("X-Trunk") is None
@@ -363,7 +363,7 @@ def test_inbound_call_from_a_carrier_reaches_the_pbx_of_the_did(world, server, e
     assert methods(seen_pbx) == ["INVITE", "ACK", "BYE"]
     invite = seen_pbx.received("INVITE")[0]
     assert invite.request_uri == f"sip:{did}@127.0.0.1:{world.pbx.port}"
-    assert invite.header("From").startswith("Alice <sip:alice@127.0.0.1>;tag=")
+    assert invite.header("From").startswith('"Alice" <sip:alice@127.0.0.1>;tag=')
     assert invite.header("X-Trunk") is None and invite.header("X-C4-Rule") is None
 
 

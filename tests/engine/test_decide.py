@@ -420,12 +420,13 @@ def test_tcp_and_ipv6_gateways_and_timers():
 
 
 @pytest.mark.parametrize("name", ["Evil\r\nX-Injected: 1", 'Quote" <sip:x@y>', "Tab\there\x00\x7f"])
-def test_control_characters_and_quotes_never_reach_a_header(name):
+def test_control_characters_never_reach_a_header(name):
+    # Quotes are text: rtjson.quote_display writes them as quoted-pairs
+    # (tests/security/test_display_names.py).
     decision = route(table(rules=(FRANCE,)), from_name=name, to_name=name)
     for r in decision.routes:
         for text in (r.from_display, r.to_display):
             assert not any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
-            assert '"' not in text and "\\" not in text
 
 
 def test_the_failover_groups_remembered_per_table_are_bounded(monkeypatch):

@@ -45,8 +45,9 @@ def test_seed_example_query_is_answered_with_a_valid_rtjson(client, live_table):
     assert not list(ANSWER.iter_errors(document))
     (route,) = document["rtjson"]["routes"]
     assert route["uri"] == "sip:callee@10.10.0.10:5060"  # domain.com -> Acme's PBX
-    assert route["headers"]["from"] == {"display": "Caller", "uri": "sip:caller@domain.com"}
-    assert route["headers"]["to"] == {"display": "Callee", "uri": "sip:callee@domain.com"}
+    # Displays as RFC 3261 quoted-strings: uac writes them into the header as given.
+    assert route["headers"]["from"] == {"display": '"Caller"', "uri": "sip:caller@domain.com"}
+    assert route["headers"]["to"] == {"display": '"Callee"', "uri": "sip:callee@domain.com"}
 
 
 def test_outbound_call_gets_ordered_translated_routes(client, live_table):
