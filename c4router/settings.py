@@ -269,6 +269,8 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "c4router.routing": {"level": ROUTING_LOG_LEVEL},
+        # The call records' RabbitMQ client logs every connection step at INFO.
+        "pika": {"level": "WARNING"},
     },
 }
 

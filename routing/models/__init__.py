@@ -2,6 +2,14 @@
 
 from routing.models.base import Transport
 from routing.models.carriers import Carrier, Gateway
+from routing.models.cdr import (
+    CallDirection,
+    CallRecord,
+    CdrKind,
+    Hangup,
+    TrafficCodeRollup,
+    TrafficRollup,
+)
 from routing.models.dids import Did, DidMatch
 from routing.models.instances import ListenTransport, RouterInstance
 from routing.models.normalization import Direction, NormalizationRule, NumberField, RuleKind
@@ -19,13 +27,17 @@ from routing.models.version import (
 )
 
 __all__ = [
+    "CallDirection",
+    "CallRecord",
     "Carrier",
+    "CdrKind",
     "Changes",
     "Did",
     "DidMatch",
     "Direction",
     "Domain",
     "Gateway",
+    "Hangup",
     "IpSource",
     "ListenTransport",
     "NormalizationRule",
@@ -38,6 +50,8 @@ __all__ = [
     "RoutingVersion",
     "RuleKind",
     "Tenant",
+    "TrafficCodeRollup",
+    "TrafficRollup",
     "Transport",
     "bump_routing_version",
     "changes_between",
