@@ -193,7 +193,7 @@ class CallRecordAdmin(admin.ModelAdmin):
         export = path(
             "export/",
             self.admin_site.admin_view(self.export_csv_view),
-            name="%s_%s_export" % info,
+            name="{}_{}_export".format(*info),
         )
         return [export, *super().get_urls()]
 
