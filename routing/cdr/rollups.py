@@ -116,39 +116,45 @@ def apply(delta: Deltas) -> None:
     same order and cannot deadlock)."""
     if not delta:
         return
+    from routing.cdr.store import rows_source
+
     quote = connection.ops.quote_name
     adapt = connection.ops.adapt_datetimefield_value
+    pg = connection.vendor == "postgresql"
+    types = {"bucket": "timestamptz", "direction": "varchar", "sip_code": "smallint",
+             "pdd_sum_ms": "bigint", "duration_sum_ms": "bigint"}  # fmt: skip
     with connection.cursor() as cursor:
-        keys = sorted(delta.counters)
         columns = (*KEY_COLUMNS, *COUNTERS)
+        rows = [
+            (key[0] if pg else adapt(key[0]), *key[1:], *delta.counters[key])
+            for key in sorted(delta.counters)
+        ]
         table = quote(TrafficRollup._meta.db_table)
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            params: list[object] = []
-            for key in chunk:
-                params.extend((adapt(key[0]), *key[1:], *delta.counters[key]))
-            cursor.execute(_upsert_sql(table, columns, len(chunk), COUNTERS), params)
-        codes = sorted(delta.codes)
-        table = quote(TrafficCodeRollup._meta.db_table)
+        for source, params in rows_source(columns, _typed(columns, types), rows):
+            cursor.execute(_upsert_sql(table, columns, source, COUNTERS), params)
         columns = (*KEY_COLUMNS, "sip_code", "count")
-        for start in range(0, len(codes), 500):
-            chunk = codes[start : start + 500]
-            params = []
-            for key, code in chunk:
-                params.extend((adapt(key[0]), *key[1:], code, delta.codes[key, code]))
-            cursor.execute(_upsert_sql(table, columns, len(chunk), ("count",)), params)
+        rows = [
+            (key[0] if pg else adapt(key[0]), *key[1:], code, delta.codes[key, code])
+            for key, code in sorted(delta.codes)
+        ]
+        table = quote(TrafficCodeRollup._meta.db_table)
+        for source, params in rows_source(columns, _typed(columns, types), rows):
+            cursor.execute(_upsert_sql(table, columns, source, ("count",)), params)
 
 
-def _upsert_sql(table: str, columns: Sequence[str], rows: int, added: Sequence[str]) -> str:
+def _typed(columns: Sequence[str], types: dict[str, str]) -> dict[str, str]:
+    return {column: types.get(column, "integer") for column in columns}
+
+
+def _upsert_sql(table: str, columns: Sequence[str], source: str, added: Sequence[str]) -> str:
     quote = connection.ops.quote_name
     names = ", ".join(quote(column) for column in columns)
-    values = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * rows)
     conflict = ", ".join(quote(column) for column in columns if column not in added)
     updates = ", ".join(f"{quote(c)} = {table}.{quote(c)} + excluded.{quote(c)}" for c in added)
-    # Only our own quoted column names and placeholders: the values are parameters.
+    # Only our own quoted column names and placeholders: the values are parameters. (The
+    # rows are sorted by key: concurrent ingesters lock rows in the same order.)
     return (
-        f"INSERT INTO {table} ({names}) VALUES {values} "  # noqa: S608
-        f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+        f"INSERT INTO {table} ({names}) {source} ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
     )
 
 

@@ -17,8 +17,45 @@ from django.db import connection, transaction
 from routing.cdr import partitions, rollups
 from routing.cdr.records import COLUMNS
 
-CHUNK = 500  # rows per INSERT: 27 columns x 500 stays under both databases' parameter limits
+CHUNK = 500  # rows per INSERT on SQLite: 27 columns x 500 stays under its parameter limit
 _DATETIMES = frozenset({"start_time", "end_time"})
+# PostgreSQL types of the columns, for unnest() (records.COLUMNS' order).
+PG_TYPES = {
+    "kind": "varchar", "call_id": "varchar", "attempt": "smallint", "start_time": "timestamptz",
+    "end_time": "timestamptz", "direction": "varchar", "tenant_id": "integer",
+    "pbx_id": "integer", "source_carrier_id": "integer", "rule_id": "integer",
+    "carrier_id": "integer", "gateway_id": "integer", "attempts": "smallint",
+    "source_ip": "varchar", "caller_in": "varchar", "callee_in": "varchar", "caller": "varchar",
+    "callee": "varchar", "caller_out": "varchar", "callee_out": "varchar",
+    "sip_code": "smallint", "sip_reason": "varchar", "q850_cause": "smallint",
+    "pdd_ms": "integer", "answer_ms": "integer", "duration_ms": "bigint", "hangup": "varchar",
+}  # fmt: skip
+
+
+def rows_source(
+    columns: Sequence[str], types: dict[str, str], rows: Sequence[Sequence[object]]
+) -> list[tuple[str, list[object]]]:
+    """(SQL giving these rows, its parameters), in as many statements as needed.
+
+    PostgreSQL: one `SELECT * FROM unnest(%s::type[], ...)` with a parameter per column (the
+    query text stays the same whatever the row count: psycopg parses it once and caches it;
+    a VALUES list of thousands of placeholders costs more to prepare than to run). SQLite:
+    VALUES lists of CHUNK rows.
+    """
+    if not rows:
+        return []
+    if connection.vendor == "postgresql":
+        arrays = [list(column) for column in zip(*rows, strict=True)]
+        casts = ", ".join(f"%s::{types[c]}[]" for c in columns)  # our own column types
+        sql = f"SELECT * FROM unnest({casts})"  # noqa: S608
+        return [(sql, arrays)]
+    placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    out = []
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        params = [value for row in chunk for value in row]
+        out.append(("VALUES " + ", ".join([placeholder] * len(chunk)), params))
+    return out
 
 
 def store_rows(rows: Sequence[dict[str, Any]]) -> int:
@@ -37,22 +74,19 @@ def insert_new(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING the keys: the rows that were new."""
     table = connection.ops.quote_name("routing_callrecord")
     columns = ", ".join(connection.ops.quote_name(column) for column in COLUMNS)
-    placeholder = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
+    by_key: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_key.setdefault((row["call_id"], row["kind"], row["attempt"]), []).append(row)
     new: list[dict[str, Any]] = []
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), CHUNK):
-            chunk = rows[start : start + CHUNK]
-            by_key: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
-            for row in chunk:
-                by_key.setdefault((row["call_id"], row["kind"], row["attempt"]), []).append(row)
+        for source, params in rows_source(COLUMNS, PG_TYPES, list(_values(rows))):
             # Only our own quoted names and placeholders: the values are parameters.
             sql = (
-                f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608
-                + ", ".join([placeholder] * len(chunk))
-                + ' ON CONFLICT ("call_id", "kind", "attempt", "start_time") DO NOTHING'
+                f"INSERT INTO {table} ({columns}) {source}"
+                ' ON CONFLICT ("call_id", "kind", "attempt", "start_time") DO NOTHING'
                 ' RETURNING "call_id", "kind", "attempt"'
             )
-            cursor.execute(sql, list(_params(chunk)))
+            cursor.execute(sql, params)
             for call_id, kind, attempt in cursor.fetchall():
                 found = by_key.get((call_id, kind, attempt))
                 if found:
@@ -60,9 +94,11 @@ def insert_new(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return new
 
 
-def _params(rows: Iterable[dict[str, Any]]) -> Iterable[object]:
+def _values(rows: Iterable[dict[str, Any]]) -> Iterable[tuple[object, ...]]:
     adapt = connection.ops.adapt_datetimefield_value
+    pg = connection.vendor == "postgresql"
     for row in rows:
-        for column in COLUMNS:
-            value = row[column]
-            yield adapt(value) if column in _DATETIMES and value is not None else value
+        yield tuple(
+            adapt(row[c]) if not pg and c in _DATETIMES and row[c] is not None else row[c]
+            for c in COLUMNS
+        )
