@@ -292,8 +292,7 @@ def dashboard_figure(attempts: int) -> dict[str, Any]:
     per_row = attempts / (288 * keys)
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM routing_trafficrollup WHERE tenant_id >= %s", [marker])
-        cursor.execute("DELETE FROM routing_trafficcoderollup WHERE tenant_id >= %s", [marker])
+        clear(cursor, marker)
         cursor.execute(
             """
             INSERT INTO routing_trafficrollup (bucket, direction, tenant_id, carrier_id,
@@ -307,9 +306,10 @@ def dashboard_figure(attempts: int) -> dict[str, Any]:
                 a * 60 / 100, a * 60 / 100 * 1500, a * 6 / 10, a * 55 / 100, a * 55 / 100 * 180000,
                 0, 0, 0, a / 10, a / 10, a / 10, a / 10, a / 10, a / 10, a / 10, 0, 0
             FROM generate_series(0, 287) b, generate_series(0, %s) k,
-                LATERAL (SELECT (%s + ((b * 7 + k * 13) %% 5) - 2)::int AS a) x
+                LATERAL (SELECT (%s + ((b * 7 + k * 13) %% 5) - 2
+                    + CASE WHEN (b * 2000 + k) %% 100 < %s THEN 1 ELSE 0 END)::int AS a) x
             """,
-            [day, marker, keys - 1, round(per_row)],
+            [day, marker, keys - 1, int(per_row), round(per_row % 1 * 100)],
         )
         cursor.execute(
             """
@@ -323,8 +323,23 @@ def dashboard_figure(attempts: int) -> dict[str, Any]:
             """,
             [marker, day, day + timedelta(days=1)],
         )
-        cursor.execute("ANALYZE routing_trafficrollup")
-        cursor.execute("ANALYZE routing_trafficcoderollup")
+        # The hourly sums the ingester keeps alongside (rollups.apply), of the same rows.
+        for table, keys, columns in (
+            ("routing_trafficrollup", "", HOUR_COLUMNS),
+            ("routing_trafficcoderollup", ", sip_code", ("count",)),
+        ):
+            sums = ", ".join(f"sum({c})" for c in columns)
+            names = f"bucket, direction, tenant_id, carrier_id, gateway_id, rule_id{keys}"
+            sql = (  # our own table and column names
+                f"INSERT INTO {table}hour ({names}, {', '.join(columns)}) "  # noqa: S608
+                f"SELECT date_trunc('hour', bucket), direction, tenant_id, carrier_id, "
+                f"gateway_id, rule_id{keys}, {sums} FROM {table} WHERE tenant_id >= %s "
+                f"GROUP BY 1, 2, 3, 4, 5, 6{', 7' if keys else ''}"
+            )
+            cursor.execute(sql, [marker])
+        for table in ("routing_trafficrollup", "routing_trafficcoderollup"):
+            cursor.execute(f"ANALYZE {table}")
+            cursor.execute(f"ANALYZE {table}hour")
         cursor.execute(
             "SELECT count(*), sum(attempts) FROM routing_trafficrollup WHERE tenant_id >= %s",
             [marker],
@@ -337,7 +352,10 @@ def dashboard_figure(attempts: int) -> dict[str, Any]:
         "per carrier (day: ASR, ACD, NER, PDD)": lambda: rollups.carrier_stats(day, end),
         "per carrier (last hour of it)": lambda: rollups.carrier_stats(end - timedelta(hours=1),
                                                                        end),
-        "series (day, 5-minute steps)": lambda: rollups.series(day, end),
+        "series (day, hourly steps)": lambda: rollups.series(day, end, 3600),
+        "series (last 6 hours of it, 5-minute steps)": lambda: rollups.series(
+            end - timedelta(hours=6), end
+        ),
         "top failure codes (day)": lambda: rollups.top_codes(day, end),
         "top customers (day)": lambda: rollups.top_tenants(day, end),
         "one carrier's series (day)": lambda: rollups.series(day, end, 3600, carrier_id=3),
@@ -353,10 +371,22 @@ def dashboard_figure(attempts: int) -> dict[str, Any]:
             best = min(best, time.perf_counter() - t)
         timings[name] = best
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM routing_trafficrollup WHERE tenant_id >= %s", [marker])
-        cursor.execute("DELETE FROM routing_trafficcoderollup WHERE tenant_id >= %s", [marker])
+        clear(cursor, marker)
     return {"attempts": int(total), "rollup_rows": rows, "built_s": built, "timings": timings,
             "slowest_s": max(timings.values()), "all_s": sum(timings.values())}  # fmt: skip
+
+
+HOUR_COLUMNS = (
+    "attempts", "answered", "failed_4xx", "failed_5xx", "failed_6xx", "ner_ok", "pdd_count",
+    "pdd_sum_ms", "calls", "calls_answered", "duration_sum_ms",
+    *(f"pdd_{index}" for index in range(12)),
+)  # fmt: skip
+
+
+def clear(cursor: Any, marker: int) -> None:
+    for table in ("routing_trafficrollup", "routing_trafficcoderollup",
+                  "routing_trafficrolluphour", "routing_trafficcoderolluphour"):  # fmt: skip
+        cursor.execute(f"DELETE FROM {table} WHERE tenant_id >= %s", [marker])  # noqa: S608
 
 
 def main(argv: list[str] | None = None) -> int:

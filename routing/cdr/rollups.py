@@ -3,8 +3,10 @@
 deltas() turns newly stored rows into additions per (bucket, direction, tenant, carrier,
 gateway, rule) and per SIP code; apply() adds them with INSERT ... ON CONFLICT DO UPDATE
 SET x = x + excluded.x, in the transaction that stored the rows: never a rescan of the day.
-The read side (carrier_stats, series, top_codes, top_tenants) sums the buckets of a time
-range: a day is 288 buckets, whatever the number of calls.
+The same additions go to hourly tables. The read side (totals, stats_by, carrier_stats,
+series, top_codes, top_tenants) sums the buckets of a time range, whatever the number of
+calls: the whole hours of the range from the hourly tables, its edges from the 5-minute
+ones (parts()).
 
 Figures (per group of buckets):
 - attempts, answered: attempts, and those answered (2xx); ASR = answered / attempts;
@@ -32,8 +34,12 @@ from routing.models.cdr import (
     PDD_BUCKETS,
     CdrKind,
     TrafficCodeRollup,
+    TrafficCodeRollupHour,
     TrafficRollup,
+    TrafficRollupHour,
 )
+
+HOUR = 3600
 
 Key = tuple[datetime, str, int, int, int, int]  # bucket, direction, tenant, carrier, gw, rule
 COUNTERS = (
@@ -45,9 +51,27 @@ _INDEX = {name: index for index, name in enumerate(COUNTERS)}
 KEY_COLUMNS = ("bucket", "direction", "tenant_id", "carrier_id", "gateway_id", "rule_id")
 
 
-def bucket_of(moment: datetime) -> datetime:
-    seconds = int(moment.timestamp())
-    return datetime.fromtimestamp(seconds - seconds % BUCKET_SECONDS, UTC)
+def bucket_of(moment: datetime, seconds: int = BUCKET_SECONDS) -> datetime:
+    """The start of the bucket (5 minutes, or `seconds`) holding moment."""
+    stamp = int(moment.timestamp())
+    return datetime.fromtimestamp(stamp - stamp % seconds, UTC)
+
+
+def _by_hour(delta: Deltas) -> Deltas:
+    """The same additions per hour (TrafficRollupHour and TrafficCodeRollupHour)."""
+    out = Deltas()
+    for key, counts in delta.counters.items():
+        hour_key = (bucket_of(key[0], HOUR), *key[1:])
+        total = out.counters.get(hour_key)  # type: ignore[arg-type]
+        if total is None:
+            out.counters[hour_key] = list(counts)  # type: ignore[index]
+        else:
+            for index, count in enumerate(counts):
+                total[index] += count
+    for (key, code), count in delta.codes.items():
+        hour_code = ((bucket_of(key[0], HOUR), *key[1:]), code)
+        out.codes[hour_code] = out.codes.get(hour_code, 0) + count  # type: ignore[index]
+    return out
 
 
 def key_of(row: dict[str, Any]) -> Key:
@@ -112,10 +136,15 @@ def deltas(rows: Iterable[dict[str, Any]]) -> Deltas:
 
 
 def apply(delta: Deltas) -> None:
-    """Add the deltas to the rollup tables (sorted: concurrent ingesters lock rows in the
-    same order and cannot deadlock)."""
+    """Add the deltas to the 5-minute and the hourly rollup tables (sorted: concurrent
+    ingesters lock rows in the same order and cannot deadlock)."""
     if not delta:
         return
+    _apply(delta, TrafficRollup, TrafficCodeRollup)
+    _apply(_by_hour(delta), TrafficRollupHour, TrafficCodeRollupHour)
+
+
+def _apply(delta: Deltas, rollup: type, codes_rollup: type) -> None:
     from routing.cdr.store import rows_source
 
     quote = connection.ops.quote_name
@@ -129,7 +158,7 @@ def apply(delta: Deltas) -> None:
             (key[0] if pg else adapt(key[0]), *key[1:], *delta.counters[key])
             for key in sorted(delta.counters)
         ]
-        table = quote(TrafficRollup._meta.db_table)
+        table = quote(rollup._meta.db_table)
         for source, params in rows_source(columns, _typed(columns, types), rows):
             cursor.execute(_upsert_sql(table, columns, source, COUNTERS), params)
         columns = (*KEY_COLUMNS, "sip_code", "count")
@@ -137,7 +166,7 @@ def apply(delta: Deltas) -> None:
             (key[0] if pg else adapt(key[0]), *key[1:], code, delta.codes[key, code])
             for key, code in sorted(delta.codes)
         ]
-        table = quote(TrafficCodeRollup._meta.db_table)
+        table = quote(codes_rollup._meta.db_table)
         for source, params in rows_source(columns, _typed(columns, types), rows):
             cursor.execute(_upsert_sql(table, columns, source, ("count",)), params)
 
@@ -246,15 +275,42 @@ def _stats(values: dict[str, Any]) -> Stats:
     )
 
 
-def in_range(start: datetime, end: datetime, **filters: object) -> QuerySet[TrafficRollup]:
-    """The buckets of [start, end) (bucket starts), with optional key filters
-    (carrier_id=, tenant_id=, gateway_id=, rule_id=, direction=)."""
-    return TrafficRollup.objects.filter(bucket__gte=start, bucket__lt=end, **filters)
+def parts(start: datetime, end: datetime) -> list[tuple[bool, datetime, datetime]]:
+    """[start, end) as (hourly?, from, to) pieces: the whole hours inside it from the hourly
+    tables, the edges from the 5-minute ones (a day: 24 rows per key, not 288)."""
+    first_hour = bucket_of(start + timedelta(seconds=HOUR - 1), HOUR)
+    last_hour = bucket_of(end, HOUR)
+    if last_hour - first_hour < timedelta(hours=2):
+        return [(False, start, end)]
+    out = []
+    if start < first_hour:
+        out.append((False, start, first_hour))
+    out.append((True, first_hour, last_hour))
+    if last_hour < end:
+        out.append((False, last_hour, end))
+    return out
+
+
+def in_range(
+    start: datetime, end: datetime, *, hourly: bool = False, **filters: object
+) -> QuerySet[TrafficRollup]:
+    """The buckets of [start, end) (bucket starts) of the 5-minute (or hourly) table, with
+    optional key filters (carrier_id=, tenant_id=, gateway_id=, rule_id=, direction=)."""
+    model = TrafficRollupHour if hourly else TrafficRollup
+    return model.objects.filter(bucket__gte=start, bucket__lt=end, **filters)  # type: ignore[return-value]
+
+
+def _merge(target: dict[str, Any], values: dict[str, Any]) -> None:
+    for name in _SUMMED:
+        target[name] = target.get(name, 0) + int(values.get(name) or 0)
 
 
 def totals(start: datetime, end: datetime, **filters: object) -> Stats:
     """All the traffic of a range (optionally of one carrier, tenant, ...)."""
-    sums = in_range(start, end, **filters).aggregate(**{name: Sum(name) for name in _SUMMED})
+    sums: dict[str, Any] = {}
+    for hourly, first, last in parts(start, end):
+        query = in_range(first, last, hourly=hourly, **filters)
+        _merge(sums, query.aggregate(**{name: Sum(name) for name in _SUMMED}))
     return _stats(sums)
 
 
@@ -264,13 +320,17 @@ def stats_by(
     """The figures per carrier_id, gateway_id, tenant_id, rule_id or direction."""
     if dimension not in ("carrier_id", "gateway_id", "tenant_id", "rule_id", "direction"):
         raise ValueError(f"cannot group by {dimension!r}")
-    rows = (
-        in_range(start, end, **filters)
-        .values(dimension)
-        .annotate(**{name: Sum(name) for name in _SUMMED})
-        .order_by(dimension)
-    )
-    return {row[dimension]: _stats(row) for row in rows}
+    merged: dict[int | str, dict[str, Any]] = {}
+    for hourly, first, last in parts(start, end):
+        rows = (
+            in_range(first, last, hourly=hourly, **filters)
+            .values(dimension)
+            .annotate(**{name: Sum(name) for name in _SUMMED})
+            .order_by(dimension)
+        )
+        for row in rows:
+            _merge(merged.setdefault(row[dimension], {}), row)
+    return {key: _stats(values) for key, values in sorted(merged.items())}
 
 
 def carrier_stats(start: datetime, end: datetime) -> dict[int, Stats]:
@@ -285,21 +345,22 @@ def series(
     (zeros where there was no traffic): calls per second = calls / step_seconds."""
     if step_seconds % BUCKET_SECONDS:
         raise ValueError(f"step must be a multiple of {BUCKET_SECONDS} s")
-    rows = (
-        in_range(start, end, **filters)
+    pieces = parts(start, end) if step_seconds % HOUR == 0 else [(False, start, end)]
+    rows = [
+        row
+        for hourly, first, last in pieces
+        for row in in_range(first, last, hourly=hourly, **filters)
         .values("bucket")
         .annotate(**{name: Sum(name) for name in _SUMMED})
         .order_by("bucket")
-    )
+    ]
     seconds = int(start.timestamp())
     first = datetime.fromtimestamp(seconds - seconds % step_seconds, UTC)
     steps: dict[datetime, dict[str, int]] = {}
     for row in rows:
         offset = int((row["bucket"] - first).total_seconds()) // step_seconds
         moment = first + timedelta(seconds=offset * step_seconds)
-        merged = steps.setdefault(moment, {})
-        for name in _SUMMED:
-            merged[name] = merged.get(name, 0) + int(row[name] or 0)
+        _merge(steps.setdefault(moment, {}), row)
     out = []
     moment = first
     while moment < end:
@@ -317,11 +378,15 @@ def top_codes(
     **filters: object,
 ) -> list[tuple[int, int]]:
     """(SIP code, attempts) most frequent first; failures only by default."""
-    query = TrafficCodeRollup.objects.filter(bucket__gte=start, bucket__lt=end, **filters)
-    if failures_only:
-        query = query.filter(sip_code__gte=300)
-    rows = query.values("sip_code").annotate(n=Sum("count")).order_by("-n", "sip_code")[:limit]
-    return [(row["sip_code"], int(row["n"])) for row in rows]
+    counts: dict[int, int] = {}
+    for hourly, first, last in parts(start, end):
+        model = TrafficCodeRollupHour if hourly else TrafficCodeRollup
+        query = model.objects.filter(bucket__gte=first, bucket__lt=last, **filters)
+        if failures_only:
+            query = query.filter(sip_code__gte=300)
+        for row in query.values("sip_code").annotate(n=Sum("count")):
+            counts[row["sip_code"]] = counts.get(row["sip_code"], 0) + int(row["n"])
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
 
 def top_tenants(start: datetime, end: datetime, limit: int = 10) -> list[tuple[int, Stats]]:
@@ -333,9 +398,11 @@ def top_tenants(start: datetime, end: datetime, limit: int = 10) -> list[tuple[i
 
 def delete_before(cutoff: datetime) -> int:
     """Retention: forget the buckets older than cutoff (the records go by partition)."""
-    deleted, _ = TrafficRollup.objects.filter(bucket__lt=cutoff).delete()
-    codes, _ = TrafficCodeRollup.objects.filter(bucket__lt=cutoff).delete()
-    return deleted + codes
+    deleted = 0
+    for model in (TrafficRollup, TrafficCodeRollup, TrafficRollupHour, TrafficCodeRollupHour):
+        count, _ = model.objects.filter(bucket__lt=cutoff).delete()
+        deleted += count
+    return deleted
 
 
 __all__ = [

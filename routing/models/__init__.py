@@ -8,7 +8,9 @@ from routing.models.cdr import (
     CdrKind,
     Hangup,
     TrafficCodeRollup,
+    TrafficCodeRollupHour,
     TrafficRollup,
+    TrafficRollupHour,
 )
 from routing.models.dids import Did, DidMatch
 from routing.models.instances import ListenTransport, RouterInstance
@@ -51,7 +53,9 @@ __all__ = [
     "RuleKind",
     "Tenant",
     "TrafficCodeRollup",
+    "TrafficCodeRollupHour",
     "TrafficRollup",
+    "TrafficRollupHour",
     "Transport",
     "bump_routing_version",
     "changes_between",

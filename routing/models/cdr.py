@@ -114,15 +114,8 @@ PDD_BUCKETS = len(PDD_BOUNDS_MS) + 1
 BUCKET_SECONDS = 300
 
 
-class TrafficRollup(models.Model):
-    """Sums over 5 minutes of calls for one direction, tenant, carrier, gateway and rule.
-
-    Kept up to date by the ingester in the transaction that stores the records (only the
-    records it really inserted are added). 0 stands for "none" in the key columns (an
-    inbound call has no rule; its carrier is the one it came from). Attempt figures count
-    attempts by the bucket of their call's start; call figures count calls by the last
-    attempt's carrier and gateway (the one that answered, for an answered call).
-    """
+class RollupCounters(models.Model):
+    """The key and counters of a rollup row (see TrafficRollup)."""
 
     bucket = models.DateTimeField(help_text="Start of the 5 minutes.")
     direction = models.CharField(max_length=3, choices=CallDirection.choices, blank=True)
@@ -158,6 +151,23 @@ class TrafficRollup(models.Model):
     pdd_11 = models.IntegerField(default=0)
 
     class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.bucket:%Y-%m-%d %H:%M} carrier {self.carrier_id}: {self.attempts} attempts"
+
+
+class TrafficRollup(RollupCounters):
+    """Sums over 5 minutes of calls for one direction, tenant, carrier, gateway and rule.
+
+    Kept up to date by the ingester in the transaction that stores the records (only the
+    records it really inserted are added). 0 stands for "none" in the key columns (an
+    inbound call has no rule; its carrier is the one it came from). Attempt figures count
+    attempts by the bucket of their call's start; call figures count calls by the last
+    attempt's carrier and gateway (the one that answered, for an answered call).
+    """
+
+    class Meta:
         db_table = "routing_trafficrollup"
         constraints = [
             # The upsert's conflict target (routing.cdr.rollups.apply).
@@ -172,12 +182,27 @@ class TrafficRollup(models.Model):
             models.Index(fields=["tenant_id", "bucket"], name="routing_rollup_tenant"),
         ]
 
-    def __str__(self) -> str:
-        return f"{self.bucket:%Y-%m-%d %H:%M} carrier {self.carrier_id}: {self.attempts} attempts"
+
+class TrafficRollupHour(RollupCounters):
+    """The same sums per hour (bucket: the hour's start), kept alongside the 5-minute ones:
+    a day is 24 rows per key instead of 288, for the dashboard's day-long views."""
+
+    class Meta:
+        db_table = "routing_trafficrolluphour"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bucket", "direction", "tenant_id", "carrier_id", "gateway_id", "rule_id"],
+                name="routing_trafficrolluphour_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["carrier_id", "bucket"], name="routing_rolluphour_carrier"),
+            models.Index(fields=["tenant_id", "bucket"], name="routing_rolluphour_tenant"),
+        ]
 
 
-class TrafficCodeRollup(models.Model):
-    """Attempts per final SIP code over 5 minutes, with the keys of TrafficRollup."""
+class CodeCounters(models.Model):
+    """Attempts per final SIP code, with the keys of TrafficRollup."""
 
     bucket = models.DateTimeField()
     direction = models.CharField(max_length=3, choices=CallDirection.choices, blank=True)
@@ -187,6 +212,16 @@ class TrafficCodeRollup(models.Model):
     rule_id = models.IntegerField(default=0)
     sip_code = models.PositiveSmallIntegerField()
     count = models.IntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.bucket:%Y-%m-%d %H:%M} code {self.sip_code}: {self.count}"
+
+
+class TrafficCodeRollup(CodeCounters):
+    """Attempts per final SIP code over 5 minutes."""
 
     class Meta:
         db_table = "routing_trafficcoderollup"
@@ -204,5 +239,21 @@ class TrafficCodeRollup(models.Model):
             models.Index(fields=["bucket", "carrier_id"], name="routing_coderollup_bucket"),
         ]
 
-    def __str__(self) -> str:
-        return f"{self.bucket:%Y-%m-%d %H:%M} code {self.sip_code}: {self.count}"
+
+class TrafficCodeRollupHour(CodeCounters):
+    """Attempts per final SIP code per hour."""
+
+    class Meta:
+        db_table = "routing_trafficcoderolluphour"
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "bucket", "direction", "tenant_id", "carrier_id", "gateway_id", "rule_id",
+                    "sip_code",
+                ],
+                name="routing_trafficcoderolluphour_key",
+            ),
+        ]  # fmt: skip
+        indexes = [
+            models.Index(fields=["bucket", "carrier_id"], name="routing_coderolluphour_bucket"),
+        ]

@@ -10,7 +10,7 @@ from django.db import connection
 from routing.cdr import partitions, rollups
 from routing.cdr.records import parse_message
 from routing.cdr.store import store_rows
-from routing.models import CallRecord, TrafficCodeRollup, TrafficRollup
+from routing.models import CallRecord, TrafficCodeRollup, TrafficRollup, TrafficRollupHour
 
 from .samples import answered_attempt, body, call, failed_attempt
 
@@ -64,6 +64,32 @@ def test_rollups_per_bucket_and_carrier():
     assert (beta.tenant_id, beta.gateway_id, beta.rule_id, beta.direction) == (1, 21, 7, "out")
     codes = dict(TrafficCodeRollup.objects.filter(bucket=bucket).values_list("sip_code", "count"))
     assert codes == {503: 2, 200: 2}
+    # The same sums per hour.
+    hour = TrafficRollupHour.objects.get(bucket=rollups.bucket_of(bucket, 3600), carrier_id=11)
+    assert (hour.attempts, hour.answered, hour.calls, hour.duration_sum_ms) == (
+        2, 2, 2, 2 * 60507
+    )  # fmt: skip
+
+
+def test_a_range_reads_whole_hours_from_the_hourly_sums_and_its_edges_from_5_minutes():
+    start = datetime(2026, 11, 26, 9, 40, tzinfo=UTC)
+    end = datetime(2026, 11, 26, 14, 10, tzinfo=UTC)
+    assert rollups.parts(start, end) == [
+        (False, start, datetime(2026, 11, 26, 10, tzinfo=UTC)),
+        (True, datetime(2026, 11, 26, 10, tzinfo=UTC), datetime(2026, 11, 26, 14, tzinfo=UTC)),
+        (False, datetime(2026, 11, 26, 14, tzinfo=UTC), end),
+    ]
+    assert rollups.parts(start, start + timedelta(hours=1)) == [
+        (False, start, start + timedelta(hours=1))
+    ]
+    # Records at both edges and in the middle: the totals see each once.
+    times = [start + timedelta(minutes=5), start + timedelta(hours=2), end - timedelta(minutes=5)]
+    calls = [row for n, t in enumerate(times) for row in one_call(f"e{n}", t.timestamp())]
+    store_rows(calls)
+    assert rollups.totals(start, end).attempts == 6
+    assert rollups.totals(start, end).calls == 3
+    assert sum(s.calls for _, s in rollups.series(start, end, 3600)) == 3
+    assert sum(n for _, n in rollups.top_codes(start, end, failures_only=False)) == 6
 
 
 def test_the_dashboard_figures_per_carrier():
