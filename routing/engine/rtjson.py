@@ -4,7 +4,8 @@ Besides what rtjson reads, the document carries c4router's own ids under keys rt
 ignores, for the call records Kamailio writes (kamailio_cfg/kamailio.cfg, "call records"):
 `rtjson.c4` says what the call is (direction, tenant, PBX, the carrier it came from, the
 rule, its numbers in E.164), each route's `c4` what the attempt is (its number, rule,
-carrier, gateway or PBX, and the numbers it sends). About 1 us per answer (bench/measure).
+carrier, gateway or PBX, and the numbers it sends). Cost: 2-5 us of CPU per answer of 3
+routes (two small dicts per route, ~140 more bytes each), measured on a loaded machine.
 """
 
 from __future__ import annotations
