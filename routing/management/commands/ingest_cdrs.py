@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connection
 
 from routing.cdr import ingest
 
@@ -29,11 +28,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, **options: object) -> None:
-        if connection.vendor != "postgresql":
-            raise CommandError(
-                "ingest_cdrs stores call records in PostgreSQL (set DATABASE_URL); the SQLite "
-                "quick start has the demo's records (seed_demo --traffic) only"
-            )
         if options["setup"]:
             ingest.setup()
             self.stdout.write("call records: queues declared, partitions made")
