@@ -138,7 +138,7 @@ class Ingester:
                     if now >= next_report:
                         self._report()
                         next_report = now + REPORT_SECONDS
-                    if drain and method is None and not pending:
+                    if drain and method is None and not pending and _empty(channel, self.queue):
                         self.stopping = True
                     if deadline is not None and now >= deadline:
                         self.stopping = True
@@ -231,6 +231,12 @@ class Ingester:
             f"call records: {counts.stored} stored ({counts.stored / seconds:.0f}/s), "
             f"{counts.duplicates} already stored, {counts.rejected} rejected"
         )
+
+
+def _empty(channel: Any, queue: str) -> bool:
+    """No message waiting (a pause in the deliveries is not the end of the queue)."""
+    method = channel.queue_declare(queue=queue, durable=True, passive=True).method
+    return int(method.message_count) == 0
 
 
 def oldest_allowed(now: datetime) -> datetime:
