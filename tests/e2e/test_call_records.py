@@ -175,3 +175,15 @@ def test_a_busy_callee_and_a_refused_call(world, edge, cdr_queue, tmp_path):
     assert (refused_call.attempts, refused_call.rule_id, refused_call.tenant_id) == (
         0, None, world.pbx.tenant_id,
     )  # fmt: skip
+
+
+def test_a_call_c4router_could_not_route_has_its_500(world, server, edge, cdr_queue, tmp_path):
+    server.stop()  # the API is down: Kamailio answers 500 "API Not Available" itself
+    caller = call(edge, tmp_path, scenario="uac_expect_fail.xml")
+    assert caller.ok, show(caller, edge.log_tail())
+    ingester = store_records(cdr_queue, 1)
+    assert (ingester.counts.stored, ingester.counts.rejected) == (1, 0), edge.log_tail()
+    record = CallRecord.objects.get()
+    assert (record.kind, record.sip_code, record.sip_reason) == ("call", 500, "API Not Available")
+    assert (record.attempts, record.tenant_id, record.rule_id) == (0, None, None)
+    assert "non-string values are not supported" not in edge.log_text()
