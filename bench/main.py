@@ -6,6 +6,8 @@ Sections (bench/README.md says what each measures and how to read it):
   scale       table build time, worker memory and c64 throughput at 100k vs 1M prefixes
   reload      change -> live under load, and the errors while the workers reload
   kamailio    calls/s through a real Kamailio with a 503 failover on every call (SIPp)
+  records     the same with call records on vs off, records stored vs placed; ingestion
+              rate; dashboard queries over a day of 10M attempts; the PostgreSQL outage run
 Every load is bounded in time; everything started is stopped at the end, on errors and on
 Ctrl-C. Only 127.0.0.1 is ever contacted.
 """
@@ -29,12 +31,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import kamailio_load, procs
+from bench import cdr_bench, kamailio_load, procs
 from bench.dataset import DB_PREFIX, PROBE_PREFIX, TOKEN, server_url
 from bench.procs import CONFIGS, REPO, Server, ServerConfig, WrkResult
 from bench.queries import build_pool, write_pool
 
-SECTIONS = ("data", "throughput", "scale", "reload", "kamailio")
+SECTIONS = ("data", "throughput", "scale", "reload", "kamailio", "records")
 DB_100K = f"{DB_PREFIX}"
 DB_1M = f"{DB_PREFIX}_1m"
 POOL_SIZE = 8000
@@ -48,6 +50,7 @@ TARGETS = {
     "lookup_ratio": 0.90,  # "unchanged": within 10% of the 100k figure (run-to-run noise)
     "live_s": 1.0,
     "calls_per_s": 500,
+    "dashboard_s": 1.0,
 }
 
 
@@ -342,6 +345,9 @@ class Bench:
     def kamailio(self) -> None:
         self.results["kamailio"] = kamailio_load.run(self, quick=self.quick)
 
+    def records(self) -> None:
+        self.results["records"] = cdr_bench.run(self, quick=self.quick)
+
     # -- run --------------------------------------------------------------------------------------
     def run(self) -> None:
         only = self.args.only
@@ -367,6 +373,7 @@ class Bench:
             "scale": self.scale,
             "reload": self.reload,
             "kamailio": self.kamailio,
+            "records": self.records,
         }
         for name in sections:
             load = procs.loadavg()
@@ -581,6 +588,7 @@ class Summary:
         self.scale()
         self.reload()
         self.kamailio()
+        self.records()
         for name, error in self.r.get("failed", {}).items():
             self.add(f"section {name} FAILED: {error}")
         if self.checks:
@@ -815,6 +823,80 @@ class Summary:
             best >= TARGETS["calls_per_s"],
         )
 
+    def records(self) -> None:
+        rc = self.r.get("records")
+        if not rc:
+            return
+        self.add("call records (Kamailio acc + dialog -> RabbitMQ -> ingest_cdrs -> PostgreSQL)")
+        km = rc.get("kamailio")
+        if km and "on" in km and "off" in km:
+            on, off, stored = km["on"], km["off"], km.get("stored", {})
+            # Every call SIPp placed makes a call record; every INVITE a carrier received,
+            # an attempt record (2 per completed call: the 503, then the 200).
+            expected = on["calls"] + on.get("attempts", 2 * on["calls"])
+            got = stored.get("attempts", 0) + stored.get("calls", 0)
+            lost = max(0, expected - stored.get("distinct", 0))
+            doubled = got - stored.get("distinct", 0)
+            self.add(
+                f"  records: {km['rate']} calls/s with 503 failover, {on['failed']} failed, "
+                f"{got} records for {expected} attempts+calls ({on.get('attempts')} attempts "
+                f"seen by the carriers; lost {lost}, doubled {doubled}), "
+                f"Kamailio CPU/call {on['kamailio_cpu_ms_per_call']:.3f} ms on vs "
+                f"{off['kamailio_cpu_ms_per_call']:.3f} ms off ({off['failed']} failed off)"
+            )
+            self.check(
+                "calls/s with records on, 503 failover on each",
+                f"{km['rate']} calls/s, {on['failed']} failed",
+                ">= 500, 0 failed",
+                km["rate"] >= TARGETS["calls_per_s"] and on["failed"] == 0,
+            )
+            self.check(
+                "records = attempts + calls",
+                f"{got}/{expected} (lost {lost}, doubled {doubled})",
+                "none lost or doubled",
+                lost == 0 and doubled == 0,
+            )
+        ingest = rc.get("ingest")
+        if ingest:
+            self.add(
+                f"  ingest: {ingest['records_per_s']:,.0f} records/s ({ingest['stored']:,} "
+                f"records in {ingest['seconds']:.1f} s, batches of 1,000, rollups included)"
+            )
+        dash = rc.get("dashboard")
+        if dash:
+            self.add(
+                f"  dashboard queries over {dash['attempts'] / 1e6:.0f}M attempts: "
+                f"{dash['slowest_s']:.2f} s slowest, {dash['all_s']:.2f} s for all "
+                f"{len(dash['timings'])} ({dash['rollup_rows']:,} rollup rows for the day)"
+            )
+            for name, seconds in dash["timings"].items():
+                self.add(f"    {name}: {seconds * 1000:.0f} ms")
+            self.check(
+                f"dashboard query over a day of {dash['attempts'] / 1e6:.0f}M attempts",
+                f"{dash['slowest_s']:.2f} s slowest",
+                "< 1 s",
+                dash["slowest_s"] < TARGETS["dashboard_s"],
+            )
+        outage = rc.get("outage")
+        if outage:
+            if outage.get("ok"):
+                self.add(
+                    f"  pg outage ({outage['outage_s']} s, ingester killed twice): placed "
+                    f"{outage['placed']}, completed {outage['completed']}, records "
+                    f"{outage['records']}/{outage['expected']}, lost {outage['lost']}, "
+                    f"doubled {outage['doubled']}"
+                )
+            else:
+                self.add(f"  pg outage run FAILED: {outage.get('tail', '')}")
+            clean = bool(outage.get("ok")) and outage["lost"] == 0 and outage["doubled"] == 0
+            self.check(
+                "records across a 30 s PostgreSQL outage",
+                f"lost {outage.get('lost', '?')}, doubled {outage.get('doubled', '?')}",
+                "0 lost, 0 doubled",
+                clean,
+            )
+        self.add("")
+
 
 def summary(bench: Bench) -> str:
     return Summary(bench).text()
@@ -847,6 +929,14 @@ def main(argv: list[str] | None = None) -> int:
         "--no-save", action="store_true", help="do not write bench/results/latest.txt"
     )
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs")
+    parser.add_argument(
+        "--records-rate", type=int, default=cdr_bench.RATE,
+        help=f"calls/s of the records section's Kamailio runs (default {cdr_bench.RATE})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--records-parts", nargs="*", choices=("ingest", "dashboard", "kamailio", "outage"),
+        help="parts of the records section to run (default all)",
+    )  # fmt: skip
     parser.add_argument(
         "--kamailio-log-level",
         type=int,

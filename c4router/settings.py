@@ -278,7 +278,24 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "c4router.routing": {"level": ROUTING_LOG_LEVEL},
+        # The call records' RabbitMQ client logs every connection step at INFO.
+        "pika": {"level": "WARNING"},
     },
+}
+
+# --- Call records -------------------------------------------------------------------------------
+# Kamailio publishes a record per call and per attempt to a durable RabbitMQ queue;
+# `manage.py ingest_cdrs` stores them (README, "Call records"). Records older than
+# C4ROUTER_CDR_RETENTION_DAYS are dropped a day-partition at a time (`manage.py
+# cdr_partitions`, also run by the ingester every hour). Off by default: Kamailio's rabbitmq
+# module refuses to start without its broker, so records are turned on where RabbitMQ runs.
+C4ROUTER_CDR = {
+    "ENABLED": env_bool("C4ROUTER_CDR_ENABLED", False),
+    "AMQP_URL": env_str("C4ROUTER_CDR_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
+    "QUEUE": env_str("C4ROUTER_CDR_QUEUE", "c4router.cdr"),
+    "RETENTION_DAYS": env_int("C4ROUTER_CDR_RETENTION_DAYS", 90, minimum=1, maximum=3660),
+    # A call longer than this is ended by Kamailio (BYE both ways) and recorded as "timeout".
+    "MAX_CALL_SECONDS": env_int("C4ROUTER_CDR_MAX_CALL_SECONDS", 14400, minimum=60),
 }
 
 # --- Kamailio rendering -------------------------------------------------------------------------

@@ -825,3 +825,7 @@ class RoutingVersionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# Call records (read-only list and CSV export): routing/admin_cdr.py.
+from routing import admin_cdr  # noqa: E402, F401

@@ -63,6 +63,7 @@ def instance_context(
     except ValidationError as exc:  # a row written around the admin's validation
         raise KamailioRenderError(f"instance {instance.name}: {'; '.join(exc.messages)}") from None
     settings_module = settings.KAMAILIO_HTTP_ASYNC_CLIENT
+    cdr = settings.C4ROUTER_CDR
     return {
         "name": instance.name,
         "listen_ip": instance.listen_ip,
@@ -80,6 +81,10 @@ def instance_context(
         "http_async_client_module": http_async_client_module or settings_module,
         "module_path": module_path or settings.KAMAILIO_MODULE_PATH,
         "log_level": log_level,
+        "call_records": cdr["ENABLED"],
+        "cdr_amqp_url": cdr["AMQP_URL"],
+        "cdr_queue": cdr["QUEUE"],
+        "max_call_seconds": cdr["MAX_CALL_SECONDS"],
     }
 
 

@@ -198,10 +198,13 @@ def record_table(table: Table, build_seconds: float) -> None:
 
 
 def exposition() -> tuple[bytes, str]:
-    """The metrics page body and its content type."""
+    """The metrics page body and its content type (the per-carrier traffic figures of the
+    call records appended: routing.cdr.metrics)."""
+    from routing.cdr import metrics as carrier_metrics
+
     TALLY.flush()
     if MULTIPROCESS:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+        return generate_latest(registry) + carrier_metrics.exposition(), CONTENT_TYPE_LATEST
+    return generate_latest() + carrier_metrics.exposition(), CONTENT_TYPE_LATEST

@@ -13,6 +13,7 @@ from django_filters import rest_framework as filters
 
 from routing import validators
 from routing.models import (
+    CallRecord,
     Carrier,
     Did,
     Domain,
@@ -193,3 +194,29 @@ class RouterInstanceFilterSet(BaseFilterSet):
     class Meta:
         model = RouterInstance
         fields = ["q", "enabled", "transport", "name"]
+
+
+class CallRecordFilterSet(filters.FilterSet):
+    """Call records: a time range, then the ids and codes of a record (indexed, see
+    CallRecord's indexes), the number prefix, one Call-ID."""
+
+    start_after = filters.IsoDateTimeFilter(
+        field_name="start_time", lookup_expr="gte", label="Started at or after (ISO 8601)"
+    )
+    start_before = filters.IsoDateTimeFilter(
+        field_name="start_time", lookup_expr="lt", label="Started before (ISO 8601)"
+    )
+    tenant = filters.NumberFilter(field_name="tenant_id", label="Tenant id")
+    carrier = filters.NumberFilter(field_name="carrier_id", label="Carrier id (of the attempt)")
+    gateway = filters.NumberFilter(field_name="gateway_id", label="Gateway id")
+    rule = filters.NumberFilter(field_name="rule_id", label="Route rule id")
+    sip_code = filters.NumberFilter(field_name="sip_code", label="Final SIP code")
+    prefix = _prefix("callee", "Called number (E.164) starts with")
+    call_id = filters.CharFilter(field_name="call_id", label="SIP Call-ID")
+
+    class Meta:
+        model = CallRecord
+        fields = [
+            "start_after", "start_before", "kind", "direction", "tenant", "carrier", "gateway",
+            "rule", "sip_code", "prefix", "call_id", "hangup",
+        ]  # fmt: skip

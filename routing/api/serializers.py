@@ -22,6 +22,7 @@ from rest_framework.validators import UniqueValidator
 
 from routing.api import services
 from routing.models import (
+    CallRecord,
     Carrier,
     Did,
     Domain,
@@ -514,3 +515,18 @@ class ImportErrorItemSerializer(serializers.Serializer):
 class ImportErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     errors = ImportErrorItemSerializer(many=True)
+
+
+class CallRecordSerializer(serializers.ModelSerializer):
+    """A call or attempt record, as stored (read-only)."""
+
+    class Meta:
+        model = CallRecord
+        fields = [
+            "id", "kind", "call_id", "attempt", "attempts", "start_time", "end_time",
+            "direction", "tenant_id", "pbx_id", "source_carrier_id", "rule_id", "carrier_id",
+            "gateway_id", "source_ip", "caller_in", "callee_in", "caller", "callee",
+            "caller_out", "callee_out", "sip_code", "sip_reason", "q850_cause", "pdd_ms",
+            "answer_ms", "duration_ms", "hangup",
+        ]  # fmt: skip
+        read_only_fields = fields

@@ -31,5 +31,7 @@ router.register("dids", views.DidViewSet)
 router.register("route-rules", views.RouteRuleViewSet)
 router.register("normalization-rules", views.NormalizationRuleViewSet)
 router.register("router-instances", views.RouterInstanceViewSet)
+# Read-only: written by the call records ingester (routing.cdr).
+router.register("cdrs", views.CallRecordViewSet)
 
 urlpatterns = router.urls

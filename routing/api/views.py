@@ -16,6 +16,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.request import Request
@@ -26,6 +27,7 @@ from routing.api import filtersets, serializers
 from routing.api.history import object_history
 from routing.api.schema import RoutingAutoSchema
 from routing.models import (
+    CallRecord,
     Carrier,
     Did,
     Domain,
@@ -249,3 +251,25 @@ class RouterInstanceViewSet(RoutingViewSet):
     serializer_class = serializers.RouterInstanceSerializer
     filterset_class = filtersets.RouterInstanceFilterSet
     ordering_fields = ["id", "name", "created_at", "updated_at"]
+
+
+class CallRecordPagination(CursorPagination):
+    """Pages by position in time, newest first: no COUNT(*) over millions of records, and a
+    page stays stable while new records arrive."""
+
+    ordering = ("-start_time", "-id")
+    page_size = 100
+    page_size_query_param = "limit"
+    max_page_size = 1000
+
+
+class CallRecordViewSet(viewsets.ReadOnlyModelViewSet):
+    """Call records (routing.cdr): read-only, the view permission of call records needed."""
+
+    queryset = CallRecord.objects.all()
+    serializer_class = serializers.CallRecordSerializer
+    filterset_class = filtersets.CallRecordFilterSet
+    permission_classes = [ModelPermissions]
+    pagination_class = CallRecordPagination
+    ordering_fields = ["start_time"]
+    lookup_value_regex = r"[0-9]+"

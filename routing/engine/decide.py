@@ -70,6 +70,12 @@ class Route:
     extra_headers: str  # complete "Name: value\r\n" lines
     fr_timer: int
     fr_inv_timer: int
+    # For the call records: what the route is (its ids) and the numbers it sends.
+    to_user: str = ""
+    from_user: str = ""
+    carrier_id: int | None = None
+    gateway_id: int | None = None
+    pbx_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -162,6 +168,9 @@ def _inbound(query: Query, table: Table, source: Source, carrier: CarrierRow) ->
         extra_headers="",
         fr_timer=hop.fr_timer,
         fr_inv_timer=hop.fr_inv_timer,
+        to_user=callee_out,
+        from_user=caller_out,
+        pbx_id=pbx.id,
     )
     return Decision(
         code=ROUTED,
@@ -404,6 +413,10 @@ def _gateway_route(
         extra_headers=extra,
         fr_timer=hop.fr_timer,
         fr_inv_timer=hop.fr_inv_timer,
+        to_user=number,
+        from_user=caller_user,
+        carrier_id=carrier.id,
+        gateway_id=gateway.id,
     )
 
 

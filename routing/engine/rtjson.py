@@ -1,4 +1,12 @@
-"""A Decision as the rtjson document Kamailio reads (see shared/KAMAILIO.md)."""
+"""A Decision as the rtjson document Kamailio reads (see shared/KAMAILIO.md).
+
+Besides what rtjson reads, the document carries c4router's own ids under keys rtjson
+ignores, for the call records Kamailio writes (kamailio_cfg/kamailio.cfg, "call records"):
+`rtjson.c4` says what the call is (direction, tenant, PBX, the carrier it came from, the
+rule, its numbers in E.164), each route's `c4` what the attempt is (its number, rule,
+carrier, gateway or PBX, and the numbers it sends). Cost: 2-5 us of CPU per answer of 3
+routes (two small dicts per route, ~140 more bytes each), measured on a loaded machine.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,9 @@ import re
 
 import orjson
 
-from routing.engine.decide import Decision, Route
+from routing.engine.decide import INBOUND, OUTBOUND, Decision, Route
+
+_DIRECTION = {INBOUND: "in", OUTBOUND: "out"}
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -38,9 +48,14 @@ def quote_display(text: str) -> str:
 
 
 def route_document(
-    route: Route, from_display: str | None = None, to_display: str | None = None
+    route: Route,
+    attempt: int = 1,
+    rule_id: int | None = None,
+    from_display: str | None = None,
+    to_display: str | None = None,
 ) -> dict[str, object]:
-    """One route; from_display/to_display: its displays already quoted, when known."""
+    """One route (the `attempt`-th of its answer); from_display/to_display: its displays
+    already quoted, when known."""
     if from_display is None:
         from_display = quote_display(route.from_display)
     if to_display is None:
@@ -60,6 +75,39 @@ def route_document(
         "branch_flags": 0,
         "fr_timer": route.fr_timer,
         "fr_inv_timer": route.fr_inv_timer,
+        "c4": {
+            "attempt": attempt,
+            "rule": rule_id,
+            "carrier": route.carrier_id,
+            "gateway": route.gateway_id,
+            "pbx": route.pbx_id,
+            "to": route.to_user,
+            "from": route.from_user,
+        },
+    }
+
+
+def call_ids(decision: Decision) -> dict[str, object]:
+    """What c4router knows of the call, for its records (ids are null when unknown)."""
+    source = decision.source
+    tenant_id = pbx_id = carrier_id = None
+    if source is not None:
+        if source.pbx is not None:
+            tenant_id, pbx_id = source.pbx.tenant_id, source.pbx.id
+        elif source.carrier is not None:
+            carrier_id = source.carrier.id
+            found = decision.did or decision.domain
+            if found is not None:
+                tenant_id, pbx_id = found.tenant_id, found.pbx_id
+    rule = decision.rule
+    return {
+        "dir": _DIRECTION.get(decision.direction),
+        "tenant": tenant_id,
+        "pbx": pbx_id,
+        "carrier": carrier_id,
+        "rule": rule.id if rule is not None else None,
+        "callee": decision.callee,
+        "caller": decision.caller,
     }
 
 
@@ -70,6 +118,7 @@ def answer_document(decision: Decision) -> dict[str, object]:
         first = decision.routes[0]
         from_raw, to_raw = first.from_display, first.to_display
         from_quoted, to_quoted = quote_display(from_raw), quote_display(to_raw)
+        rule_id = decision.rule.id if decision.rule is not None else None
         return {
             "rtjson": {
                 "success": True,
@@ -78,14 +127,24 @@ def answer_document(decision: Decision) -> dict[str, object]:
                 "routes": [
                     route_document(
                         route,
+                        attempt,
+                        rule_id,
                         from_quoted if route.from_display is from_raw else None,
                         to_quoted if route.to_display is to_raw else None,
                     )
-                    for route in decision.routes
+                    for attempt, route in enumerate(decision.routes, 1)
                 ],
+                "c4": call_ids(decision),
             }
         }
-    return {"rtjson": {"success": False, "code": decision.code, "reason": decision.reason}}
+    return {
+        "rtjson": {
+            "success": False,
+            "code": decision.code,
+            "reason": decision.reason,
+            "c4": call_ids(decision),
+        }
+    }
 
 
 def answer_bytes(decision: Decision) -> bytes:

@@ -2,6 +2,16 @@
 
 from routing.models.base import Transport
 from routing.models.carriers import Carrier, Gateway
+from routing.models.cdr import (
+    CallDirection,
+    CallRecord,
+    CdrKind,
+    Hangup,
+    TrafficCodeRollup,
+    TrafficCodeRollupHour,
+    TrafficRollup,
+    TrafficRollupHour,
+)
 from routing.models.dids import Did, DidMatch
 from routing.models.instances import ListenTransport, RouterInstance
 from routing.models.normalization import Direction, NormalizationRule, NumberField, RuleKind
@@ -19,13 +29,17 @@ from routing.models.version import (
 )
 
 __all__ = [
+    "CallDirection",
+    "CallRecord",
     "Carrier",
+    "CdrKind",
     "Changes",
     "Did",
     "DidMatch",
     "Direction",
     "Domain",
     "Gateway",
+    "Hangup",
     "IpSource",
     "ListenTransport",
     "NormalizationRule",
@@ -38,6 +52,10 @@ __all__ = [
     "RoutingVersion",
     "RuleKind",
     "Tenant",
+    "TrafficCodeRollup",
+    "TrafficCodeRollupHour",
+    "TrafficRollup",
+    "TrafficRollupHour",
     "Transport",
     "bump_routing_version",
     "changes_between",

@@ -30,6 +30,11 @@ def _default_module_settings(settings):  # type: ignore[no-untyped-def]
     # The golden file must not depend on the KAMAILIO_* variables of the machine running it.
     settings.KAMAILIO_MODULE_PATH = DEBIAN_MODULES
     settings.KAMAILIO_HTTP_ASYNC_CLIENT = "http_async_client.so"
+    # ... nor on its C4ROUTER_CDR_* ones; the golden file shows the call records section.
+    settings.C4ROUTER_CDR = {
+        "ENABLED": True, "AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/%2F",
+        "QUEUE": "c4router.cdr", "RETENTION_DAYS": 90, "MAX_CALL_SECONDS": 14400,
+    }  # fmt: skip
 
 
 @pytest.fixture

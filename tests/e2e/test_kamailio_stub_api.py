@@ -57,6 +57,11 @@ def make_context(**overrides) -> dict:
         http_async_client_module=req.http_async_client or "http_async_client.so",
         module_path=req.module_dir or h.DEFAULT_MODULE_DIR,
         log_level=2,
+        # The records have their own suite (tests/e2e/test_call_records.py).
+        call_records=False,
+        cdr_amqp_url="amqp://guest:guest@127.0.0.1:5672/%2F",
+        cdr_queue="c4router.cdr",
+        max_call_seconds=3600,
     )
     ctx.update(overrides)
     return ctx

@@ -1,0 +1,54 @@
+"""/metrics: per-carrier traffic figures from the rollups, never waiting for the database."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from routing.cdr import metrics as carrier_metrics
+from routing.cdr.records import parse_message
+from routing.cdr.store import store_rows
+from routing.models import Carrier
+
+from .samples import answered_attempt, body, call, failed_attempt
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_carrier_figures_in_the_metrics_page(client):
+    alpha = Carrier.objects.create(name="Alpha")
+    beta = Carrier.objects.create(name="Beta")
+    start = (datetime.now(UTC) - timedelta(minutes=20)).timestamp()
+    route_1 = {"attempt": 1, "rule": 7, "carrier": alpha.pk, "gateway": 20, "to": "1"}
+    route_2 = {"attempt": 2, "rule": 7, "carrier": beta.pk, "gateway": 21, "to": "2"}
+    messages = []
+    for n in range(4):
+        messages += [
+            failed_attempt(start, f"c{n}", j_route=route_1),
+            answered_attempt(start, f"c{n}", j_route=route_2),
+            call(start, f"c{n}", j_route=route_2),
+        ]
+    store_rows([parse_message(body(m)) for m in messages])
+
+    carrier_metrics._Cache.refreshed = float("-inf")
+    client.get("/metrics")  # starts the refresh in the background: answers at once
+    deadline = time.monotonic() + 10
+    while carrier_metrics._Cache.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    text = client.get("/metrics").content.decode()
+
+    beta_1h = f'carrier="Beta",carrier_id="{beta.pk}",window="1h"'
+    alpha_1h = f'carrier="Alpha",carrier_id="{alpha.pk}",window="1h"'
+    assert f"c4router_carrier_attempts{{{alpha_1h}}} 4.0" in text
+    assert f"c4router_carrier_asr_ratio{{{alpha_1h}}} 0.0" in text
+    assert f"c4router_carrier_asr_ratio{{{beta_1h}}} 1.0" in text
+    acd = re.search(rf"^c4router_carrier_acd_seconds{{{re.escape(beta_1h)}}} (\S+)$", text, re.M)
+    assert acd is not None and float(acd.group(1)) == pytest.approx(60.507, abs=0.002)
+    assert f"c4router_carrier_pdd_p50_seconds{{{beta_1h}}}" in text
+    # 20 minutes ago is outside the last 5 minutes.
+    assert 'window="5m"' not in text
+    # The routing metrics are still there.
+    assert "c4router_routing_requests_total" in text

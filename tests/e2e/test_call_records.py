@@ -1,0 +1,189 @@
+"""Call records end to end: SIPp calls through a real Kamailio (config rendered by
+`render_kamailio_config` with C4ROUTER_CDR_ENABLED) and the real c4router, Kamailio's acc
+and dialog publish the records to the real RabbitMQ, `manage.py ingest_cdrs`'s ingester
+stores them in the test's PostgreSQL: what an operator then finds in the records.
+
+The routing data is test_kamailio_c4router's (Acme's PBX calls from 127.0.0.1, the France
+rule sends calls to Alpha's gateway, then Beta's). Each test has a RabbitMQ queue of its
+own, deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import harness as h
+import pika
+import pytest
+from django.conf import settings
+from test_kamailio_c4router import (  # the same world and helpers
+    FRANCE,
+    NATIONAL,
+    PRESENTED,
+    World,
+    call,
+    carrier,
+    make_world,
+    show,
+    start_edge,  # noqa: F401 - a fixture
+)
+
+from routing.cdr import ingest
+from routing.models import CallRecord, TrafficRollup
+from tests.live import C4RouterServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def cdr_queue(settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """Records on, into a queue of the test's own (declared, as `ingest_cdrs --setup` does
+    before Kamailio starts)."""
+    queue = f"c4router.e2e.{uuid.uuid4().hex[:10]}"
+    settings.C4ROUTER_CDR = {**settings.C4ROUTER_CDR, "ENABLED": True, "QUEUE": queue}
+    try:
+        connection = pika.BlockingConnection(pika.URLParameters(settings.C4ROUTER_CDR["AMQP_URL"]))
+    except pika.exceptions.AMQPError as exc:
+        pytest.fail(f"RabbitMQ at C4ROUTER_CDR_AMQP_URL is not reachable: {exc!r}")
+    ingest.declare(connection.channel(), queue)
+    connection.close()
+    yield queue
+    connection = pika.BlockingConnection(pika.URLParameters(settings.C4ROUTER_CDR["AMQP_URL"]))
+    channel = connection.channel()
+    channel.queue_delete(queue)
+    channel.queue_delete(ingest.rejected_queue(queue))
+    connection.close()
+
+
+@pytest.fixture
+def server(tmp_path) -> Iterator[C4RouterServer]:
+    srv = C4RouterServer(tmp_path)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def world(server, cdr_queue) -> World:
+    data = make_world(f"{server.url}/kamailio/rtjson")
+    server.start()
+    return data
+
+
+@pytest.fixture
+def edge(world, start_edge) -> h.KamailioProcess:  # noqa: F811 - the fixture
+    return start_edge(world.instance)
+
+
+def waiting(queue: str) -> int:
+    connection = pika.BlockingConnection(pika.URLParameters(settings.C4ROUTER_CDR["AMQP_URL"]))
+    count = connection.channel().queue_declare(queue, durable=True, passive=True).method
+    connection.close()
+    return int(count.message_count)
+
+
+def store_records(queue: str, expected: int, timeout: float = 10.0) -> ingest.Ingester:
+    """Once Kamailio has published `expected` records (bounded wait), run the ingester
+    until the queue is empty."""
+    deadline = time.monotonic() + timeout
+    while waiting(queue) < expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    ingester = ingest.Ingester(queue=queue, batch=100, max_wait=0.2, log=lambda line: None)
+    ingester.run(drain=True, max_seconds=30)
+    return ingester
+
+
+def test_a_call_failing_over_gives_one_call_record_and_two_attempts(
+    world, edge, cdr_queue, tmp_path
+):
+    with (
+        carrier("uas_503.xml", world.alpha_port, tmp_path, "alpha") as alpha,
+        carrier("uas.xml", world.beta_port, tmp_path, "beta") as beta,
+    ):
+        started = time.time()
+        caller = call(edge, tmp_path)
+        ended = time.time()
+        seen_alpha, seen_beta = alpha.wait(10), beta.wait(10)
+    assert caller.ok, show(caller, seen_alpha, seen_beta, edge.log_tail())
+    call_id = caller.received()[0].header("Call-ID")
+
+    ingester = store_records(cdr_queue, 3)
+    assert (ingester.counts.stored, ingester.counts.rejected) == (3, 0), edge.log_tail()
+    first, second = CallRecord.objects.filter(kind="attempt").order_by("attempt")
+    whole = CallRecord.objects.get(kind="call")
+    tenant, pbx = world.pbx.tenant_id, world.pbx.pk
+    for record in (first, second, whole):
+        assert record.call_id == call_id
+        assert started - 1 <= record.start_time.timestamp() <= ended
+        assert (record.tenant_id, record.pbx_id, record.rule_id) == (tenant, pbx, world.france.pk)
+        assert (record.direction, record.source_ip) == ("out", "127.0.0.1")
+        assert (record.caller_in, record.callee_in, record.callee) == ("alice", FRANCE, FRANCE)
+
+    # Alpha's 503: the first attempt, with Alpha's ids and the number as Alpha got it.
+    assert (first.attempt, first.sip_code, first.sip_reason) == (1, 503, "Service Unavailable")
+    assert (first.carrier_id, first.gateway_id) == (world.alpha.pk, world.alpha1.pk)
+    assert (first.callee_out, first.caller_out) == (FRANCE, PRESENTED)
+    assert first.answer_ms is None and first.duration_ms is None
+
+    # Beta answered the second: its ids, the national number it got, a PDD (its 180), the
+    # answer after it.
+    assert (second.attempt, second.sip_code) == (2, 200)
+    assert (second.carrier_id, second.gateway_id) == (world.beta1.carrier_id, world.beta1.pk)
+    assert (second.callee_out, second.caller_out) == (NATIONAL, "0100000000")
+    assert second.pdd_ms is not None and second.answer_ms is not None
+    assert 0 <= second.pdd_ms <= second.answer_ms
+    assert second.end_time >= second.start_time
+
+    # The call: answered through Beta after two attempts, hung up by the caller.
+    assert (whole.sip_code, whole.attempts, whole.hangup) == (200, 2, "caller")
+    assert (whole.carrier_id, whole.gateway_id, whole.callee_out) == (
+        world.beta1.carrier_id, world.beta1.pk, NATIONAL,
+    )  # fmt: skip
+    assert whole.pdd_ms is not None and whole.answer_ms is not None and whole.duration_ms
+    assert whole.pdd_ms <= whole.answer_ms
+    assert whole.start_time.timestamp() + (whole.answer_ms + whole.duration_ms) / 1000 <= ended + 1
+
+    # ... and in the rollups: one attempt each for Alpha and Beta, Beta's call answered.
+    alpha_sums = TrafficRollup.objects.get(carrier_id=world.alpha.pk)
+    beta_sums = TrafficRollup.objects.get(carrier_id=world.beta1.carrier_id)
+    assert (alpha_sums.attempts, alpha_sums.answered, alpha_sums.failed_5xx) == (1, 0, 1)
+    assert (beta_sums.attempts, beta_sums.answered, beta_sums.calls_answered) == (1, 1, 1)
+    assert beta_sums.duration_sum_ms == whole.duration_ms
+
+
+def test_a_busy_callee_and_a_refused_call(world, edge, cdr_queue, tmp_path):
+    with carrier("uas_486.xml", world.alpha_port, tmp_path, "alpha") as alpha:
+        busy = call(edge, tmp_path, scenario="uac_expect_fail.xml")
+        seen_alpha = alpha.wait(10)
+    refused = call(edge, tmp_path, number="4930123456", scenario="uac_expect_fail.xml")
+    assert busy.ok and refused.ok, show(busy, refused, seen_alpha, edge.log_tail())
+
+    ingester = store_records(cdr_queue, 3)
+    assert (ingester.counts.stored, ingester.counts.rejected) == (3, 0), edge.log_tail()
+    busy_id = busy.received()[0].header("Call-ID")
+    attempt = CallRecord.objects.get(kind="attempt")
+    assert (attempt.call_id, attempt.sip_code, attempt.carrier_id) == (busy_id, 486, world.alpha.pk)
+    busy_call = CallRecord.objects.get(kind="call", call_id=busy_id)
+    assert (busy_call.sip_code, busy_call.sip_reason, busy_call.attempts) == (486, "Busy Here", 1)
+    assert (busy_call.hangup, busy_call.duration_ms) == ("", None)
+    # No rule for 49...: c4router refused, the caller got its 404; no attempt, one call.
+    refused_call = CallRecord.objects.get(call_id=refused.received()[0].header("Call-ID"))
+    assert (refused_call.kind, refused_call.sip_code, refused_call.sip_reason) == (
+        "call", 404, "No Route",
+    )  # fmt: skip
+    assert (refused_call.attempts, refused_call.rule_id, refused_call.tenant_id) == (
+        0, None, world.pbx.tenant_id,
+    )  # fmt: skip
+
+
+def test_a_call_c4router_could_not_route_has_its_500(world, server, edge, cdr_queue, tmp_path):
+    server.stop()  # the API is down: Kamailio answers 500 "API Not Available" itself
+    caller = call(edge, tmp_path, scenario="uac_expect_fail.xml")
+    assert caller.ok, show(caller, edge.log_tail())
+    ingester = store_records(cdr_queue, 1)
+    assert (ingester.counts.stored, ingester.counts.rejected) == (1, 0), edge.log_tail()
+    record = CallRecord.objects.get()
+    assert (record.kind, record.sip_code, record.sip_reason) == ("call", 500, "API Not Available")
+    assert (record.attempts, record.tenant_id, record.rule_id) == (0, None, None)
+    assert "non-string values are not supported" not in edge.log_text()
