@@ -1,0 +1,69 @@
+"""Issue 11, who gets in: tokens, logins, the admin's secrets, the client's address.
+
+One test per finding, named after its number in the issue (test_fNN_...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+
+import httpx
+
+from routing.loader import build_from_database
+from tests.routing.conftest import TOKEN
+from tests.routing.test_endpoint import URL, outbound, post
+
+SHARED_TOKEN = "shared-api-token-0123456789abcdef0123456789"
+
+
+def asgi_post(body: bytes, token: bytes) -> httpx.Response:
+    """One query through the lean ASGI path, with the token's raw bytes as the header."""
+    from c4router.asgi import application
+
+    async def run() -> httpx.Response:
+        transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://c4router") as http:
+            return await http.post(
+                URL, content=body, headers={"Content-Type": "application/json", "X-C4-Token": token}
+            )
+
+    return asyncio.run(run())
+
+
+# --- 7. X-C4-Token ------------------------------------------------------------------------------
+
+
+def test_f07_a_non_ascii_token_is_an_unknown_token(client, live_table, settings, caplog):
+    for shared in (SHARED_TOKEN, ""):  # with and without C4ROUTER_API_TOKEN
+        settings.C4ROUTER = {**settings.C4ROUTER, "API_TOKEN": shared}
+        with caplog.at_level(logging.WARNING):
+            # Through Django (C4ROUTER_LEAN_ASGI=0): a header the server decoded as latin-1,
+            # and a str no header could carry.
+            for token in ("été-token-0123456789", "token-😀-0123456789"):
+                response = post(client, outbound(), token=token)
+                assert response.status_code == 403, token
+                assert response.json() == {"error": "missing or unknown X-C4-Token header"}
+            # Through the lean ASGI path, as Kamailio or anyone would send it: raw bytes.
+            for raw in (b"\xe9t\xe9-token-0123456789", "été-token".encode(), b"\xff" * 40):
+                response = asgi_post(outbound(), raw)
+                assert response.status_code == 403, raw
+                assert response.json() == {"error": "missing or unknown X-C4-Token header"}
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+        # The right tokens still work on both paths.
+        assert post(client, outbound()).status_code == 200
+        assert asgi_post(outbound(), TOKEN.encode()).status_code == 200
+        if shared:
+            assert post(client, outbound(), token=shared).status_code == 200
+            assert post(client, outbound(), token=shared[:-1] + "X").status_code == 403
+
+
+def test_f07_the_table_keeps_digests_of_the_tokens_not_the_tokens(routing_data):
+    """The endpoint looks tokens up by SHA-256 digest (constant time with respect to the
+    tokens, one probe for any number of instances): the table has no plain token to compare
+    a guess with, byte by byte."""
+    table = build_from_database()
+    assert table.token_digests == {hashlib.sha256(TOKEN.encode()).digest()}
+    plain = [name for name in table.__slots__ if TOKEN in repr(getattr(table, name))]
+    assert plain == []
