@@ -67,3 +67,43 @@ def test_f07_the_table_keeps_digests_of_the_tokens_not_the_tokens(routing_data):
     assert table.token_digests == {hashlib.sha256(TOKEN.encode()).digest()}
     plain = [name for name in table.__slots__ if TOKEN in repr(getattr(table, name))]
     assert plain == []
+
+
+# --- 5. router-instance tokens in the admin ------------------------------------------------------
+
+
+def staff_with(django_user_model, *codenames: str):  # type: ignore[no-untyped-def]
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user(
+        f"staff-{'-'.join(codenames)}", password="irrelevant-0123", is_staff=True
+    )
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+def test_f05_view_only_staff_do_not_see_router_instance_tokens(
+    client, routing_data, django_user_model
+):
+    url = f"/admin/routing/routerinstance/{routing_data.instance.pk}/change/"
+    client.force_login(staff_with(django_user_model, "view_routerinstance"))
+    page = client.get(url)
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "edge1" in text and "127.0.0.1" in text  # the rest of the instance is shown
+    assert TOKEN not in text
+    assert TOKEN[:-4] not in text
+    assert "…" + TOKEN[-4:] in text  # enough to tell which token Kamailio has
+    # Nor anywhere else a view-only user can go.
+    for other in (
+        "/admin/routing/routerinstance/",
+        f"/admin/routing/routerinstance/{routing_data.instance.pk}/history/",
+    ):
+        response = client.get(other)
+        assert response.status_code == 200 and TOKEN not in response.content.decode(), other
+
+    # Whoever may change the instance may set a new token anyway: they still see it.
+    client.force_login(
+        staff_with(django_user_model, "view_routerinstance", "change_routerinstance")
+    )
+    assert f'name="token" value="{TOKEN}"' in client.get(url).content.decode()
