@@ -8,11 +8,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from typing import Any
 
 import httpx
+import pytest
+from django.core.management import CommandError, call_command
 
 from routing.loader import build_from_database
-from tests.routing.conftest import TOKEN
+from routing.models import RouteRule, RouteTarget
+from tests.routing.conftest import TOKEN, saved
 from tests.routing.test_endpoint import URL, outbound, post
 
 SHARED_TOKEN = "shared-api-token-0123456789abcdef0123456789"
@@ -107,3 +111,39 @@ def test_f05_view_only_staff_do_not_see_router_instance_tokens(
         staff_with(django_user_model, "view_routerinstance", "change_routerinstance")
     )
     assert f'name="token" value="{TOKEN}"' in client.get(url).content.decode()
+
+
+# --- 16. the route tester's time ------------------------------------------------------------------
+
+
+def test_f16_route_tester_edge_dates_are_a_form_error(admin_client, routing_data):
+    # Time windows in zones far from UTC: each rule is checked in its local time.
+    routing_data.france.weekdays, routing_data.france.timezone = "12345", "Pacific/Kiritimati"
+    routing_data.france.save()
+    other = RouteRule(name="US", prefix="1", weekdays="67", timezone="America/Los_Angeles")
+    saved(other)
+    saved(RouteTarget(rule=other, gateway=routing_data.alpha1, order=0))
+
+    def tester(at: str, to_uri: str) -> Any:
+        query = {"source_ip": "10.10.0.10", "to_uri": to_uri, "at": at}
+        response = admin_client.get("/admin/route-tester/", query)
+        assert response.status_code == 200
+        return response
+
+    for at in ("0001-01-01 00:00", "0001-01-01 23:59", "9999-12-31 23:59", "1899-12-31 23:59"):
+        for to_uri in ("sip:0612345678@x", "sip:+12125550100@x"):
+            response = tester(at, to_uri)
+            errors = response.context["form"].errors
+            assert list(errors) == ["at"], (at, errors)
+            assert "between 1900 and 2999" in errors["at"][0]
+            assert response.context["result"] is None
+        with pytest.raises(CommandError, match=r"^at: .*between 1900 and 2999"):
+            call_command(
+                "route", "--source-ip", "10.10.0.10", "--to", "sip:0612345678@x",
+                "--at", at.replace(" ", "T") + "+00:00",
+            )  # fmt: skip
+    # The ends of the range are routed.
+    for at in ("1900-01-01 00:00", "2999-12-31 23:59"):
+        response = tester(at, "sip:+12125550100@x")
+        assert response.context["form"].errors == {}
+        assert "Answer: " in response.content.decode()
