@@ -73,7 +73,7 @@ def test_f07_the_table_keeps_digests_of_the_tokens_not_the_tokens(routing_data):
     assert plain == []
 
 
-# --- 5. router-instance tokens in the admin ------------------------------------------------------
+# --- 5. router-instance tokens in the admin -------------------------------------------------------
 
 
 def staff_with(django_user_model, *codenames: str):  # type: ignore[no-untyped-def]
@@ -113,7 +113,7 @@ def test_f05_view_only_staff_do_not_see_router_instance_tokens(
     assert f'name="token" value="{TOKEN}"' in client.get(url).content.decode()
 
 
-# --- 16. the route tester's time ------------------------------------------------------------------
+# --- 16. the route tester's time ---------------------------------------------------------------
 
 
 def test_f16_route_tester_edge_dates_are_a_form_error(admin_client, routing_data):
