@@ -16,6 +16,7 @@ from django.core.management import CommandError, call_command
 
 from routing.loader import build_from_database
 from routing.models import RouteRule, RouteTarget
+from tests.live import REPO, C4RouterServer
 from tests.routing.conftest import TOKEN, saved
 from tests.routing.test_endpoint import URL, outbound, post
 
@@ -147,3 +148,82 @@ def test_f16_route_tester_edge_dates_are_a_form_error(admin_client, routing_data
         response = tester(at, "sip:+12125550100@x")
         assert response.context["form"].errors == {}
         assert "Answer: " in response.content.decode()
+
+
+# --- 19. X-Forwarded-For --------------------------------------------------------------------------
+
+GUNICORN_CONF = REPO / "c4router" / "gunicorn_conf.py"
+FORGED = "198.51.100.77"  # the address a client on the loopback claims to be forwarding for
+
+
+def forwarded_probe(server: C4RouterServer, forged: str) -> tuple[httpx.Response, httpx.Response]:
+    """A routing query and a /metrics read from 127.0.0.1, claiming to come from `forged`."""
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        query = http.post(
+            URL, content=outbound(), headers={"Content-Type": "application/json",
+                                              "X-C4-Token": SHARED_TOKEN,
+                                              "X-Forwarded-For": forged},
+        )  # fmt: skip
+        metrics = http.get("/metrics", headers={"X-Forwarded-For": forged})
+    return query, metrics
+
+
+def only_the_forged_address_allowed(**env: str) -> dict[str, str]:
+    """A server whose allow-lists hold the forged address's network, not the loopback."""
+    return {
+        "C4ROUTER_API_TOKEN": SHARED_TOKEN,
+        "C4ROUTER_API_ALLOWED_NETS": "198.51.100.0/24",
+        "C4ROUTER_METRICS_ALLOWED_NETS": "198.51.100.0/24",
+        **env,
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "server_kind", ["gunicorn", "uvicorn"], ids=["gunicorn_conf", "uvicorn-command-line"]
+)
+def test_f19_a_forged_x_forwarded_for_does_not_change_the_client_address(tmp_path, server_kind):
+    """Real servers, as c4router starts them (gunicorn with c4router/gunicorn_conf.py, as the
+    image does; uvicorn with the options bin/quickstart and the tests give it): the routing
+    endpoint and the allow-lists see the peer, 127.0.0.1, whatever X-Forwarded-For says."""
+    config = GUNICORN_CONF if server_kind == "gunicorn" else None
+    env = only_the_forged_address_allowed()
+    with C4RouterServer(tmp_path, server=server_kind, config=config, env=env) as server:
+        query, metrics = forwarded_probe(server, FORGED)
+    assert query.status_code == 403, query.text
+    assert query.json() == {"error": "client 127.0.0.1 is not allowed to query routes"}
+    assert metrics.status_code == 403
+    assert metrics.json() == {"error": "client 127.0.0.1 may not read metrics"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_f19_x_forwarded_for_is_believed_from_the_configured_proxies(tmp_path):
+    """C4ROUTER_TRUSTED_PROXIES: behind a proxy (here on 127.0.0.1), the client is the one
+    the proxy names, the last address it appended."""
+    env = only_the_forged_address_allowed(C4ROUTER_TRUSTED_PROXIES="127.0.0.1/32,::1")
+    with C4RouterServer(tmp_path, server="gunicorn", config=GUNICORN_CONF, env=env) as server:
+        query, metrics = forwarded_probe(server, f"203.0.113.9, {FORGED}")
+        assert query.status_code == 200, query.text
+        assert query.json()["rtjson"]["success"] is False  # routed: an unknown source (403)
+        assert metrics.status_code == 200
+        query, _ = forwarded_probe(server, f"{FORGED}, 203.0.113.9")
+        assert query.json() == {"error": "client 203.0.113.9 is not allowed to query routes"}
+
+
+def test_f19_every_server_command_line_decides_about_forwarded_headers():
+    """Each place that starts a server says whom it believes X-Forwarded-For from: gunicorn
+    through c4router/gunicorn_conf.py, uvicorn with --no-proxy-headers, or the configured
+    proxies."""
+    quickstart = (REPO / "bin" / "quickstart").read_text()
+    assert '--forwarded-allow-ips "$C4ROUTER_TRUSTED_PROXIES"' in quickstart
+    assert "--no-proxy-headers" in quickstart
+    from tests.live import C4RouterServer as Live
+
+    assert "--no-proxy-headers" in Live(REPO, port=1).command()
+    assert "--forwarded-allow-ips=" in Live(REPO, port=1, server="gunicorn").command()
+    trusted = Live(REPO, port=1, env={"C4ROUTER_TRUSTED_PROXIES": "10.0.0.1"}).command()
+    assert trusted[trusted.index("--forwarded-allow-ips") + 1] == "10.0.0.1"
+    bench = (REPO / "bench" / "procs.py").read_text()
+    assert "--no-proxy-headers" in bench and "GUNICORN_CONF" in bench
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert '"--config", "c4router/gunicorn_conf.py"' in dockerfile
