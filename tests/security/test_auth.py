@@ -8,11 +8,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from routing.loader import build_from_database
 from routing.models import RouteRule, RouteTarget
@@ -227,3 +230,69 @@ def test_f19_every_server_command_line_decides_about_forwarded_headers():
     assert "--no-proxy-headers" in bench and "GUNICORN_CONF" in bench
     dockerfile = (REPO / "Dockerfile").read_text()
     assert '"--config", "c4router/gunicorn_conf.py"' in dockerfile
+
+
+# --- 15. failed logins ----------------------------------------------------------------------------
+
+ATTACKER, OFFICE = "198.51.100.9", "203.0.113.20"
+PASSWORD = "secret-pass"  # the admin_user fixture's
+LIMIT, COOL_OFF = 5, timedelta(minutes=15)  # the defaults (C4ROUTER_LOGIN_*)
+
+
+def admin_login(client, password: str, ip: str):  # type: ignore[no-untyped-def]
+    client.logout()
+    return client.post(
+        "/admin/login/?next=/admin/", {"username": "admin", "password": password}, REMOTE_ADDR=ip
+    )
+
+
+def token_login(client, password: str, ip: str):  # type: ignore[no-untyped-def]
+    return client.post(
+        "/api/v1/auth/token/", {"username": "admin", "password": password}, REMOTE_ADDR=ip
+    )
+
+
+def cool_off_passes() -> None:
+    """As if the cool-off had run out (the database's attempt times moved back)."""
+    from axes.models import AccessAttempt
+
+    assert (settings.AXES_FAILURE_LIMIT, settings.AXES_COOLOFF_TIME) == (LIMIT, COOL_OFF)
+    past = timezone.now() - COOL_OFF - timedelta(seconds=1)
+    assert AccessAttempt.objects.update(attempt_time=past) > 0
+
+
+def test_f15_failed_admin_logins_lock_that_user_out_from_that_address(client, admin_user):
+    for _ in range(LIMIT - 1):
+        response = admin_login(client, "guess", ATTACKER)
+        assert response.status_code == 200 and "Please enter the correct" in response.text
+    locked = admin_login(client, "guess", ATTACKER)  # the limit: locked out from now on
+    assert locked.status_code == 429
+    assert "Too many failed logins" in locked.text and "15 minutes" in locked.text
+    # Even the right password: refused, and no session.
+    response = admin_login(client, PASSWORD, ATTACKER)
+    assert response.status_code == 429 and "_auth_user_id" not in client.session
+    # The same user from another address is not locked out (nobody can lock the admin out
+    # of every address by failing on purpose).
+    response = admin_login(client, PASSWORD, OFFICE)
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+    # After the cool-off, the right password works again from the first address.
+    cool_off_passes()
+    response = admin_login(client, PASSWORD, ATTACKER)
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+
+
+def test_f15_failed_token_requests_lock_that_user_out_from_that_address(client, admin_user):
+    for _ in range(LIMIT - 1):
+        response = token_login(client, "guess", ATTACKER)
+        assert response.status_code == 400  # DRF's "Unable to log in with provided credentials."
+    locked = token_login(client, "guess", ATTACKER)
+    assert locked.status_code == 429
+    assert "Too many failed logins" in locked.json()["detail"]
+    assert locked["Retry-After"] == str(15 * 60)
+    response = token_login(client, PASSWORD, ATTACKER)
+    assert response.status_code == 429 and "token" not in response.json()
+    # The admin login page and the token endpoint count together.
+    assert admin_login(client, PASSWORD, ATTACKER).status_code == 429
+    assert "token" in token_login(client, PASSWORD, OFFICE).json()
+    cool_off_passes()
+    assert "token" in token_login(client, PASSWORD, ATTACKER).json()
