@@ -26,7 +26,8 @@ class RouteTesterForm(forms.Form):
     at = forms.DateTimeField(
         label="At",
         required=False,
-        help_text="Route as if it were this time (server time zone). Empty: now.",
+        help_text="Route as if it were this time (server time zone), between 1900 and 2999. "
+        "Empty: now.",
     )
 
 
