@@ -407,7 +407,7 @@ def token_digest(token: bytes) -> bytes:
     A lookup by digest is a constant-time comparison with respect to the tokens: what its
     timing can tell a client is how the digest of its guess relates to the digests of the
     tokens, which says nothing about the tokens themselves (going back from a digest to a
-    token is SHA-256's preimage problem). And it stays one dict probe for any number of
+    token is SHA-256's preimage problem). And it stays one set lookup for any number of
     instances, where hmac.compare_digest against each token would cost one per instance.
     """
     return hashlib.sha256(token).digest()
