@@ -247,6 +247,7 @@ class Server:
             "--workers",
             str(self.config.workers),
             "--no-access-log",
+            "--no-proxy-headers",  # as bin/quickstart runs it (gunicorn_conf.py: no proxy)
         ]
 
     def start(self, timeout: float = 60.0) -> Server:

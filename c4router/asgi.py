@@ -69,13 +69,13 @@ async def _respond(send: Send, status: int, body: bytes, content_type: str) -> N
 
 async def _probe(scope: Scope, send: Send) -> None:
     path = scope["path"]
+    client = scope.get("client")
+    ip = client[0] if client else None
     if path == "/healthz":
         answer = health.healthz()
     elif path == "/readyz":
-        answer = health.readyz()
+        answer = health.readyz(client_allowed(ip, "METRICS_ALLOWED_NETS"))
     else:
-        client = scope.get("client")
-        ip = client[0] if client else None
         answer = health.metrics_page(ip, client_allowed(ip, "METRICS_ALLOWED_NETS"))
     await _respond(send, *answer)
 

@@ -9,6 +9,8 @@ environment, read with the same strict helpers as the Django settings:
                             calls/s it is noise; c4router logs refused calls itself)
     PROMETHEUS_MULTIPROC_DIR  where the workers write their metrics for /metrics to sum
                             (default: a private temporary directory, removed at exit)
+    C4ROUTER_TRUSTED_PROXIES  networks of the proxies whose X-Forwarded-For (and -Proto) is
+                            believed (default none: the client is the peer of the connection)
 
 Gunicorn's own GUNICORN_CMD_ARGS and command-line options still win over this file
 (GUNICORN_CMD_ARGS="--timeout 60"; the tests bind 127.0.0.1:<port> on the command line).
@@ -30,7 +32,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from c4router.env import env_bool, env_int
+from c4router.env import env_bool, env_int, env_networks
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -55,6 +57,12 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 # No runtime control socket ($HOME/.gunicorn/gunicorn.ctl since gunicorn 25): nothing here
 # uses it, and two servers on one host would fight over the same path.
 control_socket_disable = True
+# Who may say who the client is. The routing endpoint's and /metrics' allow-lists, and the
+# admin's login throttling, go by the client address; uvicorn rewrites it from
+# X-Forwarded-For for the proxies listed here. gunicorn's default lists 127.0.0.1 (and its
+# FORWARDED_ALLOW_IPS variable), so anything on the host, or a local proxy passing the header
+# through, could claim any address: none unless the operator names the proxies.
+forwarded_allow_ips = ",".join(str(net) for net in env_networks("C4ROUTER_TRUSTED_PROXIES"))
 
 # Set by on_starting when it had to create the metrics directory itself.
 _created_multiproc_dir: str | None = None

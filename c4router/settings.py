@@ -12,6 +12,7 @@ PostgreSQL through psycopg 3 with its connection pool.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -80,6 +81,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files served by us, not a CDN
     "simple_history",
+    "axes",
     "routing",
 ]
 
@@ -93,6 +95,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "c4router.urls"
@@ -153,6 +157,31 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Login throttling (django-axes, routing/lockout.py) ---------------------------------------
+# Failed logins, on the admin's login page and the API's token endpoint together, are counted
+# per user name and client address: at C4ROUTER_LOGIN_FAILURE_LIMIT, that user cannot log in
+# from that address until C4ROUTER_LOGIN_COOLOFF_MINUTES have passed without a further try.
+# By name and address: by address alone, one bad script would lock out a whole office behind
+# one NAT; by name alone, anyone could lock the admin out by failing on purpose.
+AUTHENTICATION_BACKENDS = [
+    "routing.lockout.LoginThrottleBackend",  # first: refuses a locked-out login outright
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("C4ROUTER_LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=1000)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env_int("C4ROUTER_LOGIN_COOLOFF_MINUTES", 15, minimum=1, maximum=7 * 24 * 60)
+)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True  # a successful login forgets that user's failures from there
+AXES_CLIENT_IP_CALLABLE = "routing.lockout.client_ip"  # the peer, never a client's header
+AXES_LOCKOUT_CALLABLE = "routing.lockout.lockout_response"
+AXES_VERBOSE = False  # no "AXES: BEGIN" line at every start; failures are still logged
+AXES_COOLOFF_MESSAGE = (
+    "Too many failed logins for this user from your address: logins are refused for "
+    f"{int(AXES_COOLOFF_TIME.total_seconds()) // 60} minutes after the last try. An "
+    "administrator can lift it at once (manage.py axes_reset_username NAME)."
+)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")

@@ -800,6 +800,28 @@ class RouterInstanceAdmin(SimpleHistoryAdmin):
         RECORD_FIELDSET,
     )
 
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        # The token authenticates Kamailio to the routing endpoint: a view-only user sees its
+        # last characters (which token an instance has), not the token. Whoever may change
+        # the instance may set a new token anyway, so seeing it reveals nothing to them (the
+        # API's rule too: RouterInstanceSerializer).
+        return [
+            (name, {**options, "fields": [
+                "token_hint" if field == "token" else field for field in options["fields"]
+            ]})
+            for name, options in fieldsets
+        ]  # fmt: skip
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return (*super().get_readonly_fields(request, obj), "token_hint")
+
+    @admin.display(description="token")
+    def token_hint(self, obj: RouterInstance) -> str:
+        return f"…{obj.token[-4:]} (only users who may change the instance see the token)"
+
     @admin.display(description="listens on", ordering="listen_ip")
     def listen(self, obj: RouterInstance) -> str:
         host = f"[{obj.listen_ip}]" if ":" in obj.listen_ip else obj.listen_ip

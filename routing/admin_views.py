@@ -26,7 +26,8 @@ class RouteTesterForm(forms.Form):
     at = forms.DateTimeField(
         label="At",
         required=False,
-        help_text="Route as if it were this time (server time zone). Empty: now.",
+        help_text="Route as if it were this time (server time zone), between 1900 and 2999. "
+        "Empty: now.",
     )
 
 
@@ -44,7 +45,7 @@ def route_tester(request: HttpRequest) -> HttpResponse:
             )
         except QueryError as exc:
             field, _, message = str(exc).partition(": ")
-            target = {"from_uri": "from_uri", "to_uri": "to_uri", "source_ip": "source_ip"}
+            target = {name: name for name in ("from_uri", "to_uri", "source_ip", "at")}
             form.add_error(target.get(field), message or str(exc))
     context = {
         **admin.site.each_context(request),

@@ -9,8 +9,9 @@ class RoutingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # c4router.checks: c4router's own `check --deploy` checks, registered on import.
-        # routing.signals: any saved or deleted routing object bumps the routing data
-        # version, which every worker polls to rebuild its table (routing.loader).
+        # c4router's `check --deploy` checks (the project has no app of its own to hold them).
         from c4router import checks  # noqa: F401
+
+        # Any saved or deleted routing object bumps the routing data version, which every
+        # worker polls to rebuild its table (routing.loader).
         from routing import signals  # noqa: F401

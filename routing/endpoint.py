@@ -7,6 +7,7 @@ both give byte-identical answers. No database access: the table comes from the h
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import logging
@@ -22,7 +23,7 @@ from django.dispatch import receiver
 from routing.engine.decide import decide
 from routing.engine.query import QueryError, parse_query
 from routing.engine.rtjson import answer_bytes
-from routing.engine.table import Table
+from routing.engine.table import Table, token_digest
 from routing.loader import holder
 from routing.metrics import TALLY
 
@@ -63,16 +64,33 @@ def client_allowed(client_ip: str | None, networks: str = "API_ALLOWED_NETS") ->
     return allowed
 
 
+@functools.cache
+def _secret_digest(secret: str) -> bytes:
+    """The digest of the configured shared token (a setting: one or two values per process)."""
+    return token_digest(secret.encode())
+
+
 def _token_allowed(token: str, table: Table) -> bool:
+    """Is this X-C4-Token the shared token or an enabled router instance's?
+
+    Tokens are compared as SHA-256 digests of their bytes (see table.token_digest): in
+    constant time with respect to the secrets, and any header value is just a value. The
+    header's bytes are those on the wire: ASGI and WSGI servers decode header values as
+    latin-1, and a str that does not encode back (a test client's) was never sent as bytes.
+    """
     if not token:
         # C4ROUTER_API_TOKEN_REQUIRED=0: the client's network (checked before) is enough.
         # A token that is sent is still checked: a wrong one is a misconfigured Kamailio or
         # a disabled instance's, and must be refused in both modes.
         return not settings.C4ROUTER["API_TOKEN_REQUIRED"]
+    try:
+        digest = token_digest(token.encode("latin-1"))
+    except UnicodeEncodeError:
+        return False
     configured = settings.C4ROUTER["API_TOKEN"]
-    if configured and hmac.compare_digest(token, configured):
+    if configured and hmac.compare_digest(digest, _secret_digest(configured)):
         return True
-    return token in table.tokens
+    return digest in table.token_digests
 
 
 class _BadQueryLog:

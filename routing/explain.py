@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import orjson
 
 from routing.engine.decide import Decision, decide
-from routing.engine.query import parse_query
+from routing.engine.query import QueryError, parse_query
 from routing.engine.rtjson import answer_document
 from routing.engine.table import Table
 from routing.loader import build_from_database
@@ -24,6 +24,25 @@ class Explanation:
     @property
     def answer_json(self) -> str:
         return orjson.dumps(self.answer, option=orjson.OPT_INDENT_2).decode()
+
+
+# The times a made-up call may be routed at. Routing converts the time to each rule's time
+# zone and looks at the day before: near datetime's own limits (years 1 and 9999) that
+# overflows. Far from both, and wide enough for any "what if" about real traffic.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def check_time(at: datetime) -> None:
+    """Raise QueryError("at: ...") unless `at` is a time calls may be routed at."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise QueryError("at: give a time zone (e.g. +00:00)")
+    try:
+        inside = EARLIEST <= at < LATEST
+    except OverflowError:  # a time near year 1 or 9999 whose offset takes it out of range
+        inside = False
+    if not inside:
+        raise QueryError(f"at: give a time between {EARLIEST.year} and {LATEST.year - 1}")
 
 
 def explain_call(
@@ -51,6 +70,8 @@ def explain_call(
         }
     )
     query = parse_query(body)
+    if at is not None:
+        check_time(at)
     table = table or build_from_database()
     now = at or datetime.now(UTC)
     decision = decide(query, table, now, random.Random(seed))

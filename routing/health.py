@@ -81,8 +81,13 @@ def readiness(now: float | None = None) -> tuple[int, dict[str, object]]:
     return 503, document
 
 
-def readyz() -> Answer:
+def readyz(detailed: bool) -> Answer:
+    """Readiness for anyone (the status: all a load balancer needs), with the details (the
+    database's error, the table) only for clients in C4ROUTER_METRICS_ALLOWED_NETS: the
+    error names the database's host, port and role."""
     code, document = readiness()
+    if not detailed:
+        document = {"status": document["status"]}
     return code, orjson.dumps(document), JSON
 
 

@@ -115,7 +115,9 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 
 def readyz(request: HttpRequest) -> HttpResponse:
-    return _plain(health.readyz())
+    return _plain(
+        health.readyz(client_allowed(request.META.get("REMOTE_ADDR"), "METRICS_ALLOWED_NETS"))
+    )
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

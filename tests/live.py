@@ -66,16 +66,23 @@ class C4RouterServer:
 
     def command(self) -> list[str]:
         app = "c4router.asgi:application"
+        # X-Forwarded-For believed only from C4ROUTER_TRUSTED_PROXIES, as in production
+        # (gunicorn_conf.py) and bin/quickstart: gunicorn's and uvicorn's own defaults trust
+        # 127.0.0.1, where every test client is.
+        trusted = self.extra_env.get("C4ROUTER_TRUSTED_PROXIES", "")
         if self.server == "gunicorn":
             return [
                 sys.executable, "-m", "gunicorn", app, "-k", "uvicorn_worker.UvicornWorker",
                 "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
                 "--graceful-timeout", "5",
-                *(["--config", str(self.config)] if self.config else []),
+                # the config file says it; the command line would override it
+                *(["--config", str(self.config)] if self.config
+                  else [f"--forwarded-allow-ips={trusted}"]),
             ]  # fmt: skip
         return [
             sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port),
             "--no-access-log", "--workers", str(self.workers),
+            *(["--forwarded-allow-ips", trusted] if trusted else ["--no-proxy-headers"]),
         ]  # fmt: skip
 
     def start(self) -> C4RouterServer:

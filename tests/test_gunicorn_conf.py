@@ -35,7 +35,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 def load_conf(monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:
     """The file as gunicorn reads it: a fresh module, executed with this environment."""
-    for name in ("PORT", "WEB_CONCURRENCY", "C4ROUTER_ACCESS_LOG"):
+    for name in ("PORT", "WEB_CONCURRENCY", "C4ROUTER_ACCESS_LOG", "C4ROUTER_TRUSTED_PROXIES"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -64,6 +64,7 @@ def test_defaults(monkeypatch):
     assert config.accesslog is None  # off: noise at 500 calls/s
     assert 0 < config.graceful_timeout < 10  # Docker's stop sends SIGKILL after 10 s
     assert config.control_socket_disable is True
+    assert config.forwarded_allow_ips == []  # X-Forwarded-For from nobody (gunicorn: 127.0.0.1)
 
 
 def test_settings_from_the_environment(monkeypatch):
@@ -72,11 +73,19 @@ def test_settings_from_the_environment(monkeypatch):
     assert config.bind == ["0.0.0.0:9100"]
     assert config.workers == 6
     assert config.accesslog == "-"
+    trusting = load_conf(monkeypatch, C4ROUTER_TRUSTED_PROXIES="10.0.0.0/29, 2001:db8::1")
+    assert gunicorn_settings(trusting).forwarded_allow_ips == ["10.0.0.0/29", "2001:db8::1/128"]
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("PORT", "http"), ("PORT", "70000"), ("WEB_CONCURRENCY", "0"), ("C4ROUTER_ACCESS_LOG", "x")],
+    [
+        ("PORT", "http"),
+        ("PORT", "70000"),
+        ("WEB_CONCURRENCY", "0"),
+        ("C4ROUTER_ACCESS_LOG", "x"),
+        ("C4ROUTER_TRUSTED_PROXIES", "proxy.example"),
+    ],
 )
 def test_a_bad_value_stops_gunicorn_naming_the_variable(monkeypatch, name, value):
     with pytest.raises(ImproperlyConfigured, match=name):

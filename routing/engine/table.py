@@ -11,6 +11,7 @@ whole table, and "the rule index" below keeps a 1,000,000-prefix table near 200 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -411,6 +412,18 @@ class Hop:
     fr_inv_timer: int
 
 
+def token_digest(token: bytes) -> bytes:
+    """The SHA-256 of a token's bytes, as the table keeps router instances' tokens.
+
+    A lookup by digest is a constant-time comparison with respect to the tokens: what its
+    timing can tell a client is how the digest of its guess relates to the digests of the
+    tokens, which says nothing about the tokens themselves (going back from a digest to a
+    token is SHA-256's preimage problem). And it stays one set lookup for any number of
+    instances, where hmac.compare_digest against each token would cost one per instance.
+    """
+    return hashlib.sha256(token).digest()
+
+
 def uri_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
@@ -505,7 +518,9 @@ class Table:
     target_lists: TargetLists
     rule_lengths: dict[int, int]
     rule_prefix_lengths: tuple[int, ...]
-    tokens: frozenset[str]
+    # SHA-256 of each enabled router instance's token (token_digest): the endpoint looks up
+    # the digest of the token it got, never compares the tokens themselves.
+    token_digests: frozenset[bytes]
     counts: dict[str, int]
     left_out: tuple[LeftOut, ...]
     gateway_hops: dict[int, Hop]
@@ -704,7 +719,7 @@ def _assemble(
         target_lists=target_lists,
         rule_lengths=rule_lengths,
         rule_prefix_lengths=_lengths_order(rule_lengths),
-        tokens=rows.tokens,
+        token_digests=frozenset(token_digest(token.encode()) for token in rows.tokens),
         left_out=rows.left_out,
         gateway_hops=gateway_hops,
         pbx_hops=pbx_hops,

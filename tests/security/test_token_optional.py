@@ -117,8 +117,8 @@ def test_f20_check_deploy_flags_the_token_not_required(tmp_path: Path) -> None:
     env = {**PRODUCTION, "C4ROUTER_API_ALLOWED_NETS": "127.0.0.0/8,10.0.0.0/24"}
     off = run(["manage.py", "check", "--deploy"], tmp_path, C4ROUTER_API_TOKEN_REQUIRED="0", **env)
     assert off.returncode == 0, off.stderr  # a warning, the operator's choice
-    assert "(c4router.W020) C4ROUTER_API_TOKEN_REQUIRED is off" in off.stderr
+    assert "(c4router.W006) C4ROUTER_API_TOKEN_REQUIRED is off" in off.stderr
     assert "(127.0.0.0/8, 10.0.0.0/24)" in off.stderr
     on = run(["manage.py", "check", "--deploy"], tmp_path, **env)
     assert on.returncode == 0, on.stderr
-    assert "c4router.W020" not in on.stdout + on.stderr
+    assert "c4router.W006" not in on.stdout + on.stderr
