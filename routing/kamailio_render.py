@@ -142,7 +142,7 @@ def validate_context(context: dict[str, Any]) -> dict[str, Any]:
 
     adv = _str(ctx, "advertised_address")
     if adv:
-        _check("advertised_address", validators.validate_host, adv)
+        _check("advertised_address", validators.validate_advertised_address, adv)
 
     urls = ctx["api_urls"]
     if isinstance(urls, str) or not isinstance(urls, (list, tuple)) or not urls:

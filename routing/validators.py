@@ -199,6 +199,12 @@ def validate_sip_uri(value: str) -> None:
 
 
 def validate_regex(value: str) -> None:
+    if _CONTROL_RE.search(value):
+        # A number pattern has no use for one, and it would reach whatever shows the rule.
+        raise ValidationError(
+            "The regular expression may not contain control characters (line breaks, tabs).",
+            code="regex",
+        )
     try:
         re.compile(value)
     except re.error as exc:
@@ -221,8 +227,10 @@ def validate_replacement(pattern: str, replacement: str) -> None:
         raise ValidationError(
             f"The replacement is not valid for this pattern: {exc}.", code="replacement"
         ) from None
-    literal = re.sub(r"\\(\d+|g<[^>]*>)", "", replacement)
-    if not _DIAL_PREFIX_RE.fullmatch(literal.replace("\\\\", "")):
+    # What is left around the group references must be dial characters: an escaped
+    # backslash ("\\\\") would put a backslash in the number, and so in a SIP URI.
+    literal = re.sub(r"\\([0-9]+|g<[^>]*>)", "", replacement)  # ASCII digits: \d is Unicode
+    if not _DIAL_PREFIX_RE.fullmatch(literal):
         raise ValidationError(
             "The replacement may only add digits, '*', '#' and a leading '+' around group "
             "references such as \\1.",
@@ -344,6 +352,16 @@ def validate_instance_name(value: str) -> None:
             f"Use up to {INSTANCE_NAME_MAX} letters, digits, '-' and '_', starting with a "
             "letter or a digit (e.g. edge1).",
             code="instance_name",
+        )
+
+
+def validate_advertised_address(value: str) -> None:
+    """What Kamailio's `listen ... advertise` takes: an address or a DNS name, without the
+    final dot a SIP host may have (Kamailio's config parser refuses it)."""
+    validate_host(value)
+    if value.endswith("."):
+        raise ValidationError(
+            f"'{value}': write the host name without its final dot.", code="advertised_address"
         )
 
 

@@ -51,7 +51,7 @@ class RouterInstance(TimestampedModel):
     advertised_address = models.CharField(
         max_length=253,
         blank=True,
-        validators=[validators.validate_host],
+        validators=[validators.validate_advertised_address],
         help_text="Public address to put in Via/Record-Route when Kamailio is behind NAT.",
     )
     api_urls = models.TextField(

@@ -219,6 +219,13 @@ BAD: list[tuple[Callable[[str], object], str, str, str]] = [
         'Use printable ASCII characters only, without spaces, quotes (") or backslashes.',
     ),
     (validators.validate_token, "short", "token_length", "Use at least 16 characters"),
+    (
+        validators.validate_advertised_address,
+        "edge.example.",
+        "advertised_address",
+        "'edge.example.': write the host name without its final dot.",
+    ),
+    (validators.validate_advertised_address, "fe80::1%eth0", "host", "is not an IP address"),
 ]
 
 GOOD: list[tuple[Callable[[str], object], str]] = [
@@ -261,6 +268,8 @@ GOOD: list[tuple[Callable[[str], object], str]] = [
     (validators.validate_api_url, "http://[2001:db8::5]:8000/kamailio/rtjson"),
     (validators.validate_api_url, "http://c4router:8000/kamailio/rtjson"),
     (validators.validate_instance_name, "edge_1-b"),
+    (validators.validate_advertised_address, "edge.example"),
+    (validators.validate_advertised_address, "2001:db8::10"),
     (validators.validate_token, "0123456789abcdef!#$%&'()*+,-./:;<=>?@[]^_`{|}~"),
 ]
 
