@@ -229,7 +229,9 @@ def validate_replacement(pattern: str, replacement: str) -> None:
         ) from None
     # What is left around the group references must be dial characters: an escaped
     # backslash ("\\\\") would put a backslash in the number, and so in a SIP URI.
-    literal = re.sub(r"\\([0-9]+|g<[^>]*>)", "", replacement)  # ASCII digits: \d is Unicode
+    # Group references as Python writes them, in ASCII: re also takes '\\g<+1>' or a CR
+    # inside the brackets (int() strips them), which must not be stored.
+    literal = re.sub(r"\\(?:[0-9]+|g<[0-9]+>|g<[A-Za-z_][A-Za-z0-9_]*>)", "", replacement)
     if not _DIAL_PREFIX_RE.fullmatch(literal):
         raise ValidationError(
             "The replacement may only add digits, '*', '#' and a leading '+' around group "
