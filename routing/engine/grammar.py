@@ -23,7 +23,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Every character of a textual IPv4 or IPv6 address (RFC 4291 2.2, dotted IPv4 tail included).
 _ADDRESS_RE = re.compile(r"[0-9A-Fa-f:.]{2,45}")
-_NETWORK_RE = re.compile(r"[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?")
+NETWORK_RE = re.compile(r"[0-9A-Fa-f:.]{2,45}(?:/[0-9]{1,3})?")
 _HOST_LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 HOSTNAME_MAX = 253
 
@@ -59,7 +59,7 @@ def is_address(text: str) -> bool:
 def parse_network(text: str, *, strict: bool = True) -> IPNetwork:
     """An IPv4 or IPv6 network ('192.0.2.0/24', or an address: that host alone), without a
     scope id; ValueError otherwise (strict: also when host bits are set)."""
-    if not _NETWORK_RE.fullmatch(text):
+    if not NETWORK_RE.fullmatch(text):
         raise ValueError("not an IPv4 or IPv6 network")
     return ipaddress.ip_network(text, strict=strict)
 

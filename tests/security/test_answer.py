@@ -22,7 +22,7 @@ from routing.engine.rtjson import answer_bytes, answer_document
 from routing.engine.table import CarrierRow
 from routing.loader import build_from_database, holder
 from routing.models import Carrier, Did, Gateway, IpSource, Pbx, RouteRule, RouteTarget
-from tests.engine.builders import base_rows, route, rule, table, to_gw
+from tests.engine.builders import route, rule, table, to_gw
 from tests.routing.conftest import TOKEN, RoutingData, make_routing_data, saved
 
 FORGED = "fe80::1%x\nWARNING c4router.routing forged line"
@@ -63,7 +63,7 @@ def assert_safe(document: dict[str, Any]) -> None:
 # --- item 1: the routing query's source_ip -------------------------------------------------------
 
 
-@pytest.mark.parametrize("source_ip", [FORGED, SCOPED, "fe80::1%eth0", "10.0.0.1%x"])
+@pytest.mark.parametrize("source_ip", [FORGED, SCOPED, "fe80::1%eth0"])
 def test_f01_a_scoped_source_ip_is_a_malformed_query(source_ip: str) -> None:
     body = orjson.dumps({"source_ip": source_ip, "to_uri": "sip:33123@x.example"})
     with pytest.raises(QueryError, match=r"^source_ip: not an IP address$"):
@@ -114,8 +114,8 @@ def test_f14_p_asserted_identity_keeps_the_callers_ipv6_host_bracketed_once() ->
         table(carriers=carriers, rules=(rule(1, "33", to_gw(1)),)),
         from_uri="sip:0123456789@[2001:db8::9]",
     )
+    # (Passed before the fix too: pins that the host, bracketed already, is not bracketed twice.)
     assert "<sip:+33123456789@[2001:db8::9]>" in decision.routes[0].extra_headers
-    assert base_rows().carriers  # the builders' world is unchanged
 
 
 # --- item 1, defense in depth: rows written around validation ------------------------------------

@@ -105,7 +105,7 @@ DISAGREEMENTS: list[tuple[str, str, str]] = [
     ("token", "space 0123456789abcdef", "api_token"),
     ("token", "newline\n0123456789abcdef", "api_token"),
     ("token", "non-ascii-é-0123456789", "api_token"),
-    ("api_urls", 'http://127.0.0.1:8000/k"; exit;', "api_urls"),
+    ("api_urls", 'http://127.0.0.1:8000/k";exit;', "api_urls"),
     ("api_urls", "http://127.0.0.1:8000/kamailio\\rtjson", "api_urls"),
     ("name", "-edge", "name"),
     ("advertised_address", "edge.example.", "advertised_address"),

@@ -66,7 +66,6 @@ ADDRESS_FIELDS: list[tuple[str, str, str]] = [
     # factory, field, the hostile value
     ("gateway", "host", SCOPED),
     ("gateway", "host", "fe80::1%eth0"),
-    ("gateway", "socket", "udp:[fe80::1%x\r\nX-Injected: yes]:5060"),
     ("pbx", "host", SCOPED),
     ("carrier", "from_domain", SCOPED),
     ("domain", "name", SCOPED),
@@ -157,7 +156,7 @@ INSTANCE_BAD: list[tuple[str, str]] = [
     ("token", "space 0123456789abcdef"),
     ("token", "newline\n0123456789abcdef"),
     ("token", "non-ascii-é-0123456789abcdef"),
-    ("api_urls", 'http://127.0.0.1:8000/kamailio/rtjson"; exit;'),
+    ("api_urls", 'http://127.0.0.1:8000/kamailio/rtjson";exit;'),
     ("api_urls", "http://127.0.0.1:8000/kamailio\\rtjson"),
     ("name", "-edge"),
     ("name", "_edge"),
@@ -288,6 +287,7 @@ def test_f18_overlaps_between_lines_of_one_csv_file_are_refused(
 
 @pytest.mark.django_db
 def test_f18_overlaps_within_one_tenant_stay_allowed(two_tenants: dict[str, Any]) -> None:
+    # A guard (passed before the fix too): the rule must not refuse these.
     # Sending part of one's own block elsewhere is what exact-before-range-before-prefix is for.
     w = two_tenants
     for number, match, end in [
@@ -336,6 +336,7 @@ def _numbers(span: DidSpan) -> set[str]:
 def test_f18_the_overlap_rule_and_its_index_agree_with_counting_numbers(
     others: list[DidSpan], span: DidSpan
 ) -> None:
+    # The rule and its index against brute force (tests the new module, not a bug).
     expected = {o.key for o in others if _numbers(o) & _numbers(span)}
     assert {o.key for o in others if overlap(span, o)} == expected
     assert {o.key for o in DidIndex(others).overlapping(span)} == expected
@@ -355,6 +356,7 @@ def test_f18_one_rule_refuses_every_too_wide_trusted_network(cidr: str) -> None:
 
 @pytest.mark.parametrize("cidr", NARROW)
 def test_f18_networks_within_the_rule_are_accepted(cidr: str) -> None:
+    # A guard (passed before the fix too): the rule's edge, on the accepted side.
     validators.validate_cidr(cidr)
 
 
@@ -452,8 +454,10 @@ def _mutated(draw: st.DrawFn, seeds: list[str]) -> str:
     )
     for _ in range(draw(st.sampled_from([0, 1, 1, 2, 3]))):
         at = draw(st.integers(0, len(value)))
-        kind = draw(st.sampled_from(["insert", "replace", "delete", "scope"]))
-        if kind == "scope":
+        kind = draw(st.sampled_from(["insert", "replace", "delete", "scope", "append"]))
+        if kind == "append":  # a trailing line break slips past a regex ending in '$'
+            value = value + draw(st.sampled_from(HOSTILE))
+        elif kind == "scope":
             value = value + "%" + draw(st.text(chars, max_size=8))
         elif kind == "delete":
             value = value[:at] + value[at + 1 :]
