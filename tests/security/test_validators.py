@@ -469,7 +469,12 @@ def _mutated(draw: st.DrawFn, seeds: list[str]) -> str:
 
 
 def _values(seeds: list[str]) -> st.SearchStrategy[str]:
-    return st.one_of(_mutated(seeds), _mutated(seeds), _mutated(seeds), st.text(max_size=30))
+    # A valid value and one line break after it: what a regex ending in '$' lets through.
+    trailing = st.tuples(st.sampled_from(seeds), st.sampled_from(["\n", "\r\n", "\x00"]))
+    return st.one_of(
+        _mutated(seeds), _mutated(seeds), _mutated(seeds), trailing.map("".join),
+        st.text(max_size=30),
+    )  # fmt: skip
 
 
 def _accepts(name: str, value: str) -> bool:
