@@ -70,10 +70,11 @@ from typing import IO, Any, TypeVar
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
-from django.db.models.functions import Length
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from routing.did_overlaps import DidIndex, DidSpan, error_field
+from routing.did_overlaps import message as overlap_message
 from routing.models import (
     Carrier,
     Changes,
@@ -87,6 +88,7 @@ from routing.models import (
     bump_routing_version,
     record_changes,
 )
+from routing.validators import PREFIX_MAX_LENGTH
 
 ADD = "add"
 REPLACE = "replace"
@@ -118,6 +120,8 @@ MAX_ERRORS = 50
 BATCH_SIZE = 2000
 # Rows per query when looking up existing rows by prefix or number.
 LOOKUP_CHUNK = 5000
+# DID ranges and prefixes per query for the numbers of other tenants inside them.
+OVERLAP_CHUNK = 1000
 # Distinct raw values remembered per column: repeated cells (a time zone, a priority, a
 # target list) are validated once; unique ones (prefixes) are not worth remembering.
 CACHE_LIMIT = 4096
@@ -903,17 +907,6 @@ def export_route_rules(out: IO[str], queryset: models.QuerySet[RouteRule] | None
 _DID_FIELDS = ("number", "match", "range_end", "description", "enabled")
 
 
-def _range_errors(number: str, range_end: str) -> str | None:
-    """Did.clean()'s checks of a range's own ends, without its overlap query."""
-    if not range_end:
-        return "A range needs its last number."
-    if len(range_end) != len(number):
-        return "The last number must have as many digits as the first."
-    if range_end < number:
-        return "The last number is below the first."
-    return None
-
-
 def import_dids(
     file: Iterable[str],
     *,
@@ -943,7 +936,7 @@ def import_dids(
         clean = _Cleaner(Did)
         dids: list[Did] = []
         keys: dict[tuple[str, str], int] = {}
-        ranges: list[tuple[Did, int]] = []
+        lines: list[tuple[Did, int]] = []
         for line, row in wrap(rows, total=len(rows), desc="validate", unit="row"):
             tenant = tenants.get(row.get("tenant", ""))
             if tenant is None:
@@ -974,8 +967,7 @@ def import_dids(
                 errors.add(line, "number", f"Line {keys[key]} already has this number and match.")
             keys.setdefault(key, line)
             dids.append(did)
-            if did.match == DidMatch.RANGE:
-                ranges.append((did, line))
+            lines.append((did, line))
         errors.raise_if_any()
 
         doomed: list[tuple[int, str]] = []
@@ -984,7 +976,7 @@ def import_dids(
             errors.raise_if_any()
         else:
             doomed = _dids_to_replace(mode, keys, {did.tenant_id for did in dids})
-        _check_overlaps(ranges, {pk for pk, _ in doomed}, errors)
+        _check_overlaps(lines, {pk for pk, _ in doomed}, errors)
         errors.raise_if_any()
         result.deleted = _delete(Did, "id", [pk for pk, _ in doomed], write)
         columns = _columns(Did)
@@ -1003,26 +995,11 @@ def import_dids(
 
 
 def _check_did(did: Did, line: int, errors: _Errors) -> bool:
-    """Did.clean() without a query: ranges are checked for overlaps later, all at once."""
-    if did.match == DidMatch.RANGE:
-        # clean() of the same DID as an exact number checks all but the range itself.
-        probe = Did(tenant=did.tenant, pbx=did.pbx, number=did.number, match=DidMatch.EXACT)
-        message = _range_errors(did.number, did.range_end)
-        try:
-            probe.clean()
-        except ValidationError as exc:
-            errors.add_validation(line, exc, "number")
-            return False
-        if message is not None:
-            errors.add(line, "range_end", message)
-            return False
-        return True
-    try:
-        did.clean()
-    except ValidationError as exc:
-        errors.add_validation(line, exc, "number")
-        return False
-    return True
+    """Did.clean() without a query: overlaps are checked later, all lines at once."""
+    problems = did.own_errors()
+    for field_name, message in problems.items():
+        errors.add(line, field_name, message)
+    return not problems
 
 
 def _check_existing_dids(keys: dict[tuple[str, str], int], errors: _Errors) -> None:
@@ -1049,40 +1026,68 @@ def _dids_to_replace(
     return doomed
 
 
-def _check_overlaps(
-    new_ranges: list[tuple[Did, int]], doomed_ids: set[int], errors: _Errors
-) -> None:
-    """Did.clean()'s overlap rule over the file's ranges and the database's, in one sweep."""
-    if not new_ranges:
+def _check_overlaps(new: list[tuple[Did, int]], doomed_ids: set[int], errors: _Errors) -> None:
+    """Did.clean()'s overlap rule (routing.did_overlaps) over the file's DIDs and the
+    database's, in one sweep; between two lines of the file, reported on the later one."""
+    if not new:
         return
-    # (first, last, line or None for a row in the database, label)
-    spans: dict[int, list[tuple[str, str, int | None, str]]] = defaultdict(list)
-    for did, line in new_ranges:
-        spans[len(did.number)].append((did.number, did.range_end, line, str(did)))
-    lengths = list(spans)
-    existing = (
-        Did.objects.filter(match=DidMatch.RANGE)
-        .annotate(number_length=Length("number"))
-        .filter(number_length__in=lengths)
+    spans = [did.span(key=("line", line)) for did, line in new]
+    existing = {
+        row.pk: row.span() for row in _overlap_candidates(spans) if row.pk not in doomed_ids
+    }
+    index = DidIndex([*spans, *existing.values()])
+    for span, (_, line) in zip(spans, new, strict=True):
+        for other in index.conflicts(span):
+            if isinstance(other.key, tuple) and other.key[1] > line:
+                continue  # reported on that later line
+            same_tenant = other.tenant_id == span.tenant_id
+            errors.add(line, error_field(span), overlap_message(other, same_tenant))
+            break
+
+
+def _overlap_candidates(spans: list[DidSpan]) -> Iterator[Did]:
+    """The database's DIDs the file's could overlap: every range and prefix (a few), and
+    the other tenants' numbers inside the file's ranges and prefixes (file numbers against
+    database numbers are the unique check's)."""
+    yield from Did.objects.filter(match__in=(DidMatch.RANGE, DidMatch.PREFIX)).select_related(
+        "tenant"
     )
-    for did in existing:
-        if did.pk not in doomed_ids:
-            spans[len(did.number)].append((did.number, did.range_end, None, str(did)))
-    for group in spans.values():
-        group.sort(key=lambda span: (span[0], span[1], span[2] is not None))
-        widest: tuple[str, str, int | None, str] | None = None
-        for span in group:
-            if widest is not None and span[0] <= widest[1]:
-                # Report on a line of the file; between two file lines, on the later one.
-                culprit, other = (span, widest)
-                if span[2] is None or (widest[2] is not None and widest[2] > span[2]):
-                    culprit, other = widest, span
-                if culprit[2] is not None:
-                    errors.add(
-                        culprit[2], "range_end", f"This range overlaps the range {other[3]}."
-                    )
-            if widest is None or span[1] > widest[1]:
-                widest = span
+    wide = [span for span in spans if span.match != DidMatch.EXACT]
+    for batch in _chunks(wide, OVERLAP_CHUNK):
+        ids = _numbers_inside(batch)
+        if ids:
+            yield from Did.objects.filter(pk__in=ids).select_related("tenant")
+
+
+def _numbers_inside(spans: Sequence[DidSpan]) -> list[int]:
+    """Ids of the other tenants' exact numbers inside these ranges and prefixes: one join
+    with the spans as a VALUES list, each an index range scan on the number (a chain of OR
+    conditions made PostgreSQL test every row against every span)."""
+    rows: list[Any] = []
+    for span in spans:
+        if span.match == DidMatch.PREFIX:
+            rows += [
+                span.number,
+                span.number + "9" * PREFIX_MAX_LENGTH,
+                span.tenant_id,
+                len(span.number),
+            ]
+        else:
+            rows += [span.number, span.range_end, span.tenant_id, 0]
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(spans))
+    # substr() for a prefix: the range alone would do with digits, whatever the collation,
+    # but this says exactly what is meant. Table name from the model, values as parameters.
+    sql = (
+        f"WITH v(low, high, tenant_id, size) AS (VALUES {values}) "  # noqa: S608
+        f"SELECT DISTINCT d.id FROM {Did._meta.db_table} d JOIN v "
+        "ON d.number BETWEEN v.low AND v.high AND d.tenant_id <> v.tenant_id "
+        "AND ((v.size = 0 AND length(d.number) = length(v.low)) "
+        "OR (v.size > 0 AND substr(d.number, 1, v.size) = v.low)) "
+        "WHERE d.match = 'exact'"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, rows)
+        return [row[0] for row in cursor.fetchall()]
 
 
 def export_dids(out: IO[str], queryset: models.QuerySet[Did] | None = None) -> int:

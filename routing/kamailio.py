@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 
 from routing.kamailio_render import KamailioConfigError, render_kamailio_config
 from routing.models import RouterInstance
+from routing.validators import escape_controls
 
 # debug=2 (L_INFO): one log line per step of a call (API query, answer, relay, failover),
 # which is what an operator reads to understand a routing decision on the wire.
@@ -45,6 +46,14 @@ class CheckResult:
     output: str
 
 
+@dataclass(frozen=True)
+class RenderResult:
+    """The configs written, and the instances left out with why (one line each)."""
+
+    written: list[Path]
+    skipped: list[str]
+
+
 def instance_context(
     instance: RouterInstance,
     *,
@@ -61,7 +70,9 @@ def instance_context(
         api_urls = instance.api_url_list
         failover_codes = instance.failover_code_list
     except ValidationError as exc:  # a row written around the admin's validation
-        raise KamailioRenderError(f"instance {instance.name}: {'; '.join(exc.messages)}") from None
+        raise KamailioRenderError(
+            escape_controls(f"instance {instance.name}: {'; '.join(exc.messages)}")
+        ) from None
     settings_module = settings.KAMAILIO_HTTP_ASYNC_CLIENT
     cdr = settings.C4ROUTER_CDR
     return {
@@ -93,7 +104,8 @@ def render_instance(instance: RouterInstance, **context_options: Any) -> str:
     try:
         return render_kamailio_config(instance_context(instance, **context_options))
     except KamailioConfigError as exc:
-        raise KamailioRenderError(f"instance {instance.name}: {exc}") from None
+        # The message may quote the bad value: one line, whatever it holds.
+        raise KamailioRenderError(escape_controls(f"instance {instance.name}: {exc}")) from None
 
 
 def select_instances(names: Sequence[str] | None) -> list[RouterInstance]:
@@ -194,13 +206,15 @@ def render_instances(
     check: bool,
     module_path: str | None = None,
     http_async_client_module: str | None = None,
-) -> list[Path]:
-    """Write ``<name>.cfg`` in output_dir for the named instances (None: every enabled one)
-    and return the paths written.
+) -> RenderResult:
+    """Write ``<name>.cfg`` in output_dir for the named instances (None: every enabled one).
 
-    All or nothing: every config is rendered (and, with check, accepted by `kamailio -c`)
-    in a temporary file before any of them replaces its target, and nothing is left behind
-    on an error. An existing file is only replaced with force.
+    An instance whose own values cannot be rendered (a row written around the validators)
+    is left out and reported, and the others are written: one bad row must not keep every
+    edge on its old config. Among those that render, all or nothing: every config is
+    written (and, with check, accepted by `kamailio -c`) to a temporary file before any of
+    them replaces its target, and nothing is left behind on an error. An existing file is
+    only replaced with force.
     """
     kamailio = None
     if check:
@@ -211,9 +225,19 @@ def render_instances(
                 f"PATH, {' or '.join(_KAMAILIO_DIRS)}): install it with `{INSTALL_COMMAND}`, "
                 "or render without --check"
             )
-    instances = select_instances(names)
     options = {"module_path": module_path, "http_async_client_module": http_async_client_module}
-    texts = [render_instance(instance, **options) for instance in instances]
+    instances: list[RouterInstance] = []
+    texts: list[str] = []
+    skipped: list[str] = []
+    for instance in select_instances(names):
+        try:
+            texts.append(render_instance(instance, **options))
+        except KamailioRenderError as exc:
+            skipped.append(str(exc))
+        else:
+            instances.append(instance)
+    if not instances:
+        raise KamailioRenderError("\n".join(skipped))
 
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
@@ -254,4 +278,4 @@ def render_instances(
         for tmp in temps:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
-    return targets
+    return RenderResult(written=targets, skipped=skipped)

@@ -10,14 +10,24 @@ The context keys (the contract with the Django side) are listed in
 type or a value that could break out of a Kamailio string literal raises
 ``KamailioConfigError`` instead of silently rendering an empty or unsafe value.
 Unknown extra keys are ignored.
+
+The values a router instance holds are checked by the very validators its model fields
+use (routing.validators): what the admin, the API or a command could save renders, and a
+row written around them (raw SQL, QuerySet.update, a row older than a validator) is
+refused here with the same words.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from routing import validators
+from routing.engine import grammar
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = REPO_ROOT / "kamailio_cfg"
@@ -76,14 +86,12 @@ class _InvalidVariable(str):
 
 
 # Characters allowed inside a double-quoted Kamailio string literal that we write
-# verbatim: printable ASCII without '"' and '\' (no escaping games, no CR/LF).
-_SAFE_LITERAL = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]*$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
-_URL = re.compile(r"^https?://[\x21\x23-\x5b\x5d-\x7e]+$")
-_SO_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.so$")
-_AMQP_URL = re.compile(r"^amqps?://[\x21\x23-\x5b\x5d-\x7e]+$")
-_QUEUE = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+# verbatim: printable ASCII without '"' and '\' (no escaping games, no CR/LF). For the
+# module paths, which come from the settings or the command line, not from a model.
+_SAFE_LITERAL = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]*")
+_SO_NAME = re.compile(r"[A-Za-z0-9_.-]+\.so")
+_AMQP_URL = re.compile(r"amqps?://[\x21\x23-\x5b\x5d-\x7e]+")
+_QUEUE = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 
 
 def _err(key: str, msg: str) -> KamailioConfigError:
@@ -106,20 +114,17 @@ def _str(ctx: dict, key: str) -> str:
     return v
 
 
-def _ip(key: str, value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+def _check(key: str, validator: Callable[[str], None], value: str) -> None:
+    """One value through its model field's validator."""
     try:
-        return ipaddress.ip_address(value)
-    except ValueError:
-        raise _err(key, f"must be an IP address, got {value!r}") from None
+        validator(value)
+    except ValidationError as exc:
+        raise _err(key, "; ".join(exc.messages)) from None
 
 
 def _host_for_listen(value: str) -> str:
     """IPv6 addresses are bracketed in Kamailio's listen= and advertise."""
-    try:
-        ip = ipaddress.ip_address(value)
-    except ValueError:
-        return value
-    return f"[{ip}]" if ip.version == 6 else str(ip)
+    return f"[{value}]" if grammar.is_address(value) and ":" in value else value
 
 
 def validate_context(context: dict[str, Any]) -> dict[str, Any]:
@@ -136,11 +141,10 @@ def validate_context(context: dict[str, Any]) -> dict[str, Any]:
     ctx = dict(context)
 
     name = _str(ctx, "name")
-    if not _NAME.match(name):
-        raise _err("name", f"must match {_NAME.pattern}, got {name!r}")
+    _check("name", validators.validate_instance_name, name)
 
     listen_ip = _str(ctx, "listen_ip")
-    _ip("listen_ip", listen_ip)
+    _check("listen_ip", validators.validate_ip, listen_ip)
     _int(ctx, "listen_port", 1, 65535)
 
     transport = _str(ctx, "transport")
@@ -149,25 +153,20 @@ def validate_context(context: dict[str, Any]) -> dict[str, Any]:
 
     adv = _str(ctx, "advertised_address")
     if adv:
-        try:
-            ipaddress.ip_address(adv)
-        except ValueError:
-            if not _HOST.match(adv):
-                raise _err(
-                    "advertised_address", f"must be '' or an IP/hostname, got {adv!r}"
-                ) from None
+        _check("advertised_address", validators.validate_advertised_address, adv)
 
     urls = ctx["api_urls"]
     if isinstance(urls, str) or not isinstance(urls, (list, tuple)) or not urls:
         raise _err("api_urls", f"must be a non-empty list of URLs, got {urls!r}")
     for u in urls:
-        if not isinstance(u, str) or not _URL.match(u):
-            raise _err("api_urls", f"each URL must be http(s):// without spaces/quotes, got {u!r}")
+        if not isinstance(u, str):
+            raise _err("api_urls", f"each URL must be a str, got {u!r}")
+        _check("api_urls", validators.validate_api_url, u)
 
     _int(ctx, "api_timeout_ms", 1, 600_000)
     token = _str(ctx, "api_token")
-    if not _SAFE_LITERAL.match(token):
-        raise _err("api_token", "must be printable ASCII without spaces, quotes or backslashes")
+    if token:
+        _check("api_token", validators.validate_token, token)
     _int(ctx, "http_workers", 1, 256)
     _int(ctx, "children", 1, 1024)
     _int(ctx, "fr_timer_ms", 1, 3_600_000)
@@ -182,16 +181,16 @@ def validate_context(context: dict[str, Any]) -> dict[str, Any]:
 
     mod = _str(ctx, "http_async_client_module")
     if (
-        not (mod.startswith("/") or _SO_NAME.match(mod))
+        not (mod.startswith("/") or _SO_NAME.fullmatch(mod))
         or not mod.endswith(".so")
-        or not _SAFE_LITERAL.match(mod)
+        or not _SAFE_LITERAL.fullmatch(mod)
     ):
         raise _err(
             "http_async_client_module",
             f"must be an absolute path to a .so or a bare 'name.so', got {mod!r}",
         )
     mpath = _str(ctx, "module_path")
-    if not mpath.startswith("/") or not _SAFE_LITERAL.match(mpath):
+    if not mpath.startswith("/") or not _SAFE_LITERAL.fullmatch(mpath):
         raise _err("module_path", f"must be an absolute path without spaces/quotes, got {mpath!r}")
 
     _int(ctx, "log_level", -5, 3)
@@ -199,10 +198,10 @@ def validate_context(context: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(ctx["call_records"], bool):
         raise _err("call_records", f"must be a bool, got {ctx['call_records']!r}")
     amqp = _str(ctx, "cdr_amqp_url")
-    if not _AMQP_URL.match(amqp):
+    if not _AMQP_URL.fullmatch(amqp):
         raise _err("cdr_amqp_url", f"must be amqp(s):// without spaces/quotes, got {amqp!r}")
     queue = _str(ctx, "cdr_queue")
-    if not _QUEUE.match(queue):
+    if not _QUEUE.fullmatch(queue):
         raise _err("cdr_queue", f"must match {_QUEUE.pattern}, got {queue!r}")
     _int(ctx, "max_call_seconds", 60, 604_800)
     ctx["cdr_interval_ms"] = CDR_INTERVAL_MS
@@ -227,7 +226,7 @@ def validate_context(context: dict[str, Any]) -> dict[str, Any]:
 
 
 def _engine():
-    # Imported here: importing this module must not require Django at all.
+    # Imported here: only rendering needs the template engine.
     from django.template import Engine
 
     return Engine(

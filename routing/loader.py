@@ -27,9 +27,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, connections, transaction
 
 from routing import metrics, validators
+from routing.answer_gate import gate_rows, rule_ok
 from routing.engine.numbers import NumberPlan, NumberRule, RuleError
 from routing.engine.table import (
     PLAIN_MAX_ID,
@@ -139,7 +141,15 @@ def _plans(
 
 
 def _headers(text: str) -> tuple[tuple[str, str], ...]:
-    return tuple(validators.parse_header_lines(text)) if text else ()
+    """Parsed header lines. Text that does not parse (a row written around the validators)
+    comes as one nameless line, which the answer gate refuses: its row is kept out of the
+    answers, instead of failing the whole table."""
+    if not text:
+        return ()
+    try:
+        return tuple(validators.parse_header_lines(text))
+    except ValidationError:
+        return (("", text),)
 
 
 def _read_small(using: str) -> TableRows:
@@ -197,15 +207,17 @@ def _read_small(using: str) -> TableRows:
     tokens = frozenset(
         RouterInstance.objects.using(using).filter(enabled=True).values_list("token", flat=True)
     )
-    return TableRows(
-        tenants=tenants,
-        pbxs=pbxs,
-        carriers=carriers,
-        gateways=gateways,
-        sources=sources,
-        domains=domains,
-        tokens=tokens,
-        left_out=left_out,
+    return gate_rows(
+        TableRows(
+            tenants=tenants,
+            pbxs=pbxs,
+            carriers=carriers,
+            gateways=gateways,
+            sources=sources,
+            domains=domains,
+            tokens=tokens,
+            left_out=left_out,
+        )
     )
 
 
@@ -337,6 +349,8 @@ def _read_rules(
             from_display=from_display,
             extra_headers=_headers(extra) if extra else (),
         )
+        if not rule_ok(rule):  # left out of answers, and reported (routing.answer_gate)
+            continue
         if into is not None:
             into.add_row(rule)
         else:

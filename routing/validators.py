@@ -9,21 +9,20 @@ refuse the same bad input with the same words.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import re
 import zoneinfo
 from functools import lru_cache
 
 from django.core.exceptions import ValidationError
 
+from routing.engine import grammar
 from routing.engine.numbers import PatternError, ReplacementError, compile_pattern, compile_rule
 
 PREFIX_MAX_LENGTH = 20
 # RFC 3261 token characters: what a header name may contain.
 _HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-_HOST_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-_SOCKET_RE = re.compile(r"^(udp|tcp|tls|sctp):(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):([0-9]{1,5})$")
+_SOCKET_RE = re.compile(r"(udp|tcp|tls|sctp):(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})")
 # A SIP URI as an admin types it: sip:[user@]host[:port][;params]. The user part uses the
 # characters RFC 3261 allows unescaped (unreserved, user-unreserved, escapes).
 _SIP_URI_RE = re.compile(
@@ -58,6 +57,16 @@ RESERVED_HEADERS = frozenset(
 )
 
 
+_UNPRINTABLE_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """Text safe on one log or terminal line: control characters and line separators as
+    Python escapes ('\\r', '\\n', '\\x00'), so that a hostile value reported in an error
+    cannot start a line of its own."""
+    return _UNPRINTABLE_RE.sub(lambda match: repr(match.group())[1:-1], text)
+
+
 def validate_digits(value: str) -> None:
     """A number or prefix in E.164 digits: 0-9 only, no '+', no spaces."""
     if not value.isascii() or not value.isdigit():
@@ -88,16 +97,19 @@ def validate_dial_prefix(value: str) -> None:
 
 
 def normalize_cidr(value: str) -> str:
-    """The canonical text of a CIDR ('10.0.0.1' -> '10.0.0.1/32'); raises ValidationError."""
-    text = value.strip()
+    """The canonical text of a CIDR ('10.0.0.1' -> '10.0.0.1/32'); raises ValidationError.
+
+    Surrounding spaces are forgiven (a pasted value); no other whitespace is.
+    """
+    text = value.strip(" ")
     if not text:
         raise ValidationError("Enter an IP network such as 192.0.2.0/24.", code="cidr")
     try:
-        network = ipaddress.ip_network(text, strict=True)
+        network = grammar.parse_network(text, strict=True)
     except ValueError as exc:
         loose = None
         with contextlib.suppress(ValueError):
-            loose = ipaddress.ip_network(text, strict=False)
+            loose = grammar.parse_network(text, strict=False)
         if loose is not None:
             raise ValidationError(
                 f"'{text}' has host bits set: did you mean {loose}?", code="cidr"
@@ -105,10 +117,15 @@ def normalize_cidr(value: str) -> str:
         raise ValidationError(
             f"'{text}' is not an IP network such as 192.0.2.0/24 ({exc}).", code="cidr"
         ) from None
-    if network.prefixlen == 0:
+    if grammar.too_wide(network):
+        # One rule for every family (see grammar.MIN_PREFIX_V4): /0 was refused alone, while
+        # 0.0.0.0/1, ::/1 and ::ffff:0:0/96 (every IPv4 address) were trusted.
         raise ValidationError(
-            f"'{text}' would trust every address on the Internet: name the networks you trust.",
-            code="cidr_any",
+            f"'{text}' would trust too much of the Internet: a trusted network is at most an "
+            f"IPv4 /{grammar.MIN_PREFIX_V4} or an IPv6 /{grammar.MIN_PREFIX_V6} (an "
+            f"IPv4-mapped ::ffff: network at most /{grammar.MIN_PREFIX_MAPPED}); name the "
+            "networks you trust.",
+            code="cidr_wide",
         )
     return str(network)
 
@@ -118,29 +135,18 @@ def validate_cidr(value: str) -> None:
 
 
 def validate_ip(value: str) -> None:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        raise ValidationError(f"'{value}' is not an IPv4 or IPv6 address.", code="ip") from None
+    """An IPv4 or IPv6 address, without a scope id (fe80::1%eth0 means nothing to SIP)."""
+    if not grammar.is_address(value):
+        raise ValidationError(f"'{value}' is not an IPv4 or IPv6 address.", code="ip")
 
 
 def is_valid_hostname(value: str) -> bool:
-    if len(value) > 253 or not value:
-        return False
-    labels = value.rstrip(".").split(".")
-    if all(label.isdigit() for label in labels):
-        return False  # looks like a broken IPv4 address, not a name
-    return all(_HOST_LABEL_RE.match(label) for label in labels)
+    return grammar.is_hostname(value)
 
 
 def validate_host(value: str) -> None:
-    """An IPv4/IPv6 address or a DNS name (no scheme, no port)."""
-    try:
-        ipaddress.ip_address(value)
-        return
-    except ValueError:
-        pass
-    if not is_valid_hostname(value):
+    """An IPv4/IPv6 address or a DNS name (no scheme, no port, no scope id)."""
+    if not grammar.is_host(value):
         raise ValidationError(
             f"'{value}' is not an IP address or host name (no scheme, no port: "
             "e.g. sip.carrier.example or 192.0.2.10).",
@@ -151,49 +157,39 @@ def validate_host(value: str) -> None:
 def validate_fqdn(value: str) -> None:
     """A SIP domain: a DNS name with at least one dot, or an IP address."""
     validate_host(value)
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        if "." not in value.strip("."):
-            raise ValidationError(
-                f"'{value}' is not a fully qualified domain name (e.g. voice.example.com).",
-                code="fqdn",
-            ) from None
+    if not grammar.is_address(value) and "." not in value.strip("."):
+        raise ValidationError(
+            f"'{value}' is not a fully qualified domain name (e.g. voice.example.com).",
+            code="fqdn",
+        )
 
 
 def validate_socket(value: str) -> None:
     """A Kamailio socket as rtjson reads it: proto:address:port (e.g. udp:192.0.2.1:5060)."""
-    match = _SOCKET_RE.match(value)
-    if match is None or not 1 <= int(match.group(3)) <= 65535:
+    match = _SOCKET_RE.fullmatch(value)
+    if match is None or not 1 <= int(match.group(3)) <= 65535 or not _is_uri_host(match.group(2)):
         raise ValidationError(
             f"'{value}' is not a Kamailio socket such as udp:192.0.2.1:5060.", code="socket"
         )
 
 
 def parse_sip_uri(value: str) -> re.Match[str] | None:
-    match = _SIP_URI_RE.match(value)
+    match = _SIP_URI_RE.fullmatch(value)
     if match is None:
         return None
     port = match.group("port")
     if port is not None and not 1 <= int(port) <= 65535:
         return None
-    host = match.group("host")
-    if host.startswith("["):
-        try:
-            ipaddress.IPv6Address(host[1:-1])
-        except ValueError:
-            return None
-    elif not (is_valid_hostname(host) or _is_ipv4(host)):
+    if not _is_uri_host(match.group("host")):
         return None
     return match
 
 
-def _is_ipv4(value: str) -> bool:
-    try:
-        ipaddress.IPv4Address(value)
-    except ValueError:
-        return False
-    return True
+def _is_uri_host(host: str) -> bool:
+    """A host as a URI writes it: a DNS name, an IPv4 address or a bracketed IPv6 one."""
+    if host.startswith("[") and host.endswith("]"):
+        return grammar.is_address(host[1:-1]) and ":" in host
+    return grammar.is_hostname(host) or (grammar.is_address(host) and ":" not in host)
 
 
 def validate_sip_uri(value: str) -> None:
@@ -211,6 +207,12 @@ def _sentence(error: Exception) -> str:
 def validate_regex(value: str) -> None:
     """A normalization pattern the engine can run: compiled by the engine's own function
     (RE2, linear time), so that nothing saved here can fail the routing table's build."""
+    if _CONTROL_RE.search(value):
+        # A number pattern has no use for one, and it would reach whatever shows the rule.
+        raise ValidationError(
+            "The regular expression may not contain control characters (line breaks, tabs).",
+            code="regex",
+        )
     try:
         compile_pattern(value)
     except PatternError as exc:
@@ -279,7 +281,7 @@ def parse_header_lines(value: str) -> list[tuple[str, str]]:
             continue
         name, sep, content = line.partition(":")
         name, content = name.strip(), content.strip()
-        if not sep or not _HEADER_NAME_RE.match(name) or not content:
+        if not sep or not _HEADER_NAME_RE.fullmatch(name) or not content:
             raise ValidationError(
                 f"Line {number}: '{line}' is not a header line such as 'X-Customer: 42'.",
                 code="header",
@@ -306,8 +308,8 @@ def parse_sip_codes(value: str) -> list[int]:
     """'408,500,503' -> [408, 500, 503]; every code a SIP failure class (3xx-6xx)."""
     codes: list[int] = []
     for raw in value.split(","):
-        item = raw.strip()
-        if not item.isdigit() or not 300 <= int(item) <= 699:
+        item = raw.strip(" ")
+        if not (item.isascii() and item.isdigit()) or not 300 <= int(item) <= 699:
             raise ValidationError(
                 f"'{item}' is not a SIP response code between 300 and 699 "
                 "(enter codes separated by commas, e.g. 408,500,503).",
@@ -320,3 +322,95 @@ def parse_sip_codes(value: str) -> list[int]:
 
 def validate_sip_codes(value: str) -> None:
     parse_sip_codes(value)
+
+
+# --- Router instances: what their rendered Kamailio config holds ----------------------------
+#
+# kamailio_render.validate_context() calls these very functions on every value it writes, so
+# that whatever the admin, the API or a command saved renders, and one bad legacy row is
+# refused with the same words at render time.
+
+INSTANCE_NAME_MAX = 50
+# A file name and Kamailio's log prefix: no leading '-' or '_' (an option, a hidden file).
+_INSTANCE_NAME_RE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_-]{{0,{INSTANCE_NAME_MAX - 1}}}")
+TOKEN_MIN, TOKEN_MAX = 16, 100
+# Printable ASCII but space, '"' and '\\': an HTTP header value as is, and a Kamailio string
+# literal without escapes.
+_TOKEN_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+# An http(s) URL in RFC 3986 characters only: what Kamailio's http_async_client sends as is,
+# and a Kamailio string literal without escapes (no space, quote, backslash, control or
+# non-ASCII character). The host is checked apart (_is_uri_host): a DNS name (one label is
+# fine: a container's name), an IPv4 or a bracketed IPv6 address without a scope id.
+_URL_RE = re.compile(
+    r"(?i:https?)://(?:[A-Za-z0-9\-._~!$&'()*+,;=:%]*@)?"
+    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?"
+    r"(?:[/?#][A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*)?"
+)
+
+
+def validate_instance_name(value: str) -> None:
+    """A router instance's name: its config's file name and Kamailio's log prefix."""
+    if not _INSTANCE_NAME_RE.fullmatch(value):
+        raise ValidationError(
+            f"Use up to {INSTANCE_NAME_MAX} letters, digits, '-' and '_', starting with a "
+            "letter or a digit (e.g. edge1).",
+            code="instance_name",
+        )
+
+
+def validate_advertised_address(value: str) -> None:
+    """What Kamailio's `listen ... advertise` takes: an address or a DNS name, without the
+    final dot a SIP host may have (Kamailio's config parser refuses it)."""
+    validate_host(value)
+    if value.endswith("."):
+        raise ValidationError(
+            f"'{value}': write the host name without its final dot.", code="advertised_address"
+        )
+
+
+def validate_token(value: str) -> None:
+    """The secret a router instance sends as X-C4-Token."""
+    if not _TOKEN_RE.fullmatch(value):
+        raise ValidationError(
+            'Use printable ASCII characters only, without spaces, quotes (") or backslashes.',
+            code="token",
+        )
+    if len(value) < TOKEN_MIN:
+        raise ValidationError(
+            f"Use at least {TOKEN_MIN} characters for the token.", code="token_length"
+        )
+    if len(value) > TOKEN_MAX:
+        raise ValidationError(f"Use at most {TOKEN_MAX} characters.", code="token_length")
+
+
+def validate_api_url(value: str) -> None:
+    """One URL of c4router's routing endpoint: http(s)://host[:port]/path, RFC 3986
+    characters only, the host a DNS name, an IPv4 or a bracketed IPv6 address (no scope)."""
+    match = _URL_RE.fullmatch(value)
+    if (
+        match is None
+        or not _is_uri_host(match.group("host"))
+        or (match.group("port") is not None and not 1 <= int(match.group("port")) <= 65535)
+    ):
+        raise ValidationError(f"'{value}' is not an http:// or https:// URL.", code="api_url")
+
+
+def parse_api_urls(value: str) -> list[str]:
+    """One URL per line; each http(s)://. Raises ValidationError naming the bad line."""
+    urls = []
+    for number, raw in enumerate(value.splitlines(), start=1):
+        url = raw.strip()
+        if not url:
+            continue
+        try:
+            validate_api_url(url)
+        except ValidationError as exc:
+            raise ValidationError(f"Line {number}: {exc.messages[0]}", code="api_url") from None
+        urls.append(url)
+    if not urls:
+        raise ValidationError("Give at least one API URL.", code="api_url")
+    return urls
+
+
+def validate_api_urls(value: str) -> None:
+    parse_api_urls(value)

@@ -392,7 +392,8 @@ def _gateway_route(
     number = _user(
         strip_and_prefix(from_e164(callee, carrier.outbound, CALLEE), gateway.strip, gateway.prefix)
     )
-    from_host = carrier.from_domain or query.caller.host
+    # Bracketed once for the From URI and P-Asserted-Identity alike (an IPv6 from_domain).
+    from_host = uri_host(carrier.from_domain or query.caller.host)
     if caller is not None:
         caller_user = _user(from_e164(caller, carrier.outbound, CALLER))
     else:
@@ -407,7 +408,7 @@ def _gateway_route(
         dst_uri=hop.dst_uri,
         socket=hop.socket,
         from_display=rule.from_display or query.caller.display,
-        from_uri=f"sip:{caller_user}@{uri_host(from_host)}",
+        from_uri=f"sip:{caller_user}@{from_host}",
         to_display=query.callee.display,
         to_uri=f"sip:{number}@{hop.host}",
         extra_headers=extra,

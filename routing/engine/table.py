@@ -19,6 +19,7 @@ from datetime import datetime, time, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+from routing.engine.grammar import parse_network
 from routing.engine.numbers import EMPTY_PLAN, NumberPlan
 
 # ---------------------------------------------------------------------------------------------
@@ -668,7 +669,7 @@ def _assemble(
     v6: list[tuple[int, int, Source]] = []
     for source in rows.sources:
         try:
-            network = ipaddress.ip_network(source.cidr, strict=False)
+            network = parse_network(source.cidr, strict=False)  # no scope id
         except ValueError as exc:
             raise TableError(f"IP source {source.cidr!r}: {exc}") from None
         entry = Source(

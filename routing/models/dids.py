@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models.functions import Length
+from django.db.models.functions import Left, Length
 from django.db.models.lookups import Exact
 from simple_history.models import HistoricalRecords
 
 from routing import validators
+from routing.did_overlaps import DidIndex, DidSpan, error_field, message
 from routing.models.base import TimestampedModel
 from routing.models.tenants import Pbx, Tenant
 
@@ -79,6 +83,15 @@ class Did(TimestampedModel):
         return self.number
 
     def clean(self) -> None:
+        errors = self.own_errors()
+        if not errors:
+            errors = self.overlap_errors()
+        if errors:
+            raise ValidationError(errors)
+
+    def own_errors(self) -> dict[str, str]:
+        """clean()'s checks of this row alone, without a query (the CSV import runs these
+        per line, and the overlap rule once over the whole file)."""
         errors: dict[str, str] = {}
         if self.pbx_id and self.tenant_id and self.pbx.tenant_id != self.tenant_id:
             errors["pbx"] = "This PBX belongs to another tenant."
@@ -89,21 +102,78 @@ class Did(TimestampedModel):
                 errors["range_end"] = "The last number must have as many digits as the first."
             elif self.range_end < self.number:
                 errors["range_end"] = "The last number is below the first."
-            elif self.number:
-                clash = (
-                    Did.objects.filter(
-                        match=DidMatch.RANGE,
-                        number__lte=self.range_end,
-                        range_end__gte=self.number,
-                    )
-                    .annotate(number_length=Length("number"))
-                    .filter(number_length=len(self.number))
-                    .exclude(pk=self.pk)
-                    .first()
-                )
-                if clash is not None:
-                    errors["range_end"] = f"This range overlaps the range {clash}."
         elif self.range_end:
             errors["range_end"] = "Only a range has a last number."
-        if errors:
-            raise ValidationError(errors)
+        return errors
+
+    def span(self, key: object = None) -> DidSpan:
+        """This DID as routing.did_overlaps sees it."""
+        tenant = self.tenant.name if self.tenant_id else ""
+        return DidSpan(
+            key=self.pk if key is None else key,
+            tenant_id=self.tenant_id,
+            tenant=tenant,
+            match=self.match,
+            number=self.number,
+            range_end=self.range_end,
+        )
+
+    def overlap_errors(self) -> dict[str, str]:
+        """The first DID this one may not coexist with (routing.did_overlaps), found with
+        one query for the rows that share a number with it."""
+        if not (self.number and self.tenant_id and self.match in DidMatch.values):
+            return {}
+        me = self.span()
+        candidates = overlap_candidates([me]).exclude(pk=self.pk)
+        index = DidIndex(row.span() for row in candidates.select_related("tenant")[:100])
+        other = next(index.conflicts(me), None)
+        if other is None:
+            return {}
+        return {error_field(me): message(other, same_tenant=other.tenant_id == me.tenant_id)}
+
+
+def overlap_candidates(spans: Iterable[DidSpan]) -> models.QuerySet[Did]:
+    """The DIDs that share a number with any of spans (a superset the caller filters with
+    routing.did_overlaps: the same rule decides, this only narrows the rows read).
+
+    Another tenant's rows, and ranges of any tenant (ranges may never overlap)."""
+    found = models.Q(pk__in=[])
+    for span in spans:
+        size = len(span.number)
+        near = models.Q(pk__in=[])
+        if span.match == DidMatch.PREFIX:
+            covered = models.Q(number__startswith=span.number) & ~models.Q(match=DidMatch.RANGE)
+            covering = models.Q(
+                match=DidMatch.PREFIX,
+                number__in=[span.number[:length] for length in range(1, size)],
+            )
+            crossing = models.Q(
+                match=DidMatch.RANGE,
+                number_length__gte=size,
+                **{f"head_{size}__lte": span.number, f"tail_{size}__gte": span.number},
+            )
+            near = covered | covering | crossing
+        else:
+            first, last = span.number, span.range_end or span.number
+            near = models.Q(
+                number_length=size, number__lte=last, number__gte=first, match=DidMatch.EXACT
+            ) | models.Q(
+                number_length=size, number__lte=last, range_end__gte=first, match=DidMatch.RANGE
+            )
+            for length in range(1, size + 1):
+                near |= models.Q(
+                    match=DidMatch.PREFIX,
+                    number_length=length,
+                    number__gte=first[:length],
+                    number__lte=last[:length],
+                )
+        other_tenant = ~models.Q(tenant_id=span.tenant_id)
+        if span.match == DidMatch.RANGE:
+            other_tenant |= models.Q(match=DidMatch.RANGE)
+        found |= near & other_tenant
+    sizes = {len(span.number) for span in spans if span.match == DidMatch.PREFIX}
+    annotations: dict[str, Any] = {"number_length": Length("number")}
+    for size in sizes:
+        annotations[f"head_{size}"] = Left("number", size)
+        annotations[f"tail_{size}"] = Left("range_end", size)
+    return Did.objects.annotate(**annotations).filter(found)

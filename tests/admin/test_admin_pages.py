@@ -335,7 +335,7 @@ def invalid_post(admin_client: Client, model: Any, data: dict[str, str]) -> str:
     ("field", "value", "message"),
     [
         ("ip_sources-0-cidr", "192.0.2.65/28", "has host bits set: did you mean 192.0.2.64/28?"),
-        ("ip_sources-0-cidr", "0.0.0.0/0", "would trust every address on the Internet"),
+        ("ip_sources-0-cidr", "0.0.0.0/0", "would trust too much of the Internet"),
         ("ip_sources-0-cidr", "198.51.100.0/28", "IP source with this Network already exists."),
         ("gateways-0-host", "sip:gw.delta.example", "is not an IP address or host name"),
         ("gateways-0-host", "192.0.2.70:5060", "is not an IP address or host name"),

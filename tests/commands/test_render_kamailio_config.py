@@ -158,15 +158,28 @@ def test_an_unwritable_directory_is_a_clear_error(edge1, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_all_or_nothing_when_one_instance_cannot_be_rendered(edge1, tmp_path):
-    # A row written around the admin's validation: the template refuses the quote.
+def test_one_instance_that_cannot_be_rendered_does_not_block_the_others(edge1, tmp_path):
+    # A row written around the admin's validation: the renderer refuses the quote, says
+    # so, and writes the others (they must not stay on their old config because of it).
     RouterInstance.objects.create(
         name="edge3", listen_ip="127.0.0.1", api_urls="http://127.0.0.1:8000/kamailio/rtjson",
         token='bad"token-0123456789abcdef',
     )  # fmt: skip
-    with pytest.raises(CommandError, match=r"instance edge3: .*api_token"):
+    out = StringIO()
+    with pytest.raises(CommandError, match=r"not rendered.*\ninstance edge3: .*api_token"):
+        call_command("render_kamailio_config", "--output-dir", str(tmp_path), stdout=out)
+    assert out.getvalue() == f"wrote {tmp_path / 'edge1.cfg'}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["edge1.cfg"]
+
+
+def test_nothing_to_render_is_an_error_naming_the_instance(tmp_path):
+    RouterInstance.objects.create(
+        name="edge3", listen_ip="127.0.0.1", api_urls="http://127.0.0.1:8000/kamailio/rtjson",
+        token='bad"token-0123456789abcdef',
+    )  # fmt: skip
+    with pytest.raises(CommandError, match=r"^instance edge3: .*api_token"):
         render("--output-dir", str(tmp_path))
-    assert list(tmp_path.iterdir()) == []  # edge1.cfg was not written either
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_unknown_instance_is_an_error(edge1, tmp_path):

@@ -70,10 +70,12 @@ BAD: list[tuple[Callable[[str], object], str, str, str]] = [
     (
         validators.validate_cidr,
         "0.0.0.0/0",
-        "cidr_any",
-        "'0.0.0.0/0' would trust every address on the Internet: name the networks you trust.",
+        "cidr_wide",
+        "'0.0.0.0/0' would trust too much of the Internet: a trusted network is at most an "
+        "IPv4 /8 or an IPv6 /32 (an IPv4-mapped ::ffff: network at most /104); name the "
+        "networks you trust.",
     ),
-    (validators.validate_cidr, "::/0", "cidr_any", "would trust every address"),
+    (validators.validate_cidr, "::/0", "cidr_wide", "would trust too much of the Internet"),
     (validators.validate_ip, "192.0.2.300", "ip", "'192.0.2.300' is not an IPv4 or IPv6 address."),
     (validators.validate_ip, "host.example", "ip", "is not an IPv4 or IPv6 address."),
     (
@@ -196,6 +198,33 @@ BAD: list[tuple[Callable[[str], object], str, str, str]] = [
     ),
     (validate_api_urls, "127.0.0.1:8000", "api_url", "Line 1: '127.0.0.1:8000' is not an"),
     (validate_api_urls, "\n  \n", "api_url", "Give at least one API URL."),
+    (
+        validators.validate_api_url,
+        'http://c4.example/k"x',
+        "api_url",
+        "'http://c4.example/k\"x' is not an http:// or https:// URL.",
+    ),
+    (
+        validators.validate_instance_name,
+        "-edge1",
+        "instance_name",
+        "Use up to 50 letters, digits, '-' and '_', starting with a letter or a digit "
+        "(e.g. edge1).",
+    ),
+    (
+        validators.validate_token,
+        "0123456789 abcdef",
+        "token",
+        'Use printable ASCII characters only, without spaces, quotes (") or backslashes.',
+    ),
+    (validators.validate_token, "short", "token_length", "Use at least 16 characters"),
+    (
+        validators.validate_advertised_address,
+        "edge.example.",
+        "advertised_address",
+        "'edge.example.': write the host name without its final dot.",
+    ),
+    (validators.validate_advertised_address, "fe80::1%eth0", "host", "is not an IP address"),
 ]
 
 GOOD: list[tuple[Callable[[str], object], str]] = [
@@ -239,6 +268,12 @@ GOOD: list[tuple[Callable[[str], object], str]] = [
     (validators.validate_header_lines, "X-Account: acme\n\nX-Tier: gold"),
     (validators.validate_sip_codes, "408, 480,503"),
     (validate_api_urls, "http://127.0.0.1:8000/kamailio/rtjson\nhttps://c4.example/k"),
+    (validators.validate_api_url, "http://[2001:db8::5]:8000/kamailio/rtjson"),
+    (validators.validate_api_url, "http://c4router:8000/kamailio/rtjson"),
+    (validators.validate_instance_name, "edge_1-b"),
+    (validators.validate_advertised_address, "edge.example"),
+    (validators.validate_advertised_address, "2001:db8::10"),
+    (validators.validate_token, "0123456789abcdef!#$%&'()*+,-./:;<=>?@[]^_`{|}~"),
 ]
 
 

@@ -49,7 +49,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: object) -> None:
         try:
-            written = render_instances(
+            result = render_instances(
                 options["instances"],  # type: ignore[arg-type]
                 options["output_dir"],  # type: ignore[arg-type]
                 force=bool(options["force"]),
@@ -60,5 +60,11 @@ class Command(BaseCommand):
         except KamailioRenderError as exc:
             raise CommandError(str(exc)) from None
         checked = " (accepted by kamailio -c)" if options["check"] else ""
-        for path in written:
+        for path in result.written:
             self.stdout.write(f"wrote {path}{checked}")
+        if result.skipped:
+            # The others are written; the exit status still tells a script something is wrong.
+            raise CommandError(
+                "not rendered, fix in the admin (`manage.py check_routing_data` lists "
+                "every such row):\n" + "\n".join(result.skipped)
+            )
