@@ -17,11 +17,11 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from routing import imports
-from routing.api.pagination import MAX_LIMIT
 from routing.models import RouteRule, RouteTarget
 from tests.api import factories
 
 REPO = Path(__file__).resolve().parent.parent.parent
+MAX_LIMIT = 1000  # the documented page size bound (routing.api.pagination)
 HUGE = "9223372036854775808"  # 2**63: one more than PostgreSQL's bigint holds
 ID_24_DIGITS = "123456789012345678901234"
 
