@@ -6,6 +6,7 @@ Sections (bench/README.md says what each measures and how to read it):
   scale       table build time, worker memory and c64 throughput at 100k vs 1M prefixes
   reload      change -> live under load, and the errors while the workers reload
   kamailio    calls/s through a real Kamailio with a 503 failover on every call (SIPp)
+  admin       routing p99 alone, during API exports and during API imports (same host)
 Every load is bounded in time; everything started is stopped at the end, on errors and on
 Ctrl-C. Only 127.0.0.1 is ever contacted.
 """
@@ -29,12 +30,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import kamailio_load, procs
+from bench import admin_load, kamailio_load, procs
 from bench.dataset import DB_PREFIX, PROBE_PREFIX, TOKEN, server_url
 from bench.procs import CONFIGS, REPO, Server, ServerConfig, WrkResult
 from bench.queries import build_pool, write_pool
 
-SECTIONS = ("data", "throughput", "scale", "reload", "kamailio")
+SECTIONS = ("data", "throughput", "scale", "reload", "kamailio", "admin")
 DB_100K = f"{DB_PREFIX}"
 DB_1M = f"{DB_PREFIX}_1m"
 POOL_SIZE = 8000
@@ -342,6 +343,10 @@ class Bench:
     def kamailio(self) -> None:
         self.results["kamailio"] = kamailio_load.run(self, quick=self.quick)
 
+    # -- admin ----------------------------------------------------------------------------------
+    def admin(self) -> None:
+        self.results["admin"] = admin_load.run(self, quick=self.quick)
+
     # -- run --------------------------------------------------------------------------------------
     def run(self) -> None:
         only = self.args.only
@@ -367,6 +372,7 @@ class Bench:
             "scale": self.scale,
             "reload": self.reload,
             "kamailio": self.kamailio,
+            "admin": self.admin,
         }
         for name in sections:
             load = procs.loadavg()
@@ -581,10 +587,11 @@ class Summary:
         self.scale()
         self.reload()
         self.kamailio()
+        self.admin()
         for name, error in self.r.get("failed", {}).items():
             self.add(f"section {name} FAILED: {error}")
         if self.checks:
-            self.add(f"{'targets (issue #6)':<46} {'measured':<34} {'target':<20} met")
+            self.add(f"{'targets (issues #6, #11)':<46} {'measured':<34} {'target':<20} met")
             for label, measured, target, ok in self.checks:
                 self.add(f"{label:<46} {measured:<34} {target:<20} {verdict(ok)}")
         if self.r.get("load"):
@@ -813,6 +820,21 @@ class Summary:
             f"{best} calls/s with 0 failed",
             ">= 500, 0 failed",
             best >= TARGETS["calls_per_s"],
+        )
+
+    def admin(self) -> None:
+        result = self.r.get("admin")
+        if not result or "import" not in result:
+            return
+        lines, worst = admin_load.summary_lines(result)
+        for line in lines:
+            self.add(line)
+        self.add("")
+        self.check(
+            "routing p99 during an admin export / import",
+            f"{result['export']['p99_ms']:.1f} / {result['import']['p99_ms']:.1f} ms",
+            f"< {admin_load.TARGET_P99_MS:g} ms",
+            worst is not None and worst < admin_load.TARGET_P99_MS,
         )
 
 

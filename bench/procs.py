@@ -353,7 +353,10 @@ class WrkResult:
         return dict(self.__dict__)
 
 
-def wrk_command(url: str, pool: Path, token: str, connections: int, seconds: float) -> list[str]:
+def wrk_command(
+    url: str, pool: Path, token: str, connections: int, seconds: float, pause_ms: int = 0
+) -> list[str]:
+    """pause_ms: each connection waits this long before each request (a steady rate)."""
     threads = min(2, connections)
     return [
         "wrk",
@@ -370,6 +373,7 @@ def wrk_command(url: str, pool: Path, token: str, connections: int, seconds: flo
         "--",
         str(pool),
         token,
+        *([str(pause_ms)] if pause_ms else []),
     ]
 
 
@@ -408,10 +412,10 @@ def run_wrk(url: str, pool: Path, token: str, connections: int, seconds: float) 
 
 
 def start_wrk(
-    url: str, pool: Path, token: str, connections: int, seconds: float
+    url: str, pool: Path, token: str, connections: int, seconds: float, pause_ms: int = 0
 ) -> subprocess.Popen[bytes]:
     return spawn(
-        wrk_command(url, pool, token, connections, seconds),
+        wrk_command(url, pool, token, connections, seconds, pause_ms),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
