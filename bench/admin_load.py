@@ -195,7 +195,7 @@ def wrk_text(result: WrkResult) -> str:
     return (
         f"{result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, "
         f"max {result.max_ms:.0f} ms, errors {result.errors} (non-2xx {result.non2xx}, "
-        f"socket {result.socket_errors})"
+        f"socket {result.socket_errors}, of which timeouts {result.timeouts})"
     )
 
 

@@ -1,7 +1,7 @@
 """How fast do CSV imports go, and how far from PostgreSQL's own ceiling?
 
     .venv/bin/python bench/import_bench.py [--rows 100000] [--database-url URL] [--keep]
-    .venv/bin/python bench/import_bench.py --memory [--rows 100000]
+    .venv/bin/python bench/import_bench.py --memory routes|dids [--rows 100000]
 
 Creates a fresh database (c4router_import_bench by default; its name must contain
 'import_bench', so that neither the test databases nor bench/dataset.py's are touched), migrates
@@ -16,11 +16,12 @@ of --rows lines each, and times:
 - the reference: a raw COPY of the same rule and target rows (and DID rows) into scratch
   tables shaped like the real ones, without indexes or history: the database's ceiling.
 
-With --memory, instead: the memory one import takes per line of the file, for route rules
-and for DIDs (into empty tables): the peak RSS of the process above its RSS before the
-import (VmHWM, reset first), then, in a second run, the peak of Python's own allocations
-(tracemalloc, slower: it shows what the import keeps per row, without the allocator's
-slack).
+With --memory routes (or dids), instead: the memory one import of route rules (or DIDs)
+takes per line of the file, into an empty table: the peak RSS of the process above its RSS
+before the import (VmHWM, reset first), then, in a second run, the peak of Python's own
+allocations (tracemalloc, slower: what the import holds per row, without the allocator's
+slack). One kind per process: Python keeps what the first import freed, which would hide
+the second one's peak.
 
 Prints figures; it is a benchmark, not a test (nothing is asserted).
 """
@@ -58,7 +59,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database-url", default=DEFAULT_URL, help="bench database (recreated)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument(
-        "--memory", action="store_true", help="measure memory per imported row instead"
+        "--memory",
+        choices=["routes", "dids"],
+        help="measure memory per imported row (of this kind) instead",
     )
     return parser.parse_args()
 
@@ -348,7 +351,7 @@ def _truncate_imported() -> None:
         cursor.execute(f"TRUNCATE {', '.join(m._meta.db_table for m in tables)}")
 
 
-def measure_memory(rows: int, routes: Path, dids: Path) -> None:
+def measure_memory(kind: str, rows: int, routes: Path, dids: Path) -> None:
     """Peak memory of one import per row: RSS (VmHWM) and Python's allocations (tracemalloc)."""
     import gc
     import tracemalloc
@@ -359,6 +362,8 @@ def measure_memory(rows: int, routes: Path, dids: Path) -> None:
         ("route rules", imports.import_route_rules, routes),
         ("DIDs", imports.import_dids, dids),
     ):
+        if label != {"routes": "route rules", "dids": "DIDs"}[kind]:
+            continue
         _truncate_imported()
         gc.collect()
         Path("/proc/self/clear_refs").write_text("5")  # VmHWM starts over from VmRSS
@@ -407,7 +412,7 @@ def main() -> None:
                 f"files: routes {routes.stat().st_size / 1e6:.1f} MB, "
                 f"DIDs {dids.stat().st_size / 1e6:.1f} MB"
             )
-            measure_memory(args.rows, routes, dids)
+            measure_memory(args.memory, args.rows, routes, dids)
         connection.close()
         if not args.keep:
             drop_database(args.database_url)

@@ -348,6 +348,7 @@ class WrkResult:
     socket_errors: int
     # CPU time the server's processes used during the run, per request (0: not measured)
     server_cpu_us: float = 0.0
+    timeouts: int = 0  # of socket_errors: no answer within wrk's 2 s
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -395,6 +396,7 @@ def parse_wrk(output: str) -> WrkResult:
         errors=data["status"] + sockets,
         non2xx=data["status"],
         socket_errors=sockets,
+        timeouts=data["timeout"],
     )
 
 
