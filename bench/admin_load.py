@@ -79,6 +79,13 @@ def run(bench: Bench, *, quick: bool) -> dict[str, Any]:
                 f"connections, {PAUSE_MS} ms between requests, {seconds:g}s per round"
             )
             _round(server, pool, 2.0, None)  # warm-up
+            # The API's first request in a worker imports DRF and the API's modules (about
+            # 20 MB): done here, on several connections so that both workers get some, so
+            # that the RSS figures below are about the exports themselves.
+            for _ in range(8):
+                httpx.get(
+                    f"{server.url}/api/v1/route-rules/?limit=1", headers=headers, timeout=30
+                ).raise_for_status()
             alone, _ = _round(server, pool, seconds, None)
             out["alone"] = alone.as_dict()
             say(f"    alone: {wrk_text(alone)}")
