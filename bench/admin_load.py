@@ -237,7 +237,8 @@ def summary_lines(result: dict[str, Any]) -> tuple[list[str], float | None]:
         f"requests ({alone['rps']:,.0f} req/s alone, {export['rps']:,.0f} during exports, "
         f"{imported['rps']:,.0f} during imports); max {alone['max_ms']:.0f} / "
         f"{export['max_ms']:.0f} / {imported['max_ms']:.0f} ms; errors "
-        f"{alone['errors'] + export['errors'] + imported['errors']}",
+        f"{alone['errors'] + export['errors'] + imported['errors']} (of which no answer "
+        f"within 2 s: {alone['timeouts'] + export['timeouts'] + imported['timeouts']})",
         f"  {runs_text(export['runs'], 'export')}; {runs_text(imported['runs'], 'import')}",
         "  worker RSS before the exports "
         + ", ".join(f"{x:.0f}" for x in result["rss_before_mb"])
