@@ -352,7 +352,7 @@ class Bench:
         only = self.args.only
         sections = [s for s in SECTIONS if s != "data" and (not only or s in only)]
         if self.quick:
-            sections = [s for s in sections if s not in ("scale", "kamailio") or only]
+            sections = [s for s in sections if s not in ("scale", "kamailio", "admin") or only]
         self.results["sections"] = sections
         say(
             f"c4router bench: sections {', '.join(sections)}; {self.rounds} x {self.seconds:g}s "
@@ -849,7 +849,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="1 short round per figure, no 1M data set, no Kamailio (< 2 min)",
+        help="1 short round per figure, no 1M data set, no Kamailio, no admin (< 2 min)",
     )
     parser.add_argument(
         "--only",
