@@ -45,7 +45,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-DB_PREFIX = "c4router_bench"
+# BENCH_DB_PREFIX=c4router_bench_mine: databases of one's own, when several checkouts bench
+# on one PostgreSQL at the same time (a section that changes rows would make another run's
+# `ensure` rebuild a shared one). It must start with c4router_bench: nothing else is touched.
+DB_PREFIX = os.environ.get("BENCH_DB_PREFIX", "c4router_bench")
+if not DB_PREFIX.startswith("c4router_bench"):
+    raise SystemExit(f"BENCH_DB_PREFIX={DB_PREFIX!r}: bench databases are c4router_bench*")
 TOKEN = "bench-token-6f1c2d0a9b8e4f7a"  # noqa: S105 - a benchmark's fixed token
 PROBE_PREFIX = "99998"
 KAMAILIO_PREFIX = "99999"

@@ -1,6 +1,7 @@
 """How fast do CSV imports go, and how far from PostgreSQL's own ceiling?
 
     .venv/bin/python bench/import_bench.py [--rows 100000] [--database-url URL] [--keep]
+    .venv/bin/python bench/import_bench.py --memory routes|dids [--rows 100000]
 
 Creates a fresh database (c4router_import_bench by default; its name must contain
 'import_bench', so that neither the test databases nor bench/dataset.py's are touched), migrates
@@ -14,6 +15,13 @@ of --rows lines each, and times:
 - export_route_rules of the whole table;
 - the reference: a raw COPY of the same rule and target rows (and DID rows) into scratch
   tables shaped like the real ones, without indexes or history: the database's ceiling.
+
+With --memory routes (or dids), instead: the memory one import of route rules (or DIDs)
+takes per line of the file, into an empty table: the peak RSS of the process above its RSS
+before the import (VmHWM, reset first), then, in a second run, the peak of Python's own
+allocations (tracemalloc, slower: what the import holds per row, without the allocator's
+slack). One kind per process: Python keeps what the first import freed, which would hide
+the second one's peak.
 
 Prints figures; it is a benchmark, not a test (nothing is asserted).
 """
@@ -50,6 +58,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=100_000, help="lines per CSV file")
     parser.add_argument("--database-url", default=DEFAULT_URL, help="bench database (recreated)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--memory",
+        choices=["routes", "dids"],
+        help="measure memory per imported row (of this kind) instead",
+    )
     return parser.parse_args()
 
 
@@ -320,8 +333,90 @@ def copy_reference(
         conn.commit()
 
 
+def _rss_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _truncate_imported() -> None:
+    from django.db import connection
+
+    from routing.models import Did, RouteRule, RouteTarget
+
+    tables = [RouteTarget, RouteRule, Did]
+    tables += [m.history.model for m in tables]  # type: ignore[attr-defined]
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(m._meta.db_table for m in tables)}")
+
+
+def measure_memory(kind: str, rows: int, routes: Path, dids: Path) -> None:
+    """Peak memory of one import per row: RSS (VmHWM) and Python's allocations (tracemalloc)."""
+    import gc
+    import tracemalloc
+
+    from routing import imports
+
+    for label, importer, path in (
+        ("route rules", imports.import_route_rules, routes),
+        ("DIDs", imports.import_dids, dids),
+    ):
+        if label != {"routes": "route rules", "dids": "DIDs"}[kind]:
+            continue
+        _truncate_imported()
+        gc.collect()
+        Path("/proc/self/clear_refs").write_text("5")  # VmHWM starts over from VmRSS
+        before = _rss_kb("VmRSS")
+        started = time.perf_counter()
+        with path.open(newline="", encoding="utf-8") as file:
+            importer(file)
+        seconds = time.perf_counter() - started
+        peak = _rss_kb("VmHWM")
+        print(
+            f"{label:<12} RSS: {before / 1024:.0f} MB before, peak {peak / 1024:.0f} MB: "
+            f"+{(peak - before) / 1024:.0f} MB, {(peak - before) * 1024 / rows:,.0f} B per row "
+            f"({seconds:.1f} s)",
+            flush=True,
+        )
+        _truncate_imported()
+        gc.collect()
+        tracemalloc.start()
+        base, _ = tracemalloc.get_traced_memory()
+        with path.open(newline="", encoding="utf-8") as file:
+            importer(file)
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(
+            f"{label:<12} tracemalloc peak: +{(top - base) / 1e6:.0f} MB, "
+            f"{(top - base) / rows:,.0f} B per row",
+            flush=True,
+        )
+
+
 def main() -> None:
     args = parse_args()
+    if args.memory:
+        print(f"c4router import memory: {args.rows:,} lines per file, database {args.database_url}")
+        recreate_database(args.database_url)
+        setup_django(args.database_url)
+        from django.db import connection
+
+        rng = random.Random(42)
+        world = make_world()
+        with tempfile.TemporaryDirectory(prefix="c4router-bench-") as tmp:
+            routes, dids = Path(tmp) / "routes.csv", Path(tmp) / "dids.csv"
+            write_routes(routes, args.rows, world, rng)
+            write_dids(dids, args.rows, world, rng)
+            print(
+                f"files: routes {routes.stat().st_size / 1e6:.1f} MB, "
+                f"DIDs {dids.stat().st_size / 1e6:.1f} MB"
+            )
+            measure_memory(args.memory, args.rows, routes, dids)
+        connection.close()
+        if not args.keep:
+            drop_database(args.database_url)
+        return
     print(f"c4router import benchmark: {args.rows:,} lines per file, database {args.database_url}")
     recreate_database(args.database_url)
     setup_django(args.database_url)

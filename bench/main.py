@@ -8,6 +8,7 @@ Sections (bench/README.md says what each measures and how to read it):
   kamailio    calls/s through a real Kamailio with a 503 failover on every call (SIPp)
   records     the same with call records on vs off, records stored vs placed; ingestion
               rate; dashboard queries over a day of 10M attempts; the PostgreSQL outage run
+  admin       routing p99 alone, during API exports and during API imports (same host)
 Every load is bounded in time; everything started is stopped at the end, on errors and on
 Ctrl-C. Only 127.0.0.1 is ever contacted.
 """
@@ -31,12 +32,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cdr_bench, kamailio_load, procs
+from bench import admin_load, cdr_bench, kamailio_load, procs
 from bench.dataset import DB_PREFIX, PROBE_PREFIX, TOKEN, server_url
 from bench.procs import CONFIGS, REPO, Server, ServerConfig, WrkResult
 from bench.queries import build_pool, write_pool
 
-SECTIONS = ("data", "throughput", "scale", "reload", "kamailio", "records")
+SECTIONS = ("data", "throughput", "scale", "reload", "kamailio", "records", "admin")
 DB_100K = f"{DB_PREFIX}"
 DB_1M = f"{DB_PREFIX}_1m"
 POOL_SIZE = 8000
@@ -345,15 +346,20 @@ class Bench:
     def kamailio(self) -> None:
         self.results["kamailio"] = kamailio_load.run(self, quick=self.quick)
 
+    # -- records --------------------------------------------------------------------------------
     def records(self) -> None:
         self.results["records"] = cdr_bench.run(self, quick=self.quick)
+
+    # -- admin ----------------------------------------------------------------------------------
+    def admin(self) -> None:
+        self.results["admin"] = admin_load.run(self, quick=self.quick)
 
     # -- run --------------------------------------------------------------------------------------
     def run(self) -> None:
         only = self.args.only
         sections = [s for s in SECTIONS if s != "data" and (not only or s in only)]
         if self.quick:
-            sections = [s for s in sections if s not in ("scale", "kamailio") or only]
+            sections = [s for s in sections if s not in ("scale", "kamailio", "admin") or only]
         self.results["sections"] = sections
         say(
             f"c4router bench: sections {', '.join(sections)}; {self.rounds} x {self.seconds:g}s "
@@ -374,6 +380,7 @@ class Bench:
             "reload": self.reload,
             "kamailio": self.kamailio,
             "records": self.records,
+            "admin": self.admin,
         }
         for name in sections:
             load = procs.loadavg()
@@ -589,10 +596,11 @@ class Summary:
         self.reload()
         self.kamailio()
         self.records()
+        self.admin()
         for name, error in self.r.get("failed", {}).items():
             self.add(f"section {name} FAILED: {error}")
         if self.checks:
-            self.add(f"{'targets (issue #6)':<46} {'measured':<34} {'target':<20} met")
+            self.add(f"{'targets (issues #6, #11)':<46} {'measured':<34} {'target':<20} met")
             for label, measured, target, ok in self.checks:
                 self.add(f"{label:<46} {measured:<34} {target:<20} {verdict(ok)}")
         if self.r.get("load"):
@@ -897,6 +905,21 @@ class Summary:
             )
         self.add("")
 
+    def admin(self) -> None:
+        result = self.r.get("admin")
+        if not result or "import" not in result:
+            return
+        lines, worst = admin_load.summary_lines(result)
+        for line in lines:
+            self.add(line)
+        self.add("")
+        self.check(
+            "routing p99 during an admin export / import",
+            f"{result['export']['p99_ms']:.1f} / {result['import']['p99_ms']:.1f} ms",
+            f"< {admin_load.TARGET_P99_MS:g} ms",
+            worst is not None and worst < admin_load.TARGET_P99_MS,
+        )
+
 
 def summary(bench: Bench) -> str:
     return Summary(bench).text()
@@ -909,7 +932,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="1 short round per figure, no 1M data set, no Kamailio (< 2 min)",
+        help="1 short round per figure, no 1M data set, no Kamailio, no admin (< 2 min)",
     )
     parser.add_argument(
         "--only",

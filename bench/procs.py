@@ -349,12 +349,16 @@ class WrkResult:
     socket_errors: int
     # CPU time the server's processes used during the run, per request (0: not measured)
     server_cpu_us: float = 0.0
+    timeouts: int = 0  # of socket_errors: no answer within wrk's 2 s
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def wrk_command(url: str, pool: Path, token: str, connections: int, seconds: float) -> list[str]:
+def wrk_command(
+    url: str, pool: Path, token: str, connections: int, seconds: float, pause_ms: int = 0
+) -> list[str]:
+    """pause_ms: each connection waits this long before each request (a steady rate)."""
     threads = min(2, connections)
     return [
         "wrk",
@@ -371,6 +375,7 @@ def wrk_command(url: str, pool: Path, token: str, connections: int, seconds: flo
         "--",
         str(pool),
         token,
+        *([str(pause_ms)] if pause_ms else []),
     ]
 
 
@@ -392,6 +397,7 @@ def parse_wrk(output: str) -> WrkResult:
         errors=data["status"] + sockets,
         non2xx=data["status"],
         socket_errors=sockets,
+        timeouts=data["timeout"],
     )
 
 
@@ -409,10 +415,10 @@ def run_wrk(url: str, pool: Path, token: str, connections: int, seconds: float) 
 
 
 def start_wrk(
-    url: str, pool: Path, token: str, connections: int, seconds: float
+    url: str, pool: Path, token: str, connections: int, seconds: float, pause_ms: int = 0
 ) -> subprocess.Popen[bytes]:
     return spawn(
-        wrk_command(url, pool, token, connections, seconds),
+        wrk_command(url, pool, token, connections, seconds, pause_ms),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

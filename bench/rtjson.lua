@@ -1,6 +1,8 @@
 -- wrk script for bench/run: POST /kamailio/rtjson with bodies from a pool file.
---   wrk -t2 -c64 -d10s --latency -s bench/rtjson.lua http://127.0.0.1:PORT -- POOL TOKEN
--- POOL has one JSON body per line. Every request is formatted once, at start; each thread
+--   wrk -t2 -c64 -d10s --latency -s bench/rtjson.lua http://127.0.0.1:PORT -- POOL TOKEN [MS]
+-- POOL has one JSON body per line. MS (optional): each connection waits MS milliseconds
+-- before each request, for a steady rate (connections x 1000 / MS per second) instead of
+-- as fast as possible; wrk's latencies do not include the wait. Every request is formatted once, at start; each thread
 -- walks the pool from its own starting point. done() prints one line "BENCH_JSON {...}"
 -- that bench/run parses (latencies in microseconds; "status" counts non-2xx/3xx answers).
 
@@ -32,6 +34,10 @@ function init(args)
   end
   -- spread the threads over the pool
   index = ((id or 1) - 1) * math.floor(#requests / 7) % #requests + 1
+  local pause = tonumber(args[3] or "")
+  if pause and pause > 0 then
+    delay = function() return pause end  -- wrk looks for `delay` after init()
+  end
 end
 
 function request()

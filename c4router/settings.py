@@ -233,7 +233,7 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "routing.api.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -255,6 +255,11 @@ C4ROUTER = {
     "FR_INV_TIMER": env_int("C4ROUTER_FR_INV_TIMER", 30000, minimum=1000, maximum=600000),
     # At most this many routes in one answer: past a few carriers the caller has hung up anyway.
     "MAX_ROUTES": env_int("C4ROUTER_MAX_ROUTES", 10, minimum=1, maximum=100),
+    # The largest CSV file the API and the admin take for an import (bytes; 50 MB is about
+    # 500,000 route rules). Bigger files: manage.py import_routes / import_dids.
+    "IMPORT_MAX_BYTES": env_int(
+        "C4ROUTER_IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1024, maximum=2**40
+    ),
     # How often each worker checks the routing data version (ms); a change is live after this
     # plus the time to rebuild the table.
     "RELOAD_INTERVAL_MS": env_int("C4ROUTER_RELOAD_INTERVAL_MS", 250, minimum=50, maximum=60000),

@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from routing import imports
+from routing.streaming import StreamingCsvResponse
 
 
 class CsvImportForm(forms.Form):
@@ -30,6 +31,13 @@ class CsvImportForm(forms.Form):
     dry_run = forms.BooleanField(
         required=False, label="Check only", help_text="Validate the whole file, write nothing."
     )
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        too_large = imports.upload_size_error(upload.size)
+        if too_large:
+            raise forms.ValidationError(too_large)
+        return upload
 
 
 class CsvImportExportMixin:
@@ -62,23 +70,15 @@ class CsvImportExportMixin:
         ]
         return own + super().get_urls()  # type: ignore[misc]
 
-    def _filename_response(self) -> HttpResponse:
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{self.csv_filename}"'
-        return response
-
     def export_csv_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):  # type: ignore[attr-defined]
             raise PermissionDenied
-        response = self._filename_response()
-        type(self).csv_exporter(response)
-        return response
+        # Streamed a batch of rows at a time (routing.streaming), as the API's export.
+        return StreamingCsvResponse(type(self).csv_exporter.chunks(), self.csv_filename)
 
     @admin.action(description="Export selected as CSV")
     def export_selected_csv(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse:
-        response = self._filename_response()
-        type(self).csv_exporter(response, queryset)
-        return response
+        return StreamingCsvResponse(type(self).csv_exporter.chunks(queryset), self.csv_filename)
 
     def import_csv_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_add_permission(request):  # type: ignore[attr-defined]

@@ -251,6 +251,25 @@ def validate_timezone(value: str) -> None:
         )
 
 
+# Characters no text field holds: NUL (PostgreSQL refuses it in text: the write failed with
+# a 500) and the other C0 controls and DEL. Tabs and line breaks stay: multi-line fields
+# (extra headers, descriptions) have them; a field's own validator refuses them where they
+# do not belong (display names, host names...).
+TEXT_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def validate_no_control_characters(value: str) -> None:
+    """Any text an admin sends (API field, CSV cell): no control character but tab and
+    line breaks."""
+    found = TEXT_CONTROL_RE.search(value)
+    if found is not None:
+        raise ValidationError(
+            f"Contains the control character U+{ord(found.group()):04X}: remove it "
+            "(only tabs and line breaks are allowed).",
+            code="control_character",
+        )
+
+
 def validate_weekdays(value: str) -> None:
     """ISO weekdays as digits, Monday=1 ... Sunday=7, e.g. '12345' for Monday to Friday."""
     if not value or any(ch not in "1234567" for ch in value) or len(set(value)) != len(value):

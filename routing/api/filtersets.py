@@ -7,8 +7,13 @@ model has them: `tenant`, `carrier`, `pbx` (ids, repeatable), `enabled`, and `pr
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db.models import IntegerField, Q, QuerySet
+from django_filters import fields as filter_fields
 from django_filters import rest_framework as filters
 
 from routing import validators
@@ -26,11 +31,82 @@ from routing.models import (
     Tenant,
 )
 
+# What every database here stores in an integer column (PostgreSQL bigint, SQLite INTEGER).
+# A filter value outside it never matches a row; sent to the database it is an error
+# (PostgreSQL: "bigint out of range"; SQLite: OverflowError), i.e. a 500.
+INTEGER_RANGE = (-(2**63), 2**63 - 1)
+
+
+def _out_of_range(field: forms.ModelChoiceField, value: Any) -> bool:
+    """Whether `value` is a number no integer column holds, for a field keyed by integers."""
+    model = field.queryset.model
+    key = (
+        model._meta.pk
+        if field.to_field_name is None
+        else model._meta.get_field(field.to_field_name)
+    )
+    if not isinstance(key, IntegerField):  # AutoField and BigAutoField are IntegerFields
+        return False
+    try:
+        number = int(str(value))
+    except ValueError:
+        return False  # not a number: the field's own check says so
+    return not INTEGER_RANGE[0] <= number <= INTEGER_RANGE[1]
+
+
+class BoundedModelChoiceField(filter_fields.ModelChoiceField):
+    """An object id filter that refuses an id no integer column holds before querying."""
+
+    def to_python(self, value: Any) -> Any:
+        if value not in self.empty_values and _out_of_range(self, value):
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        return super().to_python(value)
+
+
+class BoundedModelMultipleChoiceField(filter_fields.ModelMultipleChoiceField):
+    """Ids (repeatable) refused the same way, with the message an unknown id gets."""
+
+    def _check_values(self, value: Any) -> Any:
+        for item in value:
+            if _out_of_range(self, item):
+                raise ValidationError(
+                    self.error_messages["invalid_choice"],
+                    code="invalid_choice",
+                    params={"value": item},
+                )
+        return super()._check_values(value)
+
 
 class BaseFilterSet(filters.FilterSet):
+    """Every list endpoint's filters: `q`, and integer inputs kept within what a column holds.
+
+    The bounds are set here, on every filter of every set (declared or generated from
+    Meta.fields), not per field: an id filter (`tenant`, `carrier`, ...) given a 24-digit id
+    answers 400 "Select a valid choice" as an unknown id does, on PostgreSQL and SQLite
+    alike (SQLite raised OverflowError: a 500), and a number filter refuses a value beyond
+    INTEGER_RANGE (no model here has a non-integer number field).
+    """
+
     q = filters.CharFilter(method="search", label="Search")
     # The model fields `q` looks in (icontains).
     search_fields: tuple[str, ...] = ()
+
+    @classmethod
+    def get_filters(cls) -> dict[str, filters.Filter]:
+        # Called once per FilterSet class, on the declared and the generated filters alike.
+        found = super().get_filters()
+        for filter_ in found.values():
+            field_class = filter_.field_class
+            if issubclass(field_class, forms.ModelMultipleChoiceField):
+                filter_.field_class = BoundedModelMultipleChoiceField
+            elif issubclass(field_class, forms.ModelChoiceField):
+                filter_.field_class = BoundedModelChoiceField
+            elif isinstance(filter_, filters.NumberFilter):
+                filter_.extra.setdefault(
+                    "validators",
+                    [MinValueValidator(INTEGER_RANGE[0]), MaxValueValidator(INTEGER_RANGE[1])],
+                )
+        return found
 
     def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         value = value.strip()

@@ -14,6 +14,7 @@ from typing import Any
 from django.core import validators as django_validators
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import ProhibitNullCharactersValidator
 from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -36,6 +37,7 @@ from routing.models import (
     RouteTarget,
     Tenant,
 )
+from routing.validators import validate_no_control_characters
 
 # Django form wording, so that the API and the admin say the same thing.
 FORM_MESSAGES = {
@@ -133,6 +135,20 @@ class ModelCleanSerializer(serializers.ModelSerializer):
     def get_validators(self) -> list[Any]:
         # No UniqueTogetherValidator: full_clean() checks the constraints with Django's words.
         return []
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        for field in fields.values():
+            if isinstance(field, serializers.CharField):
+                # Every text field, one way: no NUL or other control character but tabs and
+                # line breaks (validators.validate_no_control_characters, as for a CSV cell).
+                # It covers DRF's own NUL check, whose second message it would only repeat.
+                field.validators = [
+                    validator
+                    for validator in field.validators
+                    if not isinstance(validator, ProhibitNullCharactersValidator)
+                ] + [validate_no_control_characters]
+        return fields
 
     def model_instance(self, attrs: dict[str, Any]) -> models.Model:
         """The instance as it would be saved: the current one with attrs applied."""

@@ -76,7 +76,7 @@ def test_import_dids_and_export_selected(admin_client, world):  # noqa: F811
         {"action": "export_selected_csv", "_selected_action": [did.pk]},
     )
     assert response["Content-Disposition"] == 'attachment; filename="dids.csv"'
-    assert b"Acme,33123456780,range,33123456789,main" in response.content
+    assert b"Acme,33123456780,range,33123456789,main" in response.getvalue()
 
 
 def test_replacing_needs_the_delete_permission(client, world, django_user_model):  # noqa: F811

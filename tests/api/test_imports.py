@@ -91,11 +91,11 @@ def test_import_and_export_dids(api_client: APIClient) -> None:
     assert exported.status_code == 200
     assert exported["Content-Type"] == "text/csv; charset=utf-8"
     assert 'filename="dids.csv"' in exported["Content-Disposition"]
-    assert exported.content.decode().splitlines()[1] == "Acme,33123,exact,,main,,true"
+    assert exported.getvalue().decode().splitlines()[1] == "Acme,33123,exact,,main,,true"
 
 
 def test_export_routes(api_client: APIClient, alpha: Any) -> None:
     factories.route_rule(prefix="33", targets=[alpha])
-    exported = api_client.get("/api/v1/route-rules/export/").content.decode().splitlines()
+    exported = api_client.get("/api/v1/route-rules/export/").getvalue().decode().splitlines()
     assert exported[1].split(",")[2] == "33"
     assert "carrier:Alpha Telecom@0/100" in exported[1]

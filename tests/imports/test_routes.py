@@ -342,6 +342,19 @@ def test_export_of_a_queryset(world: dict[str, Any]) -> None:
     assert out.getvalue().splitlines()[1].split(",")[2] == "44"
 
 
+def test_export_of_a_queryset_filtered_on_targets(world: dict[str, Any]) -> None:
+    """A rule selected through one of its targets (the admin's list filters) is exported
+    once, with all its targets."""
+    factories.route_rule(prefix="33", targets=[world["alpha"], world["beta1"]])
+    factories.route_rule(prefix="44", targets=[world["beta2"]])
+    out = io.StringIO()
+    selected = RouteRule.objects.filter(targets__carrier=world["alpha"])
+    assert imports.export_route_rules(out, selected) == 1
+    assert out.getvalue().splitlines()[1:] == [
+        ",,33,,100,true,,,,UTC,carrier:Alpha Telecom@0/100;gateway:Beta Voice/beta-1@1/100,,,,"
+    ]
+
+
 def test_the_portable_path_writes_the_same(
     world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, admin_user: Any
 ) -> None:
