@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -121,3 +123,50 @@ def database_from_url(url: str, *, name: str = "DATABASE_URL") -> dict[str, obje
     raise ImproperlyConfigured(
         f"{name}={url!r}: unsupported scheme {parts.scheme!r} (use postgres:// or sqlite:///)."
     )
+
+
+_ENV_LINE = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """NAME=value lines of a settings file (the quick start's var/local.env).
+
+    Blank lines and '#' comments are skipped; `export NAME=value` is accepted, so the file
+    can be sourced by a shell too; a value in matching single or double quotes loses them
+    (no escapes, no $expansion). Anything else is refused with the file and line number.
+    """
+    values: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImproperlyConfigured(f"{path}: cannot be read ({exc}).") from None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _ENV_LINE.fullmatch(line)
+        if match is None:
+            raise ImproperlyConfigured(f"{path}:{number}: not a NAME=value line: {raw!r}.")
+        name, value = match.group(1), match.group(2).strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name] = value
+    return values
+
+
+def load_env_file(path: Path, environ: MutableMapping[str, str] | None = None) -> list[str]:
+    """Set the variables of `path` that the environment does not set; return their names.
+
+    The environment always wins: an operator's (or an image's) variables are never changed
+    by a file left in a checkout. A missing file sets nothing. The values go into the
+    environment itself, so that the processes a command starts read the same settings.
+    """
+    environ = os.environ if environ is None else environ
+    if not path.is_file():
+        return []
+    added = []
+    for name, value in read_env_file(path).items():
+        if name not in environ:
+            environ[name] = value
+            added.append(name)
+    return added

@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -24,15 +25,30 @@ from c4router.env import (
     env_list,
     env_networks,
     env_str,
+    load_env_file,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("C4ROUTER_VAR_DIR", str(BASE_DIR / "var")))
+# This checkout's own settings, when there are any: bin/quickstart writes var/local.env
+# (git-ignored) so that manage.py run by hand finds the quick start's dev mode and port. The
+# environment always wins over it; a production image has none and sets C4ROUTER_MODE.
+LOCAL_ENV_FILE = VAR_DIR / "local.env"
+LOCAL_SETTINGS = load_env_file(LOCAL_ENV_FILE)
 
 MODE = env_str("C4ROUTER_MODE", "production").strip().lower()
 if MODE not in {"production", "dev"}:
     raise ImproperlyConfigured(f"C4ROUTER_MODE={MODE!r}: use 'production' or 'dev'.")
 DEV = MODE == "dev"
+
+# When a production setting is missing in a checkout (not an image: it has no bin/) that the
+# quick start has not set up, say how to get the dev mode.
+_DEV_HINT = (
+    " On a development checkout, run bin/quickstart first (it writes "
+    f"{LOCAL_ENV_FILE}) or set C4ROUTER_MODE=dev."
+    if (BASE_DIR / "bin" / "quickstart").exists() and not LOCAL_ENV_FILE.exists()
+    else ""
+)
 
 DEBUG = env_bool("DEBUG", default=DEV)
 if DEBUG and not DEV:
@@ -51,7 +67,9 @@ def _secret_key() -> str:
             )
         return key
     if not DEV:
-        raise ImproperlyConfigured("SECRET_KEY is not set (required in production mode).")
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is not set (required in production mode).{_DEV_HINT}"
+        )
     # Dev mode: one random key per checkout, kept so that sessions survive a restart.
     path = VAR_DIR / "dev-secret-key"
     if not path.exists():
@@ -65,8 +83,24 @@ SECRET_KEY = _secret_key()
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEV else "")
 if not ALLOWED_HOSTS and not DEV:
-    raise ImproperlyConfigured("ALLOWED_HOSTS is not set (required in production mode).")
+    raise ImproperlyConfigured(
+        f"ALLOWED_HOSTS is not set (required in production mode).{_DEV_HINT}"
+    )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# Where a person reaches this c4router (the admin is at <url>admin/): what manage.py
+# ensure_admin and demo_calls print. bin/quickstart sets it, with its port, in var/local.env.
+SITE_URL = env_str("C4ROUTER_URL", "http://127.0.0.1:8000/").strip()
+try:
+    _site = urlsplit(SITE_URL)
+    _site_ok = _site.scheme in {"http", "https"} and bool(_site.hostname) and _site.port != 0
+except ValueError:  # a port that is not a number, or out of range
+    _site_ok = False
+if not _site_ok or _site.query or _site.fragment:
+    raise ImproperlyConfigured(
+        f"C4ROUTER_URL={SITE_URL!r}: give an http(s) URL, e.g. http://127.0.0.1:8000/."
+    )
+SITE_URL = SITE_URL if SITE_URL.endswith("/") else f"{SITE_URL}/"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -87,7 +121,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "c4router.staticfiles.StaticFilesMiddleware",  # WhiteNoise, streaming under ASGI
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -201,6 +235,8 @@ STORAGES = {
 # Dev servers (uvicorn with DEBUG) serve static files from the apps without collectstatic.
 WHITENOISE_USE_FINDERS = DEV
 WHITENOISE_AUTOREFRESH = DEV
+# Files browsers ask for at the site's root (/favicon.ico).
+WHITENOISE_ROOT = BASE_DIR / "c4router" / "public"
 
 # --- Security ---------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -335,17 +371,18 @@ C4ROUTER_CDR = {
 # --- Kamailio rendering -------------------------------------------------------------------------
 # What `manage.py render_kamailio_config` writes into each instance's config (its
 # --module-path and --http-async-client options override these). Debian bookworm does not
-# package http_async_client: bin/install-kamailio builds it and prints its absolute path;
-# the default loads it from the module directory, where a packaged build would be.
+# package http_async_client: bin/install-kamailio builds it and prints its absolute path.
+# Empty (the default): found on the host rendering the config, in the module directory,
+# /usr/local/lib/kamailio/ or where bin/install-kamailio built it (routing/kamailio.py).
 KAMAILIO_MODULE_PATH = env_str(
     "KAMAILIO_MODULE_PATH", "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 )
-KAMAILIO_HTTP_ASYNC_CLIENT = env_str("KAMAILIO_HTTP_ASYNC_CLIENT", "http_async_client.so")
+KAMAILIO_HTTP_ASYNC_CLIENT = env_str("KAMAILIO_HTTP_ASYNC_CLIENT").strip()
 if not KAMAILIO_MODULE_PATH.startswith("/"):
     raise ImproperlyConfigured(
         f"KAMAILIO_MODULE_PATH={KAMAILIO_MODULE_PATH!r}: give Kamailio's absolute module directory."
     )
-if not KAMAILIO_HTTP_ASYNC_CLIENT.endswith(".so"):
+if KAMAILIO_HTTP_ASYNC_CLIENT and not KAMAILIO_HTTP_ASYNC_CLIENT.endswith(".so"):
     raise ImproperlyConfigured(
         f"KAMAILIO_HTTP_ASYNC_CLIENT={KAMAILIO_HTTP_ASYNC_CLIENT!r}: give the absolute path of "
         "http_async_client.so (bin/install-kamailio prints it), or 'http_async_client.so'."

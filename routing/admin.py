@@ -221,6 +221,9 @@ class TenantAdmin(SimpleHistoryAdmin):
     list_editable = ("enabled",)
     list_filter = ("enabled",)
     search_fields = ("name", "description")
+    # The counts below are aggregates, which drop the model's default ordering: without
+    # this the tenant pickers page an unordered list (UnorderedObjectListWarning).
+    ordering = ("name",)
     readonly_fields = RECORD_FIELDS
     fieldsets = (
         (
@@ -335,6 +338,8 @@ class CarrierAdmin(SimpleHistoryAdmin):
     list_editable = ("enabled",)
     list_filter = ("enabled", "send_pai")
     search_fields = ("name", "description", "gateways__host")
+    # As for tenants: the gateway count drops the default ordering the carrier picker pages.
+    ordering = ("name",)
     readonly_fields = RECORD_FIELDS
     fieldsets = (
         (

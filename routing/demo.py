@@ -12,8 +12,13 @@ write goes through full_clean(), so the demo obeys the same validation as the ad
 from __future__ import annotations
 
 import datetime
+import json
+import shlex
+from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urljoin
 
+from django.conf import settings
 from django.db import models, transaction
 
 from routing.models import (
@@ -315,7 +320,68 @@ def seed_demo() -> dict[str, int]:
             listen_ip="127.0.0.1",
             listen_port=5060,
             transport="udp",
-            api_urls="http://127.0.0.1:8000/kamailio/rtjson",
+            # This c4router, as the quick start serves it (C4ROUTER_URL: its port).
+            api_urls=urljoin(settings.SITE_URL, "kamailio/rtjson"),
             description="Local Kamailio for trying the demo.",
         )
     return {**seed.counts, "changed": seed.changed}
+
+
+# --- Trying it ------------------------------------------------------------------------------
+
+DEMO_INSTANCE = "edge1"
+
+
+@dataclass(frozen=True)
+class DemoCall:
+    """A routing query Kamailio could send for the demo data, and what c4router answers."""
+
+    what: str
+    query: dict[str, str]
+
+
+DEMO_CALLS = (
+    DemoCall(
+        "a call that routes: Acme's PBX (10.10.0.10) calls the French mobile 06 12 34 56 78; "
+        "rule 'France mobile 36': Gamma's gamma-1, then Alpha's alpha-1",
+        {
+            "source_ip": "10.10.0.10",
+            "call_id": "demo-routed",
+            "from_uri": "sip:0123456789@10.10.0.10",
+            "to_uri": "sip:0612345678@domain.com",
+        },
+    ),
+    DemoCall(
+        "a call that is refused: Alpha Telecom (198.51.100.10) brings in 01 99 99 99 99, "
+        "which no DID or domain knows: 404 No Route",
+        {
+            "source_ip": "198.51.100.10",
+            "call_id": "demo-refused",
+            "from_uri": "sip:0611223344@198.51.100.10",
+            "to_uri": "sip:0199999999@c4router.example",
+        },
+    ),
+)
+
+
+def demo_token() -> str | None:
+    """The token of the demo's router instance (Kamailio sends it as X-C4-Token), if the
+    instance exists and is enabled."""
+    return (
+        RouterInstance.objects.filter(name=DEMO_INSTANCE, enabled=True)
+        .values_list("token", flat=True)
+        .first()
+    )
+
+
+def curl_command(base_url: str, token: str, query: dict[str, str]) -> str:
+    """One shell line POSTing `query` to the routing endpoint as Kamailio does. Every word
+    is shell-quoted (a token is whatever an admin typed, 16 characters or more)."""
+    return shlex.join(
+        [
+            "curl", "-s", "-w", "\\n",  # curl prints the newline the JSON answer lacks
+            "-H", f"X-C4-Token: {token}", "-H", "Content-Type: application/json",
+            "-d", json.dumps(query, separators=(",", ":")),
+            urljoin(base_url, "kamailio/rtjson"),
+        ]
+    )  # fmt: skip

@@ -34,6 +34,10 @@ INSTALL_COMMAND = "sudo bin/install-kamailio"
 NEW_FILE_MODE = 0o640
 CHECK_TIMEOUT_S = 60
 _KAMAILIO_DIRS = ("/usr/sbin", "/usr/local/sbin")
+HTTP_ASYNC_CLIENT = "http_async_client.so"
+# Where the README (and the Kamailio image) installs the module built by bin/install-kamailio,
+# readable by Debian's kamailio user.
+INSTALLED_HTTP_ASYNC_CLIENT = Path("/usr/local/lib/kamailio") / HTTP_ASYNC_CLIENT
 
 
 class KamailioRenderError(Exception):
@@ -63,8 +67,8 @@ def instance_context(
 ) -> dict[str, Any]:
     """The template context (routing.kamailio_render.CONTEXT_KEYS) for one instance.
 
-    module_path and http_async_client_module default to the KAMAILIO_MODULE_PATH and
-    KAMAILIO_HTTP_ASYNC_CLIENT settings.
+    module_path defaults to the KAMAILIO_MODULE_PATH setting, http_async_client_module to
+    default_http_async_client().
     """
     try:
         api_urls = instance.api_url_list
@@ -73,7 +77,7 @@ def instance_context(
         raise KamailioRenderError(
             escape_controls(f"instance {instance.name}: {'; '.join(exc.messages)}")
         ) from None
-    settings_module = settings.KAMAILIO_HTTP_ASYNC_CLIENT
+    module_path = module_path or settings.KAMAILIO_MODULE_PATH
     cdr = settings.C4ROUTER_CDR
     return {
         "name": instance.name,
@@ -89,14 +93,56 @@ def instance_context(
         "fr_timer_ms": instance.fr_timer,
         "fr_inv_timer_ms": instance.fr_inv_timer,
         "failover_codes": failover_codes,
-        "http_async_client_module": http_async_client_module or settings_module,
-        "module_path": module_path or settings.KAMAILIO_MODULE_PATH,
+        "http_async_client_module": http_async_client_module
+        or default_http_async_client(module_path),
+        "module_path": module_path,
         "log_level": log_level,
         "call_records": cdr["ENABLED"],
         "cdr_amqp_url": cdr["AMQP_URL"],
         "cdr_queue": cdr["QUEUE"],
         "max_call_seconds": cdr["MAX_CALL_SECONDS"],
     }
+
+
+def install_cache_module() -> Path | None:
+    """The module `bin/install-kamailio` built for the installed Kamailio, where its
+    --print-module-path says: ${C4ROUTER_CACHE:-$HOME/.cache/c4router}/kamailio-<Debian
+    version of kamailio>/http_async_client.so. None when Kamailio is not installed."""
+    home = os.environ.get("HOME") or "/root"
+    cache = Path(os.environ.get("C4ROUTER_CACHE") or f"{home}/.cache/c4router")
+    try:
+        version = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", "kamailio"],  # noqa: S607 - dpkg's own tool
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        version = ""
+    if version and "/" not in version:
+        return cache / f"kamailio-{version}" / HTTP_ASYNC_CLIENT
+    return None
+
+
+def find_http_async_client(module_path: str) -> str:
+    """Where http_async_client.so is on this host, for a config to load: by name from the
+    module directory when a package put it there; else where the README installs it
+    (/usr/local/lib/kamailio/); else where `bin/install-kamailio` built it. Nothing found:
+    the bare name, which `kamailio -c` refuses with a hint saying how to get it."""
+    if (Path(module_path) / HTTP_ASYNC_CLIENT).is_file():
+        return HTTP_ASYNC_CLIENT
+    for candidate in (INSTALLED_HTTP_ASYNC_CLIENT, install_cache_module()):
+        if candidate is not None and candidate.is_file():
+            return str(candidate)
+    return HTTP_ASYNC_CLIENT
+
+
+def default_http_async_client(module_path: str | None = None) -> str:
+    """The KAMAILIO_HTTP_ASYNC_CLIENT setting when it is set, else what this host has
+    (find_http_async_client): after `sudo bin/install-kamailio` nothing needs setting."""
+    configured = settings.KAMAILIO_HTTP_ASYNC_CLIENT
+    return configured or find_http_async_client(module_path or settings.KAMAILIO_MODULE_PATH)
 
 
 def render_instance(instance: RouterInstance, **context_options: Any) -> str:

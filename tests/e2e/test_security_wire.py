@@ -79,7 +79,7 @@ def test_f01_a_hostile_from_domain_never_reaches_the_carriers_wire(
     assert methods(seen_beta) == ["INVITE", "ACK", "BYE"]
     invite = seen_beta.received("INVITE")[0]
     assert invite.header("X-Injected") is None
-    assert invite.header("From").startswith("C4 Outbound <sip:0100000000@beta.example>;tag=")
+    assert invite.header("From").startswith('"C4 Outbound" <sip:0100000000@beta.example>;tag=')
 
 
 def test_f01_a_scoped_source_ip_gets_a_400_and_forges_no_log_line(

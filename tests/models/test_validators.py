@@ -150,6 +150,13 @@ BAD: list[tuple[Callable[[str], object], str, str, str]] = [
     ),
     (validators.validate_display_name, "Acme\tHQ", "display_name", "may not contain"),
     (
+        validators.validate_no_control_characters,
+        "note\x00",
+        "control_character",
+        "Contains the control character U+0000: remove it",
+    ),
+    (validators.validate_no_control_characters, "a\x1bb", "control_character", "U+001B"),
+    (
         validators.validate_header_lines,
         "X-Account acme",
         "header",
@@ -259,6 +266,7 @@ GOOD: list[tuple[Callable[[str], object], str]] = [
     (validators.validate_weekdays, "12345"),
     (validators.validate_weekdays, "76"),
     (validators.validate_display_name, "Acme Corp"),
+    (validators.validate_no_control_characters, "two lines\r\nand\ta tab"),
     (validators.validate_display_name, "Zoë O'Neil"),
     # Written as a quoted-string with quoted-pairs (routing.engine.rtjson.quote_display).
     (validators.validate_display_name, 'Acme "HQ"'),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import urljoin
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -25,11 +27,12 @@ class Command(BaseCommand):
             "--reset", action="store_true", help="Give an existing user a new password."
         )
         parser.add_argument(
-            "--url", default="http://127.0.0.1:8000/admin/", help="Admin URL to print."
+            "--url", help="Admin URL to print. Default: admin/ under the C4ROUTER_URL setting."
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         username = options["username"]
+        url = options["url"] or urljoin(settings.SITE_URL, "admin/")
         try:
             result = ensure_admin(
                 username, password=os.environ.get(PASSWORD_ENV) or None, reset=options["reset"]
@@ -38,10 +41,8 @@ class Command(BaseCommand):
             raise CommandError(f"{PASSWORD_ENV}: {' '.join(exc.messages)}") from None
         if result.password is None:
             self.stdout.write(
-                f"Admin login: {options['url']}  user: {username}  password: unchanged "
+                f"Admin login: {url}  user: {username}  password: unchanged "
                 f"(manage.py ensure_admin --reset prints a new one)"
             )
             return
-        self.stdout.write(
-            f"Admin login: {options['url']}  user: {username}  password: {result.password}"
-        )
+        self.stdout.write(f"Admin login: {url}  user: {username}  password: {result.password}")

@@ -6,7 +6,13 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from routing.kamailio import KamailioRenderError, render_instances
+from routing.kamailio import (
+    INSTALLED_HTTP_ASYNC_CLIENT,
+    KamailioRenderError,
+    default_http_async_client,
+    install_cache_module,
+    render_instances,
+)
 
 
 class Command(BaseCommand):
@@ -39,7 +45,9 @@ class Command(BaseCommand):
             "--http-async-client",
             metavar="PATH",
             help="http_async_client.so to load: an absolute path or a name in the module "
-            "directory. Default: the KAMAILIO_HTTP_ASYNC_CLIENT setting.",
+            "directory. Default: the KAMAILIO_HTTP_ASYNC_CLIENT setting, else the module "
+            "found on this host (module directory, /usr/local/lib/kamailio/, or where "
+            "bin/install-kamailio built it).",
         )
         parser.add_argument(
             "--module-path",
@@ -48,6 +56,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, **options: object) -> None:
+        module = str(
+            options["http_async_client"] or default_http_async_client(options["module_path"])  # type: ignore[arg-type]
+        )
+        if module == str(install_cache_module()):
+            self.stderr.write(
+                f"note: loading http_async_client from bin/install-kamailio's build cache "
+                f"({module}), which Debian's kamailio service (user kamailio) cannot read: "
+                f"sudo install -D -m 0644 {module} {INSTALLED_HTTP_ASYNC_CLIENT}, then "
+                "render again to load it from there"
+            )
         try:
             result = render_instances(
                 options["instances"],  # type: ignore[arg-type]
@@ -55,7 +73,7 @@ class Command(BaseCommand):
                 force=bool(options["force"]),
                 check=bool(options["check"]),
                 module_path=options["module_path"],  # type: ignore[arg-type]
-                http_async_client_module=options["http_async_client"],  # type: ignore[arg-type]
+                http_async_client_module=module,
             )
         except KamailioRenderError as exc:
             raise CommandError(str(exc)) from None
