@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from django.core.asgi import get_asgi_application
@@ -27,10 +27,10 @@ from routing.endpoint import client_allowed, handle_rtjson  # noqa: E402
 from routing.engine.query import MAX_BODY  # noqa: E402
 from routing.loader import holder  # noqa: E402
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+# As Django's ASGIHandler types them (django-stubs), so that mypy checks the hand-off.
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 RTJSON_PATH = "/kamailio/rtjson"
 _JSON_HEADERS = [(b"content-type", b"application/json")]

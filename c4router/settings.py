@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -285,7 +286,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Routing ------------------------------------------------------------------------------------
-C4ROUTER = {
+C4ROUTER: dict[str, Any] = {  # mixed values: typed where each is read
     # Default SIP transaction timers (ms) for a gateway or PBX that does not set its own.
     "FR_TIMER": env_int("C4ROUTER_FR_TIMER", 5000, minimum=100, maximum=120000),
     "FR_INV_TIMER": env_int("C4ROUTER_FR_INV_TIMER", 30000, minimum=1000, maximum=600000),

@@ -265,7 +265,7 @@ def find_rule(
             if entry is None:
                 continue
             if entry.__class__ is int:  # a plain rule: any caller, any time
-                rule = rule_of(entry, scope_id, callee[:length], table.target_lists.lists)  # type: ignore[arg-type]
+                rule = rule_of(entry, scope_id, callee[:length], table.target_lists.lists)
                 candidates: tuple[RuleRow, ...] = (rule,)
             else:
                 candidates = (entry,) if entry.__class__ is RuleRow else entry  # type: ignore[assignment]
@@ -361,16 +361,17 @@ def _expand(
             skipped.append(f"gateway {_gateway_label(table, gateway)}: disabled")
             return []
         return [gateway]
-    carrier = table.carriers.get(target.carrier_id)  # type: ignore[arg-type]
-    if carrier is None:
+    # A target names a gateway or a carrier (the models' check constraint).
+    by_carrier = table.carriers.get(target.carrier_id) if target.carrier_id is not None else None
+    if by_carrier is None:
         skipped.append(f"carrier #{target.carrier_id}: unknown")
         return []
-    if not carrier.enabled:
-        skipped.append(f"carrier {carrier.name}: disabled")
+    if not by_carrier.enabled:
+        skipped.append(f"carrier {by_carrier.name}: disabled")
         return []
-    gateways = [g for g in table.gateways_by_carrier.get(carrier.id, ()) if g.enabled]
+    gateways = [g for g in table.gateways_by_carrier.get(by_carrier.id, ()) if g.enabled]
     if not gateways:
-        skipped.append(f"carrier {carrier.name}: no enabled gateway")
+        skipped.append(f"carrier {by_carrier.name}: no enabled gateway")
         return []
     return _weighted_shuffle(gateways, rng) if len(gateways) > 1 else gateways
 

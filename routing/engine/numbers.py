@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import re2  # type: ignore[import-untyped]
-from re2 import _re2  # type: ignore[import-untyped]
+import re2
+from re2 import _re2
 
 CALLEE = "callee"
 CALLER = "caller"
@@ -284,7 +284,7 @@ class NumberRule:
                 return None
             # A group that did not take part spans (-1, -1): the empty string, as in re.
             return "".join(
-                piece if piece.__class__ is str else number[slice(*spans[piece])]  # type: ignore[misc]
+                piece if piece.__class__ is str else number[slice(*spans[piece])]
                 for piece in self._template
             )
         if not number.startswith(self.match_prefix) or len(number) < self.strip:

@@ -16,7 +16,7 @@ import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from routing.engine.grammar import parse_network
@@ -195,7 +195,7 @@ def _new_scope() -> Scope:
 
 
 MAX_PREFIX = 40
-POW10 = tuple(10**n for n in range(MAX_PREFIX + 1))
+POW10: tuple[int, ...] = tuple(10**n for n in range(MAX_PREFIX + 1))
 
 
 def prefix_key(prefix: str) -> int:
@@ -310,14 +310,15 @@ class RuleIndexBuilder:
         scope = self.index.get(tenant_id)
         if scope is None:
             scope = self.index[tenant_id] = _new_scope()
-        shard = scope[key & SHARD_MASK]
+        # While building, a crowded key holds a list (tuples once _crowded is sorted).
+        shard: dict[int, Any] = scope[key & SHARD_MASK]
         old = shard.setdefault(key, entry)
         if old is entry:
             return
         if old.__class__ is list:
-            old.append(entry)  # type: ignore[union-attr]
+            old.append(entry)
         else:
-            shard[key] = [old, entry]  # type: ignore[assignment]
+            shard[key] = [old, entry]
             self._crowded.append((tenant_id, key))
 
     def finish(self) -> tuple[RuleIndex, TargetLists, dict[int, int]]:
@@ -349,7 +350,8 @@ def bucket(
     if entry is None:
         return ()
     if entry.__class__ is int:
-        return (rule_of(entry, tenant_id, prefix, lists),)  # type: ignore[arg-type]
+        return (rule_of(entry, tenant_id, prefix, lists),)
+    # `__class__ is` is the fast test; mypy narrows it for int, not for a NamedTuple.
     return (entry,) if entry.__class__ is RuleRow else entry  # type: ignore[return-value]
 
 
@@ -800,7 +802,7 @@ def _patch_rules(old: Table, patch: Patch) -> tuple[RuleIndex, dict[int, int]]:
     for tenant_id, prefix in touched:
         entry = old.rule_entry(tenant_id, prefix)
         if entry.__class__ is int:
-            known[lists[entry >> _ID_BITS]] = entry >> _ID_BITS  # type: ignore[operator]
+            known[lists[entry >> _ID_BITS]] = entry >> _ID_BITS
     for tenant_id, prefix in touched:
         if tenant_id not in copied:
             index[tenant_id] = list(index[tenant_id]) if tenant_id in index else _new_scope()
