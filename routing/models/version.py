@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -86,20 +86,25 @@ def bump_routing_version(using: str = "default", *, changed: Changes | None = No
     version before the data it describes; its row lock orders concurrent writers. `changed`
     says what changed in the route rules and DIDs (Changes() for nothing there); None means
     "could be anything": every worker rebuilds its table.
+
+    Outside a transaction (a model saved in autocommit, its post_save signal bumping), the
+    new version and its change log still commit together: a worker that saw the version
+    before its log rows would patch nothing and keep a stale table.
     """
     now = timezone.now()
-    updated = (
-        RoutingVersion.objects.using(using)
-        .filter(pk=1)
-        .update(version=F("version") + 1, changed_at=now)
-    )
-    if not updated:
-        RoutingVersion.objects.using(using).get_or_create(pk=1, defaults={"version": 0})
-        RoutingVersion.objects.using(using).filter(pk=1).update(version=F("version") + 1)
-    version = RoutingVersion.objects.using(using).values_list("version", flat=True).get(pk=1)
-    record_changes(version, changed, using)
-    if version % 1000 == 0:
-        _prune(using, version)
+    with transaction.atomic(using=using, savepoint=False):
+        updated = (
+            RoutingVersion.objects.using(using)
+            .filter(pk=1)
+            .update(version=F("version") + 1, changed_at=now)
+        )
+        if not updated:
+            RoutingVersion.objects.using(using).get_or_create(pk=1, defaults={"version": 0})
+            RoutingVersion.objects.using(using).filter(pk=1).update(version=F("version") + 1)
+        version = RoutingVersion.objects.using(using).values_list("version", flat=True).get(pk=1)
+        record_changes(version, changed, using)
+        if version % 1000 == 0:
+            _prune(using, version)
     return version
 
 

@@ -127,3 +127,20 @@ def test_bump_recreates_a_missing_row() -> None:
     assert current_routing_version() == 0
     bump_routing_version()
     assert current_routing_version() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_version_and_its_change_log_commit_together_outside_a_transaction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A save in autocommit bumps from its post_save signal: if the change log cannot be
+    written, the version stays where it was (workers never see a version without its log)."""
+    before = current_routing_version()
+
+    def log_fails(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("change log write failed")
+
+    monkeypatch.setattr("routing.models.version.record_changes", log_fails)
+    with pytest.raises(RuntimeError):
+        Tenant.objects.create(name="Autocommit Ltd")
+    assert current_routing_version() == before
