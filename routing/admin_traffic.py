@@ -113,17 +113,20 @@ def _figures(stats: Stats) -> dict[str, Any]:
 
 def _series(start: datetime, end: datetime, step: int, **filters: object) -> dict[str, Any]:
     """The charts' time series: calls and attempts per second, the attempts' outcomes per
-    step, ASR and PDD p50 per step (null where a step had no attempt)."""
+    step, ASR and PDD p50 per step (null where a step had no attempt). The step holding
+    now is divided by the seconds of it that have passed, not by the whole step."""
     rows = rollups.series(start, end, step, **filters)
+    now = timezone.now()
     out: dict[str, list[Any]] = {
         "t": [], "calls_per_s": [], "attempts_per_s": [], "answered": [], "failed_4xx": [],
         "failed_5xx": [], "failed_6xx": [], "other": [], "asr": [], "pdd_p50": [],
     }  # fmt: skip
     for moment, stats in rows:
         failed = stats.failed
+        seconds = min(step, max(1.0, (now - moment).total_seconds()))
         out["t"].append(moment.isoformat())
-        out["calls_per_s"].append(round(stats.calls / step, 4))
-        out["attempts_per_s"].append(round(stats.attempts / step, 4))
+        out["calls_per_s"].append(round(stats.calls / seconds, 4))
+        out["attempts_per_s"].append(round(stats.attempts / seconds, 4))
         out["answered"].append(stats.answered)
         for cls in ("4xx", "5xx", "6xx"):
             out[f"failed_{cls}"].append(failed[cls])

@@ -9,8 +9,8 @@
     return;
   }
   const data = JSON.parse(source.textContent);
-  const config = { displaylogo: false, responsive: true };
-  const margin = { l: 55, r: 20, t: 40, b: 45 };
+  const config = { displayModeBar: false, responsive: true };
+  const margin = { l: 55, r: 65, t: 40, b: 60 };
   const series = data.series;
 
   function plot(id, traces, layout) {
