@@ -885,6 +885,18 @@ class Summary:
                 "< 1 s",
                 dash["slowest_s"] < TARGETS["dashboard_s"],
             )
+            pages = dash.get("pages")
+            if pages:
+                self.add("  the admin's Traffic pages over that day (Django, whole answer):")
+                for name, seconds in pages.items():
+                    self.add(f"    {name}: {seconds * 1000:.0f} ms")
+                self.check(
+                    "Traffic page over a day of "
+                    f"{dash['attempts'] / 1e6:.0f}M attempts (slowest of the pages)",
+                    f"{dash['slowest_page_s']:.2f} s",
+                    "< 1 s",
+                    dash["slowest_page_s"] < TARGETS["dashboard_s"],
+                )
         outage = rc.get("outage")
         if outage:
             if outage.get("ok"):
