@@ -127,8 +127,8 @@ def _series(start: datetime, end: datetime, step: int, **filters: object) -> dic
         failed = stats.failed
         seconds = min(step, max(1.0, (now - moment).total_seconds()))
         out["t"].append(moment.isoformat())
-        out["calls_per_s"].append(round(stats.calls / seconds, 4))
-        out["attempts_per_s"].append(round(stats.attempts / seconds, 4))
+        out["calls_per_s"].append(round(stats.calls / seconds, 6))
+        out["attempts_per_s"].append(round(stats.attempts / seconds, 6))
         out["answered"].append(stats.answered)
         for cls in ("4xx", "5xx", "6xx"):
             out[f"failed_{cls}"].append(failed[cls])
