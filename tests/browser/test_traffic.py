@@ -84,6 +84,7 @@ def test_the_demo_day_draws_every_chart(admin_browser: Browser) -> None:
     )  # fmt: skip
     assert found["chart-rate"]["points"]["calls/s"] > 30  # of the 72 5-minute steps
     assert found["chart-outcomes"]["points"]["answered (2xx)"] > 30
+    admin_browser.assert_no_horizontal_overflow(1366)  # charts and tables fit a laptop
     assert sorted(admin_browser.texts("#traffic-customers tbody th")) == ["Acme Corp", "Globex"]
 
     # From the carriers table to a carrier's page, and its charts.
