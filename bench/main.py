@@ -891,8 +891,8 @@ class Summary:
                 for name, seconds in pages.items():
                     self.add(f"    {name}: {seconds * 1000:.0f} ms")
                 self.check(
-                    "Traffic page over a day of "
-                    f"{dash['attempts'] / 1e6:.0f}M attempts (slowest of the pages)",
+                    "Traffic pages, day of "
+                    f"{dash['attempts'] / 1e6:.0f}M attempts (slowest)",
                     f"{dash['slowest_page_s']:.2f} s",
                     "< 1 s",
                     dash["slowest_page_s"] < TARGETS["dashboard_s"],
