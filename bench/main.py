@@ -891,8 +891,7 @@ class Summary:
                 for name, seconds in pages.items():
                     self.add(f"    {name}: {seconds * 1000:.0f} ms")
                 self.check(
-                    "Traffic pages, day of "
-                    f"{dash['attempts'] / 1e6:.0f}M attempts (slowest)",
+                    f"Traffic pages, day of {dash['attempts'] / 1e6:.0f}M attempts (slowest)",
                     f"{dash['slowest_page_s']:.2f} s",
                     "< 1 s",
                     dash["slowest_page_s"] < TARGETS["dashboard_s"],
