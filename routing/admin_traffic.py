@@ -276,7 +276,11 @@ def carrier_traffic(request: HttpRequest, pk: int) -> HttpResponse:
         gateways = dict(Gateway.objects.filter(carrier_id=pk).values_list("pk", "name"))
         by_gateway = rollups.stats_by("gateway_id", start, end, carrier_id=pk)
         parts = [
-            {"name": gateways.get(gw) or f"#{gw}", **_figures(stats)}  # type: ignore[call-overload]
+            {
+                # Gateway 0: the calls this carrier brought in (their routes go to a PBX).
+                "name": gateways.get(gw) or (f"#{gw}" if gw else "(calls from this carrier)"),  # type: ignore[call-overload]
+                **_figures(stats),
+            }
             for gw, stats in by_gateway.items()
         ]
         codes = _codes(start, end, carrier_id=pk)

@@ -75,6 +75,8 @@ def test_the_demo_day_draws_every_chart(admin_browser: Browser) -> None:
     from routing.demo import seed_demo
 
     seed_demo()
+    # A name as an operator may type it: shown as typed, not read as markup by plotly.
+    Carrier.objects.filter(name="Gamma Carrier").update(name="Gamma <b>Carrier</b> & Co")
     assert seed_traffic(hours=6, per_hour=120) > 0
     admin_browser.go("/admin/traffic/?range=6h")
     found = charts(admin_browser)
@@ -85,6 +87,8 @@ def test_the_demo_day_draws_every_chart(admin_browser: Browser) -> None:
     assert found["chart-rate"]["points"]["calls/s"] > 30  # of the 72 5-minute steps
     assert found["chart-outcomes"]["points"]["answered (2xx)"] > 30
     admin_browser.assert_no_horizontal_overflow(1366)  # charts and tables fit a laptop
+    ticks = admin_browser.texts("#chart-carriers .xtick text")
+    assert "Gamma <b>Carrier</b> & Co" in ticks, ticks
     assert sorted(admin_browser.texts("#traffic-customers tbody th")) == ["Acme Corp", "Globex"]
 
     # From the carriers table to a carrier's page, and its charts.

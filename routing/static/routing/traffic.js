@@ -13,6 +13,12 @@
   const margin = { l: 55, r: 65, t: 40, b: 60 };
   const series = data.series;
 
+  // Names are what operators typed: plotly reads a subset of HTML in its labels (<b>, <a>,
+  // entities), so they go to it with &, < and > as entities, and show as typed.
+  function label(text) {
+    return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+
   function plot(id, traces, layout) {
     const element = document.getElementById(id);
     if (element) {
@@ -54,7 +60,7 @@
        legend: { orientation: "h" } });
 
   if (data.carriers) {
-    const names = data.carriers.map(function (c) { return c.name; });
+    const names = data.carriers.map(function (c) { return label(c.name); });
     const pick = function (period, field) {
       return data.carriers.map(function (c) { return c[period] ? c[period][field] : null; });
     };
@@ -71,13 +77,13 @@
   }
   if (data.customers) {
     plot("chart-customers", [
-      { name: "calls", x: data.customers.map(function (c) { return c.name; }),
+      { name: "calls", x: data.customers.map(function (c) { return label(c.name); }),
         y: data.customers.map(function (c) { return c.calls; }), type: "bar" },
     ], { title: { text: "Top customers (calls)" } });
   }
   if (data.parts) {
     plot("chart-parts", [
-      { name: "attempts", x: data.parts.map(function (p) { return p.name; }),
+      { name: "attempts", x: data.parts.map(function (p) { return label(p.name); }),
         y: data.parts.map(function (p) { return p.attempts; }), type: "bar" },
     ], { title: { text: "Attempts per " + (document.getElementById("traffic").dataset.scope
                                           === "carrier" ? "gateway" : "carrier") } });
