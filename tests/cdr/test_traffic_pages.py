@@ -236,3 +236,19 @@ def test_plotly_js_comes_from_the_plotly_package():
     assert found and found.startswith(str(plotly.__path__[0]))
     with open(found, encoding="utf-8") as file:
         assert file.read(200).lstrip().startswith("/**\n* plotly.js v")
+
+
+def test_a_carriers_inbound_calls_have_their_own_row_on_its_page(staff, names):
+    """Calls a carrier brings in are counted under it with no gateway (their routes go to
+    a PBX): its page names that row."""
+    start = (NOW - timedelta(minutes=10)).timestamp()
+    inbound = {"dir": "in", "tenant": 1, "pbx": 2, "carrier": 10, "rule": None,
+               "callee": "33123456789", "caller": "33612345678"}  # fmt: skip
+    to_pbx = {"attempt": 1, "rule": None, "carrier": None, "gateway": None, "pbx": 2,
+              "to": "0123456789", "from": "0612345678"}  # fmt: skip
+    messages = (answered_attempt(start, "in-1", j_call=inbound, j_route=to_pbx, attempt="1"),
+                call(start, "in-1", j_call=inbound, j_route=to_pbx, attempts="1"))  # fmt: skip
+    assert store_rows([parse_message(body(m)) for m in messages]) == 2
+    html = staff.get(f"/admin/traffic/carrier/{names['alpha'].pk}/", {"range": "1h"})
+    rows = rows_of(html.content.decode(), "traffic-parts")
+    assert [row[:4] for row in rows] == [["(calls from this carrier)", "1", "1", "100.0 %"]]
