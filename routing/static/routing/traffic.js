@@ -26,6 +26,10 @@
     }
   }
 
+  // Time axes: hours within a day, days beyond (one row of labels: plotly's second row
+  // of dates would run into the legend below the axis).
+  const span = Date.parse(series.t[series.t.length - 1]) - Date.parse(series.t[0]);
+  const timeAxis = { type: "date", tickformat: span > 86400000 ? "%b %d" : "%H:%M" };
   const perStep = series.step / 60 + "-minute steps";
   plot("chart-rate", [
     { name: "calls/s", x: series.t, y: series.calls_per_s, type: "scatter", mode: "lines",
@@ -33,7 +37,7 @@
     { name: "attempts/s", x: series.t, y: series.attempts_per_s, type: "scatter",
       mode: "lines", line: { shape: "hv", dash: "dot" } },
   ], { title: { text: "Calls and attempts per second (" + perStep + ")" },
-       yaxis: { title: { text: "per second" }, rangemode: "tozero" },
+       xaxis: timeAxis, yaxis: { title: { text: "per second" }, rangemode: "tozero" },
        legend: { orientation: "h" } });
 
   const outcomes = [
@@ -45,7 +49,7 @@
   ];
   plot("chart-outcomes", outcomes.map(function (o) {
     return { name: o[1], x: series.t, y: series[o[0]], type: "bar", marker: { color: o[2] } };
-  }), { title: { text: "Attempts by outcome" }, barmode: "stack",
+  }), { title: { text: "Attempts by outcome" }, barmode: "stack", xaxis: timeAxis,
         yaxis: { title: { text: "attempts per step" } }, legend: { orientation: "h" } });
 
   plot("chart-quality", [
@@ -53,7 +57,7 @@
       connectgaps: false },
     { name: "PDD p50 (ms)", x: series.t, y: series.pdd_p50, type: "scatter",
       mode: "lines", yaxis: "y2", line: { dash: "dot" } },
-  ], { title: { text: "ASR and post-dial delay" },
+  ], { title: { text: "ASR and post-dial delay" }, xaxis: timeAxis,
        yaxis: { title: { text: "ASR %" }, range: [0, 100] },
        yaxis2: { title: { text: "PDD p50 (ms)" }, overlaying: "y", side: "right",
                  rangemode: "tozero" },
