@@ -885,6 +885,17 @@ class Summary:
                 "< 1 s",
                 dash["slowest_s"] < TARGETS["dashboard_s"],
             )
+            pages = dash.get("pages")
+            if pages:
+                self.add("  the admin's Traffic pages over that day (Django, whole answer):")
+                for name, seconds in pages.items():
+                    self.add(f"    {name}: {seconds * 1000:.0f} ms")
+                self.check(
+                    f"Traffic pages, day of {dash['attempts'] / 1e6:.0f}M attempts (slowest)",
+                    f"{dash['slowest_page_s']:.2f} s",
+                    "< 1 s",
+                    dash["slowest_page_s"] < TARGETS["dashboard_s"],
+                )
         outage = rc.get("outage")
         if outage:
             if outage.get("ok"):

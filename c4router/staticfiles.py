@@ -10,14 +10,17 @@ streamed, and no warning. Under WSGI (the test client, wsgi.py) nothing changes.
 
 WHITENOISE_ROOT (c4router/public/) serves the few files a browser asks for at the root of
 the site, such as /favicon.ico.
+
+PlotlyFinder serves plotly.min.js from the `plotly` package (the Traffic pages' charts).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import IO, Any
 
+from django.contrib.staticfiles.finders import BaseFinder
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest
 from whitenoise.middleware import WhiteNoiseMiddleware
@@ -46,3 +49,40 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
             file = response.file_to_stream
             response.streaming_content = _nothing() if file is None else _read_blocks(file)
         return response
+
+
+# --- plotly.js, from the `plotly` package (PyPI) ----------------------------------------------
+
+PLOTLY_PREFIX = "plotly"
+PLOTLY_FILE = "plotly.min.js"
+
+
+def _plotly_storage() -> Any:
+    """The `plotly` package's package_data folder, where its plotly.min.js is."""
+    from pathlib import Path
+
+    import plotly
+    from django.core.files.storage import FileSystemStorage
+
+    storage = FileSystemStorage(location=Path(plotly.__file__).parent / "package_data")
+    storage.prefix = PLOTLY_PREFIX  # type: ignore[attr-defined]
+    return storage
+
+
+class PlotlyFinder(BaseFinder):
+    """Static file finder for one file: plotly.min.js, shipped by the pinned `plotly`
+    package (requirements.txt), served as static/plotly/plotly.min.js. The Traffic pages
+    draw their charts with it: installed by pip with the rest, nothing copied into the
+    repository, no second package manager for the quick start (README, Call records)."""
+
+    def check(self, **kwargs: Any) -> list[Any]:
+        return []
+
+    def find(self, path: str, find_all: bool = False, **kwargs: Any) -> str | list[str]:
+        if path != f"{PLOTLY_PREFIX}/{PLOTLY_FILE}":
+            return [] if find_all or kwargs.get("all") else ""
+        found = _plotly_storage().path(PLOTLY_FILE)
+        return [found] if find_all or kwargs.get("all") else found
+
+    def list(self, ignore_patterns: Any) -> Iterator[tuple[str, Any]]:
+        yield PLOTLY_FILE, _plotly_storage()

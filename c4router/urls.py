@@ -10,6 +10,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.permissions import IsAuthenticated
 
+from routing.admin_traffic import carrier_traffic, tenant_traffic, traffic
 from routing.admin_views import route_tester
 from routing.views import RtjsonView, healthz, metrics_view, readyz
 
@@ -20,6 +21,17 @@ admin.site.index_title = "Routing administration"
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/route-tester/", admin.site.admin_view(route_tester), name="route-tester"),
+    path("admin/traffic/", admin.site.admin_view(traffic), name="traffic"),
+    path(
+        "admin/traffic/carrier/<int:pk>/",
+        admin.site.admin_view(carrier_traffic),
+        name="traffic-carrier",
+    ),
+    path(
+        "admin/traffic/tenant/<int:pk>/",
+        admin.site.admin_view(tenant_traffic),
+        name="traffic-tenant",
+    ),
     path("admin/", admin.site.urls),
     path("api/v1/auth/token/", obtain_auth_token, name="api-token"),
     path("api/v1/", include("routing.api.urls")),

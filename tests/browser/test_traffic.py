@@ -1,0 +1,176 @@
+"""The Traffic pages in Debian's Chromium: the charts are drawn, with data points, from
+records (routing/admin_traffic.py, routing/static/routing/traffic.js, plotly.js).
+
+Two sources of records:
+- the demo's (`manage.py seed_demo` then `seed_demo --traffic`'s generator, stored through
+  the ingester's store): cheap, every chart of the Traffic page and a carrier page;
+- a real end-to-end run: SIPp calls through a real Kamailio (its acc and dialog modules
+  publishing to the real RabbitMQ), `ingest_cdrs`'s ingester storing them, the charts
+  drawn from those (tests/e2e/test_call_records.py's world and fixtures).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from routing.models import Carrier
+from tests.browser.driver import Browser
+
+pytestmark = pytest.mark.browser
+
+E2E = Path(__file__).resolve().parents[1] / "e2e"
+if str(E2E) not in sys.path:
+    sys.path.insert(0, str(E2E))
+
+import harness as h  # noqa: E402
+from test_call_records import cdr_queue, store_records  # noqa: E402, F401 - a fixture
+from test_kamailio_c4router import (  # noqa: E402
+    call,
+    carrier,
+    make_world,
+    show,
+    start_edge,  # noqa: F401 - a fixture
+)
+
+from tests.live import C4RouterServer  # noqa: E402
+
+# Per chart element: whether plotly drew it, its data points (non-null y values above 0,
+# per trace name) and the SVG marks drawn (bars and lines with a path).
+_CHARTS_JS = r"""
+return Array.from(document.querySelectorAll('.traffic-chart')).map(el => ({
+  id: el.id,
+  plotted: !!el._fullLayout,
+  points: Object.fromEntries((el.data || []).map(t => [t.name,
+      (t.y || []).filter(v => v !== null && v > 0).length])),
+  marks: Array.from(el.querySelectorAll('.barlayer .point path, .scatterlayer .js-line'))
+      .filter(p => (p.getAttribute('d') || '').length > 4).length,
+}));
+"""
+
+
+def charts(browser: Browser) -> dict[str, dict]:
+    """The page's charts once plotly has drawn them all, by element id."""
+    browser.wait(
+        lambda d: d.execute_script(
+            "const c = document.querySelectorAll('.traffic-chart');"
+            "return c.length > 0 && Array.from(c).every(e => e._fullLayout);"
+        ),
+        "the charts to be drawn",
+    )
+    return {chart["id"]: chart for chart in browser.driver.execute_script(_CHARTS_JS)}
+
+
+def assert_all_drawn(found: dict[str, dict], expected: set[str]) -> None:
+    assert set(found) == expected, found
+    for chart in found.values():
+        assert chart["plotted"] and chart["marks"] > 0, chart
+        assert sum(chart["points"].values()) > 0, chart
+
+
+def test_the_demo_day_draws_every_chart(admin_browser: Browser) -> None:
+    from routing.cdr.demo import seed_traffic
+    from routing.demo import seed_demo
+
+    seed_demo()
+    # A name as an operator may type it: shown as typed, not read as markup by plotly.
+    Carrier.objects.filter(name="Gamma Carrier").update(name="Gamma <b>Carrier</b> & Co")
+    assert seed_traffic(hours=6, per_hour=120) > 0
+    admin_browser.go("/admin/traffic/?range=6h")
+    found = charts(admin_browser)
+    assert_all_drawn(
+        found, {"chart-rate", "chart-outcomes", "chart-carriers", "chart-customers",
+                "chart-codes"},
+    )  # fmt: skip
+    assert found["chart-rate"]["points"]["calls/s"] > 30  # of the 72 5-minute steps
+    assert found["chart-outcomes"]["points"]["answered (2xx)"] > 30
+    admin_browser.assert_no_horizontal_overflow(1366)  # charts and tables fit a laptop
+    ticks = admin_browser.texts("#chart-carriers .xtick text")
+    assert "Gamma <b>Carrier</b> & Co" in ticks, ticks
+    assert sorted(admin_browser.texts("#traffic-customers tbody th")) == ["Acme Corp", "Globex"]
+
+    # From the carriers table to a carrier's page, and its charts.
+    alpha = Carrier.objects.get(name="Alpha Telecom")
+    admin_browser.click_link("Alpha Telecom")
+    assert admin_browser.path == f"/admin/traffic/carrier/{alpha.pk}/?range=6h"
+    assert admin_browser.text("h1") == "Traffic of carrier Alpha Telecom"
+    found = charts(admin_browser)
+    assert_all_drawn(
+        found, {"chart-rate", "chart-outcomes", "chart-quality", "chart-parts", "chart-codes"}
+    )
+    assert admin_browser.texts("#traffic-parts tbody th") == ["alpha-1"]
+
+    # The range selector: the last hour, in 5-minute steps (12 of them).
+    admin_browser.click_link("last hour")
+    assert charts(admin_browser)["chart-rate"]["points"]["attempts/s"] <= 12
+
+
+def test_an_empty_range_says_how_to_fill_it(admin_browser: Browser) -> None:
+    admin_browser.go("/admin/traffic/")
+    assert "No calls in this range" in admin_browser.text("#traffic-empty")
+    assert not admin_browser.exists(".traffic-chart")
+
+
+# --- records from a real Kamailio + SIPp run ---------------------------------------------------
+
+
+@pytest.fixture
+def kamailio_server(browser_db: None, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The c4router Kamailio asks (started once the world exists, as in tests/e2e)."""
+    server = C4RouterServer(tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.mark.e2e
+def test_charts_from_records_of_a_real_sipp_run(
+    admin_browser: Browser,
+    kamailio_server: C4RouterServer,
+    cdr_queue: str,  # noqa: F811 - the fixture
+    start_edge,  # noqa: F811 - the fixture
+    tmp_path: Path,
+) -> None:
+    h.skip_or_fail_without_requirements()
+    world = make_world(f"{kamailio_server.url}/kamailio/rtjson")
+    kamailio_server.start()
+    edge = start_edge(world.instance)
+    # A call Alpha refuses with 503 and Beta answers (failover), then one Alpha finds busy.
+    with (
+        carrier("uas_503.xml", world.alpha_port, tmp_path, "alpha") as alpha,
+        carrier("uas.xml", world.beta_port, tmp_path, "beta") as beta,
+    ):
+        answered = call(edge, tmp_path)
+        seen = alpha.wait(10), beta.wait(10)
+    with carrier("uas_486.xml", world.alpha_port, tmp_path, "alpha-busy") as busy_alpha:
+        busy = call(edge, tmp_path, scenario="uac_expect_fail.xml")
+        seen_busy = busy_alpha.wait(10)
+    assert answered.ok and busy.ok, show(answered, busy, *seen, seen_busy, edge.log_tail())
+    ingester = store_records(cdr_queue, 5)  # 3 attempts, 2 calls
+    assert (ingester.counts.stored, ingester.counts.rejected) == (5, 0), edge.log_tail()
+
+    admin_browser.go("/admin/traffic/?range=1h")
+    assert admin_browser.table("#traffic-summary")[1][:3] == ["2", "1", "3"]
+    found = charts(admin_browser)
+    assert_all_drawn(
+        found, {"chart-rate", "chart-outcomes", "chart-carriers", "chart-customers",
+                "chart-codes"},
+    )  # fmt: skip
+    outcomes = found["chart-outcomes"]["points"]
+    assert (outcomes["answered (2xx)"], outcomes["4xx"], outcomes["5xx"]) == (1, 1, 1)
+    assert sorted(admin_browser.texts("#traffic-codes tbody th")) == ["486", "503"]
+    assert admin_browser.texts("#traffic-customers tbody th") == ["Acme"]
+
+    # Alpha's page: its two attempts, both failed (503, 486), drawn.
+    admin_browser.click_link("Alpha")
+    assert admin_browser.path == f"/admin/traffic/carrier/{world.alpha.pk}/?range=1h"
+    found = charts(admin_browser)
+    assert_all_drawn(
+        {k: v for k, v in found.items() if k != "chart-quality"},
+        {"chart-rate", "chart-outcomes", "chart-parts", "chart-codes"},
+    )
+    # ASR 0 %: no point above zero, but its PDD line is drawn.
+    assert found["chart-quality"]["plotted"] and found["chart-quality"]["marks"] > 0
+    assert found["chart-codes"]["points"] == {"attempts": 2}
+    assert admin_browser.table("#traffic-parts")[1][:3] == ["alpha-1", "2", "0"]
