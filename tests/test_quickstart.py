@@ -160,6 +160,20 @@ def test_quick_start_prints_the_login_the_token_and_two_one_line_curl_commands(
     assert all(f"http://127.0.0.1:{quickstart.port}/kamailio/rtjson" in c for c in curls)
 
 
+def test_quick_start_fills_the_traffic_pages_with_a_labelled_demo_day(
+    quickstart: QuickStart,
+) -> None:
+    counted = quickstart.run(
+        '.venv/bin/python manage.py shell -c "from routing.models import CallRecord; '
+        "records = CallRecord.objects; print(records.count(), "
+        "records.exclude(call_id__startswith='demo-').count())\""
+    )
+    assert counted.returncode == 0, counted.stderr
+    total, unlabelled = map(int, counted.stdout.splitlines()[-1].split())
+    assert total > 1000
+    assert unlabelled == 0
+
+
 def test_quick_start_writes_a_git_ignored_local_env(quickstart: QuickStart) -> None:
     local_env = quickstart.root / "var" / "local.env"
     settings = dict(
