@@ -72,7 +72,7 @@ class ListEntriesBuilder:
         size = len(number)
         if not 0 < size <= MAX_DIGITS or not (number.isdigit() and number.isascii()):
             raise ValueError(f"number list entry {number!r}: not 1 to {MAX_DIGITS} digits")
-        if match == EXACT or match == PREFIX:
+        if match in (EXACT, PREFIX):
             columns = self._exact if match == EXACT else self._prefix
             column = columns.get(size)
             if column is None:

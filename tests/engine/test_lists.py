@@ -192,9 +192,7 @@ def test_a_tenant_list_applies_to_that_tenants_calls_only():
 
 def test_a_tenant_list_applies_to_its_inbound_calls():
     row = NumberListRow(1, "Acme's callers", side=CALLER, tenant_id=1, reason="Source blocked")
-    tbl = lists_table(
-        (row, (("exact", "33611223344"),)), dids=(did(1, "33123456785"),)
-    )
+    tbl = lists_table((row, (("exact", "33611223344"),)), dids=(did(1, "33123456785"),))
     decision = route(
         tbl,
         source_ip=CARRIER_IP,
@@ -243,7 +241,11 @@ def test_a_patch_rereads_only_the_lists_that_changed():
     small = base_rows(number_lists=(kept, changed))
     new = patch_table(
         old,
-        Patch(small=small, lists_changed=frozenset({2}), list_entries={2: entries(("prefix", "44"))}),
+        Patch(
+            small=small,
+            lists_changed=frozenset({2}),
+            list_entries={2: entries(("prefix", "44"))},
+        ),
         version=2,
     )
     assert new.list_entries[1] is old.list_entries[1]  # untouched: shared, not rebuilt
