@@ -186,3 +186,26 @@ def test_a_list_change_is_logged_for_the_workers(routing_data):
 def test_check_routing_data_still_runs(routing_data, capsys):
     block_list()
     call_command("check_routing_data")
+
+
+def test_the_endpoint_answers_the_lists_code_and_counts_it_as_listed(client, routing_data):
+    from routing.loader import holder
+
+    from .test_endpoint import outbound, post
+    from .test_health import _sample
+
+    fraud = block_list(code=603, reason="Number barred")
+    entry(fraud, "33612345678")
+    previous = holder.table
+    holder.refresh(force=True)
+    try:
+        before = client.get("/metrics").content.decode()
+        response = post(client, outbound())
+        after = client.get("/metrics").content.decode()
+    finally:
+        holder.table = previous
+    assert response.status_code == 200
+    answer = response.json()["rtjson"]
+    assert (answer["success"], answer["code"], answer["reason"]) == (False, 603, "Number barred")
+    name = 'c4router_routing_requests_total{outcome="listed"}'
+    assert _sample(after, name) == _sample(before, name) + 1
