@@ -32,7 +32,7 @@ _POW10 = tuple(10**n for n in range(MAX_DIGITS + 1))
 Keys = Sequence[int]  # array("Q") (or a list of ints for 20 digits), sorted
 
 
-def _keys(values: array | list[int], digits: int, ordered: bool) -> Keys:
+def _keys(values: array[int] | list[int], digits: int, ordered: bool) -> Keys:
     if not ordered:
         values = sorted(values)
     if digits <= _ARRAY_DIGITS:
@@ -47,7 +47,7 @@ class _Column:
     __slots__ = ("last", "ordered", "values")
 
     def __init__(self, digits: int) -> None:
-        self.values: array | list[int] = array("Q") if digits <= _ARRAY_DIGITS else []
+        self.values: array[int] | list[int] = array("Q") if digits <= _ARRAY_DIGITS else []
         self.ordered = True
         self.last = -1
 
