@@ -209,3 +209,16 @@ def test_the_endpoint_answers_the_lists_code_and_counts_it_as_listed(client, rou
     assert (answer["success"], answer["code"], answer["reason"]) == (False, 603, "Number barred")
     name = 'c4router_routing_requests_total{outcome="listed"}'
     assert _sample(after, name) == _sample(before, name) + 1
+
+
+def test_the_demo_list_refuses_a_premium_rate_call_as_the_readme_says(db, capsys):
+    from routing.demo import seed_demo
+
+    seed_demo()
+    out = run_route(capsys, "--source-ip", "10.10.0.10", "--to", "sip:0899123456@x")
+    assert "Number list: list 'Fraud destinations' (block, called number) #" in out
+    assert "entry 3389* (prefix), entry #" in out
+    assert "'French premium-rate numbers (08 9x)'" in out
+    assert "Answer: 403 Destination blocked" in out
+    routed = run_route(capsys, "--source-ip", "10.10.0.10", "--to", "sip:0612345678@x")
+    assert "Answer: 200 OK" in routed
