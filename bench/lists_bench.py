@@ -48,16 +48,25 @@ def copy_database(src: str, db: str) -> None:
 
 
 def entry_lines(rng: random.Random, name: str, count: int) -> Any:
-    for _ in range(count):
+    """`count` distinct entries of one list, as CSV lines."""
+    seen: set[tuple[str, int]] = set()
+    while len(seen) < count:
         kind = rng.random()
         if kind < 0.90:
-            yield f"{name},{rng.randrange(10**10, 10**12)},exact,,\n"
+            item = ("exact", rng.randrange(10**10, 10**12))
         elif kind < 0.99:
             length = rng.choice((7, 8, 9))
-            yield f"{name},{rng.randrange(10 ** (length - 1), 10**length)},prefix,,\n"
+            item = ("prefix", rng.randrange(10 ** (length - 1), 10**length))
         else:
-            start = rng.randrange(10**8, 10**9) * 100
-            yield f"{name},{start},range,{start + 99},block of 100\n"
+            item = ("range", rng.randrange(10**8, 10**9) * 100)
+        if item in seen:
+            continue
+        seen.add(item)
+        match, number = item
+        if match == "range":
+            yield f"{name},{number},range,{number + 99},block of 100\n"
+        else:
+            yield f"{name},{number},{match},,\n"
 
 
 def prepare(src: str, db: str, pool_path: str, entries: int) -> dict[str, Any]:
