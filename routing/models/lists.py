@@ -143,8 +143,14 @@ class NumberList(TimestampedModel):
         by one, with signals, would take minutes); then the list, as any delete."""
         from routing.imports import delete_list_entries
 
+        # The admin's or the API's user, as simple-history's middleware holds it for the
+        # list's own history record.
+        request = getattr(HistoricalRecords.context, "request", None)
+        user = getattr(request, "user", None)
         with transaction.atomic():
-            removed = delete_list_entries([self.pk], reason=f"Number list {self.name} deleted")
+            removed = delete_list_entries(
+                [self.pk], reason=f"Number list {self.name} deleted"[:100], user=user
+            )
             count, per_model = super().delete(*args, **kwargs)
         if removed:
             per_model = {**per_model, NumberListEntry._meta.label: removed}

@@ -47,4 +47,6 @@ def test_deleting_a_list_counts_its_entries_then_deletes_them(admin_client, demo
     assert admin_client.post(url, {"post": "yes"}).status_code == 302
     assert not NumberList.objects.filter(pk=fraud.pk).exists()
     assert not NumberListEntry.objects.filter(number_list_id=fraud.pk).exists()
-    assert NumberListEntry.history.filter(history_type="-").count() == 2
+    deleted = NumberListEntry.history.filter(history_type="-")
+    assert deleted.count() == 2
+    assert {h.history_user.username for h in deleted} == {"admin"}
