@@ -1,19 +1,30 @@
 """Number lists in the routing table: block and allow lists, looked up by bisection.
 
-A list's entries (exact numbers, prefixes, ranges) are kept as sorted arrays of unsigned
-64-bit integers, one array per kind and number of digits (the digits' count tells "0033"
-from "33", so the leading zeros need no room): 8 bytes per entry, where a set of strings
-would cost about 100. A lookup is one int() of the number and, per array it could be in,
-one bisection (C code, ~20 comparisons for a million entries); a prefix of n digits is the
-number's integer divided by 10 ** (its length - n), as the rule index probes its prefixes.
-Numbers of 20 digits (more than an unsigned 64-bit integer holds) fall back to lists of
-Python ints. Pure: no Django; the loader feeds the builders (routing.loader).
+A million entries must cost a worker a few MB and a call a microsecond or two, so a list
+is not a set of strings (about 100 bytes an entry) but a few flat arrays:
+
+- Exact numbers and prefixes share one sorted array of unsigned 64-bit keys. A digit
+  string's key is its digits read in base 11 ("0" -> 1 ... "9" -> 10), padded to 18 places
+  with 0: keys sort as the strings do, shorter before longer ("33" < "330" < "3300"), and
+  every number starting with a prefix has a key in [key(prefix), key(prefix) + 11 **
+  (18 - len) - 1]. An exact number is that interval reduced to its point. Prefixes and
+  points nest or are disjoint (a laminar family), so each entry keeps its parent, the
+  nearest entry that holds it: a lookup bisects once for the last entry starting at or
+  before the number's key, then climbs parents until one holds the number (the exact
+  number first, then the longest prefix): one or two steps in practice, 18 at most.
+  A directory of the keys' top 16 bits narrows the bisection to a few comparisons.
+  8 + 1 + 4 bytes per entry (key, kind and length, parent). Entries of 19 or 20 digits
+  (longer than E.164 allows, but valid digits) sit in two small sets of strings instead.
+- Ranges (first-last number of one length) keep sorted arrays per length: starts, ends,
+  and the furthest end so far (ranges of one list may overlap), bisected.
+
+Pure: no Django; the loader feeds the builders (routing.loader).
 """
 
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,45 +37,35 @@ CALLED = "called"
 CALLER = "caller"
 
 MAX_DIGITS = 20
-_ARRAY_DIGITS = 19  # every number of up to 19 digits fits an unsigned 64-bit integer
-_POW10 = tuple(10**n for n in range(MAX_DIGITS + 1))
+KEY_DIGITS = 18  # 11 ** 18 < 2 ** 63: a key fits an unsigned 64-bit integer
+_POW11 = tuple(11**n for n in range(KEY_DIGITS + 1))
+_BASE11 = str.maketrans("0123456789", "123456789a")
+_EXACT_FLAG = 32  # kinds[i]: a prefix's length, or an exact number's length + this
+_DIRECTORY_SHIFT = 47  # a key's top 16 bits (keys < 11 ** 18 < 2 ** 63)
+_DIRECTORY_MIN = 4096  # entries below which a list has no directory (a bisection is short)
+_ARRAY_DIGITS = 19  # every range bound of up to 19 digits fits an unsigned 64-bit integer
 
 Keys = Sequence[int]  # array("Q") (or a list of ints for 20 digits), sorted
 
 
-def _keys(values: array[int] | list[int], digits: int, ordered: bool) -> Keys:
-    if not ordered:
-        values = sorted(values)
-    if digits <= _ARRAY_DIGITS:
-        return values if isinstance(values, array) else array("Q", values)
-    return list(values)
+def number_key(digits: str) -> int:
+    """The sort key of a digit string (its first 18 digits: see the module doc)."""
+    return int(digits[:KEY_DIGITS].translate(_BASE11).ljust(KEY_DIGITS, "0"), 11)
 
 
-class _Column:
-    """Values of one kind and length while building: appended in order (the loader reads
-    the entries ordered by number) or sorted once at the end."""
-
-    __slots__ = ("last", "ordered", "values")
-
-    def __init__(self, digits: int) -> None:
-        self.values: array[int] | list[int] = array("Q") if digits <= _ARRAY_DIGITS else []
-        self.ordered = True
-        self.last = -1
-
-    def append(self, value: int) -> None:
-        if value < self.last:
-            self.ordered = False
-        self.last = value
-        self.values.append(value)
+def _keys(values: list[int], digits: int) -> Keys:
+    return array("Q", values) if digits <= _ARRAY_DIGITS else values
 
 
 class ListEntriesBuilder:
     """One list's entries, added one at a time (the loader streams a million of them)."""
 
     def __init__(self) -> None:
-        self._exact: dict[int, _Column] = {}
-        self._prefix: dict[int, _Column] = {}
+        # (key, kind) of exact numbers and prefixes, as two flat arrays while building.
+        self._keys: array[int] = array("Q")
+        self._kinds = array("B")
         self._ranges: dict[int, list[tuple[int, int]]] = {}
+        self._long: tuple[set[str], set[str]] = (set(), set())  # over 18 digits: exact, prefix
         self.count = 0
 
     def add(self, match: str, number: str, range_end: str = "") -> None:
@@ -72,12 +73,11 @@ class ListEntriesBuilder:
         size = len(number)
         if not 0 < size <= MAX_DIGITS or not (number.isdigit() and number.isascii()):
             raise ValueError(f"number list entry {number!r}: not 1 to {MAX_DIGITS} digits")
-        if match in (EXACT, PREFIX):
-            columns = self._exact if match == EXACT else self._prefix
-            column = columns.get(size)
-            if column is None:
-                column = columns[size] = _Column(size)
-            column.append(int(number))
+        if match in (EXACT, PREFIX) and size > KEY_DIGITS:
+            self._long[0 if match == EXACT else 1].add(number)
+        elif match in (EXACT, PREFIX):
+            self._keys.append(number_key(number))
+            self._kinds.append(size + _EXACT_FLAG if match == EXACT else size)
         elif match == RANGE:
             if len(range_end) != size or not range_end.isdigit() or range_end < number:
                 raise ValueError(f"number list range {number}-{range_end}: not a valid range")
@@ -87,84 +87,146 @@ class ListEntriesBuilder:
         self.count += 1
 
     def finish(self) -> ListEntries:
-        exact = {n: _keys(c.values, n, c.ordered) for n, c in self._exact.items()}
-        prefix = {n: _keys(c.values, n, c.ordered) for n, c in self._prefix.items()}
+        keys, kinds = self._keys, self._kinds
+        # Sorted by key, a prefix before the exact number of the same digits (it holds it),
+        # a shorter prefix before a longer one with the same key ("33" before "330").
+        order = sorted(range(len(keys)), key=lambda i: (keys[i], -_span(kinds[i])))
+        starts = array("Q", (keys[i] for i in order))
+        kinds = array("B", (kinds[i] for i in order))
+        del order
+        parents = array("i", bytes(4 * len(starts)))
+        open_: list[int] = []  # the entries holding the current one, innermost last
+        for i, key in enumerate(starts):
+            while open_ and _end(starts[open_[-1]], kinds[open_[-1]]) < key:
+                open_.pop()
+            parents[i] = open_[-1] if open_ else -1
+            open_.append(i)
+        directory = None
+        if len(starts) >= _DIRECTORY_MIN:
+            top = (starts[-1] >> _DIRECTORY_SHIFT) + 2
+            directory = array("I", bytes(4 * top))
+            bucket = 0
+            for i, key in enumerate(starts):
+                while bucket <= key >> _DIRECTORY_SHIFT:
+                    directory[bucket] = i
+                    bucket += 1
+            for rest in range(bucket, top):
+                directory[rest] = len(starts)
         ranges = {}
         for size, items in self._ranges.items():
             items.sort()
-            starts = [start for start, _ in items]
             ends = [end for _, end in items]
             # reach[i]: the furthest end of ranges 0..i. The range holding a number, if any,
             # is at or before the last start <= the number, and no further back than where
-            # reach drops below it: ranges of one list may overlap or nest.
+            # reach drops below it.
             reach, furthest = [], -1
             for end in ends:
                 furthest = max(furthest, end)
                 reach.append(furthest)
             ranges[size] = (
-                _keys(starts, size, True),
-                _keys(ends, size, True),
-                _keys(reach, size, True),
+                _keys([start for start, _ in items], size),
+                _keys(ends, size),
+                _keys(reach, size),
             )
-        self._exact, self._prefix, self._ranges = {}, {}, {}
-        return ListEntries(exact, prefix, ranges, self.count)
+        long_exact, long_prefix = (frozenset(items) for items in self._long)
+        self._keys, self._kinds, self._ranges = array("Q"), array("B"), {}
+        self._long = (set(), set())
+        entries = ListEntries(starts, kinds, parents, directory, ranges, self.count)
+        if long_exact or long_prefix:
+            entries.long = (long_exact, long_prefix)
+        return entries
+
+
+def _span(kind: int) -> int:
+    """How many keys an entry covers, less one (0 for an exact number)."""
+    return 0 if kind >= _EXACT_FLAG else _POW11[KEY_DIGITS - kind] - 1
+
+
+def _end(start: int, kind: int) -> int:
+    return start if kind >= _EXACT_FLAG else start + _POW11[KEY_DIGITS - kind] - 1
 
 
 class ListEntries:
-    """A list's compiled entries (immutable once built)."""
+    """A list's compiled entries (immutable once built; see the module doc)."""
 
-    __slots__ = ("count", "exact", "prefix", "prefix_lengths", "ranges")
+    __slots__ = ("count", "directory", "kinds", "long", "parents", "ranges", "starts")
 
     def __init__(
         self,
-        exact: dict[int, Keys],
-        prefix: dict[int, Keys],
+        starts: array[int],
+        kinds: array[int],
+        parents: array[int],
+        directory: array[int] | None,
         ranges: dict[int, tuple[Keys, Keys, Keys]],
         count: int,
     ) -> None:
-        self.exact = exact
-        self.prefix = prefix
-        self.prefix_lengths = tuple(sorted(prefix, reverse=True))  # longest first
+        self.starts = starts
+        self.kinds = kinds
+        self.parents = parents
+        self.directory = directory
         self.ranges = ranges
         self.count = count
+        self.long: tuple[frozenset[str], frozenset[str]] | None = None
 
-    def find(self, number: str) -> tuple[str, str] | None:
+    def find(self, number: str, key: int | None = None) -> tuple[str, str] | None:
         """The entry holding `number` (E.164 digits), as (match, entry text): the exact
-        number, else the longest prefix, else a range; None when no entry holds it."""
+        number, else the longest prefix, else a range; None when no entry holds it.
+        `key`: number_key(number), when the caller has it already."""
         size = len(number)
         if not 0 < size <= MAX_DIGITS:
             return None
-        value = int(number)
-        keys = self.exact.get(size)
-        if keys is not None:
-            i = bisect_left(keys, value)
-            if i < len(keys) and keys[i] == value:
+        if size > KEY_DIGITS and self.long is not None:
+            long_exact, long_prefix = self.long
+            if number in long_exact:
                 return EXACT, number
-        for length in self.prefix_lengths:
-            if length <= size:
-                head = value // _POW10[size - length]
-                keys = self.prefix[length]
-                i = bisect_left(keys, head)
-                if i < len(keys) and keys[i] == head:
+            for length in range(size, KEY_DIGITS, -1):
+                if number[:length] in long_prefix:
                     return PREFIX, number[:length] + "*"
+        starts = self.starts
+        if starts:
+            if key is None:
+                key = number_key(number)
+            directory = self.directory
+            if directory is None:
+                i = bisect_right(starts, key) - 1
+            else:
+                bucket = key >> _DIRECTORY_SHIFT
+                if bucket + 1 < len(directory):
+                    i = bisect_right(starts, key, directory[bucket], directory[bucket + 1]) - 1
+                else:
+                    i = len(starts) - 1
+            kinds, parents = self.kinds, self.parents
+            while i >= 0:
+                kind = kinds[i]
+                start = starts[i]
+                if kind >= _EXACT_FLAG:
+                    # The same key is the same digits (up to 18 of them).
+                    if start == key and size <= KEY_DIGITS:
+                        return EXACT, number
+                elif start + _POW11[KEY_DIGITS - kind] > key:
+                    return PREFIX, number[:kind] + "*"
+                i = parents[i]
         spans = self.ranges.get(size)
         if spans is not None:
-            starts, ends, reach = spans
-            i = bisect_right(starts, value) - 1
+            value = int(number)
+            range_starts, ends, reach = spans
+            i = bisect_right(range_starts, value) - 1
             while i >= 0 and reach[i] >= value:
                 if ends[i] >= value:
-                    return RANGE, f"{starts[i]:0{size}d}-{ends[i]:0{size}d}"
+                    return RANGE, f"{range_starts[i]:0{size}d}-{ends[i]:0{size}d}"
                 i -= 1
         return None
 
     def nbytes(self) -> int:
-        """The memory its arrays hold (what a worker pays per entry, without the fixed
-        cost of the few dicts around them)."""
-        total = 0
-        for keys in (*self.exact.values(), *self.prefix.values()):
-            total += _size(keys)
+        """The memory its arrays hold (what a worker pays for the entries, without the
+        fixed cost of the few objects around them)."""
+        total = sum(_size(a) for a in (self.starts, self.kinds, self.parents))
+        if self.directory is not None:
+            total += _size(self.directory)
         for spans in self.ranges.values():
             total += sum(_size(keys) for keys in spans)
+        if self.long is not None:
+            total += sum(80 * len(items) for items in self.long)  # a str and its set slot
         return total
 
 
@@ -174,7 +236,7 @@ def _size(keys: Keys) -> int:
     return 8 * len(keys) + 32 * len(keys)  # a list's slots and its ints
 
 
-EMPTY_ENTRIES = ListEntries({}, {}, {}, 0)
+EMPTY_ENTRIES = ListEntries(array("Q"), array("B"), array("i"), None, {}, 0)
 
 
 @dataclass(frozen=True, slots=True)

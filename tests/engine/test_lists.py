@@ -69,6 +69,50 @@ def test_leading_zeros_are_digits_of_their_own():
     assert found.find("612") is None and found.find("0612") == (EXACT, "0612")
 
 
+def test_exact_numbers_and_nested_prefixes_find_the_closest_entry():
+    found = entries(
+        ("prefix", "3"),
+        ("prefix", "33"),
+        ("prefix", "3361"),
+        ("exact", "33612345678"),
+        ("exact", "33"),
+        ("prefix", "34"),
+        *(("exact", f"336{n:08d}") for n in range(0, 10_000_000, 1000)),  # 10,000 under 336
+    )
+    assert found.find("33612345678") == (EXACT, "33612345678")
+    assert found.find("33612345679") == (PREFIX, "3361*")
+    assert found.find("33699999999") == (PREFIX, "33*")  # climbs over the 10,000 points
+    assert found.find("33600001000") == (EXACT, "33600001000")
+    assert found.find("33") == (EXACT, "33")
+    assert found.find("331") == (PREFIX, "33*")
+    assert found.find("3") == (PREFIX, "3*")
+    assert found.find("35") == (PREFIX, "3*")
+    assert found.find("4") is None and found.find("2999") is None
+    assert found.directory is not None  # over 4096 entries: the bisection is narrowed
+
+
+def test_lookups_agree_with_a_plain_scan():
+    rng = random.Random(9)
+    items = []
+    for _ in range(6000):
+        length = rng.randint(1, 12)
+        items.append(
+            (rng.choice(("exact", "prefix")), str(rng.randrange(10**length)).zfill(length))
+        )
+    found = entries(*items)
+    exact = {number for match, number in items if match == "exact"}
+    prefixes = {number for match, number in items if match == "prefix"}
+    for _ in range(20_000):
+        length = rng.randint(1, 13)
+        number = str(rng.randrange(10**length)).zfill(length)
+        if number in exact:
+            expected = (EXACT, number)
+        else:
+            held = [p for p in prefixes if number.startswith(p)]
+            expected = (PREFIX, max(held, key=len) + "*") if held else None
+        assert found.find(number) == expected, number
+
+
 def test_overlapping_and_nested_ranges_are_all_found():
     found = entries(
         ("range", "1000", "1999"),
@@ -91,18 +135,23 @@ def test_entries_given_out_of_order_are_sorted():
 
 
 def test_twenty_digit_numbers_work_beyond_64_bits():
-    found = entries(("exact", "9" * 20), ("prefix", "9" * 20))
+    found = entries(("exact", "9" * 20), ("prefix", "8" * 19), ("prefix", "7" * 18))
     assert found.find("9" * 20) == (EXACT, "9" * 20)
     assert found.find("9" * 19 + "8") is None
+    assert found.find("9" * 18) is None and found.find("9" * 19) is None
+    assert found.find("8" * 19 + "1") == (PREFIX, "8" * 19 + "*")
+    assert found.find("8" * 18 + "1") is None  # an 18-digit cut of the 19-digit prefix
+    assert found.find("7" * 18 + "12") == (PREFIX, "7" * 18 + "*")
+    assert found.find("7" * 18) == (PREFIX, "7" * 18 + "*")
 
 
-def test_a_million_entries_cost_about_8_bytes_each():
+def test_a_million_entries_cost_13_bytes_each():
     builder = ListEntriesBuilder()
     for n in range(33_600_000_000, 33_601_000_000):
         builder.add("exact", str(n))
     found = builder.finish()
     assert found.count == 1_000_000
-    assert found.nbytes() < 9 * 1_000_000
+    assert found.nbytes() < 13.2 * 1_000_000  # key 8, kind 1, parent 4; the directory
     assert found.find("33600500000") == (EXACT, "33600500000")
     assert found.find("33601000000") is None
 
