@@ -29,6 +29,7 @@ import tempfile
 import time
 import tracemalloc
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from bench.dataset import check_db_name, server_url
@@ -92,6 +93,7 @@ def prepare(src: str, db: str, pool_path: str, entries: int) -> dict[str, Any]:
         started = time.perf_counter()
         result = imports.import_list_entries(csv_file, change_reason="bench")
         import_s = time.perf_counter() - started
+    print(f"imported {result.created:,} entries in {import_s:.1f}s", flush=True)
 
     ids = [called.pk, caller.pk]
     gc.collect()
@@ -109,7 +111,7 @@ def prepare(src: str, db: str, pool_path: str, entries: int) -> dict[str, Any]:
     without = dataclasses.replace(
         with_lists, lists_global=(), lists_by_tenant={}, lists_by_carrier={}
     )
-    queries = [parse_query(body) for body in read_pool(pool_path)]
+    queries = [parse_query(body) for body in read_pool(Path(pool_path))]
     now = datetime.now(UTC)
     per_call: dict[str, float] = {}
     refused: dict[str, int] = {}
