@@ -24,7 +24,7 @@ Pure: no Django; the loader feeds the builders (routing.loader).
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -87,31 +87,34 @@ class ListEntriesBuilder:
         self.count += 1
 
     def finish(self) -> ListEntries:
-        keys, kinds = self._keys, self._kinds
-        # Sorted by key, a prefix before the exact number of the same digits (it holds it),
-        # a shorter prefix before a longer one with the same key ("33" before "330").
-        order = sorted(range(len(keys)), key=lambda i: (keys[i], -_span(kinds[i])))
-        starts = array("Q", (keys[i] for i in order))
-        kinds = array("B", (kinds[i] for i in order))
-        del order
-        parents = array("i", bytes(4 * len(starts)))
-        open_: list[int] = []  # the entries holding the current one, innermost last
+        starts, kinds = self._keys, self._kinds
+        # Sorted by key, then by kind: a shorter prefix before a longer one with the same key
+        # ("33" before "330": it holds it), an exact number last (prefixes of its own digits
+        # hold it). The loader reads the entries ordered by number: already sorted, checked
+        # in one pass; else one sort of key * 64 + kind (kinds are below 64).
+        if not _ordered(starts, kinds):
+            merged = sorted(key << 6 | kind for key, kind in zip(starts, kinds, strict=True))
+            starts = array("Q", (item >> 6 for item in merged))
+            kinds = array("B", (item & 63 for item in merged))
+            del merged
+        count = len(starts)
+        parents = array("i", bytes(4 * count))
+        # The entries holding the current one, innermost last, as (end, index).
+        holding: list[tuple[int, int]] = []
+        pow11 = _POW11
         for i, key in enumerate(starts):
-            while open_ and _end(starts[open_[-1]], kinds[open_[-1]]) < key:
-                open_.pop()
-            parents[i] = open_[-1] if open_ else -1
-            open_.append(i)
+            while holding and holding[-1][0] < key:
+                holding.pop()
+            parents[i] = holding[-1][1] if holding else -1
+            kind = kinds[i]
+            if kind < _EXACT_FLAG:  # a point holds nothing but itself
+                holding.append((key + pow11[KEY_DIGITS - kind] - 1, i))
         directory = None
-        if len(starts) >= _DIRECTORY_MIN:
+        if count >= _DIRECTORY_MIN:
             top = (starts[-1] >> _DIRECTORY_SHIFT) + 2
-            directory = array("I", bytes(4 * top))
-            bucket = 0
-            for i, key in enumerate(starts):
-                while bucket <= key >> _DIRECTORY_SHIFT:
-                    directory[bucket] = i
-                    bucket += 1
-            for rest in range(bucket, top):
-                directory[rest] = len(starts)
+            directory = array(
+                "I", (bisect_left(starts, bucket << _DIRECTORY_SHIFT) for bucket in range(top))
+            )
         ranges = {}
         for size, items in self._ranges.items():
             items.sort()
@@ -137,13 +140,14 @@ class ListEntriesBuilder:
         return entries
 
 
-def _span(kind: int) -> int:
-    """How many keys an entry covers, less one (0 for an exact number)."""
-    return 0 if kind >= _EXACT_FLAG else _POW11[KEY_DIGITS - kind] - 1
-
-
-def _end(start: int, kind: int) -> int:
-    return start if kind >= _EXACT_FLAG else start + _POW11[KEY_DIGITS - kind] - 1
+def _ordered(starts: array[int], kinds: array[int]) -> bool:
+    """Whether (start, kind) pairs are in finish()'s order already."""
+    previous_start, previous_kind = -1, 0
+    for start, kind in zip(starts, kinds, strict=True):
+        if start < previous_start or (start == previous_start and kind < previous_kind):
+            return False
+        previous_start, previous_kind = start, kind
+    return True
 
 
 class ListEntries:
