@@ -78,6 +78,7 @@ def prepare(src: str, db: str, pool_path: str, entries: int) -> dict[str, Any]:
     _setup_django(db)
     from routing import imports
     from routing.engine.decide import decide
+    from routing.engine.lists import check
     from routing.engine.query import parse_query
     from routing.loader import _read_list_entries, build_from_database
     from routing.models import NumberList
@@ -119,14 +120,34 @@ def prepare(src: str, db: str, pool_path: str, entries: int) -> dict[str, Any]:
     now = datetime.now(UTC)
     per_call: dict[str, float] = {}
     refused: dict[str, int] = {}
-    for label, table in (("without", without), ("with", with_lists)) * 2:
+    for label, table in (("without", without), ("with", with_lists)) * 3:
         rng_decide = random.Random(1)
         started = time.perf_counter()
         decisions = [decide(query, table, now, rng_decide) for query in queries]
         us = (time.perf_counter() - started) / len(queries) * 1e6
         per_call[label] = min(per_call.get(label, us), us)
         refused[label] = sum(1 for d in decisions if d.listed is not None)
+    # The lookups alone, on the numbers the pool's calls have after normalization: what the
+    # lists add to a call, without the rest of the decision's noise.
+    pairs = [
+        (d.callee, d.caller)
+        for d in (decide(query, without, now, random.Random(1)) for query in queries)
+        if d.direction
+    ]
+    checks = with_lists.lists_global
+    lookup_us = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        for callee, caller in pairs:
+            check(checks, callee, caller)
+        lookup_us = min(lookup_us, (time.perf_counter() - started) / len(pairs) * 1e6)
+    started = time.perf_counter()
+    for callee, _ in pairs:
+        int(callee or "0")
+    int_us = (time.perf_counter() - started) / len(pairs) * 1e6
     return {
+        "lookup_us": lookup_us,
+        "int_us": int_us,
         "db": db,
         "entries": result.created,
         "import_s": import_s,

@@ -378,7 +378,9 @@ class Bench:
             f"{prepared['array_bytes_per_entry']:.1f} B); decide() "
             f"{prepared['decide_us']['without']:.1f} us without lists, "
             f"{prepared['decide_us']['with']:.1f} us with ({prepared['refused_by_lists']} of "
-            f"{prepared['queries']} pool queries refused by a list)"
+            f"{prepared['queries']} pool queries refused by a list); the two lists' lookups "
+            f"alone {prepared['lookup_us']:.2f} us per call (one int() of a number: "
+            f"{prepared['int_us']:.3f} us, for the machine's speed)"
         )
         self.pools[DB_LISTS] = self.pools[DB_100K]  # the same calls against both
         config = CONFIGS[0]
@@ -1004,8 +1006,9 @@ class Summary:
             f"{mb_list(without['rss_mb'])} without"
         )
         self.add(
-            f"  in one process: decide() {p['decide_us']['with']:.1f} us/query with lists, "
-            f"{p['decide_us']['without']:.1f} without; entries read and compiled in "
+            f"  in one process: the two lists' lookups {p['lookup_us']:.2f} us per call (one "
+            f"int() {p['int_us']:.3f} us); decide() {p['decide_us']['with']:.1f} us/query "
+            f"with lists, {p['decide_us']['without']:.1f} without; entries read and compiled in "
             f"{p['read_s']:.2f}s, {p['kept_bytes_per_entry']:.1f} B kept per entry (arrays "
             f"{p['array_bytes_per_entry']:.1f} B; peak while reading "
             f"{p['peak_bytes_per_entry']:.0f} B)"

@@ -3,18 +3,19 @@
 A million entries must cost a worker a few MB and a call a microsecond or two, so a list
 is not a set of strings (about 100 bytes an entry) but a few flat arrays:
 
-- Exact numbers and prefixes share one sorted array of unsigned 64-bit keys. A digit
-  string's key is its digits read in base 11 ("0" -> 1 ... "9" -> 10), padded to 18 places
-  with 0: keys sort as the strings do, shorter before longer ("33" < "330" < "3300"), and
-  every number starting with a prefix has a key in [key(prefix), key(prefix) + 11 **
-  (18 - len) - 1]. An exact number is that interval reduced to its point. Prefixes and
-  points nest or are disjoint (a laminar family), so each entry keeps its parent, the
-  nearest entry that holds it: a lookup bisects once for the last entry starting at or
-  before the number's key, then climbs parents until one holds the number (the exact
-  number first, then the longest prefix): one or two steps in practice, 18 at most.
-  A directory of the keys' top 16 bits narrows the bisection to a few comparisons.
-  8 + 1 + 4 bytes per entry (key, kind and length, parent). Entries of 19 or 20 digits
-  (longer than E.164 allows, but valid digits) sit in two small sets of strings instead.
+- Exact numbers and prefixes share one sorted array of unsigned 64-bit keys. A number's
+  key is its digits padded with zeros to 17 places, times 32, plus its length (one int()
+  and a multiplication): "336" and "3360" differ by their lengths, and every number that
+  starts with a prefix of n digits has a key in [d * 32, (d + 10 ** (17 - n)) * 32), d
+  the prefix's padded digits: a prefix is an interval of keys (a number in it holds the
+  prefix when it has at least n digits), an exact number a point. Intervals and points
+  nest or are disjoint (a laminar family), so each entry keeps its parent, the nearest
+  entry that contains it: a lookup bisects once for the last entry starting at or before
+  the number's key, then climbs parents until one holds the number (the exact number
+  first, then the longest prefix): one or two steps in practice, 17 at most. A directory
+  of the keys' top bits narrows the bisection to a few comparisons. 8 + 1 + 4 bytes per
+  entry (key, kind and length, parent). Entries of 18 to 20 digits (longer than E.164
+  allows, but valid digits) sit in two small sets of strings instead.
 - Ranges (first-last number of one length) keep sorted arrays per length: starts, ends,
   and the furthest end so far (ranges of one list may overlap), bisected.
 
@@ -37,11 +38,13 @@ CALLED = "called"
 CALLER = "caller"
 
 MAX_DIGITS = 20
-KEY_DIGITS = 18  # 11 ** 18 < 2 ** 63: a key fits an unsigned 64-bit integer
-_POW11 = tuple(11**n for n in range(KEY_DIGITS + 1))
-_BASE11 = str.maketrans("0123456789", "123456789a")
+KEY_DIGITS = 17  # 10 ** 17 * 32 < 2 ** 62: a key fits an unsigned 64-bit integer
+# _SCALE[n]: what a number of n digits is multiplied by; _WIDTH[n]: the keys a prefix of
+# n digits spans.
+_SCALE: tuple[int, ...] = tuple(10 ** (KEY_DIGITS - n) * 32 for n in range(KEY_DIGITS + 1))
+_WIDTH = _SCALE
 _EXACT_FLAG = 32  # kinds[i]: a prefix's length, or an exact number's length + this
-_DIRECTORY_SHIFT = 47  # a key's top 16 bits (keys < 11 ** 18 < 2 ** 63)
+_DIRECTORY_SHIFT = 46  # keys < 2 ** 62: 65,536 buckets at most
 _DIRECTORY_MIN = 4096  # entries below which a list has no directory (a bisection is short)
 _ARRAY_DIGITS = 19  # every range bound of up to 19 digits fits an unsigned 64-bit integer
 
@@ -49,8 +52,12 @@ Keys = Sequence[int]  # array("Q") (or a list of ints for 20 digits), sorted
 
 
 def number_key(digits: str) -> int:
-    """The sort key of a digit string (its first 18 digits: see the module doc)."""
-    return int(digits[:KEY_DIGITS].translate(_BASE11).ljust(KEY_DIGITS, "0"), 11)
+    """A number's key (see the module doc); over 17 digits, its first 17 and the largest
+    length (after every entry of those digits: it is none of them)."""
+    size = len(digits)
+    if size > KEY_DIGITS:
+        return int(digits[:KEY_DIGITS]) * 32 + 31
+    return int(digits) * _SCALE[size] + size
 
 
 def _keys(values: list[int], digits: int) -> Keys:
@@ -75,9 +82,12 @@ class ListEntriesBuilder:
             raise ValueError(f"number list entry {number!r}: not 1 to {MAX_DIGITS} digits")
         if match in (EXACT, PREFIX) and size > KEY_DIGITS:
             self._long[0 if match == EXACT else 1].add(number)
-        elif match in (EXACT, PREFIX):
-            self._keys.append(number_key(number))
-            self._kinds.append(size + _EXACT_FLAG if match == EXACT else size)
+        elif match == EXACT:
+            self._keys.append(int(number) * _SCALE[size] + size)
+            self._kinds.append(size + _EXACT_FLAG)
+        elif match == PREFIX:
+            self._keys.append(int(number) * _SCALE[size])  # where its interval starts
+            self._kinds.append(size)
         elif match == RANGE:
             if len(range_end) != size or not range_end.isdigit() or range_end < number:
                 raise ValueError(f"number list range {number}-{range_end}: not a valid range")
@@ -89,9 +99,9 @@ class ListEntriesBuilder:
     def finish(self) -> ListEntries:
         starts, kinds = self._keys, self._kinds
         # Sorted by key, then by kind: a shorter prefix before a longer one with the same key
-        # ("33" before "330": it holds it), an exact number last (prefixes of its own digits
-        # hold it). The loader reads the entries ordered by number: already sorted, checked
-        # in one pass; else one sort of key * 64 + kind (kinds are below 64).
+        # ("33" before "330": it contains it), an exact number after them. The loader reads
+        # the entries ordered by number: sorted already, but for a prefix that is another
+        # entry plus zeros; checked in one pass, else one sort of key * 64 + kind.
         if not _ordered(starts, kinds):
             merged = sorted(key << 6 | kind for key, kind in zip(starts, kinds, strict=True))
             starts = array("Q", (item >> 6 for item in merged))
@@ -101,14 +111,14 @@ class ListEntriesBuilder:
         parents = array("i", bytes(4 * count))
         # The entries holding the current one, innermost last, as (end, index).
         holding: list[tuple[int, int]] = []
-        pow11 = _POW11
+        width = _WIDTH
         for i, key in enumerate(starts):
             while holding and holding[-1][0] < key:
                 holding.pop()
             parents[i] = holding[-1][1] if holding else -1
             kind = kinds[i]
-            if kind < _EXACT_FLAG:  # a point holds nothing but itself
-                holding.append((key + pow11[KEY_DIGITS - kind] - 1, i))
+            if kind < _EXACT_FLAG:  # a point contains nothing but itself
+                holding.append((key + width[kind] - 1, i))
         directory = None
         if count >= _DIRECTORY_MIN:
             top = (starts[-1] >> _DIRECTORY_SHIFT) + 2
@@ -202,12 +212,10 @@ class ListEntries:
             kinds, parents = self.kinds, self.parents
             while i >= 0:
                 kind = kinds[i]
-                start = starts[i]
                 if kind >= _EXACT_FLAG:
-                    # The same key is the same digits (up to 18 of them).
-                    if start == key and size <= KEY_DIGITS:
+                    if starts[i] == key:  # the same digits and length
                         return EXACT, number
-                elif start + _POW11[KEY_DIGITS - kind] > key:
+                elif kind <= size and starts[i] + _WIDTH[kind] > key:
                     return PREFIX, number[:kind] + "*"
                 i = parents[i]
         spans = self.ranges.get(size)

@@ -135,14 +135,15 @@ def test_entries_given_out_of_order_are_sorted():
 
 
 def test_twenty_digit_numbers_work_beyond_64_bits():
-    found = entries(("exact", "9" * 20), ("prefix", "8" * 19), ("prefix", "7" * 18))
+    found = entries(("exact", "9" * 20), ("prefix", "8" * 19), ("prefix", "7" * 17))
     assert found.find("9" * 20) == (EXACT, "9" * 20)
     assert found.find("9" * 19 + "8") is None
     assert found.find("9" * 18) is None and found.find("9" * 19) is None
     assert found.find("8" * 19 + "1") == (PREFIX, "8" * 19 + "*")
     assert found.find("8" * 18 + "1") is None  # an 18-digit cut of the 19-digit prefix
-    assert found.find("7" * 18 + "12") == (PREFIX, "7" * 18 + "*")
-    assert found.find("7" * 18) == (PREFIX, "7" * 18 + "*")
+    assert found.find("7" * 17 + "12") == (PREFIX, "7" * 17 + "*")
+    assert found.find("7" * 17) == (PREFIX, "7" * 17 + "*")
+    assert found.find("7" * 16) is None
 
 
 def test_a_million_entries_cost_13_bytes_each():
