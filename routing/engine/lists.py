@@ -72,7 +72,7 @@ class ListEntriesBuilder:
         self._keys: array[int] = array("Q")
         self._kinds = array("B")
         self._ranges: dict[int, list[tuple[int, int]]] = {}
-        self._long: tuple[set[str], set[str]] = (set(), set())  # over 18 digits: exact, prefix
+        self._long: tuple[set[str], set[str]] = (set(), set())  # over 17 digits: exact, prefix
         self.count = 0
 
     def add(self, match: str, number: str, range_end: str = "") -> None:
