@@ -1469,19 +1469,24 @@ def import_list_entries(
 
 def _existing_entries(keys: dict[int, int]) -> Iterator[tuple[int, int]]:
     """(id, key) of the database's entries that have a key of `keys`: by list, a chunk of
-    numbers at a time (a list with no entry yet, the first import's case, costs nothing)."""
+    numbers at a time. A list with no entry yet (the first import's case) costs nothing:
+    its numbers are not even listed."""
     if not keys:
+        return
+    list_ids = {key // _KEY_WIDTH // 3 for key in keys}
+    populated = set(
+        NumberListEntry.objects.filter(number_list_id__in=list_ids)
+        .values_list("number_list_id", flat=True)
+        .distinct()
+    )
+    if not populated:
         return
     by_list: dict[int, set[str]] = defaultdict(set)
     for key in keys:
         list_id, number = _key_list_number(key)
-        by_list[list_id].add(number)
-    populated = set(
-        NumberListEntry.objects.filter(number_list_id__in=by_list)
-        .values_list("number_list_id", flat=True)
-        .distinct()
-    )
-    for list_id in sorted(populated):
+        if list_id in populated:
+            by_list[list_id].add(number)
+    for list_id in sorted(by_list):
         numbers = sorted(by_list[list_id])
         for batch in _chunks(numbers, LOOKUP_CHUNK):
             found = NumberListEntry.objects.filter(number_list_id=list_id, number__in=batch)
