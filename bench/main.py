@@ -9,6 +9,8 @@ Sections (bench/README.md says what each measures and how to read it):
   records     the same with call records on vs off, records stored vs placed; ingestion
               rate; dashboard queries over a day of 10M attempts; the PostgreSQL outage run
   admin       routing p99 alone, during API exports and during API imports (same host)
+  lists       routing req/s with number lists of 1M entries vs without (two servers, same
+              data otherwise, rounds alternated); bytes per entry; import time of 1M entries
 Every load is bounded in time; everything started is stopped at the end, on errors and on
 Ctrl-C. Only 127.0.0.1 is ever contacted.
 """
@@ -37,9 +39,10 @@ from bench.dataset import DB_PREFIX, PROBE_PREFIX, TOKEN, server_url
 from bench.procs import CONFIGS, REPO, Server, ServerConfig, WrkResult
 from bench.queries import build_pool, write_pool
 
-SECTIONS = ("data", "throughput", "scale", "reload", "kamailio", "records", "admin")
+SECTIONS = ("data", "throughput", "scale", "reload", "kamailio", "records", "admin", "lists")
 DB_100K = f"{DB_PREFIX}"
 DB_1M = f"{DB_PREFIX}_1m"
+DB_LISTS = f"{DB_PREFIX}_lists"
 POOL_SIZE = 8000
 RESULTS = REPO / "bench" / "results"
 
@@ -52,6 +55,7 @@ TARGETS = {
     "live_s": 1.0,
     "calls_per_s": 500,
     "dashboard_s": 1.0,
+    "lists_ratio": 0.95,
 }
 
 
@@ -354,6 +358,64 @@ class Bench:
     def admin(self) -> None:
         self.results["admin"] = admin_load.run(self, quick=self.quick)
 
+    # -- lists ----------------------------------------------------------------------------------
+    def lists(self) -> None:
+        entries = 100_000 if self.quick else 1_000_000
+        say(f"  {DB_LISTS}: a copy of {DB_100K} with {entries:,} number list entries imported")
+        prepared = self.result_of(
+            self.python(
+                "-m", "bench.lists_bench", "prepare", "--src", DB_100K, "--db", DB_LISTS,
+                "--pool", str(self.pools[DB_100K]), "--entries", str(entries),
+                timeout=1800,
+            )
+        )  # fmt: skip
+        out: dict[str, Any] = {"prepared": prepared}
+        self.results["lists"] = out
+        say(
+            f"    imported {prepared['entries']:,} entries in {prepared['import_s']:.1f}s; "
+            f"a worker reads and compiles them in {prepared['read_s']:.2f}s, keeping "
+            f"{prepared['kept_bytes_per_entry']:.1f} B per entry (arrays "
+            f"{prepared['array_bytes_per_entry']:.1f} B); decide() "
+            f"{prepared['decide_us']['without']:.1f} us without lists, "
+            f"{prepared['decide_us']['with']:.1f} us with ({prepared['refused_by_lists']} of "
+            f"{prepared['queries']} pool queries refused by a list); the two lists' lookups "
+            f"alone {prepared['lookup_us']:.2f} us per call (one int() of a number: "
+            f"{prepared['int_us']:.3f} us, for the machine's speed)"
+        )
+        self.pools[DB_LISTS] = self.pools[DB_100K]  # the same calls against both
+        config = CONFIGS[0]
+        servers: dict[str, Server] = {}
+        try:
+            for db in (DB_100K, DB_LISTS):
+                server = self.server("c4router", config, db)
+                server.start(timeout=300)
+                servers[db] = server
+                say(f"  {db}: c4router ({config.label}) ready in {server.ready_after:.1f}s")
+            for db, server in servers.items():
+                self.wrk(server, db, 64, self.warmup)
+            runs: dict[str, list[WrkResult]] = {db: [] for db in servers}
+            for index in range(self.rounds):
+                for db, server in servers.items():
+                    result = self.wrk(server, db, 64, self.seconds)
+                    runs[db].append(result)
+                    say(
+                        f"    c64 round {index + 1}/{self.rounds} {db}: {fmt_int(result.rps)} "
+                        f"req/s p50 {result.p50_ms:.2f} p99 {result.p99_ms:.2f} ms "
+                        f"err {result.errors} cpu {result.server_cpu_us:.0f} us/req"
+                    )
+            for db, server in servers.items():
+                out[db] = {
+                    "c64": median_of(runs[db]),
+                    "rss_mb": [m.get("VmRSS", 0) for m in server.memory()],
+                }
+                say(f"    {db} worker RSS after the load: {mb_list(out[db]['rss_mb'])}")
+            out["ratio"] = statistics.median(
+                a.rps / b.rps for a, b in zip(runs[DB_LISTS], runs[DB_100K], strict=True)
+            )
+        finally:
+            for server in servers.values():
+                server.stop()
+
     # -- run --------------------------------------------------------------------------------------
     def run(self) -> None:
         only = self.args.only
@@ -381,6 +443,7 @@ class Bench:
             "kamailio": self.kamailio,
             "records": self.records,
             "admin": self.admin,
+            "lists": self.lists,
         }
         for name in sections:
             load = procs.loadavg()
@@ -597,6 +660,7 @@ class Summary:
         self.kamailio()
         self.records()
         self.admin()
+        self.lists()
         for name, error in self.r.get("failed", {}).items():
             self.add(f"section {name} FAILED: {error}")
         if self.checks:
@@ -929,6 +993,47 @@ class Summary:
             f"{result['export']['p99_ms']:.1f} / {result['import']['p99_ms']:.1f} ms",
             f"< {admin_load.TARGET_P99_MS:g} ms",
             worst is not None and worst < admin_load.TARGET_P99_MS,
+        )
+
+    def lists(self) -> None:
+        ls = self.r.get("lists")
+        if not ls or "ratio" not in ls:
+            return
+        p = ls["prepared"]
+        without, with_lists = ls[DB_100K], ls[DB_LISTS]
+        self.add(
+            f"number lists (gunicorn -w 2, c64): {p['entries']:,} entries in two global block "
+            "lists (called and caller number), vs the same data without"
+        )
+        self.add(
+            f"  req/s {fmt_int(with_lists['c64']['rps'])} with lists, "
+            f"{fmt_int(without['c64']['rps'])} without (median of per-round ratios "
+            f"{ls['ratio']:.1%}); p99 {with_lists['c64']['p99_ms']:.2f} / "
+            f"{without['c64']['p99_ms']:.2f} ms; cpu {with_lists['c64']['cpu_us']:.0f} / "
+            f"{without['c64']['cpu_us']:.0f} us/req"
+        )
+        self.add(
+            f"  worker RSS {mb_list(with_lists['rss_mb'])} with lists, "
+            f"{mb_list(without['rss_mb'])} without"
+        )
+        self.add(
+            f"  in one process: the two lists' lookups {p['lookup_us']:.2f} us per call (one "
+            f"int() {p['int_us']:.3f} us); decide() {p['decide_us']['with']:.1f} us/query "
+            f"with lists, {p['decide_us']['without']:.1f} without; entries read and compiled in "
+            f"{p['read_s']:.2f}s, {p['kept_bytes_per_entry']:.1f} B kept per entry (arrays "
+            f"{p['array_bytes_per_entry']:.1f} B; peak while reading "
+            f"{p['peak_bytes_per_entry']:.0f} B)"
+        )
+        self.add(
+            f"  CSV import (validate, COPY, history, one version bump): {p['entries']:,} entries "
+            f"in {p['import_s']:.1f}s"
+        )
+        self.add("")
+        self.check(
+            "c64 with 1M list entries vs without",
+            f"{ls['ratio']:.1%}",
+            ">= 95%",
+            ls["ratio"] >= TARGETS["lists_ratio"],
         )
 
 

@@ -14,6 +14,8 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import Count, Prefetch, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from routing import imports
@@ -26,6 +28,8 @@ from routing.models import (
     Gateway,
     IpSource,
     NormalizationRule,
+    NumberList,
+    NumberListEntry,
     Pbx,
     RouterInstance,
     RouteRule,
@@ -531,6 +535,134 @@ class DidAdmin(CsvImportExportMixin, SimpleHistoryAdmin):
         if obj.match == DidMatch.PREFIX:
             return f"{obj.number}… (every number starting with {obj.number})"
         return obj.number
+
+
+@admin.register(NumberList)
+class NumberListAdmin(SimpleHistoryAdmin):
+    list_display = ("name", "mode", "side", "attached_to", "refusal", "entry_count", "enabled")
+    list_editable = ("enabled",)
+    list_filter = ("enabled", "mode", "side", "tenant", "carrier")
+    list_select_related = ("tenant", "carrier")
+    search_fields = ("name", "description", "reason")
+    autocomplete_fields = ("tenant", "carrier")
+    # The entry count drops the model's ordering (GROUP BY): the list picker pages by name.
+    ordering = ("name",)
+    readonly_fields = ("entries_link", *RECORD_FIELDS)
+    fieldsets = (
+        (
+            "What the list does",
+            {
+                "fields": ("name", "mode", "side", "enabled", "description"),
+                "description": "A block list refuses the numbers it holds; an allow list lets "
+                "only its numbers through. It looks at the called number (B) or at the "
+                "caller's (A), in E.164 after normalization (33612345678).",
+            },
+        ),
+        (
+            "Which calls",
+            {
+                "fields": ("tenant", "carrier"),
+                "description": "Empty: every call. A tenant: that tenant's calls. A carrier: "
+                "routes to that carrier are skipped for the numbers the list refuses, and "
+                "the next route is tried (the call is not refused).",
+            },
+        ),
+        (
+            "The refusal",
+            {
+                "fields": ("code", "reason"),
+                "description": "What a refused call gets: a SIP code (403 by default) and a "
+                "reason ('Destination blocked' or 'Source blocked' when empty).",
+            },
+        ),
+        ("Entries", {"fields": ("entries_link",)}),
+        RECORD_FIELDSET,
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[NumberList]:
+        return super().get_queryset(request).annotate(n_entries=Count("entries"))
+
+    @admin.display(description="entries", ordering="n_entries")
+    def entry_count(self, obj: NumberList) -> int:
+        return obj.n_entries  # type: ignore[attr-defined]
+
+    @admin.display(description="attached to")
+    def attached_to(self, obj: NumberList) -> str:
+        return obj.attachment
+
+    @admin.display(description="refusal")
+    def refusal(self, obj: NumberList) -> str:
+        return f"{obj.code} {obj.refusal_reason}"
+
+    @admin.display(description="entries")
+    def entries_link(self, obj: NumberList) -> str:
+        if obj.pk is None:
+            return "Save the list, then add its entries (one by one or by CSV import)."
+        changelist = reverse("admin:routing_numberlistentry_changelist")
+        count = getattr(obj, "n_entries", None)
+        if count is None:
+            count = obj.entries.count()
+        return format_html(
+            '<a href="{}?number_list__id__exact={}">{} entries</a> (search, add, import CSV)',
+            changelist,
+            obj.pk,
+            count,
+        )
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, ...]:
+        # The entries are counted, not listed: a list may hold a million (and they are
+        # deleted in SQL with their history: NumberList.delete()).
+        names = []
+        total = 0
+        for obj in objs:
+            count = obj.entries.count()
+            total += count
+            names.append(f"Number list: {obj} and its {count} entries")
+        perms_needed = set()
+        if total and not request.user.has_perm("routing.delete_numberlistentry"):
+            perms_needed.add(NumberListEntry._meta.verbose_name)
+        model_count = {
+            NumberList._meta.verbose_name_plural: len(names),
+            NumberListEntry._meta.verbose_name_plural: total,
+        }
+        return names, model_count, perms_needed, []
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[NumberList]) -> None:
+        for obj in queryset:
+            obj.delete()
+
+
+@admin.register(NumberListEntry)
+class NumberListEntryAdmin(CsvImportExportMixin, SimpleHistoryAdmin):
+    csv_importer = staticmethod(imports.import_list_entries)
+    csv_exporter = staticmethod(imports.export_list_entries)
+    csv_filename = "number-list-entries.csv"
+
+    list_display = ("entry", "match", "number_list", "comment")
+    list_display_links = ("entry",)
+    list_filter = ("match", "number_list")
+    list_select_related = ("number_list",)
+    # Numbers by their start (the unique index serves it), comments anywhere.
+    search_fields = ("^number", "comment")
+    autocomplete_fields = ("number_list",)
+    readonly_fields = RECORD_FIELDS
+    show_full_result_count = False  # no COUNT(*) over a million rows per page
+    fieldsets = (
+        (
+            "Entry",
+            {
+                "fields": ("number_list", "match", "number", "range_end", "comment"),
+                "description": "E.164 digits without '+' (33612345678). A prefix covers "
+                "every number starting with its digits; a range its first to last number "
+                "(as many digits each).",
+            },
+        ),
+        RECORD_FIELDSET,
+    )
+
+    @admin.display(description="number(s)", ordering="number")
+    def entry(self, obj: NumberListEntry) -> str:
+        return str(obj)
 
 
 @admin.register(NormalizationRule)

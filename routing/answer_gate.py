@@ -14,7 +14,10 @@ call), and keeps what fails them out of the answers:
   are skipped, its traffic refused 403);
 - an IP source whose network does not parse (a scope id): left out (403 for its traffic);
 - a route rule with a bad caller ID, display name or extra header: left out (the next best
-  rule routes, or 404).
+  rule routes, or 404);
+- a number list whose refusal code is not 400-699 or whose reason is not a reason phrase
+  (validators.validate_reason_phrase): it still refuses, with the default 403 and reason of
+  its side, so that a blocked number stays blocked.
 
 Each is logged once per process at WARNING, naming the row, the field and the validator's
 message, control characters escaped (the value may hold CR/LF); `manage.py
@@ -31,6 +34,7 @@ from django.core.exceptions import ValidationError
 
 from routing import validators
 from routing.engine import grammar
+from routing.engine.lists import NumberListRow
 from routing.engine.table import (
     CarrierRow,
     GatewayRow,
@@ -39,6 +43,7 @@ from routing.engine.table import (
     SourceRow,
     TableRows,
 )
+from routing.models.lists import DEFAULT_CODE, DEFAULT_REASONS
 
 logger = logging.getLogger("c4router.loader")
 
@@ -151,6 +156,28 @@ def _source_ok(row: SourceRow) -> bool:
     return False
 
 
+def _gate_list(row: NumberListRow) -> NumberListRow:
+    """A list's code and reason as the answer carries them: its own, else its side's
+    default (an empty reason: the operator's choice; a bad value: reported)."""
+    default = DEFAULT_REASONS.get(row.side, "Blocked")  # type: ignore[call-overload]
+    problems = _problems(
+        [("reason", validators.validate_reason_phrase, row.reason)] if row.reason else []
+    )
+    low, high = validators.REFUSAL_CODE_RANGE
+    code_ok = isinstance(row.code, int) and low <= row.code <= high
+    if not code_ok:
+        problems.append(f"code: {row.code} is not a SIP failure code {low}-{high}")
+    if problems:
+        _report(f"number list #{row.id} (answers with its side's default instead)", problems)
+    reason = (
+        row.reason if row.reason and not any(p.startswith("reason") for p in problems) else default
+    )
+    code = row.code if code_ok else DEFAULT_CODE
+    if (code, reason) == (row.code, row.reason):
+        return row
+    return dataclasses.replace(row, code=code, reason=reason)
+
+
 def gate_rows(rows: TableRows) -> TableRows:
     """The small tables with every value an answer carries checked (see the module doc)."""
     return dataclasses.replace(
@@ -159,6 +186,7 @@ def gate_rows(rows: TableRows) -> TableRows:
         gateways=tuple(_gate_endpoint(row) for row in rows.gateways),  # type: ignore[misc]
         carriers=tuple(_gate_carrier(row) for row in rows.carriers),
         sources=tuple(row for row in rows.sources if _source_ok(row)),
+        number_lists=tuple(_gate_list(row) for row in rows.number_lists),
     )
 
 

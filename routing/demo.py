@@ -31,6 +31,8 @@ from routing.models import (
     IpSource,
     NormalizationRule,
     NumberField,
+    NumberList,
+    NumberListEntry,
     Pbx,
     RouterInstance,
     RouteRule,
@@ -303,6 +305,31 @@ def _routes(seed: _Seeder, carriers: dict[str, Any], customers: dict[str, Any]) 
     _targets(seed, uk, (0, beta), (1, alpha))
 
 
+def _number_lists(seed: _Seeder) -> None:
+    fraud = seed.put(
+        NumberList,
+        {"name": "Fraud destinations"},
+        mode="block",
+        side="called",
+        tenant=None,
+        carrier=None,
+        code=403,
+        reason="",
+        enabled=True,
+        description="Destinations nobody calls in good faith: refused for every call.",
+    )
+    for number, comment in (
+        ("3389", "French premium-rate numbers (08 9x)"),
+        ("882", "International networks (satellite): fraud-prone"),
+    ):
+        seed.put(
+            NumberListEntry,
+            {"number_list": fraud, "number": number, "match": "prefix"},
+            range_end="",
+            comment=comment,
+        )
+
+
 def seed_demo() -> dict[str, int]:
     """Create or refresh the demo data; returns the demo objects per model and 'changed'.
 
@@ -314,6 +341,7 @@ def seed_demo() -> dict[str, int]:
         carriers = _carriers(seed)
         customers = _customers(seed)
         _routes(seed, carriers, customers)
+        _number_lists(seed)
         seed.put(
             RouterInstance,
             {"name": "edge1"},

@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 import orjson
 
 from routing.engine.decide import Decision, decide
+from routing.engine.lists import PREFIX, RANGE, Listed
 from routing.engine.query import QueryError, parse_query
 from routing.engine.rtjson import answer_document
 from routing.engine.table import Table
 from routing.loader import build_from_database
+from routing.models import NumberListEntry
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ def describe(decision: Decision, table: Table, now: datetime) -> list[str]:
             f"Numbers (E.164): called {decision.callee or 'not a number'}, "
             f"calling {decision.caller or 'not a number'}"
         )
+    if decision.listed is not None:
+        lines.append(f"Number list: {describe_listed(decision.listed)}")
     if decision.rule is not None:
         lines.append(f"Rule: {decision.rule.label}")
     lines.append(f"Decision: {decision.why}")
@@ -104,3 +108,31 @@ def describe(decision: Decision, table: Table, now: datetime) -> list[str]:
     lines.extend(f"Skipped: {reason}" for reason in decision.skipped)
     lines.append(f"Answer: {decision.code} {decision.reason}")
     return lines
+
+
+def describe_listed(listed: Listed) -> str:
+    """The list that refused a call, and its entry with the entry's id and comment (read
+    from the database: the table keeps the entries as bare integers)."""
+    row = listed.row
+    text = f"{row.label} #{row.id}"
+    if listed.entry is None:
+        side = "called" if row.side == "called" else "calling"
+        return f"{text}: the {side} number {listed.number or '(not a number)'} is on no entry"
+    match, shown = listed.entry
+    number, range_end = shown, ""
+    if match == PREFIX:
+        number = shown.removesuffix("*")
+    elif match == RANGE:
+        number, range_end = shown.split("-")
+    found = (
+        NumberListEntry.objects.filter(
+            number_list_id=row.id, match=match, number=number, range_end=range_end
+        )
+        .values_list("id", "comment")
+        .first()
+    )
+    text += f": entry {shown} ({match})"
+    if found is not None:
+        entry_id, comment = found
+        text += f", entry #{entry_id}" + (f" {comment!r}" if comment else "")
+    return text

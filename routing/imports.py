@@ -29,17 +29,29 @@ DIDs, one number, range or prefix per line (tenant, number and pbx required):
 - match: exact (the default), range or prefix; range_end only for a range.
 - pbx: the PBX's name within the tenant.
 
+Number list entries, one exact number, prefix or range per line (list and number
+required):
+
+    list,number,match,range_end,comment
+
+- list: the number list's name (the list itself is made in the admin or the API).
+- match: exact (the default), prefix or range; range_end only for a range.
+- comment: free text, kept (and exported back).
+
 Modes:
 - "add": every line is new; a line that duplicates an existing row (or another line) fails.
   A duplicate rule is one with the same scope (tenant or global), prefix, caller prefix,
   time window (weekdays, start, end, time zone) and priority, i.e. one the router could not
-  tell apart; a duplicate DID has the same number and match.
+  tell apart; a duplicate DID has the same number and match; a duplicate list entry the
+  same list, number and match.
 - "replace": first delete the existing rows the file redefines: the rules of the same
   scope with a destination prefix the file has, the DIDs with the same number and match.
-  Re-importing a carrier's prefix list this way replaces it.
+  Re-importing a carrier's prefix list this way replaces it. (List entries: those of the
+  same list, number and match.)
 - "replace-scope": first delete every rule (every DID) of each scope the file names (each
   tenant, and "global" for rules with an empty tenant). The file becomes the whole table of
-  those scopes.
+  those scopes. For number list entries, the scope is the list: every entry of each list
+  the file names is deleted first.
 
 All or nothing: the whole import is one transaction; any bad line and nothing is written.
 Errors name the line (the header is line 1; a record spanning several lines is named by its
@@ -99,7 +111,10 @@ from routing.models import (
     Changes,
     Did,
     DidMatch,
+    EntryMatch,
     Gateway,
+    NumberList,
+    NumberListEntry,
     Pbx,
     RouteRule,
     RouteTarget,
@@ -107,6 +122,7 @@ from routing.models import (
     bump_routing_version,
     record_changes,
 )
+from routing.models.lists import entry_errors
 from routing.validators import (
     PREFIX_MAX_LENGTH,
     TEXT_CONTROL_RE,
@@ -138,6 +154,8 @@ ROUTE_COLUMNS = (
 ROUTE_REQUIRED = ("prefix",)
 DID_COLUMNS = ("tenant", "number", "match", "range_end", "pbx", "description", "enabled")
 DID_REQUIRED = ("tenant", "number", "pbx")
+LIST_ENTRY_COLUMNS = ("list", "number", "match", "range_end", "comment")
+LIST_ENTRY_REQUIRED = ("list", "number")
 
 MAX_ERRORS = 50
 BATCH_SIZE = 2000
@@ -1346,10 +1364,182 @@ def _did_batches(queryset: models.QuerySet[Did] | None) -> Iterator[list[list[st
 export_dids = Exporter(DID_COLUMNS, _did_batches)
 
 
+# --- Number list entries ---------------------------------------------------------------------
+
+_ENTRY_FIELDS = ("number", "match", "range_end", "comment")
+_MATCH_CODE = {EntryMatch.EXACT: 0, EntryMatch.PREFIX: 1, EntryMatch.RANGE: 2}
+
+
+_KEY_WIDTH = 10**21  # 10 ** len(number) + number: below this for up to 20 digits
+
+
+def _entry_key(list_id: int, match: str, number: str) -> int:
+    """(list, match, number) as one int: a million keys of an import in memory cost an
+    int each (~36 bytes), not a tuple of strings (~200). The number keeps its leading
+    zeros (10 ** its length + its digits, as the rule index's prefix_key)."""
+    return (list_id * 3 + _MATCH_CODE[match]) * _KEY_WIDTH + 10 ** len(number) + int(number)
+
+
+def _key_list_number(key: int) -> tuple[int, str]:
+    """The list id and the number of an _entry_key."""
+    head, rest = divmod(key, _KEY_WIDTH)
+    return head // 3, str(rest)[1:]
+
+
+def import_list_entries(
+    file: Iterable[str],
+    *,
+    mode: str = ADD,
+    dry_run: bool = False,
+    user: Any = None,
+    change_reason: str | None = None,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Import number list entries from a CSV text stream (see the module docstring).
+
+    Raises ImportFailed (nothing written) when any line is bad. The lists named must exist.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    wrap = progress or _no_progress
+    now = timezone.now()
+    reason = _reason(change_reason, "CSV import of number list entries")
+    write = _Write(_history_user(user), reason, now, wrap)
+    errors = _Errors()
+    defaults = {name: _field_default(NumberListEntry, name) for name in _ENTRY_FIELDS}
+    result = ImportResult(dry_run=dry_run)
+    with transaction.atomic(), _Spool() as entry_rows:
+        version = bump_routing_version(changed=Changes())  # the lock; changes logged at the end
+        lists = {row.name: row.pk for row in NumberList.objects.only("pk", "name")}
+        clean = _Cleaner(NumberListEntry)
+        # _entry_key -> line: what this import keeps in memory per row.
+        keys: dict[int, int] = {}
+        list_ids: set[int] = set()
+        records = _records(file, LIST_ENTRY_COLUMNS, LIST_ENTRY_REQUIRED, errors)
+        for line, row in wrap(records, desc="validate", unit="row"):
+            name = row.get("list", "")
+            list_id = lists.get(name)
+            if list_id is None:
+                message = (
+                    f"There is no number list named '{name}'."
+                    if name
+                    else "This field is required."
+                )
+                errors.add(line, "list", message)
+            values = _clean_columns(clean, line, row, _ENTRY_FIELDS, errors, defaults)
+            if values is None or list_id is None:
+                continue
+            number, match, range_end = values["number"], values["match"], values["range_end"]
+            problems = entry_errors(match, number, range_end)
+            for field_name, message in problems.items():
+                errors.add(line, field_name, message)
+            if problems:
+                continue
+            key = _entry_key(list_id, match, number)
+            if key in keys:
+                errors.add(line, "number", f"Line {keys[key]} already has this number and match.")
+            keys.setdefault(key, line)
+            if errors:
+                continue  # nothing will be written: only the checks go on
+            list_ids.add(list_id)
+            entry_rows.append((now, now, list_id, match, number, range_end, values["comment"]))
+        errors.raise_if_any()
+
+        if mode == ADD:
+            _check_existing_entries(keys, errors)
+            errors.raise_if_any()
+            result.deleted = 0
+        elif mode == REPLACE:
+            doomed = _entries_to_replace(keys)
+            result.deleted = _delete(NumberListEntry, "id", doomed, write)
+        else:
+            result.deleted = _delete(NumberListEntry, "number_list_id", sorted(list_ids), write)
+        del keys
+        if _columns(NumberListEntry) != [
+            "created_at", "updated_at", "number_list_id", "match", "number", "range_end", "comment"
+        ]:  # fmt: skip  # pragma: no cover - a new field: the rows above need it
+            raise RuntimeError("NumberListEntry: unexpected columns")
+        _insert(NumberListEntry, entry_rows, entry_rows.count, write, "list entries")
+        result.created = entry_rows.count
+        record_changes(version, Changes(lists=[(pk, None, None) for pk in sorted(list_ids)]))
+        if dry_run:
+            transaction.set_rollback(True)
+    return result
+
+
+def _existing_entries(keys: dict[int, int]) -> Iterator[tuple[int, int]]:
+    """(id, key) of the database's entries that have a key of `keys`: by list, a chunk of
+    numbers at a time. A list with no entry yet (the first import's case) costs nothing:
+    its numbers are not even listed."""
+    if not keys:
+        return
+    list_ids = {key // _KEY_WIDTH // 3 for key in keys}
+    populated = set(
+        NumberListEntry.objects.filter(number_list_id__in=list_ids)
+        .values_list("number_list_id", flat=True)
+        .distinct()
+    )
+    if not populated:
+        return
+    by_list: dict[int, set[str]] = defaultdict(set)
+    for key in keys:
+        list_id, number = _key_list_number(key)
+        if list_id in populated:
+            by_list[list_id].add(number)
+    for list_id in sorted(by_list):
+        numbers = sorted(by_list[list_id])
+        for batch in _chunks(numbers, LOOKUP_CHUNK):
+            found = NumberListEntry.objects.filter(number_list_id=list_id, number__in=batch)
+            for pk, match, number in found.values_list("id", "match", "number"):
+                key = _entry_key(list_id, match, number)
+                if key in keys:
+                    yield pk, key
+
+
+def _check_existing_entries(keys: dict[int, int], errors: _Errors) -> None:
+    message = (
+        NumberListEntry()
+        .unique_error_message(NumberListEntry, ("number_list", "number", "match"))
+        .messages[0]
+    )
+    for _, key in _existing_entries(keys):
+        errors.add(keys[key], "number", message)
+
+
+def _entries_to_replace(keys: dict[int, int]) -> list[int]:
+    return [pk for pk, _ in _existing_entries(keys)]
+
+
+def delete_list_entries(list_ids: Sequence[int], *, reason: str, user: Any = None) -> int:
+    """Delete every entry of these lists in SQL, each with its "-" history record (a
+    list's delete; a million entries deleted one by one would take minutes), in the
+    caller's transaction. The caller bumps the routing version (the list's own delete
+    does, through its signal)."""
+    write = _Write(_history_user(user), reason[:100], timezone.now(), _no_progress)
+    return _delete(NumberListEntry, "number_list_id", list(list_ids), write)
+
+
+def _list_entry_batches(
+    queryset: models.QuerySet[NumberListEntry] | None,
+) -> Iterator[list[list[str]]]:
+    """Entries (all, or `queryset`) as rows of cells, a batch at a time."""
+    if queryset is None:
+        queryset = NumberListEntry.objects.all()
+    entries = queryset.order_by("number_list__name", "number", "match", "id").values_list(
+        "number_list__name", "number", "match", "range_end", "comment"
+    )
+    for batch in _batched(entries.iterator(chunk_size=BATCH_SIZE), BATCH_SIZE):
+        yield [list(row) for row in batch]
+
+
+export_list_entries = Exporter(LIST_ENTRY_COLUMNS, _list_entry_batches)
+
+
 __all__ = [
     "ADD",
     "DID_COLUMNS",
     "FORMULA_STARTS",
+    "LIST_ENTRY_COLUMNS",
     "MODES",
     "REPLACE",
     "REPLACE_SCOPE",
@@ -1358,9 +1548,12 @@ __all__ = [
     "ImportFailed",
     "ImportResult",
     "RowError",
+    "delete_list_entries",
     "export_dids",
+    "export_list_entries",
     "export_route_rules",
     "import_dids",
+    "import_list_entries",
     "import_route_rules",
     "neutralise_formula",
     "restore_formula",

@@ -32,6 +32,7 @@ from django.db import InterfaceError, OperationalError, connections, transaction
 
 from routing import metrics, validators
 from routing.answer_gate import gate_rows, rule_ok
+from routing.engine.lists import ListEntries, ListEntriesBuilder, NumberListRow
 from routing.engine.numbers import NumberPlan, NumberRule, RuleError
 from routing.engine.table import (
     PLAIN_MAX_ID,
@@ -62,6 +63,8 @@ from routing.models import (
     Gateway,
     IpSource,
     NormalizationRule,
+    NumberList,
+    NumberListEntry,
     Pbx,
     RouterInstance,
     RouteRule,
@@ -109,7 +112,12 @@ def _build_all(using: str, version: int) -> Table:
     are never all in memory as rows."""
     rules = RuleIndexBuilder()
     _read_rules(using, into=rules)
-    rows = dataclasses.replace(_read_small(using), dids=tuple(_read_dids(using)))
+    small = _read_small(using)
+    rows = dataclasses.replace(
+        small,
+        dids=tuple(_read_dids(using)),
+        list_entries=_read_list_entries(using, [row.id for row in small.number_lists]),
+    )
     return build_table(rows, version=version, defaults=defaults_from_settings(), rules=rules)
 
 
@@ -207,6 +215,12 @@ def _read_small(using: str) -> TableRows:
     tokens = frozenset(
         RouterInstance.objects.using(using).filter(enabled=True).values_list("token", flat=True)
     )
+    number_lists = tuple(
+        NumberListRow(*values)
+        for values in NumberList.objects.using(using)
+        .filter(enabled=True)
+        .values_list("id", "name", "mode", "side", "code", "reason", "tenant_id", "carrier_id")
+    )
     return gate_rows(
         TableRows(
             tenants=tenants,
@@ -217,6 +231,7 @@ def _read_small(using: str) -> TableRows:
             domains=domains,
             tokens=tokens,
             left_out=left_out,
+            number_lists=number_lists,
         )
     )
 
@@ -370,6 +385,24 @@ def _read_dids(using: str, ids: Collection[int] | None = None) -> list[DidRow]:
     return [DidRow(*row) for row in _stream(connection, sql, params)]
 
 
+def _read_list_entries(using: str, list_ids: Collection[int]) -> dict[int, ListEntries]:
+    """The compiled entries of these lists, read ordered by number (the unique index's
+    order): each kind and length fills its sorted array by appending, no sort."""
+    if not list_ids:
+        return {}
+    connection = connections[using]
+    list_filter, params = _id_filter(connection.vendor, "number_list_id", list_ids)
+    table = NumberListEntry._meta.db_table
+    sql = (
+        f"SELECT number_list_id, match, number, range_end FROM {table} "  # noqa: S608
+        f"WHERE TRUE{list_filter} ORDER BY number_list_id, number"
+    )
+    builders = {list_id: ListEntriesBuilder() for list_id in list_ids}
+    for list_id, match, number, range_end in _stream(connection, sql, params):
+        builders[list_id].add(match, number, range_end)
+    return {list_id: builder.finish() for list_id, builder in builders.items()}
+
+
 class TableBuildError(Exception):
     """The database answered, but no table could be made of what it holds (the cause is
     chained). Not an outage: /readyz says "table build failing", and the holder retries
@@ -431,15 +464,27 @@ def _update(using: str, current: Table | None, version: int) -> tuple[Table, str
         dids_moved = tuple(
             (object_id, key) for kind, object_id, _, key in changes if kind == ChangeKind.DID
         )
+        small = _read_small(using)
+        lists_changed = frozenset(
+            object_id
+            for kind, object_id, _, _ in changes
+            if kind == ChangeKind.LIST and object_id is not None
+        )
+        enabled = {row.id for row in small.number_lists}
         patch = Patch(
-            small=_read_small(using),
+            small=small,
             rules_moved=rules_moved,
             rules=tuple(_read_rules(using, {i for i, _ in rules_moved})) if rules_moved else (),
             dids_moved=dids_moved,
             dids=tuple(_read_dids(using, {i for i, _ in dids_moved})) if dids_moved else (),
+            lists_changed=lists_changed,
+            list_entries=_read_list_entries(using, sorted(lists_changed & enabled)),
         )
         table = patch_table(current, patch, version=version)
-        how = f"patched ({len(rules_moved)} rule and {len(dids_moved)} DID changes)"
+        how = (
+            f"patched ({len(rules_moved)} rule, {len(dids_moved)} DID and "
+            f"{len(lists_changed)} number list changes)"
+        )
     return table, how
 
 

@@ -39,7 +39,7 @@ OUTCOMES = {
     name: ROUTING_REQUESTS.labels(name)
     for name in (
         "routed", "no_route", "unknown_source", "unavailable", "address_incomplete",
-        "bad_request", "forbidden_client", "not_ready",
+        "listed", "bad_request", "forbidden_client", "not_ready",
     )
 }  # fmt: skip
 OUTCOME_OF_CODE = {
@@ -135,12 +135,13 @@ class RoutingTally:
         """A query refused before a decision (bad request, unknown client, no table)."""
         self.outcomes[OUTCOME_INDEX[name]] += 1
 
-    def answered(self, code: int, routes: int, started: float) -> None:
+    def answered(self, code: int, routes: int, started: float, listed: bool = False) -> None:
         """A decision: its code, how many routes (0: refused), when handling started
-        (perf_counter)."""
+        (perf_counter); listed: refused by a number list, with whatever code the list
+        gives (counted as "listed", not by its code)."""
         now = time.perf_counter()
         seconds = now - started
-        self.outcomes[CODE_INDEX[code]] += 1
+        self.outcomes[LISTED_INDEX if listed else CODE_INDEX[code]] += 1
         self.seconds[bisect.bisect_left(SECONDS_BUCKETS, seconds)] += 1
         self.seconds_sum += seconds
         if routes:
@@ -184,6 +185,7 @@ def _add_to_histogram(histogram: Histogram, before: list[int], after: list[int],
 OUTCOME_NAMES = tuple(OUTCOMES)
 OUTCOME_INDEX = {name: index for index, name in enumerate(OUTCOME_NAMES)}
 CODE_INDEX = {code: OUTCOME_INDEX[name] for code, name in OUTCOME_OF_CODE.items()}
+LISTED_INDEX = OUTCOME_INDEX["listed"]
 TALLY = RoutingTally()
 
 

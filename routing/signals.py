@@ -17,6 +17,8 @@ from routing.models import (
     ROUTING_MODELS,
     Changes,
     Did,
+    NumberList,
+    NumberListEntry,
     RouteRule,
     RouteTarget,
     bump_routing_version,
@@ -49,6 +51,10 @@ def _changes(sender: type, instance: Any, deleted: bool) -> Changes:
             return Changes(dids=[(instance.pk, None, instance.number)])
         old = getattr(instance, "_routing_old_key", None)
         return Changes(dids=[(instance.pk, None, old[0] if old else None)])
+    if sender is NumberList:
+        return Changes(lists=[(instance.pk, None, None)])
+    if sender is NumberListEntry:
+        return Changes(lists=[(instance.number_list_id, None, None)])
     return Changes()  # a small table: every worker reloads those whole anyway
 
 

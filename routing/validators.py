@@ -343,6 +343,31 @@ def validate_sip_codes(value: str) -> None:
     parse_sip_codes(value)
 
 
+REASON_PHRASE_MAX = 64
+# RFC 3261 Reason-Phrase: text on the status line, no control character (CR or LF would end
+# the line); UTF-8 allowed. Kept to one readable line: no leading or trailing space.
+_REASON_PHRASE_RE = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def validate_reason_phrase(value: str) -> None:
+    """The reason text of a SIP refusal c4router sends (a number list's, e.g. "Destination
+    blocked"): 1-64 printable characters, no leading or trailing space."""
+    if (
+        not value
+        or len(value) > REASON_PHRASE_MAX
+        or value != value.strip()
+        or not _REASON_PHRASE_RE.fullmatch(value)
+    ):
+        raise ValidationError(
+            f"Enter 1 to {REASON_PHRASE_MAX} printable characters without control "
+            "characters or surrounding spaces, e.g. Destination blocked.",
+            code="reason_phrase",
+        )
+
+
+REFUSAL_CODE_RANGE = (400, 699)  # a SIP final failure: 4xx, 5xx or 6xx
+
+
 # --- Router instances: what their rendered Kamailio config holds ----------------------------
 #
 # kamailio_render.validate_context() calls these very functions on every value it writes, so

@@ -25,6 +25,8 @@ from routing.models import (
     Gateway,
     IpSource,
     NormalizationRule,
+    NumberList,
+    NumberListEntry,
     Pbx,
     RouterInstance,
     RouteRule,
@@ -296,3 +298,32 @@ class CallRecordFilterSet(filters.FilterSet):
             "start_after", "start_before", "kind", "direction", "tenant", "carrier", "gateway",
             "rule", "sip_code", "prefix", "call_id", "hangup",
         ]  # fmt: skip
+
+
+class NumberListFilterSet(BaseFilterSet):
+    search_fields = ("name", "description", "reason")
+    tenant = _ids(Tenant, "tenant", "Tenant (id)")
+    carrier = _ids(Carrier, "carrier", "Carrier (id)")
+    is_global = filters.BooleanFilter(
+        method="filter_global", label="Global lists only (true) or attached ones only (false)"
+    )
+
+    class Meta:
+        model = NumberList
+        fields = ["q", "mode", "side", "tenant", "carrier", "is_global", "enabled"]
+
+    def filter_global(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
+        if value is None:
+            return queryset
+        attached = Q(tenant__isnull=False) | Q(carrier__isnull=False)
+        return queryset.exclude(attached) if value else queryset.filter(attached)
+
+
+class NumberListEntryFilterSet(BaseFilterSet):
+    search_fields = ("number", "range_end", "comment")
+    number_list = _ids(NumberList, "number_list", "Number list (id)")
+    prefix = _prefix("number", "Number starts with")
+
+    class Meta:
+        model = NumberListEntry
+        fields = ["q", "number_list", "match", "prefix"]

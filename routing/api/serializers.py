@@ -31,6 +31,8 @@ from routing.models import (
     IpSource,
     ListenTransport,
     NormalizationRule,
+    NumberList,
+    NumberListEntry,
     Pbx,
     RouterInstance,
     RouteRule,
@@ -546,3 +548,55 @@ class CallRecordSerializer(serializers.ModelSerializer):
             "answer_ms", "duration_ms", "hangup",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+class NumberListSerializer(DisplayMixin, ModelCleanSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="routing-api:numberlist-detail")
+    entry_count = serializers.SerializerMethodField(help_text="How many entries the list has.")
+    refusal_reason = serializers.CharField(
+        read_only=True, help_text="The reason a refused call gets (the side's default if empty)."
+    )
+
+    class Meta:
+        model = NumberList
+        fields = [
+            "id",
+            "url",
+            "display",
+            "name",
+            "mode",
+            "side",
+            "tenant",
+            "carrier",
+            "code",
+            "reason",
+            "refusal_reason",
+            "enabled",
+            "description",
+            "entry_count",
+            *TIMESTAMPS,
+        ]
+
+    @extend_schema_field(int)
+    def get_entry_count(self, obj: NumberList) -> int:
+        # Annotated by the viewset's queryset; counted for an object just written.
+        count = getattr(obj, "entry_count", None)
+        return count if count is not None else obj.entries.count()
+
+
+class NumberListEntrySerializer(DisplayMixin, ModelCleanSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="routing-api:numberlistentry-detail")
+
+    class Meta:
+        model = NumberListEntry
+        fields = [
+            "id",
+            "url",
+            "display",
+            "number_list",
+            "match",
+            "number",
+            "range_end",
+            "comment",
+            *TIMESTAMPS,
+        ]

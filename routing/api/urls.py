@@ -30,6 +30,8 @@ router.register("ip-sources", views.IpSourceViewSet)
 router.register("dids", views.DidViewSet)
 router.register("route-rules", views.RouteRuleViewSet)
 router.register("normalization-rules", views.NormalizationRuleViewSet)
+router.register("number-lists", views.NumberListViewSet)
+router.register("number-list-entries", views.NumberListEntryViewSet)
 router.register("router-instances", views.RouterInstanceViewSet)
 # Read-only: written by the call records ingester (routing.cdr).
 router.register("cdrs", views.CallRecordViewSet)

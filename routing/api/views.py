@@ -1,8 +1,8 @@
 """ModelViewSets of the configuration API: queryset, serializer, filterset, and little else.
 
-Every viewset also has a read-only `history` action (GET .../{id}/history/). Route rules and
-DIDs have `import` (POST a CSV) and `export` (GET the CSV) actions calling routing.imports,
-the same services as the manage.py commands.
+Every viewset also has a read-only `history` action (GET .../{id}/history/). Route rules,
+DIDs and number list entries have `import` (POST a CSV) and `export` (GET the CSV) actions
+calling routing.imports, the same services as the manage.py commands.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from django.db.models import ProtectedError, RestrictedError
+from django.db.models import Count, ProtectedError, RestrictedError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status, viewsets
@@ -33,6 +33,8 @@ from routing.models import (
     Gateway,
     IpSource,
     NormalizationRule,
+    NumberList,
+    NumberListEntry,
     Pbx,
     RouterInstance,
     RouteRule,
@@ -255,6 +257,24 @@ class RouteRuleViewSet(CsvImportExportMixin, RoutingViewSet):
     importer = staticmethod(imports.import_route_rules)
     exporter = staticmethod(imports.export_route_rules)
     export_filename = "routes.csv"
+
+
+class NumberListViewSet(RoutingViewSet):
+    # The entry count: one index-only count per list of the page.
+    queryset = NumberList.objects.annotate(entry_count=Count("entries"))
+    serializer_class = serializers.NumberListSerializer
+    filterset_class = filtersets.NumberListFilterSet
+    ordering_fields = ["id", "name", "created_at", "updated_at"]
+
+
+class NumberListEntryViewSet(CsvImportExportMixin, RoutingViewSet):
+    queryset = NumberListEntry.objects.select_related("number_list")
+    serializer_class = serializers.NumberListEntrySerializer
+    filterset_class = filtersets.NumberListEntryFilterSet
+    ordering_fields = ["id", "number", "created_at", "updated_at"]
+    importer = staticmethod(imports.import_list_entries)
+    exporter = staticmethod(imports.export_list_entries)
+    export_filename = "number-list-entries.csv"
 
 
 class NormalizationRuleViewSet(RoutingViewSet):

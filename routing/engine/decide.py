@@ -6,9 +6,12 @@ so tests can replay any decision. The steps:
 1. the source: the longest matching trusted network says who sent the call, a carrier
    (inbound traffic) or a PBX (outbound traffic); anything else is refused (403);
 2. the numbers, normalized to E.164 with the sender's rules;
-3. inbound: the DID (exact, then range, then longest prefix) gives the PBX, else the To
-   domain does; outbound: the best route rule (see RouteRule) gives ordered targets;
-4. each target's number and headers, translated for that target.
+3. the number lists of the call (global, and its tenant's): a block list holding a number,
+   or an allow list not holding it, refuses the call with the list's code and reason;
+4. inbound: the DID (exact, then range, then longest prefix) gives the PBX, else the To
+   domain does; outbound: the best route rule (see RouteRule) gives ordered targets, less
+   the carriers whose number lists refuse the call;
+5. each target's number and headers, translated for that target.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from routing.engine.lists import Listed
+from routing.engine.lists import check as check_lists
 from routing.engine.numbers import CALLEE, CALLER, from_e164, strip_and_prefix, to_e164
 from routing.engine.query import Party, Query
 from routing.engine.table import (
@@ -92,6 +97,7 @@ class Decision:
     domain: DomainRow | None = None
     routes: tuple[Route, ...] = ()
     skipped: tuple[str, ...] = ()
+    listed: Listed | None = None  # the number list that refused the call
 
     @property
     def routed(self) -> bool:
@@ -100,6 +106,27 @@ class Decision:
 
 def _refuse(code: int, why: str, **context: object) -> Decision:
     return Decision(code=code, reason=REASONS[code], why=why, **context)  # type: ignore[arg-type]
+
+
+def _listed(table: Table, tenant_id: int, callee: str | None, caller: str | None) -> Listed | None:
+    """The global list, else the tenant's, that refuses the call (one dict probe and no
+    lookup at all when there are no lists)."""
+    if table.lists_global:
+        found = check_lists(table.lists_global, callee, caller)
+        if found is not None:
+            return found
+    own = table.lists_by_tenant.get(tenant_id)
+    return check_lists(own, callee, caller) if own else None
+
+
+def _refuse_listed(listed: Listed, context: dict[str, object]) -> Decision:
+    return Decision(
+        code=listed.row.code,
+        reason=listed.row.reason,
+        why=listed.why,
+        listed=listed,
+        **context,  # type: ignore[arg-type]
+    )
 
 
 def decide(query: Query, table: Table, now: datetime, rng: random.Random | None = None) -> Decision:
@@ -152,6 +179,9 @@ def _inbound(query: Query, table: Table, source: Source, carrier: CarrierRow) ->
         return _refuse(UNAVAILABLE, f"{matched}: its tenant is disabled", **context)
     if not pbx.enabled:
         return _refuse(UNAVAILABLE, f"{matched}: PBX {pbx.name} is disabled", **context)
+    listed = _listed(table, tenant.id, callee, caller)
+    if listed is not None:
+        return _refuse_listed(listed, context)
 
     callee_out = _user(from_e164(callee, pbx.outbound, CALLEE) if callee else query.callee.user)
     caller_out = _user(from_e164(caller, pbx.outbound, CALLER) if caller else query.caller.user)
@@ -207,13 +237,16 @@ def _outbound(
             f"the called party {query.callee.user!r} is not a number",
             **context,
         )
+    listed = _listed(table, tenant.id, callee, caller)
+    if listed is not None:
+        return _refuse_listed(listed, context)
 
     rule = find_rule(table, tenant.id, callee, caller or "", now)
     if rule is None:
         return _refuse(NOT_FOUND, f"no route rule matches {callee}", **context)
     context["rule"] = rule
 
-    gateways, skipped = order_gateways(table, rule, rng)
+    gateways, skipped = order_gateways(table, rule, rng, callee, caller)
     if not gateways:
         return _refuse(
             UNAVAILABLE,
@@ -290,16 +323,21 @@ def find_rule(
 
 
 def order_gateways(
-    table: Table, rule: RuleRow, rng: random.Random
+    table: Table,
+    rule: RuleRow,
+    rng: random.Random,
+    callee: str | None = None,
+    caller: str | None = None,
 ) -> tuple[list[GatewayRow], list[str]]:
-    """The rule's gateways in failover order; and why others were left out."""
+    """The rule's gateways in failover order; and why others were left out (a carrier
+    whose number lists refuse callee or caller among them)."""
     chosen: list[GatewayRow] = []
     seen: set[int] = set()
     skipped: list[str] = []
     limit = table.defaults.max_routes
     for group in _order_groups(table, rule.targets):
         for target in _weighted_shuffle(group, rng) if len(group) > 1 else group:
-            for gateway in _expand(table, target, rng, skipped):
+            for gateway in _expand(table, target, rng, skipped, callee, caller):
                 if gateway.id in seen:
                     skipped.append(f"gateway {_gateway_label(table, gateway)}: already listed")
                     continue
@@ -345,8 +383,27 @@ def _weighted_shuffle(items: Sequence, rng: random.Random) -> list:  # type: ign
     return [items[index] for _, index in keyed]
 
 
+def _carrier_refuses(
+    table: Table, carrier_id: int, callee: str | None, caller: str | None, label: str,
+    skipped: list[str],
+) -> bool:  # fmt: skip
+    checks = table.lists_by_carrier.get(carrier_id)
+    if not checks:
+        return False
+    listed = check_lists(checks, callee, caller)
+    if listed is None:
+        return False
+    skipped.append(f"{label}: {listed.why}")
+    return True
+
+
 def _expand(
-    table: Table, target: TargetRow, rng: random.Random, skipped: list[str]
+    table: Table,
+    target: TargetRow,
+    rng: random.Random,
+    skipped: list[str],
+    callee: str | None = None,
+    caller: str | None = None,
 ) -> list[GatewayRow]:
     if target.gateway_id is not None:
         gateway = table.gateways.get(target.gateway_id)
@@ -360,6 +417,10 @@ def _expand(
         if not gateway.enabled:
             skipped.append(f"gateway {_gateway_label(table, gateway)}: disabled")
             return []
+        if table.lists_by_carrier and _carrier_refuses(
+            table, carrier.id, callee, caller, f"gateway {_gateway_label(table, gateway)}", skipped
+        ):
+            return []
         return [gateway]
     # A target names a gateway or a carrier (the models' check constraint).
     by_carrier = table.carriers.get(target.carrier_id) if target.carrier_id is not None else None
@@ -368,6 +429,10 @@ def _expand(
         return []
     if not by_carrier.enabled:
         skipped.append(f"carrier {by_carrier.name}: disabled")
+        return []
+    if table.lists_by_carrier and _carrier_refuses(
+        table, by_carrier.id, callee, caller, f"carrier {by_carrier.name}", skipped
+    ):
         return []
     gateways = [g for g in table.gateways_by_carrier.get(by_carrier.id, ()) if g.enabled]
     if not gateways:

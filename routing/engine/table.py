@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from routing.engine.grammar import parse_network
+from routing.engine.lists import ListCheck, ListEntries, NumberListRow
 from routing.engine.numbers import EMPTY_PLAN, NumberPlan
 
 # ---------------------------------------------------------------------------------------------
@@ -386,6 +387,9 @@ class TableRows:
     rules: tuple[RuleRow, ...] = ()
     tokens: frozenset[str] = frozenset()
     left_out: tuple[LeftOut, ...] = ()
+    number_lists: tuple[NumberListRow, ...] = ()
+    # Each enabled list's compiled entries, by list id (routing.engine.lists).
+    list_entries: dict[int, ListEntries] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -532,6 +536,12 @@ class Table:
     # Failover groups of a rule's targets, filled on first use; keyed by the id() of the
     # targets tuple, which rules share and the table keeps alive.
     target_groups: dict[int, tuple[tuple[TargetRow, ...], ...]]
+    # Number lists (routing.engine.lists): the compiled entries by list id (a patch keeps
+    # those of the lists it did not touch), and the enabled lists by attachment, by id.
+    list_entries: dict[int, ListEntries]
+    lists_global: tuple[ListCheck, ...]
+    lists_by_tenant: dict[int, tuple[ListCheck, ...]]
+    lists_by_carrier: dict[int, tuple[ListCheck, ...]]
 
     def find_source(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Source | None:
         if address.version == 4:
@@ -602,6 +612,7 @@ def build_table(
         target_lists,
         lengths,
         _index_dids(rows.dids),
+        rows.list_entries,
         version=version,
         defaults=defaults,
         built_at=built_at,
@@ -652,6 +663,7 @@ def _assemble(
     target_lists: TargetLists,
     rule_lengths: dict[int, int],
     dids: _DidIndex,
+    list_entries: dict[int, ListEntries],
     *,
     version: int,
     defaults: Defaults,
@@ -702,6 +714,25 @@ def _assemble(
             p.fr_timer or defaults.fr_timer, p.fr_inv_timer or defaults.fr_inv_timer,
         )  # fmt: skip
 
+    lists_global: list[ListCheck] = []
+    lists_by_tenant: dict[int, list[ListCheck]] = {}
+    lists_by_carrier: dict[int, list[ListCheck]] = {}
+    entries_kept: dict[int, ListEntries] = {}
+    for number_list in sorted(rows.number_lists, key=lambda row: row.id):
+        if not number_list.enabled:
+            continue
+        entries = list_entries.get(number_list.id)
+        if entries is None:
+            raise TableError(f"number list #{number_list.id}: its entries were not read")
+        entries_kept[number_list.id] = entries
+        item = ListCheck(number_list, entries)
+        if number_list.carrier_id is not None:
+            lists_by_carrier.setdefault(number_list.carrier_id, []).append(item)
+        elif number_list.tenant_id is not None:
+            lists_by_tenant.setdefault(number_list.tenant_id, []).append(item)
+        else:
+            lists_global.append(item)
+
     return Table(
         version=version,
         built_at=built_at or datetime.now().astimezone(),
@@ -728,6 +759,10 @@ def _assemble(
         pbx_hops=pbx_hops,
         carrier_headers={c.id: header_text(c.extra_headers) for c in rows.carriers},
         target_groups={},
+        list_entries=entries_kept,
+        lists_global=tuple(lists_global),
+        lists_by_tenant={key: tuple(items) for key, items in lists_by_tenant.items()},
+        lists_by_carrier={key: tuple(items) for key, items in lists_by_carrier.items()},
         counts={
             "tenants": len(tenants),
             "carriers": len(carriers),
@@ -737,6 +772,8 @@ def _assemble(
             "domains": len(rows.domains),
             "dids": dids.count,
             "rules": sum(rule_lengths.values()),
+            "number_lists": len(entries_kept),
+            "list_entries": sum(entries.count for entries in entries_kept.values()),
         },
     )
 
@@ -758,6 +795,10 @@ class Patch:
     rules: tuple[RuleRow, ...] = ()
     dids_moved: tuple[tuple[int, str | None], ...] = ()
     dids: tuple[DidRow, ...] = ()
+    # The lists whose entries changed, and the new entries of those still enabled (the
+    # other lists keep the old table's; patch.small.number_lists has every list's settings).
+    lists_changed: frozenset[int] = frozenset()
+    list_entries: dict[int, ListEntries] = field(default_factory=dict)
 
 
 def patch_table(
@@ -772,6 +813,7 @@ def patch_table(
         old.target_lists,
         lengths,
         _patch_dids(old, patch),
+        _patch_lists(old, patch),
         version=version,
         defaults=old.defaults,
         built_at=built_at,
@@ -870,3 +912,15 @@ def _patch_dids(old: Table, patch: Patch) -> _DidIndex:
         else:
             ranges.pop(length, None)
     return _DidIndex(exact, prefix, ranges)
+
+
+def _patch_lists(old: Table, patch: Patch) -> dict[int, ListEntries]:
+    """The compiled entries of every enabled list: the changed lists' from the patch, the
+    others' from the old table (a list enabled again was logged as changed: re-read)."""
+    entries = {
+        list_id: compiled
+        for list_id, compiled in old.list_entries.items()
+        if list_id not in patch.lists_changed
+    }
+    entries.update(patch.list_entries)
+    return entries

@@ -14,6 +14,7 @@ from routing.models.cdr import (
 )
 from routing.models.dids import Did, DidMatch
 from routing.models.instances import ListenTransport, RouterInstance
+from routing.models.lists import EntryMatch, ListMode, ListSide, NumberList, NumberListEntry
 from routing.models.normalization import Direction, NormalizationRule, NumberField, RuleKind
 from routing.models.rules import RouteRule, RouteTarget
 from routing.models.sources import IpSource
@@ -38,12 +39,17 @@ __all__ = [
     "DidMatch",
     "Direction",
     "Domain",
+    "EntryMatch",
     "Gateway",
     "Hangup",
     "IpSource",
+    "ListMode",
+    "ListSide",
     "ListenTransport",
     "NormalizationRule",
     "NumberField",
+    "NumberList",
+    "NumberListEntry",
     "Pbx",
     "RouteRule",
     "RouteTarget",
@@ -76,4 +82,6 @@ ROUTING_MODELS = (
     RouteTarget,
     NormalizationRule,
     RouterInstance,
+    NumberList,
+    NumberListEntry,
 )

@@ -47,6 +47,7 @@ class RoutingVersion(models.Model):
 class ChangeKind(models.TextChoices):
     RULE = "rule", "route rule"
     DID = "did", "DID"
+    LIST = "list", "number list"
     ALL = "all", "everything"
 
 
@@ -77,6 +78,9 @@ class Changes:
 
     rules: list[tuple[int, int | None, str | None]] = field(default_factory=list)
     dids: list[tuple[int, None, str | None]] = field(default_factory=list)
+    # Number lists whose entries or settings changed: (list id, None, None); the workers
+    # re-read those lists' entries.
+    lists: list[tuple[int, None, None]] = field(default_factory=list)
 
 
 def bump_routing_version(using: str = "default", *, changed: Changes | None = None) -> int:
@@ -113,7 +117,9 @@ def record_changes(version: int, changed: Changes | None, using: str = "default"
     transaction (which bumped it). None, or more rows than a worker patches
     (PATCH_MAX_ROWS), logs "everything": the workers rebuild. A bulk import bumps first,
     for the lock, and says what it changed here at the end."""
-    if changed is not None and len(changed.rules) + len(changed.dids) > PATCH_MAX_ROWS:
+    if changed is not None and len(changed.rules) + len(changed.dids) + len(changed.lists) > (
+        PATCH_MAX_ROWS
+    ):
         changed = None
     if changed is None:
         rows: Iterator[RoutingChange] = iter([RoutingChange(version=version, kind=ChangeKind.ALL)])
@@ -121,7 +127,8 @@ def record_changes(version: int, changed: Changes | None, using: str = "default"
         rows = (
             RoutingChange(version=version, kind=kind, object_id=object_id,
                           old_tenant_id=tenant_id, old_key=key)
-            for kind, items in ((ChangeKind.RULE, changed.rules), (ChangeKind.DID, changed.dids))
+            for kind, items in ((ChangeKind.RULE, changed.rules), (ChangeKind.DID, changed.dids),
+                                (ChangeKind.LIST, changed.lists))
             for object_id, tenant_id, key in items
         )  # fmt: skip
     # A batch of instances at a time: 100,000 of them at once cost an import 50 MB.

@@ -23,6 +23,8 @@ from routing.models import (
     Gateway,
     IpSource,
     NormalizationRule,
+    NumberList,
+    NumberListEntry,
     Pbx,
     RouterInstance,
     RouteRule,
@@ -52,6 +54,8 @@ DEMO_ROWS: dict[type[models.Model], tuple[dict[str, Any], str]] = {
     NormalizationRule: ({"pattern": r"^33(\d{9})$", "carrier__isnull": False}, "0123456789"),
     RouteRule: ({"name": "France"}, "0: Alpha Telecom; 1: Beta Voice"),
     RouterInstance: ({"name": "edge1"}, "127.0.0.1:5060"),
+    NumberList: ({"name": "Fraud destinations"}, "403 Destination blocked"),
+    NumberListEntry: ({"number": "3389"}, "French premium-rate numbers (08 9x)"),
     RoutingVersion: ({"pk": 1}, "routing data v"),
 }
 

@@ -12,6 +12,8 @@ from routing.models import (
     Gateway,
     IpSource,
     NormalizationRule,
+    NumberList,
+    NumberListEntry,
     Pbx,
     RouterInstance,
     RouteRule,
@@ -90,3 +92,13 @@ def router_instance(**kw: Any) -> RouterInstance:
             **kw,
         }
     )
+
+
+def number_list(**kw: Any) -> NumberList:
+    return NumberList.objects.create(**{"name": f"List {_n()}", **kw})
+
+
+def list_entry(**kw: Any) -> NumberListEntry:
+    if "number_list" not in kw:
+        kw["number_list"] = number_list()
+    return NumberListEntry.objects.create(**{"number": f"3389{_n():04d}", **kw})

@@ -19,6 +19,8 @@ from routing.models import (
     Gateway,
     IpSource,
     NormalizationRule,
+    NumberList,
+    NumberListEntry,
     Pbx,
     RouterInstance,
     RouteRule,
@@ -126,6 +128,20 @@ ENDPOINTS = [
             "api_urls": "http://127.0.0.1:8000/kamailio/rtjson",
         },
         ("children", 16),
+    ),
+    Endpoint(
+        "number-lists",
+        NumberList,
+        factories.number_list,
+        lambda: {"name": "Fraud", "mode": "block", "side": "called", "code": 403},
+        ("reason", "Premium numbers barred"),
+    ),
+    Endpoint(
+        "number-list-entries",
+        NumberListEntry,
+        factories.list_entry,
+        lambda: {"number_list": factories.number_list().pk, "number": "3389", "match": "prefix"},
+        ("comment", "fraud wave, ticket 42"),
     ),
 ]
 IDS = [e.path for e in ENDPOINTS]
@@ -340,3 +356,51 @@ def test_filter_domains_carriers_and_instances(api_client: APIClient) -> None:
     assert _ids(api_client, f"/api/v1/domains/?tenant={domain.tenant_id}") == {domain.pk}
     assert _ids(api_client, "/api/v1/carriers/?enabled=false") == {carrier.pk}
     assert _ids(api_client, "/api/v1/router-instances/?q=paris") == {instance.pk}
+
+
+# --- Number lists -------------------------------------------------------------------------------
+
+
+def test_number_lists_show_entry_counts_and_filter(api_client: APIClient) -> None:
+    tenant = factories.tenant()
+    fraud = factories.number_list(name="Fraud")
+    own = factories.number_list(name="Acme's", tenant=tenant, side="caller")
+    factories.list_entry(number_list=fraud, number="3389", match="prefix", comment="premium")
+    factories.list_entry(number_list=fraud, number="882", match="prefix")
+    body = api_client.get(f"/api/v1/number-lists/{fraud.pk}/").json()
+    assert body["entry_count"] == 2 and body["refusal_reason"] == "Destination blocked"
+    assert api_client.get(f"/api/v1/number-lists/{own.pk}/").json()["refusal_reason"] == (
+        "Source blocked"
+    )
+    assert _ids(api_client, "/api/v1/number-lists/?is_global=true") == {fraud.pk}
+    assert _ids(api_client, f"/api/v1/number-lists/?tenant={tenant.pk}") == {own.pk}
+    entries = "/api/v1/number-list-entries/"
+    assert len(_ids(api_client, f"{entries}?number_list={fraud.pk}&prefix=33")) == 1
+    assert len(_ids(api_client, f"{entries}?q=premium")) == 1
+
+
+def test_number_list_refusals_are_validated(api_client: APIClient) -> None:
+    response = api_client.post(
+        "/api/v1/number-lists/",
+        {"name": "Bad", "code": 200, "reason": "Blocked\r\nX-Evil: 1"},
+        format="json",
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == ["Ensure this value is greater than or equal to 400."]
+    assert "printable characters" in body["reason"][0]
+    fraud = factories.number_list()
+    response = api_client.post(
+        "/api/v1/number-list-entries/",
+        {"number_list": fraud.pk, "number": "3314", "match": "range", "range_end": "3313"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["range_end"] == ["The last number is below the first."]
+
+
+def test_deleting_a_number_list_deletes_its_entries(api_client: APIClient) -> None:
+    fraud = factories.number_list()
+    factories.list_entry(number_list=fraud)
+    assert api_client.delete(f"/api/v1/number-lists/{fraud.pk}/").status_code == 204
+    assert not NumberListEntry.objects.exists()

@@ -99,3 +99,18 @@ def test_export_routes(api_client: APIClient, alpha: Any) -> None:
     exported = api_client.get("/api/v1/route-rules/export/").getvalue().decode().splitlines()
     assert exported[1].split(",")[2] == "33"
     assert "carrier:Alpha Telecom@0/100" in exported[1]
+
+
+def test_import_and_export_number_list_entries(api_client: APIClient) -> None:
+    factories.number_list(name="Fraud")
+    response = api_client.post(
+        "/api/v1/number-list-entries/import/",
+        {"file": upload("list,number,match,comment\nFraud,3389,prefix,premium rate\n")},
+    )
+    assert response.status_code == 200, response.json()
+    assert response.json()["created"] == 1
+    response = api_client.get("/api/v1/number-list-entries/export/")
+    assert response.getvalue().decode().splitlines() == [
+        "list,number,match,range_end,comment",
+        "Fraud,3389,prefix,,premium rate",
+    ]

@@ -44,6 +44,8 @@ from routing.models import (
     Gateway,
     IpSource,
     NormalizationRule,
+    NumberList,
+    NumberListEntry,
     Pbx,
     RouterInstance,
     RouteRule,
@@ -408,6 +410,37 @@ def test_no_route_gives_the_apis_404(world, edge, tmp_path):
         seen_alpha = alpha.stop()
     assert caller.ok, show(caller, edge.log_tail())
     assert final(caller) == (404, "No Route")
+    assert seen_alpha.received() == [], show(seen_alpha)
+
+
+def test_a_blocked_destination_gets_the_lists_code_and_reason(world, server, edge, tmp_path):
+    # The operator blocks the number in a global list with a code and reason of their own.
+    fraud = saved(NumberList(name="Fraud", code=603, reason="Number barred by policy"))
+    saved(NumberListEntry(number_list=fraud, number=FRANCE[:6], match="prefix",
+                          comment="fraud wave"))  # fmt: skip
+    wait_for_answer(server, lambda answer: answer.get("code") == 603)
+    with carrier("uas.xml", world.alpha_port, tmp_path, "alpha") as alpha:
+        caller = call(edge, tmp_path, scenario="uac_expect_fail.xml")
+        seen_alpha = alpha.stop()
+    assert caller.ok, show(caller, edge.log_tail())
+    assert final(caller) == (603, "Number barred by policy")
+    assert seen_alpha.received() == [], show(seen_alpha)
+
+
+def test_a_carriers_list_sends_the_call_to_the_next_carrier(world, server, edge, tmp_path):
+    alpha_refuses = saved(NumberList(name="Alpha refuses", carrier=world.alpha))
+    saved(NumberListEntry(number_list=alpha_refuses, number=FRANCE))
+    beta_uri = f"sip:127.0.0.1:{world.beta_port}"
+    wait_for_answer(server, lambda answer: answer["routes"][0]["dst_uri"] == beta_uri)
+    with (
+        carrier("uas.xml", world.alpha_port, tmp_path, "alpha") as alpha,
+        carrier("uas.xml", world.beta_port, tmp_path, "beta") as beta,
+    ):
+        caller = call(edge, tmp_path)
+        seen_beta = beta.wait(10)
+        seen_alpha = alpha.stop()
+    assert caller.ok, show(caller, seen_beta, edge.log_tail())
+    assert methods(seen_beta) == ["INVITE", "ACK", "BYE"]
     assert seen_alpha.received() == [], show(seen_alpha)
 
 

@@ -24,6 +24,8 @@ from routing.models import (
     Gateway,
     IpSource,
     NormalizationRule,
+    NumberList,
+    NumberListEntry,
     Pbx,
     RouterInstance,
     RouteRule,
@@ -89,6 +91,15 @@ def instance(o: Objects, **values: object) -> RouterInstance:
     return RouterInstance.objects.create(
         **{"name": "edge-x", "listen_ip": "127.0.0.1", "api_urls": "http://127.0.0.1/", **values}
     )
+
+
+def number_list(o: Objects, **values: object) -> NumberList:
+    return NumberList.objects.create(**{"name": "list-x", **values})
+
+
+def list_entry(o: Objects, **values: object) -> NumberListEntry:
+    owner, _ = NumberList.objects.get_or_create(name="entries")
+    return NumberListEntry.objects.create(**{"number_list": owner, "number": "3389", **values})
 
 
 def twice(make: Callable[[Objects], object]) -> Callable[[Objects], object]:
@@ -240,6 +251,39 @@ CASES: list[tuple[str, str, Callable[[Objects], object]]] = [
         "same hour and code twice",
         twice(code_rollup(TrafficCodeRollupHour)),
     ),
+    # Number lists
+    ("routing_numberlist_mode_valid", "mode maybe", lambda o: number_list(o, mode="maybe")),
+    ("routing_numberlist_side_valid", "side both", lambda o: number_list(o, side="both")),
+    ("routing_numberlist_code_range", "code 399", lambda o: number_list(o, code=399)),
+    ("routing_numberlist_code_range", "code 700", lambda o: number_list(o, code=700)),
+    (
+        "routing_numberlist_one_attachment",
+        "tenant and carrier",
+        lambda o: number_list(o, tenant=o.tenant, carrier=o.carrier),
+    ),
+    ("routing_numberlistentry_match_valid", "match fuzzy", lambda o: list_entry(o, match="x")),
+    ("routing_numberlistentry_number_not_empty", "empty", lambda o: list_entry(o, number="")),
+    (
+        "routing_numberlistentry_range_valid",
+        "range without end",
+        lambda o: list_entry(o, match="range"),
+    ),
+    (
+        "routing_numberlistentry_range_valid",
+        "end below start",
+        lambda o: list_entry(o, match="range", number="3390", range_end="3389"),
+    ),
+    (
+        "routing_numberlistentry_range_valid",
+        "end of another length",
+        lambda o: list_entry(o, match="range", number="3389", range_end="33899"),
+    ),
+    (
+        "routing_numberlistentry_range_valid",
+        "end on an exact entry",
+        lambda o: list_entry(o, range_end="3390"),
+    ),
+    ("routing_numberlistentry_unique", "same entry twice", twice(list_entry)),
     # The version row
     (
         "routing_routingversion_singleton",
@@ -315,6 +359,10 @@ def test_good_rows_pass_every_constraint(objs: Objects) -> None:
     target(objs, order=99, weight=1000)
     target(objs, carrier=None, gateway=objs.gateway, order=0, weight=1)
     instance(objs, listen_port=65535, api_timeout_ms=30_000, transport="tcp")
+    number_list(objs, code=400, tenant=objs.tenant)
+    number_list(objs, name="list-y", code=699, carrier=objs.carrier, mode="allow", side="caller")
+    list_entry(objs, match="range", number="3389", range_end="3389")
+    list_entry(objs, match="prefix")
 
 
 def test_every_constraint_has_a_case() -> None:

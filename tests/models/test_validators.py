@@ -25,6 +25,8 @@ from routing.models import (
     Gateway,
     IpSource,
     NormalizationRule,
+    NumberList,
+    NumberListEntry,
     Pbx,
     RouterInstance,
     RouteRule,
@@ -232,6 +234,17 @@ BAD: list[tuple[Callable[[str], object], str, str, str]] = [
         "'edge.example.': write the host name without its final dot.",
     ),
     (validators.validate_advertised_address, "fe80::1%eth0", "host", "is not an IP address"),
+    (
+        validators.validate_reason_phrase,
+        "Blocked\r\nX-Evil: 1",
+        "reason_phrase",
+        "Enter 1 to 64 printable characters without control characters or surrounding "
+        "spaces, e.g. Destination blocked.",
+    ),
+    (validators.validate_reason_phrase, "", "reason_phrase", "Enter 1 to 64 printable"),
+    (validators.validate_reason_phrase, " Blocked", "reason_phrase", "surrounding spaces"),
+    (validators.validate_reason_phrase, "x" * 65, "reason_phrase", "Enter 1 to 64 printable"),
+    (validators.validate_reason_phrase, "Blocked\u2028", "reason_phrase", "Enter 1 to 64"),
 ]
 
 GOOD: list[tuple[Callable[[str], object], str]] = [
@@ -282,6 +295,8 @@ GOOD: list[tuple[Callable[[str], object], str]] = [
     (validators.validate_advertised_address, "edge.example"),
     (validators.validate_advertised_address, "2001:db8::10"),
     (validators.validate_token, "0123456789abcdef!#$%&'()*+,-./:;<=>?@[]^_`{|}~"),
+    (validators.validate_reason_phrase, "Destination blocked"),
+    (validators.validate_reason_phrase, "Numéro bloqué (fraude)"),
 ]
 
 
@@ -397,6 +412,16 @@ def instances(
         "source": lambda: IpSource(cidr="192.0.2.64/28", carrier=carrier),
         "normalization": lambda: NormalizationRule(carrier=carrier, direction="in", strip=1),
         "rule": lambda: RouteRule(name="UK", prefix="44"),
+        "number_list": lambda: NumberList(name="Fraud"),
+        "list_entry": lambda: NumberListEntry(
+            number_list=NumberList.objects.get_or_create(name="Entries")[0], number="3389"
+        ),
+        "list_range": lambda: NumberListEntry(
+            number_list=NumberList.objects.get_or_create(name="Entries")[0],
+            number="3389",
+            match="range",
+            range_end="3389",
+        ),
         "instance": lambda: RouterInstance(
             name="edge2", listen_ip="127.0.0.1", api_urls="http://127.0.0.1:8000/kamailio/rtjson"
         ),
@@ -430,6 +455,9 @@ FIELD_CASES: list[tuple[str, str, str, Callable[[str], object]]] = [
     ("instance", "advertised_address", "sip://edge.example", validators.validate_host),
     ("instance", "api_urls", "ftp://edge.example/", validate_api_urls),
     ("instance", "failover_codes", "408,200", validators.validate_sip_codes),
+    ("number_list", "reason", "Blocked\nX: 1", validators.validate_reason_phrase),
+    ("list_entry", "number", "+3389", validators.validate_digits),
+    ("list_range", "range_end", "339x", validators.validate_digits),
 ]
 
 
@@ -466,6 +494,9 @@ def test_full_clean_refuses_with_the_validators_message(
         "normalization",
         "rule",
         "instance",
+        "number_list",
+        "list_entry",
+        "list_range",
     ],
 )
 def test_the_unbroken_objects_are_valid(

@@ -15,6 +15,8 @@ from routing.models import (
     Gateway,
     IpSource,
     NormalizationRule,
+    NumberList,
+    NumberListEntry,
     Pbx,
     RouterInstance,
     RouteRule,
@@ -33,6 +35,7 @@ def makers(
     tenant: Tenant, pbx: Pbx, carrier: Carrier, gateway: Gateway, rule: RouteRule
 ) -> dict[type[models.Model], Callable[[], models.Model]]:
     """One new, valid object of every routing model."""
+    entries = NumberList.objects.create(name="Entries")
     return {
         Tenant: lambda: Tenant.objects.create(name="Initech"),
         Domain: lambda: Domain.objects.create(tenant=tenant, name="voice.acme.example", pbx=pbx),
@@ -49,6 +52,8 @@ def makers(
         RouterInstance: lambda: RouterInstance.objects.create(
             name="edge1", listen_ip="127.0.0.1", api_urls="http://127.0.0.1:8000/kamailio/rtjson"
         ),
+        NumberList: lambda: NumberList.objects.create(name="Fraud"),
+        NumberListEntry: lambda: NumberListEntry.objects.create(number_list=entries, number="3389"),
     }
 
 

@@ -407,6 +407,10 @@ GRAMMARS: dict[str, tuple[list[str], str]] = {
     "validate_display_name": (["Acme Corp", "Zoë O'Neil", 'Smith, "J"'], r"[^\x00-\x1f\x7f]*"),
     "validate_header_lines": (["X-Account: acme\nX-Tier: gold", "X-A: 1"], r"(?s).*"),
     "validate_sip_codes": (["408,480,503", "486"], r"[0-9, ]+"),
+    "validate_reason_phrase": (
+        ["Destination blocked", "Numéro bloqué (fraude)"],
+        r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]{1,64}",
+    ),
     "validate_api_urls": (
         ["http://127.0.0.1:8000/kamailio/rtjson\nhttps://c4.example/k", "http://[::1]/k"],
         r"(?s).*",
