@@ -99,8 +99,37 @@ def describe(decision: Decision, table: Table, now: datetime) -> list[str]:
     if decision.rule is not None:
         lines.append(f"Rule: {decision.rule.label}")
     lines.append(f"Decision: {decision.why}")
+    if decision.limits:
+        lines.append(f"Limits of the call: {describe_limits(decision.limits, table)}")
     for index, route in enumerate(decision.routes, start=1):
         lines.append(f"Route {index}: {route.target}: {route.uri} via {route.dst_uri}")
+        if route.limits:
+            lines.append(f"  limits: {describe_limits(route.limits, table)}")
     lines.extend(f"Skipped: {reason}" for reason in decision.skipped)
     lines.append(f"Answer: {decision.code} {decision.reason}")
     return lines
+
+
+_KINDS = {"t": "tenant", "p": "PBX", "c": "carrier", "g": "gateway"}
+
+
+def _limit_owner(key: str, table: Table) -> str:
+    kind, number = key[0], int(key[1:])
+    row = {"t": table.tenants, "p": table.pbxs, "c": table.carriers, "g": table.gateways}[kind].get(
+        number
+    )
+    return f"{_KINDS[kind]} {row.name if row is not None else f'#{number}'}"
+
+
+def describe_limits(spec: str, table: Table) -> str:
+    """A limit spec (table.limit_spec) for people: "tenant Acme Corp at most 20 calls, 10/s"."""
+    parts = []
+    for item in spec.split():
+        key, calls, cps = item.split(":")
+        bounds = []
+        if calls != "-":
+            bounds.append(f"at most {calls} calls")
+        if cps != "-":
+            bounds.append(f"{cps} calls/s")
+        parts.append(f"{_limit_owner(key, table)} {', '.join(bounds)}")
+    return "; ".join(parts)

@@ -198,6 +198,8 @@ class DisplayMixin(serializers.Serializer):
 
 
 TIMESTAMPS = ["created_at", "updated_at"]
+# Capacity limits (routing.models.base.CapacityLimits): null = no limit.
+LIMITS = ["max_calls", "max_cps"]
 ENDPOINT_FIELDS = [
     "host",
     "port",
@@ -214,7 +216,7 @@ class TenantSerializer(DisplayMixin, ModelCleanSerializer):
 
     class Meta:
         model = Tenant
-        fields = ["id", "url", "display", "name", "enabled", "description", *TIMESTAMPS]
+        fields = ["id", "url", "display", "name", "enabled", "description", *LIMITS, *TIMESTAMPS]
 
 
 class DomainSerializer(DisplayMixin, ModelCleanSerializer):
@@ -230,7 +232,7 @@ class PbxSerializer(DisplayMixin, ModelCleanSerializer):
 
     class Meta:
         model = Pbx
-        fields = ["id", "url", "display", "tenant", "name", *ENDPOINT_FIELDS, *TIMESTAMPS]
+        fields = ["id", "url", "display", "tenant", "name", *ENDPOINT_FIELDS, *LIMITS, *TIMESTAMPS]
 
 
 class CarrierSerializer(DisplayMixin, ModelCleanSerializer):
@@ -248,6 +250,7 @@ class CarrierSerializer(DisplayMixin, ModelCleanSerializer):
             "send_pai",
             "extra_headers",
             "description",
+            *LIMITS,
             *TIMESTAMPS,
         ]
 
@@ -267,6 +270,7 @@ class GatewaySerializer(DisplayMixin, ModelCleanSerializer):
             "weight",
             "strip",
             "prefix",
+            *LIMITS,
             *TIMESTAMPS,
         ]
 

@@ -33,6 +33,7 @@ from routing.engine.table import (
     Table,
     TargetRow,
     header_text,
+    limit_spec,
     rule_of,
     uri_host,
 )
@@ -76,6 +77,8 @@ class Route:
     carrier_id: int | None = None
     gateway_id: int | None = None
     pbx_id: int | None = None
+    # Capacity: the limits this attempt counts against (table.limit_spec; "" = none).
+    limits: str = ""
 
 
 @dataclass(slots=True)
@@ -92,6 +95,9 @@ class Decision:
     domain: DomainRow | None = None
     routes: tuple[Route, ...] = ()
     skipped: tuple[str, ...] = ()
+    # Capacity: the limits the call counts against when it comes in (table.limit_spec):
+    # outbound, its tenant and PBX; inbound, the carrier it came from.
+    limits: str = ""
 
     @property
     def routed(self) -> bool:
@@ -171,12 +177,14 @@ def _inbound(query: Query, table: Table, source: Source, carrier: CarrierRow) ->
         to_user=callee_out,
         from_user=caller_out,
         pbx_id=pbx.id,
+        limits=limit_spec(table, f"t{tenant.id}", f"p{pbx.id}"),
     )
     return Decision(
         code=ROUTED,
         reason="OK",
         why=f"inbound from carrier {carrier.name}: {matched} -> PBX {pbx.name}",
         routes=(route,),
+        limits=limit_spec(table, f"c{carrier.id}"),
         **context,  # type: ignore[arg-type]
     )
 
@@ -231,6 +239,7 @@ def _outbound(
         why=f"outbound from PBX {tenant.name}/{pbx.name}: {rule.label}",
         routes=routes,
         skipped=tuple(skipped),
+        limits=limit_spec(table, f"t{tenant.id}", f"p{pbx.id}"),
         **context,  # type: ignore[arg-type]
     )
 
@@ -418,6 +427,7 @@ def _gateway_route(
         from_user=caller_user,
         carrier_id=carrier.id,
         gateway_id=gateway.id,
+        limits=limit_spec(table, f"c{carrier.id}", f"g{gateway.id}"),
     )
 
 

@@ -33,6 +33,8 @@ class TenantRow:
     id: int
     name: str
     enabled: bool = True
+    max_calls: int | None = None
+    max_cps: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,8 @@ class PbxRow:
     fr_inv_timer: int | None = None
     inbound: NumberPlan = EMPTY_PLAN  # as received from the PBX -> E.164
     outbound: NumberPlan = EMPTY_PLAN  # E.164 -> as the PBX wants it
+    max_calls: int | None = None
+    max_cps: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,8 @@ class CarrierRow:
     extra_headers: tuple[tuple[str, str], ...] = ()
     inbound: NumberPlan = EMPTY_PLAN
     outbound: NumberPlan = EMPTY_PLAN
+    max_calls: int | None = None
+    max_cps: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +84,8 @@ class GatewayRow:
     fr_inv_timer: int | None = None
     strip: int = 0
     prefix: str = ""
+    max_calls: int | None = None
+    max_cps: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -527,6 +535,10 @@ class Table:
     gateway_hops: dict[int, Hop]
     pbx_hops: dict[int, Hop]
     carrier_headers: dict[int, str]  # extra header lines, joined once
+    # Capacity: limit key ("t12": tenant 12, "p", "c", "g": PBX, carrier, gateway) -> its
+    # item in an answer's limit spec (limit_item), for the tenants, PBXs, carriers and
+    # gateways that have a limit. Kamailio counts them (kamailio.cfg, "capacity").
+    limits: dict[str, str]
     # Failover groups of a rule's targets, filled on first use; keyed by the id() of the
     # targets tuple, which rules share and the table keeps alive.
     target_groups: dict[int, tuple[tuple[TargetRow, ...], ...]]
@@ -725,6 +737,7 @@ def _assemble(
         gateway_hops=gateway_hops,
         pbx_hops=pbx_hops,
         carrier_headers={c.id: header_text(c.extra_headers) for c in rows.carriers},
+        limits=_limits(rows),
         target_groups={},
         counts={
             "tenants": len(tenants),
@@ -737,6 +750,40 @@ def _assemble(
             "rules": sum(rule_lengths.values()),
         },
     )
+
+
+# --- capacity limits -----------------------------------------------------------------------
+
+
+def limit_item(key: str, max_calls: int | None, max_cps: int | None) -> str:
+    """One limit as Kamailio's capacity script reads it: `key:calls:cps`, "-" for none
+    (kamailio_cfg/capacity.lua). Plain ASCII from ints and a fixed letter: nothing to quote."""
+    calls = "-" if max_calls is None else str(max_calls)
+    cps = "-" if max_cps is None else str(max_cps)
+    return f"{key}:{calls}:{cps}"
+
+
+def _limits(rows: TableRows) -> dict[str, str]:
+    limits = {}
+    for letter, items in (
+        ("t", rows.tenants),
+        ("p", rows.pbxs),
+        ("c", rows.carriers),
+        ("g", rows.gateways),
+    ):
+        for row in items:
+            if row.max_calls is not None or row.max_cps is not None:  # type: ignore[union-attr]
+                key = f"{letter}{row.id}"  # type: ignore[union-attr]
+                limits[key] = limit_item(key, row.max_calls, row.max_cps)  # type: ignore[union-attr]
+    return limits
+
+
+def limit_spec(table: Table, *keys: str) -> str:
+    """The items of the keys that have a limit, space-separated ("" when none has)."""
+    limits = table.limits
+    if not limits:
+        return ""
+    return " ".join([limits[key] for key in keys if key in limits])
 
 
 # --- patching: a new table from an old one and a few changed rows -----------------------------
