@@ -62,6 +62,13 @@ def make_context(**overrides) -> dict:
         cdr_amqp_url="amqp://guest:guest@127.0.0.1:5672/%2F",
         cdr_queue="c4router.cdr",
         max_call_seconds=3600,
+        # Capacity limits have their own suite (tests/e2e/test_capacity.py).
+        capacity=False,
+        capacity_redis_host="127.0.0.1",
+        capacity_redis_port=6379,
+        capacity_code=503,
+        capacity_reason="Capacity Exceeded",
+        capacity_retry_after=5,
     )
     ctx.update(overrides)
     return ctx

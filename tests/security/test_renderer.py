@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from routing.kamailio import render_instance
-from routing.kamailio_render import KamailioConfigError, render_kamailio_config
+from routing.kamailio_render import CAPACITY_OFF, KamailioConfigError, render_kamailio_config
 from routing.models import RouterInstance
 from tests.e2e import harness
 
@@ -50,6 +50,7 @@ def context(**overrides: Any) -> dict[str, Any]:
         "cdr_amqp_url": "amqp://guest:guest@127.0.0.1:5672/%2F",
         "cdr_queue": "c4router.cdr",
         "max_call_seconds": 3600,
+        **CAPACITY_OFF,
         **overrides,
     }
 
