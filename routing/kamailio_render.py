@@ -239,7 +239,10 @@ def validate_context(context: dict[str, Any]) -> dict[str, Any]:
     _int(ctx, "capacity_retry_after", 0, 86_400)
     ctx["capacity_ttl"] = ctx["max_call_seconds"] + CAPACITY_TTL_MARGIN_S
     ctx["capacity_lua"] = capacity_script(ctx["capacity_ttl"])
-    ctx["capacity_sha"] = hashlib.sha1(ctx["capacity_lua"].encode()).hexdigest()
+    # Redis names scripts by their SHA-1 (EVALSHA): an identifier, not a security measure.
+    ctx["capacity_sha"] = hashlib.sha1(
+        ctx["capacity_lua"].encode(), usedforsecurity=False
+    ).hexdigest()
     ctx["cdr_interval_ms"] = CDR_INTERVAL_MS
     ctx["cdr_batch"] = CDR_BATCH
 
