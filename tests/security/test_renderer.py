@@ -225,3 +225,37 @@ def test_f13_the_widest_values_the_grammars_accept_pass_kamailio_check(tmp_path:
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         assert proc.returncode == 0, (overrides, proc.stdout[-2000:], proc.stderr[-2000:])
+
+
+# --- capacity ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("capacity", "yes"),
+        ("capacity_redis_host", "redis.example"),  # an address: no DNS in the SIP workers
+        ("capacity_redis_host", '127.0.0.1";exit;'),
+        ("capacity_redis_port", 0),
+        ("capacity_code", 200),
+        ("capacity_code", "503"),
+        ("capacity_reason", 'Busy"); exit; ("'),
+        ("capacity_reason", "Busy $ci"),  # Kamailio would expand it
+        ("capacity_reason", "Busy\r\nX-Injected: 1"),
+        ("capacity_reason", ""),
+        ("capacity_retry_after", -1),
+    ],
+)
+def test_the_renderer_refuses_a_bad_capacity_setting(key: str, value: Any) -> None:
+    with pytest.raises(KamailioConfigError, match=key):
+        render_kamailio_config(context(**{"capacity": True, key: value}))
+
+
+def test_the_capacity_section_is_rendered_only_when_on() -> None:
+    off = render_kamailio_config(context())
+    assert "ndb_redis" not in off and "CAPACITY" not in off
+    on = render_kamailio_config(
+        context(capacity=True, capacity_reason="Over Capacity", capacity_retry_after=0)
+    )
+    assert 'send_reply("503", "Over Capacity");' in on
+    assert "Retry-After" not in on  # 0: no header
