@@ -122,7 +122,7 @@ def _limit_owner(key: str, table: Table) -> str:
 
 
 def describe_limits(spec: str, table: Table) -> str:
-    """A limit spec (table.limit_spec) for people: "tenant Acme Corp at most 20 calls, 10/s"."""
+    """A limit spec (an answer's "limits") for people: "tenant Acme Corp at most 20 calls, 10/s"."""
     parts = []
     for item in spec.split():
         key, calls, cps = item.split(":")

@@ -33,7 +33,6 @@ from routing.engine.table import (
     Table,
     TargetRow,
     header_text,
-    limit_spec,
     rule_of,
     uri_host,
 )
@@ -77,7 +76,8 @@ class Route:
     carrier_id: int | None = None
     gateway_id: int | None = None
     pbx_id: int | None = None
-    # Capacity: the limits this attempt counts against (table.limit_spec; "" = none).
+    # Capacity: the limits this attempt counts against (table.gateway_limits or
+    # pbx_limits; "" = none).
     limits: str = ""
 
 
@@ -95,7 +95,7 @@ class Decision:
     domain: DomainRow | None = None
     routes: tuple[Route, ...] = ()
     skipped: tuple[str, ...] = ()
-    # Capacity: the limits the call counts against when it comes in (table.limit_spec):
+    # Capacity: the limits the call counts against when it comes in:
     # outbound, its tenant and PBX; inbound, the carrier it came from.
     limits: str = ""
 
@@ -177,14 +177,14 @@ def _inbound(query: Query, table: Table, source: Source, carrier: CarrierRow) ->
         to_user=callee_out,
         from_user=caller_out,
         pbx_id=pbx.id,
-        limits=limit_spec(table, f"t{tenant.id}", f"p{pbx.id}"),
+        limits=table.pbx_limits.get(pbx.id, ""),
     )
     return Decision(
         code=ROUTED,
         reason="OK",
         why=f"inbound from carrier {carrier.name}: {matched} -> PBX {pbx.name}",
         routes=(route,),
-        limits=limit_spec(table, f"c{carrier.id}"),
+        limits=table.carrier_limits.get(carrier.id, ""),
         **context,  # type: ignore[arg-type]
     )
 
@@ -239,7 +239,7 @@ def _outbound(
         why=f"outbound from PBX {tenant.name}/{pbx.name}: {rule.label}",
         routes=routes,
         skipped=tuple(skipped),
-        limits=limit_spec(table, f"t{tenant.id}", f"p{pbx.id}"),
+        limits=table.pbx_limits.get(pbx.id, ""),
         **context,  # type: ignore[arg-type]
     )
 
@@ -427,7 +427,7 @@ def _gateway_route(
         from_user=caller_user,
         carrier_id=carrier.id,
         gateway_id=gateway.id,
-        limits=limit_spec(table, f"c{carrier.id}", f"g{gateway.id}"),
+        limits=table.gateway_limits.get(gateway.id, ""),
     )
 
 

@@ -539,6 +539,12 @@ class Table:
     # item in an answer's limit spec (limit_item), for the tenants, PBXs, carriers and
     # gateways that have a limit. Kamailio counts them (kamailio.cfg, "capacity").
     limits: dict[str, str]
+    # What an answer carries, joined once per table: a PBX's (its tenant's and its own
+    # items: a call from it, or a route to it), a gateway's (its carrier's and its own), a
+    # carrier's (a call from it). Absent: no limit.
+    pbx_limits: dict[int, str]
+    gateway_limits: dict[int, str]
+    carrier_limits: dict[int, str]
     # Failover groups of a rule's targets, filled on first use; keyed by the id() of the
     # targets tuple, which rules share and the table keeps alive.
     target_groups: dict[int, tuple[tuple[TargetRow, ...], ...]]
@@ -737,7 +743,7 @@ def _assemble(
         gateway_hops=gateway_hops,
         pbx_hops=pbx_hops,
         carrier_headers={c.id: header_text(c.extra_headers) for c in rows.carriers},
-        limits=_limits(rows),
+        **_limits(rows),
         target_groups={},
         counts={
             "tenants": len(tenants),
@@ -763,8 +769,8 @@ def limit_item(key: str, max_calls: int | None, max_cps: int | None) -> str:
     return f"{key}:{calls}:{cps}"
 
 
-def _limits(rows: TableRows) -> dict[str, str]:
-    limits = {}
+def _limits(rows: TableRows) -> dict[str, dict]:  # type: ignore[type-arg]
+    limits: dict[str, str] = {}
     for letter, items in (
         ("t", rows.tenants),
         ("p", rows.pbxs),
@@ -775,15 +781,19 @@ def _limits(rows: TableRows) -> dict[str, str]:
             if row.max_calls is not None or row.max_cps is not None:  # type: ignore[union-attr]
                 key = f"{letter}{row.id}"  # type: ignore[union-attr]
                 limits[key] = limit_item(key, row.max_calls, row.max_cps)  # type: ignore[union-attr]
-    return limits
 
+    def spec(*keys: str) -> str:
+        return " ".join([limits[key] for key in keys if key in limits])
 
-def limit_spec(table: Table, *keys: str) -> str:
-    """The items of the keys that have a limit, space-separated ("" when none has)."""
-    limits = table.limits
-    if not limits:
-        return ""
-    return " ".join([limits[key] for key in keys if key in limits])
+    pbx_limits = {p.id: spec(f"t{p.tenant_id}", f"p{p.id}") for p in rows.pbxs}
+    gateway_limits = {g.id: spec(f"c{g.carrier_id}", f"g{g.id}") for g in rows.gateways}
+    carrier_limits = {c.id: spec(f"c{c.id}") for c in rows.carriers}
+    return {
+        "limits": limits,
+        "pbx_limits": {key: text for key, text in pbx_limits.items() if text},
+        "gateway_limits": {key: text for key, text in gateway_limits.items() if text},
+        "carrier_limits": {key: text for key, text in carrier_limits.items() if text},
+    }
 
 
 # --- patching: a new table from an old one and a few changed rows -----------------------------
