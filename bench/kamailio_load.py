@@ -120,7 +120,7 @@ def run(bench: Bench, quick: bool = False) -> dict[str, Any]:
             raise RuntimeError(
                 f"Kamailio section needs: {', '.join(missing)} (sudo bin/install-kamailio)"
             )
-    from routing.kamailio_render import CAPACITY_OFF, render_kamailio_config
+    from routing.kamailio_render import CAPACITY_OFF, OVERLOAD_OFF, render_kamailio_config
 
     req = harness.requirements()
     version = subprocess.run(
@@ -176,6 +176,7 @@ def run(bench: Bench, quick: bool = False) -> dict[str, Any]:
             "cdr_queue": "c4router.cdr",
             "max_call_seconds": 3600,
             **CAPACITY_OFF,
+            **OVERLOAD_OFF,
         }
         out["setup"] = (
             f"Kamailio children=8, http_async_client workers=4, debug={context['log_level']} "

@@ -383,6 +383,12 @@ C4ROUTER_CAPACITY = {
     "RETRY_AFTER": env_int("C4ROUTER_CAPACITY_RETRY_AFTER", 5, minimum=0, maximum=86400),
 }
 
+# Overload (README, "Overload"): at most this many calls wait for c4router's answer on a
+# Kamailio node; beyond, new calls are refused at once (503 Overloaded). 0: no bound.
+C4ROUTER_OVERLOAD_API_QUERIES = env_int(
+    "C4ROUTER_OVERLOAD_API_QUERIES", 200, minimum=0, maximum=1_000_000
+)
+
 # --- Kamailio rendering -------------------------------------------------------------------------
 # What `manage.py render_kamailio_config` writes into each instance's config (its
 # --module-path and --http-async-client options override these). Debian bookworm does not

@@ -108,6 +108,7 @@ def instance_context(
         "capacity_code": capacity["CODE"],
         "capacity_reason": capacity["REASON"],
         "capacity_retry_after": capacity["RETRY_AFTER"],
+        "overload_api_queries": settings.C4ROUTER_OVERLOAD_API_QUERIES,
     }
 
 

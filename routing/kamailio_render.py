@@ -61,7 +61,8 @@ CONTEXT_KEYS: dict[str, str] = {
     "capacity_redis_port": "its TCP port",
     "capacity_code": "SIP code of a call refused by a limit, e.g. 503",
     "capacity_reason": "its reason phrase, e.g. 'Capacity Exceeded'",
-    "capacity_retry_after": "Retry-After seconds sent with it (0: no header)",
+    "capacity_retry_after": "Retry-After seconds sent with it and with an overload 503 (0: none)",
+    "overload_api_queries": "at most this many calls wait for c4router's answer (0: no bound)",
 }
 
 # The capacity keys with the limits off (settings.C4ROUTER_CAPACITY's defaults), for a
@@ -74,6 +75,8 @@ CAPACITY_OFF: dict[str, Any] = {
     "capacity_reason": "Capacity Exceeded",
     "capacity_retry_after": 5,
 }
+# No bound on the calls waiting for c4router (the config's "overload" section left out).
+OVERLOAD_OFF: dict[str, Any] = {"overload_api_queries": 0}
 
 CAPACITY_SCRIPT = TEMPLATE_DIR / "capacity.lua"
 # A limit's place outlives the longest call by this much (s): the dialog's timeout ends
@@ -237,6 +240,7 @@ def validate_context(context: dict[str, Any]) -> dict[str, Any]:
     if not _REASON.fullmatch(reason):
         raise _err("capacity_reason", f"must match {_REASON.pattern}, got {reason!r}")
     _int(ctx, "capacity_retry_after", 0, 86_400)
+    _int(ctx, "overload_api_queries", 0, 1_000_000)
     ctx["capacity_ttl"] = ctx["max_call_seconds"] + CAPACITY_TTL_MARGIN_S
     ctx["capacity_lua"] = capacity_script(ctx["capacity_ttl"])
     # Redis names scripts by their SHA-1 (EVALSHA): an identifier, not a security measure.

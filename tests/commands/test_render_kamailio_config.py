@@ -40,6 +40,7 @@ def _default_module_settings(settings):  # type: ignore[no-untyped-def]
         "ENABLED": True, "REDIS_HOST": "127.0.0.1", "REDIS_PORT": 6379, "CODE": 503,
         "REASON": "Capacity Exceeded", "RETRY_AFTER": 5,
     }  # fmt: skip
+    settings.C4ROUTER_OVERLOAD_API_QUERIES = 200
 
 
 @pytest.fixture

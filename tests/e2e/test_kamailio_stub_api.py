@@ -69,6 +69,7 @@ def make_context(**overrides) -> dict:
         capacity_code=503,
         capacity_reason="Capacity Exceeded",
         capacity_retry_after=5,
+        overload_api_queries=0,
     )
     ctx.update(overrides)
     return ctx

@@ -19,7 +19,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from routing.kamailio import render_instance
-from routing.kamailio_render import CAPACITY_OFF, KamailioConfigError, render_kamailio_config
+from routing.kamailio_render import (
+    CAPACITY_OFF,
+    OVERLOAD_OFF,
+    KamailioConfigError,
+    render_kamailio_config,
+)
 from routing.models import RouterInstance
 from tests.e2e import harness
 
@@ -51,6 +56,7 @@ def context(**overrides: Any) -> dict[str, Any]:
         "cdr_queue": "c4router.cdr",
         "max_call_seconds": 3600,
         **CAPACITY_OFF,
+        **OVERLOAD_OFF,
         **overrides,
     }
 
