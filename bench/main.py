@@ -9,6 +9,8 @@ Sections (bench/README.md says what each measures and how to read it):
   records     the same with call records on vs off, records stored vs placed; ingestion
               rate; dashboard queries over a day of 10M attempts; the PostgreSQL outage run
   admin       routing p99 alone, during API exports and during API imports (same host)
+  overload    the maximum calls/s through Kamailio, then 0.5x..3x of it: completed calls
+              stay flat, the rest are refused fast (Kamailio's overload bound)
 Every load is bounded in time; everything started is stopped at the end, on errors and on
 Ctrl-C. Only 127.0.0.1 is ever contacted.
 """
@@ -32,12 +34,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import admin_load, cdr_bench, kamailio_load, procs
+from bench import admin_load, cdr_bench, kamailio_load, overload, procs
 from bench.dataset import DB_PREFIX, PROBE_PREFIX, TOKEN, server_url
 from bench.procs import CONFIGS, REPO, Server, ServerConfig, WrkResult
 from bench.queries import build_pool, write_pool
 
-SECTIONS = ("data", "throughput", "scale", "reload", "kamailio", "records", "admin")
+SECTIONS = (
+    "data", "throughput", "scale", "reload", "kamailio", "records", "admin", "overload"
+)  # fmt: skip
 DB_100K = f"{DB_PREFIX}"
 DB_1M = f"{DB_PREFIX}_1m"
 POOL_SIZE = 8000
@@ -354,12 +358,18 @@ class Bench:
     def admin(self) -> None:
         self.results["admin"] = admin_load.run(self, quick=self.quick)
 
+    # -- overload -------------------------------------------------------------------------------
+    def overload(self) -> None:
+        self.results["overload"] = overload.run(self, quick=self.quick)
+
     # -- run --------------------------------------------------------------------------------------
     def run(self) -> None:
         only = self.args.only
         sections = [s for s in SECTIONS if s != "data" and (not only or s in only)]
         if self.quick:
-            sections = [s for s in sections if s not in ("scale", "kamailio", "admin") or only]
+            sections = [
+                s for s in sections if s not in ("scale", "kamailio", "admin", "overload") or only
+            ]
         self.results["sections"] = sections
         say(
             f"c4router bench: sections {', '.join(sections)}; {self.rounds} x {self.seconds:g}s "
@@ -381,6 +391,7 @@ class Bench:
             "kamailio": self.kamailio,
             "records": self.records,
             "admin": self.admin,
+            "overload": self.overload,
         }
         for name in sections:
             load = procs.loadavg()
@@ -597,6 +608,7 @@ class Summary:
         self.kamailio()
         self.records()
         self.admin()
+        self.overload()
         for name, error in self.r.get("failed", {}).items():
             self.add(f"section {name} FAILED: {error}")
         if self.checks:
@@ -830,6 +842,37 @@ class Summary:
             ">= 500, 0 failed",
             best >= TARGETS["calls_per_s"],
         )
+
+    def overload(self) -> None:
+        ov = self.r.get("overload")
+        if not ov or not ov.get("steps"):
+            return
+        best = ov["max"]
+        self.add(
+            "overload: SIPp caller -> Kamailio -> c4router -> carrier 1 (503) -> carrier 2 "
+            f"(200); max = the highest rate with every call completed: {best} calls/s"
+        )
+        self.add(f"  {ov.get('setup', '')}")
+        self.add(
+            f"  {'factor':>6} {'offered/s':>9} {'completed/s':>11} {'% of max':>8} "
+            f"{'refused/s':>9} {'<50ms':>6} {'failed':>6} {'retrans':>7} {'load':>5}"
+        )
+        for step in ov["steps"]:
+            seconds = step["seconds"]
+            done = step["completed"] / seconds
+            fast = step["refused_fast"] / step["refused"] if step["refused"] else 1.0
+            self.add(
+                f"  {step['factor']:>5.1f}x {step['rate']:>9} {done:>11.0f} "
+                f"{100 * done / best:>7.0f}% {step['refused'] / seconds:>9.0f} "
+                f"{100 * fast:>5.0f}% {step['failed'] + step['missing']:>6} "
+                f"{step['retransmissions']:>7} {step['load']:>5}"
+            )
+        for step in ov["steps"]:
+            self.add(overload.summary_line(step, best))
+        for step in ov["steps"]:
+            if step.get("errors"):
+                self.add(f"  at {step['factor']:.1f}x, SIPp saw: {step['errors']}")
+        self.add("")
 
     def records(self) -> None:
         rc = self.r.get("records")
