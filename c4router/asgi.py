@@ -16,6 +16,7 @@ import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "c4router.settings")
@@ -26,6 +27,7 @@ from routing import health  # noqa: E402
 from routing.endpoint import client_allowed, handle_rtjson  # noqa: E402
 from routing.engine.query import MAX_BODY  # noqa: E402
 from routing.loader import holder  # noqa: E402
+from routing.metrics import TALLY  # noqa: E402
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -83,9 +85,52 @@ async def _probe(scope: Scope, send: Send) -> None:
 PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
+# --- overload: c4router's own queue ---------------------------------------------------------
+# Every request waits its turn on the event loop before it is handled. A watcher wakes every
+# LAG_TICK_S and measures how late it woke: the loop's lag, how long a request waits now.
+# Past C4ROUTER_OVERLOAD_LAG_MS, routing queries are answered at once with a refusal, code
+# 503 "Overloaded", without a decision: the queue drains at the speed of that answer instead
+# of growing, and Kamailio relays the refusal as it is (kamailio.cfg, "overload"), rather
+# than waiting for an answer that comes too late or trying another API URL.
+LAG_TICK_S = 0.01
+LAG_DECAY = 0.8
+OVERLOADED = b'{"rtjson":{"success":false,"code":503,"reason":"Overloaded"}}'
+
+
+class _Lag:
+    seconds = 0.0
+    watcher: asyncio.Task[None] | None = None
+
+
+async def _watch_lag() -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        start = loop.time()
+        await asyncio.sleep(LAG_TICK_S)
+        # The worst lag, forgotten by a fifth at each tick: a backlog lasts tens of ms
+        # after the loop last woke late, not one tick (no flapping between ticks).
+        _Lag.seconds = max(loop.time() - start - LAG_TICK_S, _Lag.seconds * LAG_DECAY)
+
+
+def _start_lag_watcher() -> None:
+    if settings.C4ROUTER_OVERLOAD_LAG_MS and (_Lag.watcher is None or _Lag.watcher.done()):
+        _Lag.watcher = asyncio.get_running_loop().create_task(_watch_lag())
+
+
+def overloaded() -> bool:
+    bound = settings.C4ROUTER_OVERLOAD_LAG_MS
+    return bool(bound) and _Lag.seconds * 1000 > bound
+
+
 async def _rtjson(scope: Scope, receive: Receive, send: Send) -> None:
     body = await _read_body(receive)
     if body is None:
+        return
+    if _Lag.watcher is None:
+        _start_lag_watcher()  # a server without lifespan events
+    if overloaded():
+        TALLY.outcome("overloaded")
+        await _respond(send, 200, OVERLOADED, "application/json")
         return
     if holder.get() is None:
         # No table yet (the database was down at start-up): try now, off the event loop.
@@ -117,6 +162,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             # Build the routing table before the first call, not during it (in a thread:
             # the ORM refuses to run on the event loop).
             await asyncio.to_thread(holder.ensure_loaded)
+            _start_lag_watcher()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             holder.stop_polling()

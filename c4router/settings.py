@@ -388,6 +388,9 @@ C4ROUTER_CAPACITY = {
 C4ROUTER_OVERLOAD_API_QUERIES = env_int(
     "C4ROUTER_OVERLOAD_API_QUERIES", 200, minimum=0, maximum=1_000_000
 )
+# c4router answers routing queries with a 503 refusal at once while its event loop lags
+# more than this (ms): its own queue (c4router/asgi.py). 0: never.
+C4ROUTER_OVERLOAD_LAG_MS = env_int("C4ROUTER_OVERLOAD_LAG_MS", 100, minimum=0, maximum=60_000)
 
 # --- Kamailio rendering -------------------------------------------------------------------------
 # What `manage.py render_kamailio_config` writes into each instance's config (its

@@ -39,7 +39,7 @@ OUTCOMES = {
     name: ROUTING_REQUESTS.labels(name)
     for name in (
         "routed", "no_route", "unknown_source", "unavailable", "address_incomplete",
-        "bad_request", "forbidden_client", "not_ready",
+        "bad_request", "forbidden_client", "not_ready", "overloaded",
     )
 }  # fmt: skip
 OUTCOME_OF_CODE = {
