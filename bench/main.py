@@ -872,6 +872,9 @@ class Summary:
         for step in ov["steps"]:
             if step.get("errors"):
                 self.add(f"  at {step['factor']:.1f}x, SIPp saw: {step['errors']}")
+            if step.get("unexpected"):
+                self.add(f"  at {step['factor']:.1f}x, answers SIPp did not expect: "
+                         f"{step['unexpected']}")  # fmt: skip
         self.add("")
 
     def records(self) -> None:

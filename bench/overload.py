@@ -15,8 +15,10 @@ at 3x, SIPp itself takes a large share of them.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +34,9 @@ FACTORS = (0.5, 1.0, 1.5, 2.0, 3.0)
 SEARCH_SECONDS = 6
 SECONDS = 10
 # The bound of the run: calls waiting for c4router on the node (see kamailio.cfg "overload").
-API_QUERIES = 200
+# c4router answers ~400-1200 calls/s on this machine: 32 waiting is 30-80 ms of its work,
+# a queue short enough for a refusal to come fast (Little's law).
+API_QUERIES = 32
 FAST_MS = 50  # a refusal "fast": within this (SIPp's bucket <50 ms)
 
 
@@ -73,6 +77,9 @@ def offer(harness: Any, work: Path, sip_port: int, rate: int, seconds: int, tag:
     refused = sum(refused_by.values())
     fast = refused_by["<10"] + refused_by["<20"] + refused_by["<50"]
     failed = _stats_int(stats, "FailedCall(C)")
+    timeouts = _stats_int(stats, "FailedMaxUDPRetrans(C)") + _stats_int(
+        stats, "FailedTimeoutOnRecv(C)"
+    )
     return {
         "rate": rate,
         "seconds": seconds,
@@ -82,6 +89,8 @@ def offer(harness: Any, work: Path, sip_port: int, rate: int, seconds: int, tag:
         "refused_fast": fast,
         "failed": failed,
         "missing": max(0, calls - completed - refused - failed),
+        "timeouts": timeouts,
+        "unexpected": unexpected_codes(work / f"{tag}.errors.log"),
         "retransmissions": _stats_int(stats, "Retransmissions(C)"),
         "elapsed_s": elapsed,
         "errors": kamailio_load.error_kinds(work / f"{tag}.errors.log"),
@@ -168,6 +177,21 @@ def run(bench: Bench, quick: bool = False) -> dict[str, Any]:
     return out
 
 
+def unexpected_codes(path: Path, top: int = 3) -> str:
+    """The final answers SIPp did not expect (neither 200 nor 503), e.g. "500 API Not
+    Available x12", from its -trace_err file."""
+    if not path.exists():
+        return ""
+    codes = Counter(
+        f"{code} {reason.strip()}"
+        for code, reason in re.findall(
+            r"SIP/2\.0 ([2-6]\d\d) ([^\r\n]*)", path.read_text(errors="replace")
+        )
+        if code not in ("100", "180", "183")
+    )
+    return "; ".join(f"{text} x{count}" for text, count in codes.most_common(top))
+
+
 def summary_line(step: dict[str, Any], best: int) -> str:
     """`overload 2.0x: offered 2400/s, completed 1150/s (96% of max 1200/s), refused fast
     1250/s, timeouts 0`, per second of the run."""
@@ -176,5 +200,10 @@ def summary_line(step: dict[str, Any], best: int) -> str:
     return (
         f"overload {step['factor']:.1f}x: offered {step['rate']}/s, completed "
         f"{completed:.0f}/s ({100 * completed / best:.0f}% of max {best}/s), refused fast "
-        f"{step['refused_fast'] / seconds:.0f}/s, timeouts {step['failed'] + step['missing']}"
+        f"{step['refused_fast'] / seconds:.0f}/s, timeouts {step['timeouts'] + step['missing']}"
+        + (
+            f" (other failures {step['failed'] - step['timeouts']}: {step['unexpected']})"
+            if step["failed"] > step["timeouts"]
+            else ""
+        )
     )
