@@ -215,6 +215,30 @@ def test_a_carrier_over_its_limit_is_skipped_for_the_next_one(
     assert h.received(seen_alpha.received(), "CANCEL") == []
 
 
+def test_a_failed_attempt_gives_its_place_back(
+    server,  # noqa: F811 - the fixture
+    capacity,
+    start_edge,  # noqa: F811 - the fixture
+    tmp_path,
+):
+    # Alpha takes 1 call at once and refuses every call (503): each call fails over to Beta
+    # while Beta's call goes on. Were Alpha's place still held by the first call, the second
+    # would skip Alpha.
+    world = world_with(server, alpha={"max_calls": 1})
+    edge = start_edge(world.instance)
+    with (
+        h.SippUAS(
+            "uas_503.xml", workdir=tmp_path, port=world.alpha_port, calls=2, tag="alpha"
+        ) as alpha,
+        carrier(world.beta_port, tmp_path, "beta", 2) as beta,
+    ):
+        result = offer(edge, tmp_path, rate=2, calls=2, call_ms=4000)
+        seen_alpha, seen_beta = alpha.stop(), beta.stop()
+    assert outcomes(result) == Counter({200: 2}), result.describe()
+    assert len(h.received(seen_alpha.received(), "INVITE")) == 2
+    assert len(h.received(seen_beta.received(), "INVITE")) == 2
+
+
 def test_no_route_left_under_its_limits_is_refused_with_the_ingress_code(
     server,  # noqa: F811 - the fixture
     capacity,
