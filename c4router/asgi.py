@@ -27,7 +27,6 @@ from routing import health  # noqa: E402
 from routing.endpoint import client_allowed, handle_rtjson  # noqa: E402
 from routing.engine.query import MAX_BODY  # noqa: E402
 from routing.loader import holder  # noqa: E402
-from routing.metrics import TALLY  # noqa: E402
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -88,13 +87,13 @@ PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 # --- overload: c4router's own queue ---------------------------------------------------------
 # Every request waits its turn on the event loop before it is handled. A watcher wakes every
 # LAG_TICK_S and measures how late it woke: the loop's lag, how long a request waits now.
-# Past C4ROUTER_OVERLOAD_LAG_MS, routing queries are answered at once with a refusal, code
-# 503 "Overloaded", without a decision: the queue drains at the speed of that answer instead
+# Past C4ROUTER_OVERLOAD_LAG_MS, routing queries (from allowed clients with a valid token)
+# are answered at once with a refusal, code 503 "Overloaded", without a decision
+# (routing.endpoint.handle_rtjson): the queue drains at the speed of that answer instead
 # of growing, and Kamailio relays the refusal as it is (kamailio.cfg, "overload"), rather
 # than waiting for an answer that comes too late or trying another API URL.
 LAG_TICK_S = 0.01
 LAG_DECAY = 0.8
-OVERLOADED = b'{"rtjson":{"success":false,"code":503,"reason":"Overloaded"}}'
 
 
 class _Lag:
@@ -113,7 +112,10 @@ async def _watch_lag() -> None:
 
 
 def _start_lag_watcher() -> None:
+    """Watch this event loop's lag (again: a watcher of a closed loop is done, and its last
+    figure is no longer this loop's)."""
     if settings.C4ROUTER_OVERLOAD_LAG_MS and (_Lag.watcher is None or _Lag.watcher.done()):
+        _Lag.seconds = 0.0
         _Lag.watcher = asyncio.get_running_loop().create_task(_watch_lag())
 
 
@@ -126,12 +128,8 @@ async def _rtjson(scope: Scope, receive: Receive, send: Send) -> None:
     body = await _read_body(receive)
     if body is None:
         return
-    if _Lag.watcher is None:
-        _start_lag_watcher()  # a server without lifespan events
-    if overloaded():
-        TALLY.outcome("overloaded")
-        await _respond(send, 200, OVERLOADED, "application/json")
-        return
+    if _Lag.watcher is None or _Lag.watcher.done():
+        _start_lag_watcher()  # a server without lifespan events, a new event loop
     if holder.get() is None:
         # No table yet (the database was down at start-up): try now, off the event loop.
         await asyncio.to_thread(holder.ensure_loaded)
@@ -143,7 +141,11 @@ async def _rtjson(scope: Scope, receive: Receive, send: Send) -> None:
             token = value.decode("latin-1")
     client = scope.get("client")
     status, answer = handle_rtjson(
-        body, content_type=content_type, token=token, client_ip=client[0] if client else None
+        body,
+        content_type=content_type,
+        token=token,
+        client_ip=client[0] if client else None,
+        overloaded=overloaded(),
     )
     await send(
         {

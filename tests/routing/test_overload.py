@@ -50,6 +50,26 @@ def test_a_lagging_event_loop_answers_503_at_once_then_routes_again(live_table, 
     assert again["success"] is True
 
 
+def test_an_unknown_client_is_not_told_about_the_load(live_table, settings):
+    settings.C4ROUTER_OVERLOAD_LAG_MS = 100
+    asgi._Lag.watcher, asgi._Lag.seconds = None, 0.0
+
+    async def run() -> int:
+        transport = httpx.ASGITransport(app=asgi.application, client=("127.0.0.1", 40000))
+        headers = {"Content-Type": "application/json", "X-C4-Token": "not-a-token"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://c4router") as http:
+            await http.post(URL, content=outbound(), headers=headers)  # starts the watcher
+            await asyncio.sleep(0.05)
+            time.sleep(0.4)
+            await asyncio.sleep(0.001)
+            assert asgi.overloaded()
+            response = await http.post(URL, content=outbound(), headers=headers)
+            asgi._Lag.watcher.cancel()  # type: ignore[union-attr]
+            return response.status_code
+
+    assert asyncio.run(run()) == 403
+
+
 def test_no_bound_no_refusal(live_table, settings):
     settings.C4ROUTER_OVERLOAD_LAG_MS = 0
     asgi._Lag.watcher, asgi._Lag.seconds = None, 10.0  # whatever the lag
