@@ -3,11 +3,11 @@
 The whole path of the kamailio section (SIPp caller -> Kamailio -> c4router -> carrier 1, a
 SIPp UAS answering 503 -> failover -> carrier 2, a SIPp UAS answering 200), with the
 config's overload bound on (C4ROUTER_OVERLOAD_API_QUERIES: calls waiting for c4router's
-answer on the node). First the maximum sustainable rate: the highest of RATES where every
-call completes. Then FACTORS x that rate are offered, each for SECONDS, by a caller that
-takes a 503 as an answer (tests/e2e/sipp/uac_load.xml): completed calls (200) and refused
-ones (503, with how fast: SIPp's response-time buckets of the 503), failed ones (timeouts,
-unexpected messages) and SIPp's retransmissions.
+answer on the node). First the maximum sustainable rate: the highest of RATES where 99% of
+the calls complete and none fails. Then FACTORS x that rate are offered, each for SECONDS,
+by a caller that takes a 503 as an answer (tests/e2e/sipp/uac_load.xml): completed calls
+(200) and refused ones (503, with how fast: SIPp's response-time buckets of the 503), failed
+ones (timeouts, unexpected messages) and SIPp's retransmissions.
 
 The load generator shares the machine's 2 cores with Kamailio, c4router and the carriers:
 at 3x, SIPp itself takes a large share of them.
@@ -38,6 +38,7 @@ SECONDS = 10
 # a queue short enough for a refusal to come fast (Little's law).
 API_QUERIES = 32
 FAST_MS = 50  # a refusal "fast": within this (SIPp's bucket <50 ms)
+SUSTAINED = 0.99  # a rate is sustained when this share of its calls completes
 
 
 def _stats_int(stats: dict[str, str], name: str) -> int:
@@ -156,7 +157,13 @@ def run(bench: Bench, quick: bool = False) -> dict[str, Any]:
                     f"completed, {step['refused']} refused, {step['failed']} failed",
                     flush=True,
                 )
-                if step["completed"] < step["calls"]:
+                # Sustained: 99% completed, none failed (on a shared machine, a hiccup of
+                # another process refuses a few calls at any rate).
+                if (
+                    step["completed"] < SUSTAINED * step["calls"]
+                    or step["failed"]
+                    or step["missing"]
+                ):
                     break
                 best = rate
                 time.sleep(2)
