@@ -214,7 +214,8 @@ class TimeWindowFilter(admin.SimpleListFilter):
 
 CAPACITY = (
     "Limits Kamailio holds for every node together. Calls in (from a PBX, or from a "
-    "carrier) over a tenant's, a PBX's or a carrier's limit are refused at once (503 with "
+    "carrier) over an IP source's, a tenant's, a PBX's or a carrier's limit are refused at "
+    "once (503 with "
     "Retry-After by default); a route to a carrier or gateway over its limit is skipped, as "
     "if it had failed. Empty: no limit."
 )
@@ -500,6 +501,14 @@ class IpSourceAdmin(SimpleHistoryAdmin):
                 "fields": ("carrier", "pbx"),
                 "description": "Choose exactly one: a carrier (its calls are inbound) or a "
                 "PBX (its calls are outbound, for its tenant).",
+            },
+        ),
+        (
+            "Capacity",
+            {
+                "fields": ("max_calls", "max_cps"),
+                "description": CAPACITY,
+                "classes": ("collapse",),
             },
         ),
         RECORD_FIELDSET,

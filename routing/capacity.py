@@ -1,8 +1,8 @@
 """Capacity limits as Kamailio counts them: the counters in Redis, for /metrics.
 
 Kamailio keeps them (kamailio_cfg/capacity.lua, README "Capacity limits"): per limit key
-("t12": tenant 12; "p", "c", "g": PBX, carrier, gateway), the sorted set c4:calls:<key> of
-the calls holding a place (scored with the time the place expires), and the hash
+("t12": tenant 12; "p", "c", "g", "s": PBX, carrier, gateway, IP source), the sorted set
+c4:calls:<key> of the calls holding a place (scored with the time the place expires), and the hash
 c4:refused of the calls refused, per "<key>:calls" and "<key>:cps". This module only reads
 them.
 
@@ -29,7 +29,6 @@ logger = logging.getLogger("c4router.capacity")
 
 REFRESH_SECONDS = 2.0
 TIMEOUT_SECONDS = 1.0
-_KINDS = {"t": "tenant", "p": "pbx", "c": "carrier", "g": "gateway"}
 
 
 def client():  # type: ignore[no-untyped-def]
@@ -45,10 +44,8 @@ def client():  # type: ignore[no-untyped-def]
 
 
 def _owner(table: Table, key: str) -> tuple[str, str, str]:
-    kind, number = key[0], int(key[1:])
-    rows = {"t": table.tenants, "p": table.pbxs, "c": table.carriers, "g": table.gateways}
-    row = rows[kind].get(number)
-    return _KINDS[kind], str(number), row.name if row is not None else f"#{number}"
+    kind, name = table.limit_owners.get(key, ("", key))
+    return kind, key[1:], name
 
 
 def read(table: Table, redis_client=None) -> dict[str, dict[str, int]]:  # type: ignore[no-untyped-def]

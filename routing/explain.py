@@ -110,15 +110,13 @@ def describe(decision: Decision, table: Table, now: datetime) -> list[str]:
     return lines
 
 
-_KINDS = {"t": "tenant", "p": "PBX", "c": "carrier", "g": "gateway"}
+_KINDS = {"tenant": "tenant", "pbx": "PBX", "carrier": "carrier", "gateway": "gateway",
+          "ip_source": "IP source"}  # fmt: skip
 
 
 def _limit_owner(key: str, table: Table) -> str:
-    kind, number = key[0], int(key[1:])
-    row = {"t": table.tenants, "p": table.pbxs, "c": table.carriers, "g": table.gateways}[kind].get(
-        number
-    )
-    return f"{_KINDS[kind]} {row.name if row is not None else f'#{number}'}"
+    kind, name = table.limit_owners.get(key, ("", key))
+    return f"{_KINDS.get(kind, 'limit')} {name}"
 
 
 def describe_limits(spec: str, table: Table) -> str:

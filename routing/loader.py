@@ -209,7 +209,7 @@ def _read_small(using: str) -> TableRows:
     sources = tuple(
         SourceRow(*values)
         for values in IpSource.objects.using(using).values_list(
-            "cidr", "carrier_id", "pbx_id", "enabled"
+            "cidr", "carrier_id", "pbx_id", "enabled", "id", "max_calls", "max_cps"
         )
     )
     domains = tuple(

@@ -289,6 +289,7 @@ class IpSourceSerializer(DisplayMixin, ModelCleanSerializer):
             "pbx",
             "enabled",
             "description",
+            *LIMITS,
             *TIMESTAMPS,
         ]
 

@@ -95,8 +95,8 @@ class Decision:
     domain: DomainRow | None = None
     routes: tuple[Route, ...] = ()
     skipped: tuple[str, ...] = ()
-    # Capacity: the limits the call counts against when it comes in:
-    # outbound, its tenant and PBX; inbound, the carrier it came from.
+    # Capacity: the limits the call counts against when it comes in: the IP source it came
+    # from, and outbound, its tenant and PBX; inbound, the carrier it came from.
     limits: str = ""
 
     @property
@@ -184,7 +184,7 @@ def _inbound(query: Query, table: Table, source: Source, carrier: CarrierRow) ->
         reason="OK",
         why=f"inbound from carrier {carrier.name}: {matched} -> PBX {pbx.name}",
         routes=(route,),
-        limits=table.carrier_limits.get(carrier.id, ""),
+        limits=_joined(source.limits, table.carrier_limits.get(carrier.id, "")),
         **context,  # type: ignore[arg-type]
     )
 
@@ -239,7 +239,7 @@ def _outbound(
         why=f"outbound from PBX {tenant.name}/{pbx.name}: {rule.label}",
         routes=routes,
         skipped=tuple(skipped),
-        limits=table.pbx_limits.get(pbx.id, ""),
+        limits=_joined(source.limits, table.pbx_limits.get(pbx.id, "")),
         **context,  # type: ignore[arg-type]
     )
 
@@ -429,6 +429,13 @@ def _gateway_route(
         gateway_id=gateway.id,
         limits=table.gateway_limits.get(gateway.id, ""),
     )
+
+
+def _joined(first: str, second: str) -> str:
+    """Two limit specs as one (most calls have neither)."""
+    if first and second:
+        return f"{first} {second}"
+    return first or second
 
 
 def _user(number: str) -> str:

@@ -94,6 +94,9 @@ class SourceRow:
     carrier_id: int | None = None
     pbx_id: int | None = None
     enabled: bool = True
+    id: int | None = None
+    max_calls: int | None = None
+    max_cps: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,6 +409,7 @@ class Source:
     carrier: CarrierRow | None
     pbx: PbxRow | None
     enabled: bool
+    limits: str = ""  # the network's own capacity limit item (limit_item), "" when none
 
 
 @dataclass(frozen=True, slots=True)
@@ -535,10 +539,12 @@ class Table:
     gateway_hops: dict[int, Hop]
     pbx_hops: dict[int, Hop]
     carrier_headers: dict[int, str]  # extra header lines, joined once
-    # Capacity: limit key ("t12": tenant 12, "p", "c", "g": PBX, carrier, gateway) -> its
-    # item in an answer's limit spec (limit_item), for the tenants, PBXs, carriers and
-    # gateways that have a limit. Kamailio counts them (kamailio.cfg, "capacity").
+    # Capacity: limit key ("t12": tenant 12, "p", "c", "g", "s": PBX, carrier, gateway, IP
+    # source) -> its item in an answer's limit spec (limit_item), for the rows that have a
+    # limit, and who it is for people: (kind, name). Kamailio counts them (kamailio.cfg,
+    # "capacity").
     limits: dict[str, str]
+    limit_owners: dict[str, tuple[str, str]]
     # What an answer carries, joined once per table: a PBX's (its tenant's and its own
     # items: a call from it, or a route to it), a gateway's (its carrier's and its own), a
     # carrier's (a call from it). Absent: no limit.
@@ -690,11 +696,15 @@ def _assemble(
             network = parse_network(source.cidr, strict=False)  # no scope id
         except ValueError as exc:
             raise TableError(f"IP source {source.cidr!r}: {exc}") from None
+        limited = source.id is not None and (
+            source.max_calls is not None or source.max_cps is not None
+        )
         entry = Source(
             cidr=str(network),
             carrier=carriers.get(source.carrier_id) if source.carrier_id is not None else None,
             pbx=pbxs.get(source.pbx_id) if source.pbx_id is not None else None,
             enabled=source.enabled,
+            limits=limit_item(f"s{source.id}", source.max_calls, source.max_cps) if limited else "",
         )
         if entry.carrier is None and entry.pbx is None:
             raise TableError(f"IP source {source.cidr!r} has no owner")
@@ -771,16 +781,20 @@ def limit_item(key: str, max_calls: int | None, max_cps: int | None) -> str:
 
 def _limits(rows: TableRows) -> dict[str, dict]:  # type: ignore[type-arg]
     limits: dict[str, str] = {}
-    for letter, items in (
-        ("t", rows.tenants),
-        ("p", rows.pbxs),
-        ("c", rows.carriers),
-        ("g", rows.gateways),
+    owners: dict[str, tuple[str, str]] = {}
+    for letter, kind, items in (
+        ("t", "tenant", rows.tenants),
+        ("p", "pbx", rows.pbxs),
+        ("c", "carrier", rows.carriers),
+        ("g", "gateway", rows.gateways),
+        ("s", "ip_source", rows.sources),
     ):
         for row in items:
             if row.max_calls is not None or row.max_cps is not None:  # type: ignore[union-attr]
                 key = f"{letter}{row.id}"  # type: ignore[union-attr]
                 limits[key] = limit_item(key, row.max_calls, row.max_cps)  # type: ignore[union-attr]
+                name = row.cidr if letter == "s" else row.name  # type: ignore[union-attr]
+                owners[key] = (kind, name)
 
     def spec(*keys: str) -> str:
         return " ".join([limits[key] for key in keys if key in limits])
@@ -790,6 +804,7 @@ def _limits(rows: TableRows) -> dict[str, dict]:  # type: ignore[type-arg]
     carrier_limits = {c.id: spec(f"c{c.id}") for c in rows.carriers}
     return {
         "limits": limits,
+        "limit_owners": owners,
         "pbx_limits": {key: text for key, text in pbx_limits.items() if text},
         "gateway_limits": {key: text for key, text in gateway_limits.items() if text},
         "carrier_limits": {key: text for key, text in carrier_limits.items() if text},

@@ -10,7 +10,7 @@ from __future__ import annotations
 import orjson
 
 from routing.engine.rtjson import answer_bytes
-from routing.engine.table import CarrierRow, GatewayRow, PbxRow, TenantRow
+from routing.engine.table import CarrierRow, GatewayRow, PbxRow, SourceRow, TenantRow
 
 from .builders import CARRIER_IP, FRENCH_NATIONAL, PBX_IP, did, route, rule, table, to_gw
 from .test_rtjson import assert_valid
@@ -65,3 +65,17 @@ def test_a_refusal_has_no_limits():
     rtjson = answer(table(**LIMITED), to_uri="sip:0612345678@c4router.example")
     assert rtjson["success"] is False
     assert "limits" not in rtjson
+
+
+def test_an_ip_source_counts_as_the_call_comes_in_before_its_owners_limits():
+    # One trunk of a carrier (one of its networks) limited on its own.
+    sources = (
+        SourceRow("10.10.0.0/24", pbx_id=1),
+        SourceRow("10.20.0.5/32", pbx_id=2),
+        SourceRow("198.51.100.0/28", carrier_id=1, id=9, max_calls=4),
+    )
+    tbl = table(**LIMITED, sources=sources, dids=(did(1, "33987654321"),))
+    rtjson = answer(tbl, source_ip=CARRIER_IP, to_uri="sip:+33987654321@c4.example")
+    assert rtjson["limits"] == "s9:4:- c1:100:30"
+    outbound = answer(table(sources=sources, rules=(rule(7, "33", to_gw(3)),)))
+    assert "limits" not in outbound  # the PBX's network has no limit
