@@ -98,7 +98,7 @@ def dashboard_part(bench: Bench, quick: bool) -> dict[str, Any]:
 
 def kamailio_records(bench: Bench, rate: int = RATE) -> dict[str, Any]:
     harness = kamailio_load._harness()
-    from routing.kamailio_render import render_kamailio_config
+    from routing.kamailio_render import CAPACITY_OFF, OVERLOAD_OFF, render_kamailio_config
 
     req = harness.requirements()
     work = bench.work / "records"
@@ -143,7 +143,7 @@ def kamailio_records(bench: Bench, rate: int = RATE) -> dict[str, Any]:
                     "module_path": req.module_dir, "log_level": 1, "call_records": records,
                     "cdr_amqp_url": env.get("C4ROUTER_CDR_AMQP_URL",
                                             "amqp://guest:guest@127.0.0.1:5672/%2F"),
-                    "cdr_queue": queue, "max_call_seconds": 3600,
+                    "cdr_queue": queue, "max_call_seconds": 3600, **CAPACITY_OFF, **OVERLOAD_OFF,
                 }  # fmt: skip
                 name = "on" if records else "off"
                 kamailio = harness.KamailioProcess(

@@ -120,7 +120,7 @@ def run(bench: Bench, quick: bool = False) -> dict[str, Any]:
             raise RuntimeError(
                 f"Kamailio section needs: {', '.join(missing)} (sudo bin/install-kamailio)"
             )
-    from routing.kamailio_render import render_kamailio_config
+    from routing.kamailio_render import CAPACITY_OFF, OVERLOAD_OFF, render_kamailio_config
 
     req = harness.requirements()
     version = subprocess.run(
@@ -171,6 +171,12 @@ def run(bench: Bench, quick: bool = False) -> dict[str, Any]:
             "http_async_client_module": req.http_async_client,
             "module_path": req.module_dir,
             "log_level": bench.args.kamailio_log_level,
+            "call_records": False,
+            "cdr_amqp_url": "amqp://guest:guest@127.0.0.1:5672/%2F",
+            "cdr_queue": "c4router.cdr",
+            "max_call_seconds": 3600,
+            **CAPACITY_OFF,
+            **OVERLOAD_OFF,
         }
         out["setup"] = (
             f"Kamailio children=8, http_async_client workers=4, debug={context['log_level']} "

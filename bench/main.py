@@ -11,6 +11,8 @@ Sections (bench/README.md says what each measures and how to read it):
   admin       routing p99 alone, during API exports and during API imports (same host)
   lists       routing req/s with number lists of 1M entries vs without (two servers, same
               data otherwise, rounds alternated); bytes per entry; import time of 1M entries
+  overload    the maximum calls/s through Kamailio, then 0.5x..3x of it: completed calls
+              stay flat, the rest are refused fast (Kamailio's overload bound)
 Every load is bounded in time; everything started is stopped at the end, on errors and on
 Ctrl-C. Only 127.0.0.1 is ever contacted.
 """
@@ -34,12 +36,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import admin_load, cdr_bench, kamailio_load, procs
+from bench import admin_load, cdr_bench, kamailio_load, overload, procs
 from bench.dataset import DB_PREFIX, PROBE_PREFIX, TOKEN, server_url
 from bench.procs import CONFIGS, REPO, Server, ServerConfig, WrkResult
 from bench.queries import build_pool, write_pool
 
-SECTIONS = ("data", "throughput", "scale", "reload", "kamailio", "records", "admin", "lists")
+SECTIONS = (
+    "data", "throughput", "scale", "reload", "kamailio", "records", "admin", "lists",
+    "overload",
+)  # fmt: skip
 DB_100K = f"{DB_PREFIX}"
 DB_1M = f"{DB_PREFIX}_1m"
 DB_LISTS = f"{DB_PREFIX}_lists"
@@ -416,12 +421,18 @@ class Bench:
             for server in servers.values():
                 server.stop()
 
+    # -- overload -------------------------------------------------------------------------------
+    def overload(self) -> None:
+        self.results["overload"] = overload.run(self, quick=self.quick)
+
     # -- run --------------------------------------------------------------------------------------
     def run(self) -> None:
         only = self.args.only
         sections = [s for s in SECTIONS if s != "data" and (not only or s in only)]
         if self.quick:
-            sections = [s for s in sections if s not in ("scale", "kamailio", "admin") or only]
+            sections = [
+                s for s in sections if s not in ("scale", "kamailio", "admin", "overload") or only
+            ]
         self.results["sections"] = sections
         say(
             f"c4router bench: sections {', '.join(sections)}; {self.rounds} x {self.seconds:g}s "
@@ -444,6 +455,7 @@ class Bench:
             "records": self.records,
             "admin": self.admin,
             "lists": self.lists,
+            "overload": self.overload,
         }
         for name in sections:
             load = procs.loadavg()
@@ -661,6 +673,7 @@ class Summary:
         self.records()
         self.admin()
         self.lists()
+        self.overload()
         for name, error in self.r.get("failed", {}).items():
             self.add(f"section {name} FAILED: {error}")
         if self.checks:
@@ -894,6 +907,40 @@ class Summary:
             ">= 500, 0 failed",
             best >= TARGETS["calls_per_s"],
         )
+
+    def overload(self) -> None:
+        ov = self.r.get("overload")
+        if not ov or not ov.get("steps"):
+            return
+        best = ov["max"]
+        self.add(
+            "overload: SIPp caller -> Kamailio -> c4router -> carrier 1 (503) -> carrier 2 "
+            f"(200); max = the highest rate with 99% completed, 0 failed: {best} calls/s"
+        )
+        self.add(f"  {ov.get('setup', '')}")
+        self.add(
+            f"  {'factor':>6} {'offered/s':>9} {'completed/s':>11} {'% of max':>8} "
+            f"{'refused/s':>9} {'<50ms':>6} {'failed':>6} {'retrans':>7} {'load':>5}"
+        )
+        for step in ov["steps"]:
+            seconds = step["seconds"]
+            done = step["completed"] / seconds
+            fast = step["refused_fast"] / step["refused"] if step["refused"] else 1.0
+            self.add(
+                f"  {step['factor']:>5.1f}x {step['rate']:>9} {done:>11.0f} "
+                f"{100 * done / best:>7.0f}% {step['refused'] / seconds:>9.0f} "
+                f"{100 * fast:>5.0f}% {step['failed'] + step['missing']:>6} "
+                f"{step['retransmissions']:>7} {step['load']:>5}"
+            )
+        for step in ov["steps"]:
+            self.add(overload.summary_line(step, best))
+        for step in ov["steps"]:
+            if step.get("errors"):
+                self.add(f"  at {step['factor']:.1f}x, SIPp saw: {step['errors']}")
+            if step.get("unexpected"):
+                self.add(f"  at {step['factor']:.1f}x, answers SIPp did not expect: "
+                         f"{step['unexpected']}")  # fmt: skip
+        self.add("")
 
     def records(self) -> None:
         rc = self.r.get("records")

@@ -16,6 +16,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "c4router.settings")
@@ -83,10 +84,52 @@ async def _probe(scope: Scope, send: Send) -> None:
 PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
+# --- overload: c4router's own queue ---------------------------------------------------------
+# Every request waits its turn on the event loop before it is handled. A watcher wakes every
+# LAG_TICK_S and measures how late it woke: the loop's lag, how long a request waits now.
+# Past C4ROUTER_OVERLOAD_LAG_MS, routing queries (from allowed clients with a valid token)
+# are answered at once with a refusal, code 503 "Overloaded", without a decision
+# (routing.endpoint.handle_rtjson): the queue drains at the speed of that answer instead
+# of growing, and Kamailio relays the refusal as it is (kamailio.cfg, "overload"), rather
+# than waiting for an answer that comes too late or trying another API URL.
+LAG_TICK_S = 0.01
+LAG_DECAY = 0.8
+
+
+class _Lag:
+    seconds = 0.0
+    watcher: asyncio.Task[None] | None = None
+
+
+async def _watch_lag() -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        start = loop.time()
+        await asyncio.sleep(LAG_TICK_S)
+        # The worst lag, forgotten by a fifth at each tick: a backlog lasts tens of ms
+        # after the loop last woke late, not one tick (no flapping between ticks).
+        _Lag.seconds = max(loop.time() - start - LAG_TICK_S, _Lag.seconds * LAG_DECAY)
+
+
+def _start_lag_watcher() -> None:
+    """Watch this event loop's lag (again: a watcher of a closed loop is done, and its last
+    figure is no longer this loop's)."""
+    if settings.C4ROUTER_OVERLOAD_LAG_MS and (_Lag.watcher is None or _Lag.watcher.done()):
+        _Lag.seconds = 0.0
+        _Lag.watcher = asyncio.get_running_loop().create_task(_watch_lag())
+
+
+def overloaded() -> bool:
+    bound = settings.C4ROUTER_OVERLOAD_LAG_MS
+    return bool(bound) and _Lag.seconds * 1000 > bound
+
+
 async def _rtjson(scope: Scope, receive: Receive, send: Send) -> None:
     body = await _read_body(receive)
     if body is None:
         return
+    if _Lag.watcher is None or _Lag.watcher.done():
+        _start_lag_watcher()  # a server without lifespan events, a new event loop
     if holder.get() is None:
         # No table yet (the database was down at start-up): try now, off the event loop.
         await asyncio.to_thread(holder.ensure_loaded)
@@ -98,7 +141,11 @@ async def _rtjson(scope: Scope, receive: Receive, send: Send) -> None:
             token = value.decode("latin-1")
     client = scope.get("client")
     status, answer = handle_rtjson(
-        body, content_type=content_type, token=token, client_ip=client[0] if client else None
+        body,
+        content_type=content_type,
+        token=token,
+        client_ip=client[0] if client else None,
+        overloaded=overloaded(),
     )
     await send(
         {
@@ -117,6 +164,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             # Build the routing table before the first call, not during it (in a thread:
             # the ORM refuses to run on the event loop).
             await asyncio.to_thread(holder.ensure_loaded)
+            _start_lag_watcher()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             holder.stop_polling()

@@ -375,6 +375,30 @@ C4ROUTER_CDR = {
     "MAX_CALL_SECONDS": env_int("C4ROUTER_CDR_MAX_CALL_SECONDS", 14400, minimum=60),
 }
 
+# --- Capacity limits ---------------------------------------------------------------------------
+# Kamailio counts the limits of c4router's answers (max concurrent calls, calls per second of
+# tenants, PBXs, carriers and gateways) in this Redis, shared by every node (README,
+# "Capacity limits"). Off by default: the rendered config then loads neither ndb_redis nor
+# the counting, and limits set in the admin are shown but not enforced.
+C4ROUTER_CAPACITY = {
+    "ENABLED": env_bool("C4ROUTER_CAPACITY_ENABLED", False),
+    "REDIS_HOST": env_str("C4ROUTER_CAPACITY_REDIS_HOST", "127.0.0.1"),
+    "REDIS_PORT": env_int("C4ROUTER_CAPACITY_REDIS_PORT", 6379, minimum=1, maximum=65535),
+    # What a call over a limit gets: at once, with Retry-After (seconds, 0: none).
+    "CODE": env_int("C4ROUTER_CAPACITY_CODE", 503, minimum=400, maximum=699),
+    "REASON": env_str("C4ROUTER_CAPACITY_REASON", "Capacity Exceeded"),
+    "RETRY_AFTER": env_int("C4ROUTER_CAPACITY_RETRY_AFTER", 5, minimum=0, maximum=86400),
+}
+
+# Overload (README, "Overload"): at most this many calls wait for c4router's answer on a
+# Kamailio node; beyond, new calls are refused at once (503 Overloaded). 0: no bound.
+C4ROUTER_OVERLOAD_API_QUERIES = env_int(
+    "C4ROUTER_OVERLOAD_API_QUERIES", 200, minimum=0, maximum=1_000_000
+)
+# c4router answers routing queries with a 503 refusal at once while its event loop lags
+# more than this (ms): its own queue (c4router/asgi.py). 0: never.
+C4ROUTER_OVERLOAD_LAG_MS = env_int("C4ROUTER_OVERLOAD_LAG_MS", 100, minimum=0, maximum=60_000)
+
 # --- Kamailio rendering -------------------------------------------------------------------------
 # What `manage.py render_kamailio_config` writes into each instance's config (its
 # --module-path and --http-async-client options override these). Debian bookworm does not

@@ -216,6 +216,15 @@ class TimeWindowFilter(admin.SimpleListFilter):
         return queryset
 
 
+CAPACITY = (
+    "Limits Kamailio holds for every node together. Calls in (from a PBX, or from a "
+    "carrier) over an IP source's, a tenant's, a PBX's or a carrier's limit are refused at "
+    "once (503 with "
+    "Retry-After by default); a route to a carrier or gateway over its limit is skipped, as "
+    "if it had failed. Empty: no limit."
+)
+
+
 # --- Customers ------------------------------------------------------------------------------
 
 
@@ -236,6 +245,14 @@ class TenantAdmin(SimpleHistoryAdmin):
                 "fields": ("name", "enabled", "description"),
                 "description": "A customer account. Its PBXs place and receive calls; its "
                 "domains and DIDs decide which inbound calls are theirs.",
+            },
+        ),
+        (
+            "Capacity",
+            {
+                "fields": ("max_calls", "max_cps"),
+                "description": CAPACITY,
+                "classes": ("collapse",),
             },
         ),
         RECORD_FIELDSET,
@@ -321,6 +338,14 @@ class PbxAdmin(SimpleHistoryAdmin):
                 "classes": ("collapse",),
             },
         ),
+        (
+            "Capacity",
+            {
+                "fields": ("max_calls", "max_cps"),
+                "description": CAPACITY,
+                "classes": ("collapse",),
+            },
+        ),
         RECORD_FIELDSET,
     )
     inlines = (PbxIpSourceInline, PbxNormalizationInline)
@@ -359,6 +384,14 @@ class CarrierAdmin(SimpleHistoryAdmin):
             {
                 "fields": ("from_domain", "send_pai", "extra_headers"),
                 "description": "How calls sent to this carrier present the caller.",
+                "classes": ("collapse",),
+            },
+        ),
+        (
+            "Capacity",
+            {
+                "fields": ("max_calls", "max_cps"),
+                "description": CAPACITY,
                 "classes": ("collapse",),
             },
         ),
@@ -425,6 +458,14 @@ class GatewayAdmin(SimpleHistoryAdmin):
             },
         ),
         ("Timers", {"fields": ("fr_timer", "fr_inv_timer"), "description": TIMERS}),
+        (
+            "Capacity",
+            {
+                "fields": ("max_calls", "max_cps"),
+                "description": CAPACITY,
+                "classes": ("collapse",),
+            },
+        ),
         RECORD_FIELDSET,
     )
 
@@ -464,6 +505,14 @@ class IpSourceAdmin(SimpleHistoryAdmin):
                 "fields": ("carrier", "pbx"),
                 "description": "Choose exactly one: a carrier (its calls are inbound) or a "
                 "PBX (its calls are outbound, for its tenant).",
+            },
+        ),
+        (
+            "Capacity",
+            {
+                "fields": ("max_calls", "max_cps"),
+                "description": CAPACITY,
+                "classes": ("collapse",),
             },
         ),
         RECORD_FIELDSET,

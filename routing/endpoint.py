@@ -33,6 +33,10 @@ TOKEN_HEADER = "X-C4-Token"  # noqa: S105 - a header name, not a secret
 _rng = random.Random()
 
 
+# The answer while c4router's own queue is too long: Kamailio relays it as it is.
+OVERLOADED = b'{"rtjson":{"success":false,"code":503,"reason":"Overloaded"}}'
+
+
 def _error(status: int, message: str) -> tuple[int, bytes]:
     return status, orjson.dumps({"error": message})
 
@@ -123,8 +127,11 @@ def handle_rtjson(
     token: str,
     client_ip: str | None,
     now: datetime | None = None,
+    overloaded: bool = False,
 ) -> tuple[int, bytes]:
-    """(HTTP status, JSON body) for one routing query."""
+    """(HTTP status, JSON body) for one routing query. `overloaded`: c4router's own queue is
+    too long (c4router/asgi.py): an authorised query gets a 503 refusal, without a
+    decision."""
     started = perf_counter()
     if not client_allowed(client_ip):
         TALLY.outcome("forbidden_client")
@@ -140,6 +147,9 @@ def handle_rtjson(
     if not _token_allowed(token, table):
         TALLY.outcome("forbidden_client")
         return _error(403, f"missing or unknown {TOKEN_HEADER} header")
+    if overloaded:
+        TALLY.outcome("overloaded")
+        return 200, OVERLOADED
     try:
         query = parse_query(body)
     except QueryError as exc:

@@ -103,8 +103,12 @@ def describe(decision: Decision, table: Table, now: datetime) -> list[str]:
     if decision.rule is not None:
         lines.append(f"Rule: {decision.rule.label}")
     lines.append(f"Decision: {decision.why}")
+    if decision.limits:
+        lines.append(f"Limits of the call: {describe_limits(decision.limits, table)}")
     for index, route in enumerate(decision.routes, start=1):
         lines.append(f"Route {index}: {route.target}: {route.uri} via {route.dst_uri}")
+        if route.limits:
+            lines.append(f"  limits: {describe_limits(route.limits, table)}")
     lines.extend(f"Skipped: {reason}" for reason in decision.skipped)
     lines.append(f"Answer: {decision.code} {decision.reason}")
     return lines
@@ -136,3 +140,26 @@ def describe_listed(listed: Listed) -> str:
         entry_id, comment = found
         text += f", entry #{entry_id}" + (f" {comment!r}" if comment else "")
     return text
+
+
+_KINDS = {"tenant": "tenant", "pbx": "PBX", "carrier": "carrier", "gateway": "gateway",
+          "ip_source": "IP source"}  # fmt: skip
+
+
+def _limit_owner(key: str, table: Table) -> str:
+    kind, name = table.limit_owners.get(key, ("", key))
+    return f"{_KINDS.get(kind, 'limit')} {name}"
+
+
+def describe_limits(spec: str, table: Table) -> str:
+    """A limit spec (an answer's "limits") for people: "tenant Acme Corp at most 20 calls, 10/s"."""
+    parts = []
+    for item in spec.split():
+        key, calls, cps = item.split(":")
+        bounds = []
+        if calls != "-":
+            bounds.append(f"at most {calls} calls")
+        if cps != "-":
+            bounds.append(f"{cps} calls/s")
+        parts.append(f"{_limit_owner(key, table)} {', '.join(bounds)}")
+    return "; ".join(parts)

@@ -79,6 +79,7 @@ def instance_context(
         ) from None
     module_path = module_path or settings.KAMAILIO_MODULE_PATH
     cdr = settings.C4ROUTER_CDR
+    capacity = settings.C4ROUTER_CAPACITY
     return {
         "name": instance.name,
         "listen_ip": instance.listen_ip,
@@ -101,6 +102,13 @@ def instance_context(
         "cdr_amqp_url": cdr["AMQP_URL"],
         "cdr_queue": cdr["QUEUE"],
         "max_call_seconds": cdr["MAX_CALL_SECONDS"],
+        "capacity": capacity["ENABLED"],
+        "capacity_redis_host": capacity["REDIS_HOST"],
+        "capacity_redis_port": capacity["REDIS_PORT"],
+        "capacity_code": capacity["CODE"],
+        "capacity_reason": capacity["REASON"],
+        "capacity_retry_after": capacity["RETRY_AFTER"],
+        "overload_api_queries": settings.C4ROUTER_OVERLOAD_API_QUERIES,
     }
 
 

@@ -19,6 +19,7 @@ refused here with the same words.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -55,7 +56,33 @@ CONTEXT_KEYS: dict[str, str] = {
     "cdr_amqp_url": "amqp:// URL of the RabbitMQ the records go to",
     "cdr_queue": "name of the durable RabbitMQ queue of the records",
     "max_call_seconds": "a call longer than this is ended (dialog timeout), in s",
+    "capacity": "bool: enforce the capacity limits of c4router's answers (Redis)",
+    "capacity_redis_host": "IP address of the Redis that holds the capacity counters",
+    "capacity_redis_port": "its TCP port",
+    "capacity_code": "SIP code of a call refused by a limit, e.g. 503",
+    "capacity_reason": "its reason phrase, e.g. 'Capacity Exceeded'",
+    "capacity_retry_after": "Retry-After seconds sent with it and with an overload 503 (0: none)",
+    "overload_api_queries": "at most this many calls wait for c4router's answer (0: no bound)",
 }
+
+# The capacity keys with the limits off (settings.C4ROUTER_CAPACITY's defaults), for a
+# context built by hand (tests, bench) that has nothing to do with them.
+CAPACITY_OFF: dict[str, Any] = {
+    "capacity": False,
+    "capacity_redis_host": "127.0.0.1",
+    "capacity_redis_port": 6379,
+    "capacity_code": 503,
+    "capacity_reason": "Capacity Exceeded",
+    "capacity_retry_after": 5,
+}
+# No bound on the calls waiting for c4router (the config's "overload" section left out).
+OVERLOAD_OFF: dict[str, Any] = {"overload_api_queries": 0}
+
+CAPACITY_SCRIPT = TEMPLATE_DIR / "capacity.lua"
+# A limit's place outlives the longest call by this much (s): the dialog's timeout ends
+# the call first, so an expired place is always a call Kamailio forgot (restart, lost BYE).
+CAPACITY_TTL_MARGIN_S = 60
+_REASON = re.compile(r"[A-Za-z0-9][A-Za-z0-9 .,:;()'/+_-]{0,63}")
 
 # How often Kamailio hands its queued records to RabbitMQ (ms), and at most how many per
 # round: 20 ms x 2,000 = 100,000 records/s, far above what the SIP workers produce.
@@ -204,6 +231,22 @@ def validate_context(context: dict[str, Any]) -> dict[str, Any]:
     if not _QUEUE.fullmatch(queue):
         raise _err("cdr_queue", f"must match {_QUEUE.pattern}, got {queue!r}")
     _int(ctx, "max_call_seconds", 60, 604_800)
+    if not isinstance(ctx["capacity"], bool):
+        raise _err("capacity", f"must be a bool, got {ctx['capacity']!r}")
+    _check("capacity_redis_host", validators.validate_ip, _str(ctx, "capacity_redis_host"))
+    _int(ctx, "capacity_redis_port", 1, 65535)
+    _int(ctx, "capacity_code", 400, 699)
+    reason = _str(ctx, "capacity_reason")
+    if not _REASON.fullmatch(reason):
+        raise _err("capacity_reason", f"must match {_REASON.pattern}, got {reason!r}")
+    _int(ctx, "capacity_retry_after", 0, 86_400)
+    _int(ctx, "overload_api_queries", 0, 1_000_000)
+    ctx["capacity_ttl"] = ctx["max_call_seconds"] + CAPACITY_TTL_MARGIN_S
+    ctx["capacity_lua"] = capacity_script(ctx["capacity_ttl"])
+    # Redis names scripts by their SHA-1 (EVALSHA): an identifier, not a security measure.
+    ctx["capacity_sha"] = hashlib.sha1(
+        ctx["capacity_lua"].encode(), usedforsecurity=False
+    ).hexdigest()
     ctx["cdr_interval_ms"] = CDR_INTERVAL_MS
     ctx["cdr_batch"] = CDR_BATCH
 
@@ -223,6 +266,20 @@ def validate_context(context: dict[str, Any]) -> dict[str, Any]:
         if isinstance(v, int) and not isinstance(v, bool):
             ctx[k] = str(v)
     return ctx
+
+
+def capacity_script(ttl_seconds: int) -> str:
+    """kamailio_cfg/capacity.lua on one line, for a Kamailio string literal: comments
+    dropped, the TTL filled in. Redis keeps it by its SHA-1 (EVALSHA)."""
+    lines = []
+    for line in CAPACITY_SCRIPT.read_text().splitlines():
+        code = line.split("--", 1)[0].strip()
+        if code:
+            lines.append(code)
+    text = " ".join(lines).replace("TTL_SECONDS", str(ttl_seconds))
+    if any(char in text for char in '"\\$'):
+        raise KamailioConfigError(f"{CAPACITY_SCRIPT.name} must not hold a quote, \\ or $")
+    return text
 
 
 def _engine():

@@ -167,18 +167,22 @@ def _read_small(using: str) -> TableRows:
     empty = NumberPlan()
 
     tenants = tuple(
-        TenantRow(id=i, name=n, enabled=e)
-        for i, n, e in Tenant.objects.using(using).values_list("id", "name", "enabled")
+        TenantRow(*values)
+        for values in Tenant.objects.using(using).values_list(
+            "id", "name", "enabled", "max_calls", "max_cps"
+        )
     )
     pbx_fields = ("id", "tenant_id", "name", "host", "port", "transport", "socket", "enabled",
                   "fr_timer", "fr_inv_timer")  # fmt: skip
     pbxs = tuple(
         PbxRow(
-            *values,
+            *values[:-2],
             inbound=plans.get(("pbx", values[0], "in"), empty),
             outbound=plans.get(("pbx", values[0], "out"), empty),
+            max_calls=values[-2],
+            max_cps=values[-1],
         )
-        for values in Pbx.objects.using(using).values_list(*pbx_fields)
+        for values in Pbx.objects.using(using).values_list(*pbx_fields, "max_calls", "max_cps")
     )
     carriers = tuple(
         CarrierRow(
@@ -190,20 +194,30 @@ def _read_small(using: str) -> TableRows:
             extra_headers=_headers(extra),
             inbound=plans.get(("carrier", i, "in"), empty),
             outbound=plans.get(("carrier", i, "out"), empty),
+            max_calls=calls,
+            max_cps=cps,
         )
-        for i, n, e, fd, pai, extra in Carrier.objects.using(using).values_list(
-            "id", "name", "enabled", "from_domain", "send_pai", "extra_headers"
+        for i, n, e, fd, pai, extra, calls, cps in Carrier.objects.using(using).values_list(
+            "id",
+            "name",
+            "enabled",
+            "from_domain",
+            "send_pai",
+            "extra_headers",
+            "max_calls",
+            "max_cps",
         )
     )
     gw_fields = ("id", "carrier_id", "name", "host", "port", "transport", "socket", "enabled",
-                 "weight", "fr_timer", "fr_inv_timer", "strip", "prefix")  # fmt: skip
+                 "weight", "fr_timer", "fr_inv_timer", "strip", "prefix", "max_calls",
+                 "max_cps")  # fmt: skip
     gateways = tuple(
         GatewayRow(*values) for values in Gateway.objects.using(using).values_list(*gw_fields)
     )
     sources = tuple(
         SourceRow(*values)
         for values in IpSource.objects.using(using).values_list(
-            "cidr", "carrier_id", "pbx_id", "enabled"
+            "cidr", "carrier_id", "pbx_id", "enabled", "id", "max_calls", "max_cps"
         )
     )
     domains = tuple(

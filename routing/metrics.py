@@ -39,7 +39,7 @@ OUTCOMES = {
     name: ROUTING_REQUESTS.labels(name)
     for name in (
         "routed", "no_route", "unknown_source", "unavailable", "address_incomplete",
-        "listed", "bad_request", "forbidden_client", "not_ready",
+        "listed", "bad_request", "forbidden_client", "not_ready", "overloaded",
     )
 }  # fmt: skip
 OUTCOME_OF_CODE = {
@@ -201,12 +201,15 @@ def record_table(table: Table, build_seconds: float) -> None:
 
 def exposition() -> tuple[bytes, str]:
     """The metrics page body and its content type (the per-carrier traffic figures of the
-    call records appended: routing.cdr.metrics)."""
+    call records appended: routing.cdr.metrics, and the capacity counters:
+    routing.capacity)."""
+    from routing import capacity
     from routing.cdr import metrics as carrier_metrics
 
     TALLY.flush()
+    shared = carrier_metrics.exposition() + capacity.exposition()
     if MULTIPROCESS:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry) + carrier_metrics.exposition(), CONTENT_TYPE_LATEST
-    return generate_latest() + carrier_metrics.exposition(), CONTENT_TYPE_LATEST
+        return generate_latest(registry) + shared, CONTENT_TYPE_LATEST
+    return generate_latest() + shared, CONTENT_TYPE_LATEST

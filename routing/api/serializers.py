@@ -200,6 +200,8 @@ class DisplayMixin(serializers.Serializer):
 
 
 TIMESTAMPS = ["created_at", "updated_at"]
+# Capacity limits (routing.models.base.CapacityLimits): null = no limit.
+LIMITS = ["max_calls", "max_cps"]
 ENDPOINT_FIELDS = [
     "host",
     "port",
@@ -216,7 +218,7 @@ class TenantSerializer(DisplayMixin, ModelCleanSerializer):
 
     class Meta:
         model = Tenant
-        fields = ["id", "url", "display", "name", "enabled", "description", *TIMESTAMPS]
+        fields = ["id", "url", "display", "name", "enabled", "description", *LIMITS, *TIMESTAMPS]
 
 
 class DomainSerializer(DisplayMixin, ModelCleanSerializer):
@@ -232,7 +234,7 @@ class PbxSerializer(DisplayMixin, ModelCleanSerializer):
 
     class Meta:
         model = Pbx
-        fields = ["id", "url", "display", "tenant", "name", *ENDPOINT_FIELDS, *TIMESTAMPS]
+        fields = ["id", "url", "display", "tenant", "name", *ENDPOINT_FIELDS, *LIMITS, *TIMESTAMPS]
 
 
 class CarrierSerializer(DisplayMixin, ModelCleanSerializer):
@@ -250,6 +252,7 @@ class CarrierSerializer(DisplayMixin, ModelCleanSerializer):
             "send_pai",
             "extra_headers",
             "description",
+            *LIMITS,
             *TIMESTAMPS,
         ]
 
@@ -269,6 +272,7 @@ class GatewaySerializer(DisplayMixin, ModelCleanSerializer):
             "weight",
             "strip",
             "prefix",
+            *LIMITS,
             *TIMESTAMPS,
         ]
 
@@ -287,6 +291,7 @@ class IpSourceSerializer(DisplayMixin, ModelCleanSerializer):
             "pbx",
             "enabled",
             "description",
+            *LIMITS,
             *TIMESTAMPS,
         ]
 

@@ -81,6 +81,9 @@ class Route:
     carrier_id: int | None = None
     gateway_id: int | None = None
     pbx_id: int | None = None
+    # Capacity: the limits this attempt counts against (table.gateway_limits or
+    # pbx_limits; "" = none).
+    limits: str = ""
 
 
 @dataclass(slots=True)
@@ -98,6 +101,9 @@ class Decision:
     routes: tuple[Route, ...] = ()
     skipped: tuple[str, ...] = ()
     listed: Listed | None = None  # the number list that refused the call
+    # Capacity: the limits the call counts against when it comes in: the IP source it came
+    # from, and outbound, its tenant and PBX; inbound, the carrier it came from.
+    limits: str = ""
 
     @property
     def routed(self) -> bool:
@@ -201,12 +207,14 @@ def _inbound(query: Query, table: Table, source: Source, carrier: CarrierRow) ->
         to_user=callee_out,
         from_user=caller_out,
         pbx_id=pbx.id,
+        limits=table.pbx_limits.get(pbx.id, ""),
     )
     return Decision(
         code=ROUTED,
         reason="OK",
         why=f"inbound from carrier {carrier.name}: {matched} -> PBX {pbx.name}",
         routes=(route,),
+        limits=_joined(source.limits, table.carrier_limits.get(carrier.id, "")),
         **context,  # type: ignore[arg-type]
     )
 
@@ -264,6 +272,7 @@ def _outbound(
         why=f"outbound from PBX {tenant.name}/{pbx.name}: {rule.label}",
         routes=routes,
         skipped=tuple(skipped),
+        limits=_joined(source.limits, table.pbx_limits.get(pbx.id, "")),
         **context,  # type: ignore[arg-type]
     )
 
@@ -484,7 +493,15 @@ def _gateway_route(
         from_user=caller_user,
         carrier_id=carrier.id,
         gateway_id=gateway.id,
+        limits=table.gateway_limits.get(gateway.id, ""),
     )
+
+
+def _joined(first: str, second: str) -> str:
+    """Two limit specs as one (most calls have neither)."""
+    if first and second:
+        return f"{first} {second}"
+    return first or second
 
 
 def _user(number: str) -> str:

@@ -60,7 +60,7 @@ def route_document(
         from_display = quote_display(route.from_display)
     if to_display is None:
         to_display = quote_display(route.to_display)
-    return {
+    document = {
         "uri": route.uri,
         "dst_uri": route.dst_uri,
         "path": "",
@@ -85,6 +85,10 @@ def route_document(
             "from": route.from_user,
         },
     }
+    if route.limits:
+        # Capacity: the limits this attempt counts against (kamailio.cfg, "capacity").
+        document["limits"] = route.limits
+    return document
 
 
 def call_ids(decision: Decision) -> dict[str, object]:
@@ -113,35 +117,43 @@ def call_ids(decision: Decision) -> dict[str, object]:
 
 def answer_document(decision: Decision) -> dict[str, object]:
     if decision.routed:
-        # The routes of one decision share their display strings (the rule's or the
-        # caller's, the callee's): quote them once per answer, not once per route.
-        first = decision.routes[0]
-        from_raw, to_raw = first.from_display, first.to_display
-        from_quoted, to_quoted = quote_display(from_raw), quote_display(to_raw)
-        rule_id = decision.rule.id if decision.rule is not None else None
-        return {
-            "rtjson": {
-                "success": True,
-                "version": "1.0",
-                "routing": "serial",
-                "routes": [
-                    route_document(
-                        route,
-                        attempt,
-                        rule_id,
-                        from_quoted if route.from_display is from_raw else None,
-                        to_quoted if route.to_display is to_raw else None,
-                    )
-                    for attempt, route in enumerate(decision.routes, 1)
-                ],
-                "c4": call_ids(decision),
-            }
-        }
+        document = _routed_document(decision)
+        if decision.limits:
+            # Capacity: the limits the call counts against as it comes in.
+            document["rtjson"]["limits"] = decision.limits  # type: ignore[index]
+        return document
     return {
         "rtjson": {
             "success": False,
             "code": decision.code,
             "reason": decision.reason,
+            "c4": call_ids(decision),
+        }
+    }
+
+
+def _routed_document(decision: Decision) -> dict[str, object]:
+    # The routes of one decision share their display strings (the rule's or the
+    # caller's, the callee's): quote them once per answer, not once per route.
+    first = decision.routes[0]
+    from_raw, to_raw = first.from_display, first.to_display
+    from_quoted, to_quoted = quote_display(from_raw), quote_display(to_raw)
+    rule_id = decision.rule.id if decision.rule is not None else None
+    return {
+        "rtjson": {
+            "success": True,
+            "version": "1.0",
+            "routing": "serial",
+            "routes": [
+                route_document(
+                    route,
+                    attempt,
+                    rule_id,
+                    from_quoted if route.from_display is from_raw else None,
+                    to_quoted if route.to_display is to_raw else None,
+                )
+                for attempt, route in enumerate(decision.routes, 1)
+            ],
             "c4": call_ids(decision),
         }
     }

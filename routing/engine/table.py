@@ -34,6 +34,8 @@ class TenantRow:
     id: int
     name: str
     enabled: bool = True
+    max_calls: int | None = None
+    max_cps: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,8 @@ class PbxRow:
     fr_inv_timer: int | None = None
     inbound: NumberPlan = EMPTY_PLAN  # as received from the PBX -> E.164
     outbound: NumberPlan = EMPTY_PLAN  # E.164 -> as the PBX wants it
+    max_calls: int | None = None
+    max_cps: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,8 @@ class CarrierRow:
     extra_headers: tuple[tuple[str, str], ...] = ()
     inbound: NumberPlan = EMPTY_PLAN
     outbound: NumberPlan = EMPTY_PLAN
+    max_calls: int | None = None
+    max_cps: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +85,8 @@ class GatewayRow:
     fr_inv_timer: int | None = None
     strip: int = 0
     prefix: str = ""
+    max_calls: int | None = None
+    max_cps: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +95,9 @@ class SourceRow:
     carrier_id: int | None = None
     pbx_id: int | None = None
     enabled: bool = True
+    id: int | None = None
+    max_calls: int | None = None
+    max_cps: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,6 +415,7 @@ class Source:
     carrier: CarrierRow | None
     pbx: PbxRow | None
     enabled: bool
+    limits: str = ""  # the network's own capacity limit item (limit_item), "" when none
 
 
 @dataclass(frozen=True, slots=True)
@@ -533,6 +545,18 @@ class Table:
     gateway_hops: dict[int, Hop]
     pbx_hops: dict[int, Hop]
     carrier_headers: dict[int, str]  # extra header lines, joined once
+    # Capacity: limit key ("t12": tenant 12, "p", "c", "g", "s": PBX, carrier, gateway, IP
+    # source) -> its item in an answer's limit spec (limit_item), for the rows that have a
+    # limit, and who it is for people: (kind, name). Kamailio counts them (kamailio.cfg,
+    # "capacity").
+    limits: dict[str, str]
+    limit_owners: dict[str, tuple[str, str]]
+    # What an answer carries, joined once per table: a PBX's (its tenant's and its own
+    # items: a call from it, or a route to it), a gateway's (its carrier's and its own), a
+    # carrier's (a call from it). Absent: no limit.
+    pbx_limits: dict[int, str]
+    gateway_limits: dict[int, str]
+    carrier_limits: dict[int, str]
     # Failover groups of a rule's targets, filled on first use; keyed by the id() of the
     # targets tuple, which rules share and the table keeps alive.
     target_groups: dict[int, tuple[tuple[TargetRow, ...], ...]]
@@ -686,11 +710,15 @@ def _assemble(
             network = parse_network(source.cidr, strict=False)  # no scope id
         except ValueError as exc:
             raise TableError(f"IP source {source.cidr!r}: {exc}") from None
+        limited = source.id is not None and (
+            source.max_calls is not None or source.max_cps is not None
+        )
         entry = Source(
             cidr=str(network),
             carrier=carriers.get(source.carrier_id) if source.carrier_id is not None else None,
             pbx=pbxs.get(source.pbx_id) if source.pbx_id is not None else None,
             enabled=source.enabled,
+            limits=limit_item(f"s{source.id}", source.max_calls, source.max_cps) if limited else "",
         )
         if entry.carrier is None and entry.pbx is None:
             raise TableError(f"IP source {source.cidr!r} has no owner")
@@ -758,6 +786,7 @@ def _assemble(
         gateway_hops=gateway_hops,
         pbx_hops=pbx_hops,
         carrier_headers={c.id: header_text(c.extra_headers) for c in rows.carriers},
+        **_limits(rows),
         target_groups={},
         list_entries=entries_kept,
         lists_global=tuple(lists_global),
@@ -776,6 +805,49 @@ def _assemble(
             "list_entries": sum(entries.count for entries in entries_kept.values()),
         },
     )
+
+
+# --- capacity limits -----------------------------------------------------------------------
+
+
+def limit_item(key: str, max_calls: int | None, max_cps: int | None) -> str:
+    """One limit as Kamailio's capacity script reads it: `key:calls:cps`, "-" for none
+    (kamailio_cfg/capacity.lua). Plain ASCII from ints and a fixed letter: nothing to quote."""
+    calls = "-" if max_calls is None else str(max_calls)
+    cps = "-" if max_cps is None else str(max_cps)
+    return f"{key}:{calls}:{cps}"
+
+
+def _limits(rows: TableRows) -> dict[str, dict]:  # type: ignore[type-arg]
+    limits: dict[str, str] = {}
+    owners: dict[str, tuple[str, str]] = {}
+    for letter, kind, items in (
+        ("t", "tenant", rows.tenants),
+        ("p", "pbx", rows.pbxs),
+        ("c", "carrier", rows.carriers),
+        ("g", "gateway", rows.gateways),
+        ("s", "ip_source", rows.sources),
+    ):
+        for row in items:
+            if row.max_calls is not None or row.max_cps is not None:
+                key = f"{letter}{row.id}"
+                limits[key] = limit_item(key, row.max_calls, row.max_cps)
+                name = row.cidr if letter == "s" else row.name  # type: ignore[union-attr]
+                owners[key] = (kind, name)
+
+    def spec(*keys: str) -> str:
+        return " ".join([limits[key] for key in keys if key in limits])
+
+    pbx_limits = {p.id: spec(f"t{p.tenant_id}", f"p{p.id}") for p in rows.pbxs}
+    gateway_limits = {g.id: spec(f"c{g.carrier_id}", f"g{g.id}") for g in rows.gateways}
+    carrier_limits = {c.id: spec(f"c{c.id}") for c in rows.carriers}
+    return {
+        "limits": limits,
+        "limit_owners": owners,
+        "pbx_limits": {key: text for key, text in pbx_limits.items() if text},
+        "gateway_limits": {key: text for key, text in gateway_limits.items() if text},
+        "carrier_limits": {key: text for key, text in carrier_limits.items() if text},
+    }
 
 
 # --- patching: a new table from an old one and a few changed rows -----------------------------

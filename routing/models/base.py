@@ -27,6 +27,35 @@ class TimestampedModel(models.Model):
         abstract = True
 
 
+# Capacity limits: at most this many calls in progress / new calls per second.
+MAX_CALLS_LIMIT = 1_000_000
+MAX_CPS_LIMIT = 100_000
+
+
+class CapacityLimits(models.Model):
+    """Concurrent calls and calls per second, counted by Kamailio (kamailio.cfg, "capacity")
+    across every node. Empty: no limit; 0: no calls at all."""
+
+    max_calls = models.PositiveIntegerField(
+        "max concurrent calls",
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MAX_CALLS_LIMIT)],
+        help_text="At most this many calls at once, counted from the INVITE until the call "
+        "ends or fails. Empty: no limit.",
+    )
+    max_cps = models.PositiveIntegerField(
+        "max calls per second",
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MAX_CPS_LIMIT)],
+        help_text="At most this many new calls in each second. Empty: no limit.",
+    )
+
+    class Meta:
+        abstract = True
+
+
 class SipEndpoint(TimestampedModel):
     """Where SIP is sent: a carrier's gateway or a customer's PBX."""
 

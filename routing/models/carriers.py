@@ -7,13 +7,19 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from routing import validators
-from routing.models.base import SipEndpoint, TimestampedModel, Transport, endpoint_constraints
+from routing.models.base import (
+    CapacityLimits,
+    SipEndpoint,
+    TimestampedModel,
+    Transport,
+    endpoint_constraints,
+)
 
 WEIGHT_RANGE = (1, 1000)
 STRIP_MAX = 20
 
 
-class Carrier(TimestampedModel):
+class Carrier(TimestampedModel, CapacityLimits):
     """An upstream SIP provider: outbound calls go to its gateways, inbound come from it."""
 
     name = models.CharField(max_length=100, unique=True)
@@ -47,7 +53,7 @@ class Carrier(TimestampedModel):
         return self.name
 
 
-class Gateway(SipEndpoint):
+class Gateway(SipEndpoint, CapacityLimits):
     """One SIP address of a carrier, with how numbers must look toward it."""
 
     carrier = models.ForeignKey(Carrier, on_delete=models.CASCADE, related_name="gateways")

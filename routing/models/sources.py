@@ -9,12 +9,12 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from routing import validators
-from routing.models.base import TimestampedModel
+from routing.models.base import CapacityLimits, TimestampedModel
 from routing.models.carriers import Carrier
 from routing.models.tenants import Pbx
 
 
-class IpSource(TimestampedModel):
+class IpSource(TimestampedModel, CapacityLimits):
     """A network trusted as one carrier's (inbound calls) or one PBX's (outbound calls) traffic."""
 
     cidr = models.CharField(

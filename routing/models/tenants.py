@@ -7,10 +7,15 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from routing import validators
-from routing.models.base import SipEndpoint, TimestampedModel, endpoint_constraints
+from routing.models.base import (
+    CapacityLimits,
+    SipEndpoint,
+    TimestampedModel,
+    endpoint_constraints,
+)
 
 
-class Tenant(TimestampedModel):
+class Tenant(TimestampedModel, CapacityLimits):
     """A customer account: owns domains, PBXs, DIDs and its own route rules."""
 
     name = models.CharField(max_length=100, unique=True)
@@ -27,7 +32,7 @@ class Tenant(TimestampedModel):
         return self.name
 
 
-class Pbx(SipEndpoint):
+class Pbx(SipEndpoint, CapacityLimits):
     """A customer's SIP endpoint: where the tenant's inbound calls are delivered."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="pbxs")

@@ -307,6 +307,24 @@ CASES = [
         "non_field_errors",
         "Gateway with this Carrier and Name already exists.",
     ),
+    Case(
+        "tenant-negative-max-calls",
+        "tenants",
+        Tenant,
+        lambda: {"name": "Limited"},
+        {"max_calls": -1},
+        "max_calls",
+        "Ensure this value is greater than or equal to 0.",
+    ),
+    Case(
+        "carrier-max-cps-too-high",
+        "carriers",
+        Carrier,
+        lambda: {"name": "Fast"},
+        {"max_cps": 100_001},
+        "max_cps",
+        "Ensure this value is less than or equal to 100000.",
+    ),
 ]
 
 

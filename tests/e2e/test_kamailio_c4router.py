@@ -158,7 +158,10 @@ def start_edge(tmp_path) -> Iterator:
         cfg = tmp_path / "etc" / f"{instance.name}.cfg"
         assert out.getvalue() == f"wrote {cfg}\n"
         edge = h.KamailioProcess(
-            cfg.read_text(), instance.listen_port, tmp_path / f"kamailio-{len(started)}"
+            cfg.read_text(),
+            instance.listen_port,
+            tmp_path / f"kamailio-{len(started)}",
+            host=instance.listen_ip,
         )
         started.append(edge)
         return edge.start()

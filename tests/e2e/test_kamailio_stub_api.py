@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -62,6 +63,14 @@ def make_context(**overrides) -> dict:
         cdr_amqp_url="amqp://guest:guest@127.0.0.1:5672/%2F",
         cdr_queue="c4router.cdr",
         max_call_seconds=3600,
+        # Capacity limits have their own suite (tests/e2e/test_capacity.py).
+        capacity=False,
+        capacity_redis_host="127.0.0.1",
+        capacity_redis_port=6379,
+        capacity_code=503,
+        capacity_reason="Capacity Exceeded",
+        capacity_retry_after=5,
+        overload_api_queries=0,
     )
     ctx.update(overrides)
     return ctx
@@ -483,3 +492,41 @@ def test_keepalive_options_and_refused_methods(edge, api):
     other = h.sip_request("127.0.0.1", edge.port, "OPTIONS", ruri="sip:bob@example.com")
     assert other is not None and other.status == 405
     assert api.requests == []  # none of this reached the routing API
+
+
+# ------------------------------------------------------------------ overload
+
+
+def test_calls_beyond_the_bound_waiting_for_the_api_are_refused_at_once(
+    api, kamailio_factory, tmp_path
+):
+    # c4router slow (answers after 0.8 s, under the API timeout): 2 calls may wait for it,
+    # the 3 others are refused at once with 503 Overloaded; once the answers came, calls are
+    # taken again.
+    edge = kamailio_factory(api_urls=[api.url], overload_api_queries=2)
+    api.reset(lambda req: (200, h.rtjson_refusal(486, "Busy Here"), 0.8))
+    results: dict[int, h.SippResult] = {}
+
+    def place(index: int) -> None:
+        results[index] = h.run_sipp(
+            "uac_expect_fail.xml", edge.port, workdir=tmp_path / f"caller{index}", timeout_s=20,
+            tag=f"uac{index}",
+        )  # fmt: skip
+
+    threads = [threading.Thread(target=place, args=(i,)) for i in range(5)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)  # in order: the first two are the ones that wait
+    for thread in threads:
+        thread.join()
+    finals = sorted(
+        (r.final_status(), r.received()[-1].reason, r.received()[-1].header("Retry-After"))
+        for r in results.values()
+    )
+    assert finals == [
+        (486, "Busy Here", None), (486, "Busy Here", None),
+        (503, "Overloaded", "5"), (503, "Overloaded", "5"), (503, "Overloaded", "5"),
+    ], show(*results.values())  # fmt: skip
+    assert len(api.requests) == 2  # the refused calls never reached c4router
+    again = h.run_sipp("uac_expect_fail.xml", edge.port, workdir=tmp_path / "again", timeout_s=20)
+    assert again.final_status() == 486, show(again)

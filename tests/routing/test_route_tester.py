@@ -82,3 +82,30 @@ def test_admin_route_tester_shows_field_errors(admin_client, routing_data):
 def test_admin_route_tester_needs_a_staff_login(client, db):
     response = client.get("/admin/route-tester/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_route_command_and_tester_show_the_limits_of_the_call_and_of_each_route(
+    admin_client, routing_data, capsys
+):
+    routing_data.tenant.max_calls = 20
+    routing_data.tenant.save()
+    routing_data.pbx.max_cps = 10
+    routing_data.pbx.save()
+    routing_data.alpha.max_calls = 100
+    routing_data.alpha.save()
+    routing_data.beta1.max_cps = 5
+    routing_data.beta1.save()
+    out = run_route(capsys, "--source-ip", "10.10.0.10", "--to", "sip:0612345678@x")
+    assert "Limits of the call: tenant Acme at most 20 calls; PBX hq 10 calls/s" in out
+    assert "  limits: carrier Alpha at most 100 calls" in out
+    assert "  limits: gateway beta-1 5 calls/s" in out
+    document = orjson.loads(out[out.index("{") :])
+    assert document["rtjson"]["limits"] == (
+        f"t{routing_data.tenant.pk}:20:- p{routing_data.pbx.pk}:-:10"
+    )
+    page = admin_client.get(
+        "/admin/route-tester/", {"source_ip": "10.10.0.10", "to_uri": "sip:0612345678@x"}
+    )
+    assert "Limits of the call: tenant Acme at most 20 calls; PBX hq 10 calls/s" in (
+        page.content.decode()
+    )

@@ -19,7 +19,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from routing.kamailio import render_instance
-from routing.kamailio_render import KamailioConfigError, render_kamailio_config
+from routing.kamailio_render import (
+    CAPACITY_OFF,
+    OVERLOAD_OFF,
+    KamailioConfigError,
+    render_kamailio_config,
+)
 from routing.models import RouterInstance
 from tests.e2e import harness
 
@@ -50,6 +55,8 @@ def context(**overrides: Any) -> dict[str, Any]:
         "cdr_amqp_url": "amqp://guest:guest@127.0.0.1:5672/%2F",
         "cdr_queue": "c4router.cdr",
         "max_call_seconds": 3600,
+        **CAPACITY_OFF,
+        **OVERLOAD_OFF,
         **overrides,
     }
 
@@ -224,3 +231,37 @@ def test_f13_the_widest_values_the_grammars_accept_pass_kamailio_check(tmp_path:
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         assert proc.returncode == 0, (overrides, proc.stdout[-2000:], proc.stderr[-2000:])
+
+
+# --- capacity ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("capacity", "yes"),
+        ("capacity_redis_host", "redis.example"),  # an address: no DNS in the SIP workers
+        ("capacity_redis_host", '127.0.0.1";exit;'),
+        ("capacity_redis_port", 0),
+        ("capacity_code", 200),
+        ("capacity_code", "503"),
+        ("capacity_reason", 'Busy"); exit; ("'),
+        ("capacity_reason", "Busy $ci"),  # Kamailio would expand it
+        ("capacity_reason", "Busy\r\nX-Injected: 1"),
+        ("capacity_reason", ""),
+        ("capacity_retry_after", -1),
+    ],
+)
+def test_the_renderer_refuses_a_bad_capacity_setting(key: str, value: Any) -> None:
+    with pytest.raises(KamailioConfigError, match=key):
+        render_kamailio_config(context(**{"capacity": True, key: value}))
+
+
+def test_the_capacity_section_is_rendered_only_when_on() -> None:
+    off = render_kamailio_config(context())
+    assert "ndb_redis" not in off and "CAPACITY" not in off
+    on = render_kamailio_config(
+        context(capacity=True, capacity_reason="Over Capacity", capacity_retry_after=0)
+    )
+    assert 'send_reply("503", "Over Capacity");' in on
+    assert "Retry-After" not in on  # 0: no header
