@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, connections, transaction
+from django.db.models import Q
 
 from routing import metrics, validators
 from routing.answer_gate import gate_rows, rule_ok
@@ -41,6 +42,7 @@ from routing.engine.table import (
     DidRow,
     DomainRow,
     GatewayRow,
+    HealthRow,
     LeftOut,
     Patch,
     PbxRow,
@@ -59,7 +61,11 @@ from routing.models import (
     Carrier,
     Did,
     Domain,
+    DownPolicy,
     Gateway,
+    GatewayHealth,
+    HealthPolicy,
+    HealthState,
     IpSource,
     NormalizationRule,
     Pbx,
@@ -204,6 +210,7 @@ def _read_small(using: str) -> TableRows:
             "name", "tenant_id", "pbx_id", "enabled"
         )
     )
+    health = tuple(_read_health(using))
     tokens = frozenset(
         RouterInstance.objects.using(using).filter(enabled=True).values_list("token", flat=True)
     )
@@ -217,8 +224,48 @@ def _read_small(using: str) -> TableRows:
             domains=domains,
             tokens=tokens,
             left_out=left_out,
+            health=health,
         )
     )
+
+
+def _read_health(using: str) -> Iterator[HealthRow]:
+    """The gateways that are down (their policy probes them) or demoted (their policy
+    demotes): a few rows, healthy gateways have none. A state whose policy no longer probes
+    (or no longer demotes) is stale and ignored."""
+    rows = (
+        GatewayHealth.objects.using(using)
+        .filter(Q(state=HealthState.DOWN) | Q(skip_probability__gt=0))
+        .values_list(
+            "gateway_id", "state", "since", "reason", "skip_probability", "window_attempts",
+            "window_failures", "gateway__health_policy_id", "gateway__carrier__health_policy_id",
+        )
+    )  # fmt: skip
+    rows = list(rows)
+    if not rows:
+        return
+    policies = {
+        p.id: p
+        for p in HealthPolicy.objects.using(using).only("id", "probing", "down_policy", "demote")
+    }
+    for (gateway_id, state, since, reason, stored, attempts, failures,
+         own, carriers) in rows:  # fmt: skip
+        policy = policies.get(own or carriers)  # type: ignore[arg-type]
+        if policy is None:
+            continue
+        down = state == HealthState.DOWN and policy.probing
+        probability = stored if policy.demote else 0.0
+        if not down and not probability:
+            continue
+        yield HealthRow(
+            gateway_id=gateway_id,
+            down_since=since if down else None,
+            reason=reason,
+            down_last=policy.down_policy == DownPolicy.LAST,
+            skip_probability=probability,
+            failure_share=failures / attempts if attempts else 0.0,
+            window_attempts=attempts,
+        )
 
 
 # The two big tables are read with one SQL statement each, through the raw cursor: at

@@ -361,6 +361,20 @@ class Defaults:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthRow:
+    """A gateway that is not plainly healthy (carrier health): down since a moment, by its
+    probes, and/or demoted by its failure rate. Healthy gateways have no row."""
+
+    gateway_id: int
+    down_since: datetime | None = None  # None: not down
+    reason: str = ""
+    down_last: bool = False  # the policy puts a down gateway last instead of skipping it
+    skip_probability: float = 0.0  # passive demotion: chance of leaving it out of an answer
+    failure_share: float = 0.0  # what the probability comes from, for people
+    window_attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class LeftOut:
     """A row the loader could not turn into the engine's form: left out of the table (the
     rest still builds), and reported (/readyz, /metrics, the admin)."""
@@ -384,6 +398,7 @@ class TableRows:
     rules: tuple[RuleRow, ...] = ()
     tokens: frozenset[str] = frozenset()
     left_out: tuple[LeftOut, ...] = ()
+    health: tuple[HealthRow, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -530,6 +545,8 @@ class Table:
     # Failover groups of a rule's targets, filled on first use; keyed by the id() of the
     # targets tuple, which rules share and the table keeps alive.
     target_groups: dict[int, tuple[tuple[TargetRow, ...], ...]]
+    # Gateways down or demoted (carrier health), by id: empty when all are healthy.
+    health: dict[int, HealthRow] = field(default_factory=dict)
 
     def find_source(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Source | None:
         if address.version == 4:
@@ -726,6 +743,7 @@ def _assemble(
         pbx_hops=pbx_hops,
         carrier_headers={c.id: header_text(c.extra_headers) for c in rows.carriers},
         target_groups={},
+        health={row.gateway_id: row for row in rows.health if row.gateway_id in gateways},
         counts={
             "tenants": len(tenants),
             "carriers": len(carriers),

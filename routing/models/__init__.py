@@ -13,6 +13,13 @@ from routing.models.cdr import (
     TrafficRollupHour,
 )
 from routing.models.dids import Did, DidMatch
+from routing.models.health import (
+    DownPolicy,
+    GatewayHealth,
+    GatewayHealthEvent,
+    HealthPolicy,
+    HealthState,
+)
 from routing.models.instances import ListenTransport, RouterInstance
 from routing.models.normalization import Direction, NormalizationRule, NumberField, RuleKind
 from routing.models.rules import RouteRule, RouteTarget
@@ -38,8 +45,13 @@ __all__ = [
     "DidMatch",
     "Direction",
     "Domain",
+    "DownPolicy",
     "Gateway",
+    "GatewayHealth",
+    "GatewayHealthEvent",
     "Hangup",
+    "HealthPolicy",
+    "HealthState",
     "IpSource",
     "ListenTransport",
     "NormalizationRule",
@@ -76,4 +88,6 @@ ROUTING_MODELS = (
     RouteTarget,
     NormalizationRule,
     RouterInstance,
+    HealthPolicy,
+    GatewayHealth,
 )
