@@ -68,7 +68,7 @@ class HealthPolicy(TimestampedModel):
     alive_codes = models.CharField(
         max_length=200,
         default="200",
-        validators=[validators.validate_sip_codes],
+        validators=[validators.validate_reply_codes],
         help_text="Reply codes to OPTIONS that mean alive, comma-separated (e.g. '200,404,405'"
         ": some carriers refuse OPTIONS yet answer calls).",
     )
@@ -182,7 +182,7 @@ class HealthPolicy(TimestampedModel):
 
     @property
     def alive_code_list(self) -> list[int]:
-        return validators.parse_sip_codes(self.alive_codes)
+        return validators.parse_reply_codes(self.alive_codes)
 
     @property
     def demote_code_list(self) -> list[int]:
