@@ -55,7 +55,16 @@ CONTEXT_KEYS: dict[str, str] = {
     "cdr_amqp_url": "amqp:// URL of the RabbitMQ the records go to",
     "cdr_queue": "name of the durable RabbitMQ queue of the records",
     "max_call_seconds": "a call longer than this is ended (dialog timeout), in s",
+    "api_breaker_failures": "failures of an API URL that open its circuit breaker",
+    "api_breaker_seconds": "how long an open API URL is skipped, in s",
+    "probes": "list of the gateways to probe: dicts of id, host, port, transport, interval, "
+    "down_after, up_after, alive_codes",
 }
+
+PROBE_KEYS = ("id", "host", "port", "transport", "interval", "down_after", "up_after",
+              "alive_codes")  # fmt: skip
+# A probing edge says each gateway's state again every this many probes (see the config).
+PROBE_REASSERT = 30
 
 # How often Kamailio hands its queued records to RabbitMQ (ms), and at most how many per
 # round: 20 ms x 2,000 = 100,000 records/s, far above what the SIP workers produce.
@@ -204,6 +213,25 @@ def validate_context(context: dict[str, Any]) -> dict[str, Any]:
     if not _QUEUE.fullmatch(queue):
         raise _err("cdr_queue", f"must match {_QUEUE.pattern}, got {queue!r}")
     _int(ctx, "max_call_seconds", 60, 604_800)
+    _int(ctx, "api_breaker_failures", 1, 1000)
+    _int(ctx, "api_breaker_seconds", 1, 86_400)
+    probes = _probes(ctx)
+    health_urls = [u.rsplit("/", 1)[0] + "/health" for u in urls if u.endswith("/rtjson")]
+    if probes and not health_urls:
+        raise _err(
+            "probes",
+            "gateways to probe, but no API URL ends with /rtjson: their state could not be "
+            "reported to /kamailio/health",
+        )
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for probe in probes:
+        groups.setdefault(probe["interval"], []).append(probe)
+    ctx["probes"] = probes
+    ctx["probe_groups"] = [(str(i), items) for i, items in sorted(groups.items())]
+    ctx["probe_reassert"] = PROBE_REASSERT
+    ctx["health_url_cases"] = [(str(i), u) for i, u in enumerate(health_urls)]
+    ctx["health_url_count"] = len(health_urls)
+    ctx["api_last_idx"] = len(urls) - 1
     ctx["cdr_interval_ms"] = CDR_INTERVAL_MS
     ctx["cdr_batch"] = CDR_BATCH
 
@@ -223,6 +251,55 @@ def validate_context(context: dict[str, Any]) -> dict[str, Any]:
         if isinstance(v, int) and not isinstance(v, bool):
             ctx[k] = str(v)
     return ctx
+
+
+def _probes(ctx: dict[str, Any]) -> list[dict[str, Any]]:
+    """The gateways to probe, each value through its model field's validator; the template
+    gets the SIP URI and the alive condition built here."""
+    probes = ctx["probes"]
+    if isinstance(probes, str) or not isinstance(probes, (list, tuple)):
+        raise _err("probes", f"must be a list of dicts, got {probes!r}")
+    out = []
+    seen: set[int] = set()
+    for probe in probes:
+        if not isinstance(probe, dict) or sorted(probe) != sorted(PROBE_KEYS):
+            raise _err("probes", f"each probe must be a dict of {', '.join(PROBE_KEYS)}")
+        gid = probe["id"]
+        for key, lo, hi in (("id", 1, 2**31 - 1), ("port", 1, 65535), ("interval", 1, 3600),
+                            ("down_after", 1, 100), ("up_after", 1, 100)):  # fmt: skip
+            value = probe[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise _err("probes", f"gateway {gid!r}: {key} must be an int in {lo}..{hi}")
+        if gid in seen:
+            raise _err("probes", f"gateway {gid} is listed twice")
+        seen.add(gid)
+        host = probe["host"]
+        if not isinstance(host, str):
+            raise _err("probes", f"gateway {gid}: host must be a str")
+        _check("probes", validators.validate_host, host)
+        transport = probe["transport"]
+        if transport not in ("udp", "tcp", "tls"):
+            raise _err("probes", f"gateway {gid}: transport must be udp, tcp or tls")
+        codes = probe["alive_codes"]
+        if (
+            isinstance(codes, str)
+            or not isinstance(codes, (list, tuple))
+            or not codes
+            or any(isinstance(c, bool) or not isinstance(c, int) or not 200 <= c <= 699
+                   for c in codes)
+        ):  # fmt: skip
+            raise _err("probes", f"gateway {gid}: alive_codes must be codes in 200..699")
+        uri_host = f"[{host}]" if grammar.is_address(host) and ":" in host else host
+        uri = f"sip:{uri_host}:{probe['port']}"
+        if transport != "udp":
+            uri += f";transport={transport}"
+        out.append({
+            **{k: str(v) for k, v in probe.items() if k != "alive_codes"},
+            "uri": uri,
+            "alive_condition": " || ".join(f"$var(c4_code) == {int(c)}" for c in codes),
+            "interval": probe["interval"],
+        })  # fmt: skip
+    return out
 
 
 def _engine():

@@ -50,6 +50,9 @@ def context(**overrides: Any) -> dict[str, Any]:
         "cdr_amqp_url": "amqp://guest:guest@127.0.0.1:5672/%2F",
         "cdr_queue": "c4router.cdr",
         "max_call_seconds": 3600,
+        "api_breaker_failures": 3,
+        "api_breaker_seconds": 30,
+        "probes": [],
         **overrides,
     }
 
