@@ -356,12 +356,12 @@ def _health_hold(
             skipped.append(f"gateway {label}: down since {since}{why}, tried last")
             last.append(gateway)
         else:
-            skipped.append(f"gateway {label}: skipped: down since {since}{why}")
+            skipped.append(f"gateway {label}: down since {since}{why}")
             held.append(gateway)
         return True
     if row.skip_probability > 0.0 and rng.random() < row.skip_probability:
         skipped.append(
-            f"gateway {label}: skipped: demoted, {row.failure_share:.0%} failures in "
+            f"gateway {label}: demoted, {row.failure_share:.0%} failures in "
             f"{row.window_attempts} attempts (skip probability {row.skip_probability:.0%})"
         )
         held.append(gateway)

@@ -26,7 +26,7 @@ def test_a_down_gateway_is_skipped_and_the_reason_says_since_when():
     decision = route(tbl)
     assert gateway_names(decision) == ["beta-1"]
     assert decision.skipped == (
-        "gateway Alpha/alpha-1: skipped: down since 2026-11-25 11:58:03 UTC (3 probes failed)",
+        "gateway Alpha/alpha-1: down since 2026-11-25 11:58:03 UTC (3 probes failed)",
     )
 
 
@@ -67,8 +67,7 @@ def test_a_demoted_gateway_is_skipped_with_its_probability():
         d for d in (route(tbl, seed=s) for s in range(50)) if gateway_names(d)[0] == "beta-1"
     )
     assert skipped.skipped == (
-        "gateway Alpha/alpha-1: skipped: demoted, 55% failures in 40 attempts "
-        "(skip probability 50%)",
+        "gateway Alpha/alpha-1: demoted, 55% failures in 40 attempts (skip probability 50%)",
     )
 
 
