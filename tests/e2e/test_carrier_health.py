@@ -18,20 +18,17 @@ from pathlib import Path
 
 import harness as h
 import pytest
-from test_kamailio_c4router import (  # noqa: F401 - pytest fixtures
-    SilentHTTPServer,
-    call,
-    routing_answer,
-    server,
-    show,
-    start_edge,
-    wait_for_answer,
-    world,
-)
+import test_kamailio_c4router as base
+from test_kamailio_c4router import SilentHTTPServer, call, routing_answer, show, wait_for_answer
 
 from routing.models import GatewayHealth, GatewayHealthEvent, HealthPolicy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+# The fixtures of test_kamailio_c4router's world (c4router server, data, rendered edge).
+server = base.server
+world = base.world
+start_edge = base.start_edge
 
 # Generous bounds: the machine is shared and slow. Detection takes about
 # (down_after - 1) x interval + fr_timer (the last probe's local timeout).
