@@ -23,6 +23,7 @@ from routing.models import (
     DidMatch,
     Domain,
     Gateway,
+    HealthPolicy,
     IpSource,
     NormalizationRule,
     Pbx,
@@ -198,6 +199,15 @@ BAD: list[tuple[Callable[[str], object], str, str, str]] = [
     (validators.validate_sip_codes, "408,,503", "sip_codes", "'' is not a SIP response code"),
     (validators.validate_sip_codes, "5xx", "sip_codes", "'5xx' is not a SIP response code"),
     (
+        validators.validate_reply_codes,
+        "200,180",
+        "reply_codes",
+        "'180' is not a final SIP reply code between 200 and 699 "
+        "(enter codes separated by commas, e.g. 200,404).",
+    ),
+    (validators.validate_reply_codes, "", "reply_codes", "'' is not a final SIP reply code"),
+    (validators.validate_reply_codes, "700", "reply_codes", "'700' is not a final SIP reply"),
+    (
         validate_api_urls,
         "http://127.0.0.1:8000/kamailio/rtjson\nftp://backup.example/",
         "api_url",
@@ -275,6 +285,8 @@ GOOD: list[tuple[Callable[[str], object], str]] = [
     (validators.validate_header_lines, ""),
     (validators.validate_header_lines, "X-Account: acme\n\nX-Tier: gold"),
     (validators.validate_sip_codes, "408, 480,503"),
+    (validators.validate_reply_codes, "200"),
+    (validators.validate_reply_codes, "200, 404,405,699"),
     (validate_api_urls, "http://127.0.0.1:8000/kamailio/rtjson\nhttps://c4.example/k"),
     (validators.validate_api_url, "http://[2001:db8::5]:8000/kamailio/rtjson"),
     (validators.validate_api_url, "http://c4router:8000/kamailio/rtjson"),
@@ -400,6 +412,7 @@ def instances(
         "instance": lambda: RouterInstance(
             name="edge2", listen_ip="127.0.0.1", api_urls="http://127.0.0.1:8000/kamailio/rtjson"
         ),
+        "policy": lambda: HealthPolicy(name="probe"),
     }
 
 
@@ -430,6 +443,8 @@ FIELD_CASES: list[tuple[str, str, str, Callable[[str], object]]] = [
     ("instance", "advertised_address", "sip://edge.example", validators.validate_host),
     ("instance", "api_urls", "ftp://edge.example/", validate_api_urls),
     ("instance", "failover_codes", "408,200", validators.validate_sip_codes),
+    ("policy", "alive_codes", "200,100", validators.validate_reply_codes),
+    ("policy", "demote_codes", "200", validators.validate_sip_codes),
 ]
 
 
@@ -466,6 +481,7 @@ def test_full_clean_refuses_with_the_validators_message(
         "normalization",
         "rule",
         "instance",
+        "policy",
     ],
 )
 def test_the_unbroken_objects_are_valid(

@@ -13,6 +13,8 @@ from routing.models import (
     Did,
     Domain,
     Gateway,
+    GatewayHealth,
+    HealthPolicy,
     IpSource,
     NormalizationRule,
     Pbx,
@@ -49,6 +51,8 @@ def makers(
         RouterInstance: lambda: RouterInstance.objects.create(
             name="edge1", listen_ip="127.0.0.1", api_urls="http://127.0.0.1:8000/kamailio/rtjson"
         ),
+        HealthPolicy: lambda: HealthPolicy.objects.create(name="probe"),
+        GatewayHealth: lambda: GatewayHealth.objects.create(gateway=gateway, state="down"),
     }
 
 
