@@ -9,6 +9,9 @@ Sections (bench/README.md says what each measures and how to read it):
   records     the same with call records on vs off, records stored vs placed; ingestion
               rate; dashboard queries over a day of 10M attempts; the PostgreSQL outage run
   admin       routing p99 alone, during API exports and during API imports (same host)
+  health      carrier health: its per-answer cost (reference: no health data, same run), a
+              state change applied by a worker, and the post-dial delay with a dead first
+              gateway / a frozen API URL before and after they are left out (Kamailio, SIPp)
 Every load is bounded in time; everything started is stopped at the end, on errors and on
 Ctrl-C. Only 127.0.0.1 is ever contacted.
 """
@@ -32,12 +35,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import admin_load, cdr_bench, kamailio_load, procs
+from bench import admin_load, cdr_bench, health_bench, kamailio_load, procs
 from bench.dataset import DB_PREFIX, PROBE_PREFIX, TOKEN, server_url
 from bench.procs import CONFIGS, REPO, Server, ServerConfig, WrkResult
 from bench.queries import build_pool, write_pool
 
-SECTIONS = ("data", "throughput", "scale", "reload", "kamailio", "records", "admin")
+SECTIONS = ("data", "throughput", "scale", "reload", "kamailio", "records", "admin", "health")
 DB_100K = f"{DB_PREFIX}"
 DB_1M = f"{DB_PREFIX}_1m"
 POOL_SIZE = 8000
@@ -354,12 +357,18 @@ class Bench:
     def admin(self) -> None:
         self.results["admin"] = admin_load.run(self, quick=self.quick)
 
+    # -- health ---------------------------------------------------------------------------------
+    def health(self) -> None:
+        self.results["health"] = health_bench.run(self, quick=self.quick)
+
     # -- run --------------------------------------------------------------------------------------
     def run(self) -> None:
         only = self.args.only
         sections = [s for s in SECTIONS if s != "data" and (not only or s in only)]
         if self.quick:
-            sections = [s for s in sections if s not in ("scale", "kamailio", "admin") or only]
+            sections = [
+                s for s in sections if s not in ("scale", "kamailio", "admin", "health") or only
+            ]
         self.results["sections"] = sections
         say(
             f"c4router bench: sections {', '.join(sections)}; {self.rounds} x {self.seconds:g}s "
@@ -381,6 +390,7 @@ class Bench:
             "kamailio": self.kamailio,
             "records": self.records,
             "admin": self.admin,
+            "health": self.health,
         }
         for name in sections:
             load = procs.loadavg()
@@ -597,6 +607,7 @@ class Summary:
         self.kamailio()
         self.records()
         self.admin()
+        self.health()
         for name, error in self.r.get("failed", {}).items():
             self.add(f"section {name} FAILED: {error}")
         if self.checks:
@@ -920,6 +931,22 @@ class Summary:
             worst is not None and worst < admin_load.TARGET_P99_MS,
         )
 
+    def health(self) -> None:
+        result = self.r.get("health")
+        if not result:
+            return
+        for line in health_bench.summary_lines(result):
+            self.add(line)
+        self.add("")
+        if "pdd" in result:
+            p = result["pdd"]
+            self.check(
+                "PDD, dead first gateway: timer / marked down",
+                f"{p['timer_ms']} / {p['down_ms']} ms",
+                "near zero once down",
+                p["down_ms"] < p["timer_ms"] / 10,
+            )
+
 
 def summary(bench: Bench) -> str:
     return Summary(bench).text()
@@ -932,7 +959,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="1 short round per figure, no 1M data set, no Kamailio, no admin (< 2 min)",
+        help="1 short round per figure, no 1M data set, no Kamailio, no admin, no health (< 2 min)",
     )
     parser.add_argument(
         "--only",
