@@ -197,3 +197,31 @@ def test_a_gateway_failing_half_its_calls_is_demoted_and_recovers_as_the_window_
     assert GatewayHealth.objects.get(gateway_id=routing_data.alpha1.pk).skip_probability == 0.0
     holder.refresh()
     assert all(first_gateways(client)[0] == "203.0.113.10:5060" for _ in range(50))
+
+
+# --- what people read ---------------------------------------------------------------------------
+
+
+def test_route_command_tester_and_lists_say_down_since(
+    client, admin_client, routing_data, policy, capsys
+):
+    from django.core.management import call_command
+
+    from routing.carrier_health import record_state
+
+    record_state(routing_data.alpha1.pk, "down", "OPTIONS not answered, 2 failures in a row")
+    call_command("route", "--source-ip", "10.10.0.10", "--to", "sip:0612345678@x")
+    out = capsys.readouterr().out
+    assert "Skipped: gateway Alpha/alpha-1: down since 20" in out
+    assert "(OPTIONS not answered, 2 failures in a row)" in out
+    assert "Route 1: gateway Beta/beta-1" in out
+    page = admin_client.get(
+        "/admin/route-tester/", {"source_ip": "10.10.0.10", "to_uri": "sip:0612345678@x"}
+    ).content.decode()
+    assert "Skipped: gateway Alpha/alpha-1: down since 20" in page
+    gateways = admin_client.get("/admin/routing/gateway/").content.decode()
+    assert "down since 20" in gateways
+    carriers = admin_client.get("/admin/routing/carrier/").content.decode()
+    assert "1 down" in carriers
+    change = admin_client.get(f"/admin/routing/gateway/{routing_data.alpha1.pk}/change/")
+    assert "OPTIONS not answered, 2 failures in a row" in change.content.decode()
