@@ -3,7 +3,9 @@
 The only module that knows both the ORM and the engine. Each worker process keeps one
 Table, read by every request without a lock or a query; a daemon thread polls the routing
 data version (one tiny query every RELOAD_INTERVAL_MS), rebuilds the table off the request
-path when the version moved, and swaps the reference (an atomic assignment in Python). If
+path when the version moved, and swaps the reference (an atomic assignment in Python). When
+only the health version moved (a gateway down or up), the same table is swapped in with the
+new health rows: a millisecond, whatever the table's size. If
 the database is unreachable, the last good table keeps serving and the thread says so in
 the log until the database answers again.
 """
@@ -56,6 +58,7 @@ from routing.engine.table import (
     Window,
     build_table,
     patch_table,
+    with_health,
 )
 from routing.models import (
     Carrier,
@@ -75,6 +78,7 @@ from routing.models import (
     Tenant,
     changes_between,
     current_routing_version,
+    current_versions,
 )
 from routing.models.version import ChangeKind
 
@@ -444,15 +448,24 @@ def update_from_database(current: Table | None, using: str | None = None) -> Tab
     using = using or routing_db_alias()
     started = time.perf_counter()
     with _snapshot(using):
-        version = current_routing_version(using)
+        version, health_version = current_versions(using)
         if current is not None and version == current.version:
-            return None
+            if health_version == current.health_version:
+                return None
+            # Only carrier health moved: its few rows, into the same table.
+            table = with_health(current, tuple(_read_health(using)), health_version)
+            logger.info(
+                "routing table v%s: health v%s applied in %.3fs (%d gateways down or demoted)",
+                version, health_version, time.perf_counter() - started, len(table.health),
+            )  # fmt: skip
+            return table
         try:
             table, how = _update(using, current, version)
         except (OperationalError, InterfaceError):
             raise  # the connection failed halfway: the database, not the data
         except Exception as exc:
             raise TableBuildError(version, _first_line(exc)) from exc
+        table = dataclasses.replace(table, health_version=health_version)
     logger.info(
         "routing table v%s %s in %.3fs: %s",
         version,

@@ -11,6 +11,7 @@ whole table, and "the rule index" below keeps a 1,000,000-prefix table near 200 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import hashlib
 import ipaddress
 from collections.abc import Iterator
@@ -545,8 +546,10 @@ class Table:
     # Failover groups of a rule's targets, filled on first use; keyed by the id() of the
     # targets tuple, which rules share and the table keeps alive.
     target_groups: dict[int, tuple[tuple[TargetRow, ...], ...]]
-    # Gateways down or demoted (carrier health), by id: empty when all are healthy.
+    # Gateways down or demoted (carrier health), by id: empty when all are healthy; and the
+    # health version they are at (replaced alone when only health changed: with_health()).
     health: dict[int, HealthRow] = field(default_factory=dict)
+    health_version: int = 0
 
     def find_source(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Source | None:
         if address.version == 4:
@@ -589,6 +592,15 @@ class Table:
                 if row is not None:
                     return row
         return None
+
+
+def with_health(table: Table, health: tuple[HealthRow, ...], health_version: int) -> Table:
+    """The same table with other health rows: every index shared, nothing rebuilt."""
+    return dataclasses.replace(
+        table,
+        health={row.gateway_id: row for row in health if row.gateway_id in table.gateways},
+        health_version=health_version,
+    )
 
 
 class TableError(ValueError):

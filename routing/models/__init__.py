@@ -29,9 +29,11 @@ from routing.models.version import (
     Changes,
     RoutingChange,
     RoutingVersion,
+    bump_health_version,
     bump_routing_version,
     changes_between,
     current_routing_version,
+    current_versions,
     record_changes,
 )
 
@@ -69,9 +71,11 @@ __all__ = [
     "TrafficRollup",
     "TrafficRollupHour",
     "Transport",
+    "bump_health_version",
     "bump_routing_version",
     "changes_between",
     "current_routing_version",
+    "current_versions",
     "record_changes",
 ]
 
@@ -89,5 +93,6 @@ ROUTING_MODELS = (
     NormalizationRule,
     RouterInstance,
     HealthPolicy,
-    GatewayHealth,
 )
+# GatewayHealth is not among them: its writers (routing.carrier_health) bump the health
+# version, which the workers apply without reading the rest of the routing data.

@@ -7,8 +7,8 @@ last), and when its failure rate demotes it (passive). A carrier names its polic
 gateway may name another one (its override); no policy: not probed, never demoted.
 
 GatewayHealth is the state Kamailio reported (POST /kamailio/health), one row per gateway,
-and GatewayHealthEvent its history. Both are routing data: a change bumps the routing
-version (the small-table patch path), so every worker's answers follow within a poll.
+and GatewayHealthEvent its history. Their writer (routing.carrier_health) bumps the health
+version: every worker swaps the new health rows into its table at its next poll.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ from routing.models import (
     Did,
     Domain,
     Gateway,
-    GatewayHealth,
     HealthPolicy,
     IpSource,
     NormalizationRule,
@@ -52,7 +51,6 @@ def makers(
             name="edge1", listen_ip="127.0.0.1", api_urls="http://127.0.0.1:8000/kamailio/rtjson"
         ),
         HealthPolicy: lambda: HealthPolicy.objects.create(name="probe"),
-        GatewayHealth: lambda: GatewayHealth.objects.create(gateway=gateway, state="down"),
     }
 
 

@@ -18,6 +18,7 @@ from routing.models import (
     GatewayHealthEvent,
     HealthPolicy,
     current_routing_version,
+    current_versions,
 )
 
 from .conftest import TOKEN, saved
@@ -55,14 +56,19 @@ def test_a_down_report_is_stored_with_its_history_and_the_answers_skip_the_gatew
 ):
     assert first_gateways(client) == ["203.0.113.10:5060", "192.0.2.20:5080"]
     version = current_routing_version()
+    health_version = current_versions()[1]
     gw = routing_data.alpha1.pk
     response = report(client, {"gateway": gw, "state": "down", "reason": "2 probes: 408"})
     assert response.status_code == 200, response.content
     assert response.json() == {"gateway": gw, "state": "down", "changed": True}
-    assert current_routing_version() > version
+    # Only the health version moves: the workers swap the health rows, nothing else.
+    assert current_routing_version() == version
+    assert current_versions()[1] == health_version + 1
+    rules = holder.table.rules
     health = GatewayHealth.objects.get(gateway_id=gw)
     assert (health.state, health.reason, health.reported_by) == ("down", "2 probes: 408", "edge1")
-    holder.refresh()
+    assert holder.refresh()
+    assert holder.table.rules is rules  # the same rule index, not rebuilt
     assert first_gateways(client) == ["192.0.2.20:5080"]
     # The same state again changes nothing; up brings it back.
     assert report(client, {"gateway": gw, "state": "down"}).json()["changed"] is False
