@@ -23,6 +23,7 @@ from routing.models import (
     Did,
     Domain,
     Gateway,
+    HealthPolicy,
     IpSource,
     NormalizationRule,
     Pbx,
@@ -262,6 +263,14 @@ class NormalizationRuleFilterSet(BaseFilterSet):
     class Meta:
         model = NormalizationRule
         fields = ["q", "carrier", "pbx", "tenant", "direction", "kind", "enabled", "prefix"]
+
+
+class HealthPolicyFilterSet(BaseFilterSet):
+    search_fields = ("name",)
+
+    class Meta:
+        model = HealthPolicy
+        fields = ["q", "name", "probing", "demote"]
 
 
 class RouterInstanceFilterSet(BaseFilterSet):

@@ -31,6 +31,7 @@ router.register("dids", views.DidViewSet)
 router.register("route-rules", views.RouteRuleViewSet)
 router.register("normalization-rules", views.NormalizationRuleViewSet)
 router.register("router-instances", views.RouterInstanceViewSet)
+router.register("health-policies", views.HealthPolicyViewSet)
 # Read-only: written by the call records ingester (routing.cdr).
 router.register("cdrs", views.CallRecordViewSet)
 

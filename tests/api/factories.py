@@ -10,6 +10,7 @@ from routing.models import (
     Did,
     Domain,
     Gateway,
+    HealthPolicy,
     IpSource,
     NormalizationRule,
     Pbx,
@@ -90,3 +91,7 @@ def router_instance(**kw: Any) -> RouterInstance:
             **kw,
         }
     )
+
+
+def health_policy(**kw: Any) -> HealthPolicy:
+    return HealthPolicy.objects.create(**{"name": f"policy-{_n()}", **kw})

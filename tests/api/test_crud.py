@@ -17,6 +17,7 @@ from routing.models import (
     Did,
     Domain,
     Gateway,
+    HealthPolicy,
     IpSource,
     NormalizationRule,
     Pbx,
@@ -126,6 +127,13 @@ ENDPOINTS = [
             "api_urls": "http://127.0.0.1:8000/kamailio/rtjson",
         },
         ("children", 16),
+    ),
+    Endpoint(
+        "health-policies",
+        HealthPolicy,
+        factories.health_policy,
+        lambda: {"name": "fast", "probe_interval": 2, "alive_codes": "200,404"},
+        ("down_policy", "last"),
     ),
 ]
 IDS = [e.path for e in ENDPOINTS]
