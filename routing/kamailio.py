@@ -64,9 +64,11 @@ def instance_context(
     module_path: str | None = None,
     http_async_client_module: str | None = None,
     log_level: int = DEFAULT_LOG_LEVEL,
+    gateway_probes: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The template context (routing.kamailio_render.CONTEXT_KEYS) for one instance.
 
+    gateway_probes defaults to probes(): the gateways the health policies probe.
     module_path defaults to the KAMAILIO_MODULE_PATH setting, http_async_client_module to
     default_http_async_client().
     """
@@ -103,7 +105,7 @@ def instance_context(
         "max_call_seconds": cdr["MAX_CALL_SECONDS"],
         "api_breaker_failures": instance.api_breaker_failures,
         "api_breaker_seconds": instance.api_breaker_seconds,
-        "probes": probes(),
+        "probes": probes() if gateway_probes is None else gateway_probes,
     }
 
 
