@@ -145,6 +145,7 @@ _PDD = re.compile(
     r"ms\), (\d+) ms once it is"
 )
 _API = re.compile(r"PDD through a frozen first API URL \(timeout (\d+) ms\): (.*)")
+_DEMOTION = re.compile(r"Demotion: (.*)")
 
 
 def run(bench: Any, *, quick: bool) -> dict[str, Any]:
@@ -175,6 +176,9 @@ def run(bench: Any, *, quick: bool) -> dict[str, Any]:
         raise RuntimeError("tests/e2e/test_carrier_health.py failed:\n" + text[-3000:])
     out["pdd"] = {"timer_ms": int(pdd.group(1)), "fr_timer_ms": int(pdd.group(2)),
                   "down_ms": int(pdd.group(3))}  # fmt: skip
+    demotion = _DEMOTION.search(text)
+    if demotion is not None:
+        out["demotion"] = demotion.group(1)
     out["api"] = {"timeout_ms": int(api.group(1)),
                   "pdd_ms": [int(x) for x in re.findall(r"(\d+) ms", api.group(2))]}  # fmt: skip
     return out
@@ -206,6 +210,10 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         lines.append(
             f"  PDD through a frozen first API URL (timeout {a['timeout_ms']} ms, breaker at 2 "
             f"failures): {', '.join(f'{x} ms' for x in a['pdd_ms'])}"
+        )
+    if "demotion" in result:
+        lines.append(
+            f"  passive demotion, a gateway refusing about half its calls: {result['demotion']}"
         )
     return lines
 

@@ -182,8 +182,8 @@ PROBABILITY_STEP = 0.05
 
 def update_demotions(now: datetime | None = None, using: str = "default") -> int:
     """Recount every demoting gateway's attempts and failures over its policy's window, from
-    the call records, and store the skip probabilities that moved; how many moved (each is
-    a health version bump)."""
+    the call records, and store the skip probabilities that moved (each a health version
+    bump) and the figures that changed; how many probabilities moved."""
     from routing.models import CallRecord, CdrKind
 
     now = now or timezone.now()
@@ -225,20 +225,36 @@ def update_demotions(now: datetime | None = None, using: str = "default") -> int
         row = stored.get(gid)
         old = row.skip_probability if row is not None else 0.0
         ends = probability in (0.0, 1.0) and old != probability
-        if abs(probability - old) < PROBABILITY_STEP and not ends:
+        moves = abs(probability - old) >= PROBABILITY_STEP or ends
+        if (
+            row is not None
+            and not moves
+            and (row.window_attempts, row.window_failures)
+            == (
+                attempts,
+                failures,
+            )
+        ):
             continue
         if row is None:
+            if not moves:
+                continue
             row = GatewayHealth(gateway_id=gid)
-        row.skip_probability = probability
         row.window_attempts, row.window_failures = attempts, failures
         with transaction.atomic(using=using):
-            row.save(using=using)
-            bump_health_version(using)
-        moved += 1
-        logger.warning(
-            "gateway #%s: %s failures in %s attempts, skip probability %.0f%%",
-            gid, failures, attempts, probability * 100,
-        )  # fmt: skip
+            if moves:
+                row.skip_probability = probability
+                row.save(using=using)
+                bump_health_version(using)  # the answers change: the workers swap it in
+            else:
+                # The figures only (the admin, the API): the answers do not change.
+                row.save(using=using, update_fields=["window_attempts", "window_failures"])
+        if moves:
+            moved += 1
+            logger.warning(
+                "gateway #%s: %s failures in %s attempts, skip probability %.0f%%",
+                gid, failures, attempts, probability * 100,
+            )  # fmt: skip
     return moved
 
 

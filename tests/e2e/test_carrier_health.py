@@ -18,6 +18,7 @@ from pathlib import Path
 
 import harness as h
 import pytest
+import test_call_records
 import test_kamailio_c4router as base
 from test_kamailio_c4router import SilentHTTPServer, call, routing_answer, show, wait_for_answer
 
@@ -29,6 +30,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 server = base.server
 world = base.world
 start_edge = base.start_edge
+cdr_queue = test_call_records.cdr_queue
 
 # Generous bounds: the machine is shared and slow. Detection takes about
 # (down_after - 1) x interval + fr_timer (the last probe's local timeout).
@@ -162,3 +164,101 @@ def test_a_frozen_api_url_is_skipped_once_its_breaker_opens(world, server, start
           + ", ".join(f"{p:.0f} ms" for p in pdds))  # fmt: skip
     assert min(pdds[:2]) >= 1000  # these waited for the API timeout
     assert max(pdds[2:]) < min(pdds[:2])
+
+
+# --- passive demotion: through the call records ------------------------------------------------
+
+
+@pytest.fixture
+def recorded_world(server, cdr_queue):  # type: ignore[no-untyped-def]
+    """The world with call records on, into a queue of the test's own (test_call_records')."""
+    data = base.make_world(f"{server.url}/kamailio/rtjson")
+    server.start()
+    return data, cdr_queue
+
+
+def test_a_gateway_failing_half_its_calls_is_demoted_and_no_call_is_lost(
+    recorded_world, start_edge, tmp_path
+):
+    import threading
+
+    from django.db import connection
+
+    from routing.cdr import ingest
+
+    world, queue = recorded_world
+    policy = saved(
+        HealthPolicy(name="demote", probing=False, demote=True, demote_window=600,
+                     demote_min_attempts=10, demote_start=20, demote_end=80)
+    )  # fmt: skip
+    world.alpha.health_policy = policy
+    saved(world.alpha)
+    edge = start_edge(world.instance)
+    ingester = ingest.Ingester(queue=queue, batch=100, max_wait=0.2, log=lambda line: None)
+
+    def consume() -> None:
+        try:
+            ingester.run(max_seconds=240)
+        finally:
+            connection.close()  # this thread's own
+
+    worker = threading.Thread(target=consume, daemon=True)
+    worker.start()
+    alpha = h.SippUAS("uas_half_503.xml", workdir=tmp_path, port=world.alpha_port, calls=1000,
+                      timeout_s=200, tag="alpha").start()  # fmt: skip
+    beta = h.SippUAS("uas.xml", workdir=tmp_path, port=world.beta_port, calls=1000,
+                     timeout_s=200, tag="beta").start()  # fmt: skip
+    try:
+        # 1. Twenty calls: Alpha first for each (nothing counted yet), half refused by it and
+        #    completed through Beta.
+        first = h.run_sipp("uac.xml", edge.port, workdir=tmp_path, service=base.FRANCE,
+                           calls=20, timeout_s=120, recv_timeout_ms=10000, tag="first",
+                           extra=["-r", "5"])  # fmt: skip
+        assert first.ok, show(first, edge.log_tail())
+        seen = alpha.messages()
+        tried = len([m for m in seen if m.method == "INVITE"])
+        refused = sum(1 for m in seen if m.direction == "sent" and m.status == 503)
+        # 2. The records reach the ingester, which counts them (every second). Alpha may
+        #    have been demoted during the twenty already (from its 10th attempt).
+        health = wait_counted(world.alpha1.pk, tried)
+        share = refused / tried
+        expected = min(max((share * 100 - 20) / 60, 0.0), 1.0)
+        assert health.window_failures == refused
+        # Stored when it moved by 5 points or more: within 5 points of the exact ramp.
+        assert abs(health.skip_probability - expected) < 0.05 + 1e-9, (health, refused, tried)
+        p_start = health.skip_probability
+        # 3. Forty more calls: Alpha is left out with that probability; none is lost.
+        before = len([m for m in alpha.messages() if m.method == "INVITE"])
+        second = h.run_sipp("uac.xml", edge.port, workdir=tmp_path, service=base.FRANCE,
+                            calls=40, timeout_s=120, recv_timeout_ms=10000, tag="second",
+                            extra=["-r", "5"])  # fmt: skip
+        assert second.ok, show(second, edge.log_tail())
+        to_alpha = len([m for m in alpha.messages() if m.method == "INVITE"]) - before
+    finally:
+        alpha.stop()
+        beta.stop()
+        ingester.stop()
+        worker.join(timeout=30)
+    # Binomial: Alpha tried with probability 1 - p, p moving between its value when the
+    # second batch began and its value at the end (recounted every second); 4 standard
+    # deviations either way of the widest range.
+    p_end = GatewayHealth.objects.get(gateway_id=world.alpha1.pk).skip_probability
+    low, high = min(p_start, p_end), max(p_start, p_end)
+    sd = 40**0.5 / 2  # the largest binomial deviation (p = 0.5)
+    assert 40 * (1 - high) - 4 * sd <= to_alpha <= 40 * (1 - low) + 4 * sd, (to_alpha, low, high)
+    assert to_alpha < 40 or high == 0.0  # demoted: some calls did skip Alpha
+    print(f"\nDemotion: Alpha refused {refused} of the {tried} calls it got ({share:.0%}), "
+          f"skip probability {p_start:.0%}; then Alpha got {to_alpha} of 40 calls "
+          f"(probability {p_end:.0%} at the end); every call completed")  # fmt: skip
+
+
+def wait_counted(gateway_id: int, attempts: int, timeout: float = 60.0) -> GatewayHealth:
+    """The demotion count has seen the gateway's attempts (the records' path: RabbitMQ,
+    the ingester's batch, its recount every second)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        row = GatewayHealth.objects.filter(gateway_id=gateway_id).first()
+        if row is not None and row.window_attempts == attempts:
+            return row
+        assert time.monotonic() < deadline, f"not counted yet: {row and row.window_attempts}"
+        time.sleep(0.2)
