@@ -62,6 +62,11 @@ def make_context(**overrides) -> dict:
         cdr_amqp_url="amqp://guest:guest@127.0.0.1:5672/%2F",
         cdr_queue="c4router.cdr",
         max_call_seconds=3600,
+        # The API URLs' breaker has its own test (test_carrier_health.py): here every call
+        # tries every URL, as these tests expect.
+        api_breaker_failures=1000,
+        api_breaker_seconds=30,
+        probes=[],
     )
     ctx.update(overrides)
     return ctx

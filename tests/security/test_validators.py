@@ -407,6 +407,7 @@ GRAMMARS: dict[str, tuple[list[str], str]] = {
     "validate_display_name": (["Acme Corp", "Zoë O'Neil", 'Smith, "J"'], r"[^\x00-\x1f\x7f]*"),
     "validate_header_lines": (["X-Account: acme\nX-Tier: gold", "X-A: 1"], r"(?s).*"),
     "validate_sip_codes": (["408,480,503", "486"], r"[0-9, ]+"),
+    "validate_reply_codes": (["200,404", "200"], r"[0-9, ]+"),
     "validate_api_urls": (
         ["http://127.0.0.1:8000/kamailio/rtjson\nhttps://c4.example/k", "http://[::1]/k"],
         r"(?s).*",
