@@ -189,7 +189,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     engine_us = result.get("engine_us", {})
     reference = engine_us.get("reference (no health data)")
     for label, us in engine_us.items():
-        extra = f"  (+{us - reference:.2f} µs)" if reference and us is not reference else ""
+        extra = f"  ({us - reference:+.2f} µs)" if reference and us is not reference else ""
         lines.append(f"  decision, {label:<32} {us:7.2f} µs CPU{extra}")
     if "patch" in result:
         p = result["patch"]
