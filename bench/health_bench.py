@@ -146,6 +146,7 @@ _PDD = re.compile(
 )
 _API = re.compile(r"PDD through a frozen first API URL \(timeout (\d+) ms\): (.*)")
 _DEMOTION = re.compile(r"Demotion: (.*)")
+_DETECTION = re.compile(r"Detection: (.*)")
 
 
 def run(bench: Any, *, quick: bool) -> dict[str, Any]:
@@ -176,6 +177,9 @@ def run(bench: Any, *, quick: bool) -> dict[str, Any]:
         raise RuntimeError("tests/e2e/test_carrier_health.py failed:\n" + text[-3000:])
     out["pdd"] = {"timer_ms": int(pdd.group(1)), "fr_timer_ms": int(pdd.group(2)),
                   "down_ms": int(pdd.group(3))}  # fmt: skip
+    detection = _DETECTION.search(text)
+    if detection is not None:
+        out["detection"] = detection.group(1)
     demotion = _DEMOTION.search(text)
     if demotion is not None:
         out["demotion"] = demotion.group(1)
@@ -205,6 +209,8 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             f"  PDD with a dead first gateway: {p['timer_ms']} ms before it is marked down "
             f"(its fr_timer {p['fr_timer_ms']} ms), {p['down_ms']} ms once it is"
         )
+    if "detection" in result:
+        lines.append(f"  detection: {result['detection']}")
     if "api" in result:
         a = result["api"]
         lines.append(

@@ -98,11 +98,13 @@ def test_a_dead_gateway_is_marked_down_skipped_then_back(world, server, start_ed
 
         # Alpha dies. The next call still gets Alpha first: it waits for Alpha's timer
         # (fr_timer 2 s), then goes to Beta.
+        died_at = time.time()
         alpha.stop()
         dead_first = call(edge, tmp_path, tag="c2")
         assert dead_first.ok, show(dead_first, edge.log_tail())
         down = wait_state(alpha_id, "down")
         assert "failures in a row" in down.reason, down.reason
+        detect_ms = (down.since.timestamp() - died_at) * 1000
         # Every worker's answers skip it within the reload interval (bounded generously).
         wait_for_answer(server, lambda a: first_port(a) == world.beta_port, timeout=ANSWER_BOUND_S)
         skipped = call(edge, tmp_path, tag="c3")
@@ -133,6 +135,9 @@ def test_a_dead_gateway_is_marked_down_skipped_then_back(world, server, start_ed
     timer_pdd, skipped_pdd = pdd_ms(dead_first), pdd_ms(skipped)
     print(f"\nPDD with a dead first gateway: {timer_pdd:.0f} ms before it is marked down "
           f"(its fr_timer: {timer_ms} ms), {skipped_pdd:.0f} ms once it is")  # fmt: skip
+    print(f"Detection: marked down {detect_ms:.0f} ms after its SIPp stopped (probe every "
+          f"1 s, down after 2 failures, a probe's timeout the instance's fr_timer "
+          f"{world.instance.fr_timer} ms)")  # fmt: skip
     # Not a timing assertion: the first call did wait for the timer (it cannot be faster
     # than it, but for Kamailio's timer tick of 1/16 s), the skipped one did not wait for it.
     assert timer_pdd >= timer_ms - 1000 / 16
