@@ -70,6 +70,7 @@ def test_a_down_report_is_stored_with_its_history_and_the_answers_skip_the_gatew
     assert holder.refresh()
     assert holder.table.rules is rules  # the same rule index, not rebuilt
     assert first_gateways(client) == ["192.0.2.20:5080"]
+    assert 'c4router_gateways_unhealthy{state="down"} 1.0' in metrics_page()
     # The same state again changes nothing; up brings it back.
     assert report(client, {"gateway": gw, "state": "down"}).json()["changed"] is False
     assert (
@@ -79,6 +80,13 @@ def test_a_down_report_is_stored_with_its_history_and_the_answers_skip_the_gatew
     assert first_gateways(client) == ["203.0.113.10:5060", "192.0.2.20:5080"]
     events = list(GatewayHealthEvent.objects.filter(gateway_id=gw).values_list("state", flat=True))
     assert events == ["up", "down"]
+    assert 'c4router_gateways_unhealthy{state="down"} 0.0' in metrics_page()
+
+
+def metrics_page() -> str:
+    from routing import metrics
+
+    return metrics.exposition()[0].decode()
 
 
 def test_put_last_policy_and_probing_off_are_read_from_the_policy(
