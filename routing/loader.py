@@ -5,7 +5,7 @@ Table, read by every request without a lock or a query; a daemon thread polls th
 data version (one tiny query every RELOAD_INTERVAL_MS), rebuilds the table off the request
 path when the version moved, and swaps the reference (an atomic assignment in Python). When
 only the health version moved (a gateway down or up), the same table is swapped in with the
-new health rows: a millisecond, whatever the table's size. If
+new health rows: a few milliseconds, whatever the table's size. If
 the database is unreachable, the last good table keeps serving and the thread says so in
 the log until the database answers again.
 """
