@@ -144,6 +144,7 @@ def kamailio_records(bench: Bench, rate: int = RATE) -> dict[str, Any]:
                     "cdr_amqp_url": env.get("C4ROUTER_CDR_AMQP_URL",
                                             "amqp://guest:guest@127.0.0.1:5672/%2F"),
                     "cdr_queue": queue, "max_call_seconds": 3600, **CAPACITY_OFF, **OVERLOAD_OFF,
+                    "api_breaker_failures": 3, "api_breaker_seconds": 30, "probes": [],
                 }  # fmt: skip
                 name = "on" if records else "off"
                 kamailio = harness.KamailioProcess(

@@ -13,6 +13,9 @@ Sections (bench/README.md says what each measures and how to read it):
               data otherwise, rounds alternated); bytes per entry; import time of 1M entries
   overload    the maximum calls/s through Kamailio, then 0.5x..3x of it: completed calls
               stay flat, the rest are refused fast (Kamailio's overload bound)
+  health      carrier health: its per-answer cost (reference: no health data, same run), a
+              state change applied by a worker, and the post-dial delay with a dead first
+              gateway / a frozen API URL before and after they are left out (Kamailio, SIPp)
 Every load is bounded in time; everything started is stopped at the end, on errors and on
 Ctrl-C. Only 127.0.0.1 is ever contacted.
 """
@@ -36,14 +39,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import admin_load, cdr_bench, kamailio_load, overload, procs
+from bench import admin_load, cdr_bench, health_bench, kamailio_load, overload, procs
 from bench.dataset import DB_PREFIX, PROBE_PREFIX, TOKEN, server_url
 from bench.procs import CONFIGS, REPO, Server, ServerConfig, WrkResult
 from bench.queries import build_pool, write_pool
 
 SECTIONS = (
     "data", "throughput", "scale", "reload", "kamailio", "records", "admin", "lists",
-    "overload",
+    "overload", "health",
 )  # fmt: skip
 DB_100K = f"{DB_PREFIX}"
 DB_1M = f"{DB_PREFIX}_1m"
@@ -425,13 +428,19 @@ class Bench:
     def overload(self) -> None:
         self.results["overload"] = overload.run(self, quick=self.quick)
 
+    # -- health ---------------------------------------------------------------------------------
+    def health(self) -> None:
+        self.results["health"] = health_bench.run(self, quick=self.quick)
+
     # -- run --------------------------------------------------------------------------------------
     def run(self) -> None:
         only = self.args.only
         sections = [s for s in SECTIONS if s != "data" and (not only or s in only)]
         if self.quick:
             sections = [
-                s for s in sections if s not in ("scale", "kamailio", "admin", "overload") or only
+                s
+                for s in sections
+                if s not in ("scale", "kamailio", "admin", "overload", "health") or only
             ]
         self.results["sections"] = sections
         say(
@@ -456,6 +465,7 @@ class Bench:
             "admin": self.admin,
             "lists": self.lists,
             "overload": self.overload,
+            "health": self.health,
         }
         for name in sections:
             load = procs.loadavg()
@@ -674,6 +684,7 @@ class Summary:
         self.admin()
         self.lists()
         self.overload()
+        self.health()
         for name, error in self.r.get("failed", {}).items():
             self.add(f"section {name} FAILED: {error}")
         if self.checks:
@@ -1083,6 +1094,22 @@ class Summary:
             ls["ratio"] >= TARGETS["lists_ratio"],
         )
 
+    def health(self) -> None:
+        result = self.r.get("health")
+        if not result:
+            return
+        for line in health_bench.summary_lines(result):
+            self.add(line)
+        self.add("")
+        if "pdd" in result:
+            p = result["pdd"]
+            self.check(
+                "PDD, dead first gateway: timer / marked down",
+                f"{p['timer_ms']} / {p['down_ms']} ms",
+                "near zero once down",
+                p["down_ms"] < p["timer_ms"] / 10,
+            )
+
 
 def summary(bench: Bench) -> str:
     return Summary(bench).text()
@@ -1095,7 +1122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="1 short round per figure, no 1M data set, no Kamailio, no admin (< 2 min)",
+        help="1 short round per figure, no 1M data set, no Kamailio, no admin, no health (< 2 min)",
     )
     parser.add_argument(
         "--only",

@@ -12,7 +12,7 @@ from rest_framework.permissions import IsAuthenticated
 
 from routing.admin_traffic import carrier_traffic, tenant_traffic, traffic
 from routing.admin_views import route_tester
-from routing.views import RtjsonView, healthz, metrics_view, readyz
+from routing.views import HealthReportView, RtjsonView, healthz, metrics_view, readyz
 
 admin.site.site_header = "c4router"
 admin.site.site_title = "c4router"
@@ -48,6 +48,7 @@ urlpatterns = [
         name="api-docs",
     ),
     path("kamailio/rtjson", RtjsonView.as_view(), name="kamailio-rtjson"),
+    path("kamailio/health", HealthReportView.as_view(), name="kamailio-health"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),

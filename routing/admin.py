@@ -26,6 +26,9 @@ from routing.models import (
     DidMatch,
     Domain,
     Gateway,
+    GatewayHealth,
+    HealthPolicy,
+    HealthState,
     IpSource,
     NormalizationRule,
     NumberList,
@@ -360,12 +363,42 @@ class PbxAdmin(SimpleHistoryAdmin):
 
 # --- Carriers -------------------------------------------------------------------------------
 
+HEALTH_HELP = (
+    "A health policy probes the gateways with SIP OPTIONS (Kamailio reports them up or down) "
+    "and may demote those failing too many calls. A gateway's own policy overrides its "
+    "carrier's. Probing settings reach Kamailio when its config is rendered again."
+)
+
+
+def _health_row(gateway: Gateway) -> GatewayHealth | None:
+    try:
+        return gateway.health  # type: ignore[no-any-return]
+    except GatewayHealth.DoesNotExist:
+        return None
+
+
+def health_state(gateway: Gateway, carrier: Carrier) -> str:
+    """What the lists show: 'up', 'down', 'demoted', 'probing off', or '' (not watched)."""
+    policy = gateway.health_policy or carrier.health_policy
+    if policy is None:
+        return ""
+    row = _health_row(gateway)
+    if policy.probing and row is not None and row.state == HealthState.DOWN:
+        return "down"
+    if policy.demote and row is not None and row.skip_probability > 0:
+        return "demoted"
+    if not policy.probing:
+        return "probing off"
+    return row.state if row is not None else "unknown"
+
 
 @admin.register(Carrier)
 class CarrierAdmin(SimpleHistoryAdmin):
-    list_display = ("name", "gateway_count", "source_list", "from_domain", "enabled")
+    list_display = (
+        "name", "gateway_count", "health_summary", "source_list", "from_domain", "enabled"
+    )  # fmt: skip
     list_editable = ("enabled",)
-    list_filter = ("enabled", "send_pai")
+    list_filter = ("enabled", "send_pai", "health_policy")
     search_fields = ("name", "description", "gateways__host")
     # As for tenants: the gateway count drops the default ordering the carrier picker pages.
     ordering = ("name",)
@@ -388,6 +421,13 @@ class CarrierAdmin(SimpleHistoryAdmin):
             },
         ),
         (
+            "Health",
+            {
+                "fields": ("health_policy",),
+                "description": HEALTH_HELP,
+            },
+        ),
+        (
             "Capacity",
             {
                 "fields": ("max_calls", "max_cps"),
@@ -404,12 +444,23 @@ class CarrierAdmin(SimpleHistoryAdmin):
             super()
             .get_queryset(request)
             .annotate(n_gateways=Count("gateways", distinct=True))
-            .prefetch_related("ip_sources")
+            .prefetch_related("ip_sources", "gateways__health")
+            .select_related("health_policy")
         )
 
     @admin.display(description="gateways", ordering="n_gateways")
     def gateway_count(self, obj: Carrier) -> int:
         return obj.n_gateways  # type: ignore[attr-defined]
+
+    @admin.display(description="health")
+    def health_summary(self, obj: Carrier) -> str:
+        """'2 up, 1 down' from its gateways' probes; '-' when not watched."""
+        states: dict[str, int] = {}
+        for gateway in obj.gateways.all():
+            state = health_state(gateway, obj)
+            if state:
+                states[state] = states.get(state, 0) + 1
+        return ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "-"
 
     @admin.display(description="IP sources")
     def source_list(self, obj: Carrier) -> str:
@@ -425,11 +476,12 @@ class GatewayAdmin(SimpleHistoryAdmin):
         "transport",
         "weight",
         "number_handling",
+        "health",
         "enabled",
     )
     list_editable = ("enabled",)
-    list_filter = ("enabled", "transport", "carrier")
-    list_select_related = ("carrier",)
+    list_filter = ("enabled", "transport", "carrier", "health__state")
+    list_select_related = ("carrier", "carrier__health_policy", "health_policy", "health")
     search_fields = ("name", "host", "carrier__name")
     autocomplete_fields = ("carrier",)
     readonly_fields = RECORD_FIELDS
@@ -459,6 +511,10 @@ class GatewayAdmin(SimpleHistoryAdmin):
         ),
         ("Timers", {"fields": ("fr_timer", "fr_inv_timer"), "description": TIMERS}),
         (
+            "Health",
+            {"fields": ("health_policy", "health_detail"), "description": HEALTH_HELP},
+        ),
+        (
             "Capacity",
             {
                 "fields": ("max_calls", "max_cps"),
@@ -468,6 +524,40 @@ class GatewayAdmin(SimpleHistoryAdmin):
         ),
         RECORD_FIELDSET,
     )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return (*super().get_readonly_fields(request, obj), "health_detail")
+
+    @admin.display(description="health")
+    def health(self, obj: Gateway) -> str:
+        row = _health_row(obj)
+        state = health_state(obj, obj.carrier)
+        if state == "down" and row is not None:
+            return f"down since {row.since.astimezone():%Y-%m-%d %H:%M}"
+        if state == "demoted" and row is not None:
+            return f"demoted ({row.skip_probability:.0%})"
+        return state or "-"
+
+    @admin.display(description="state")
+    def health_detail(self, obj: Gateway) -> str:
+        if obj.pk is None:
+            return "-"
+        row = _health_row(obj)
+        policy = obj.effective_health_policy()
+        if policy is None:
+            return "not watched (no health policy)"
+        if row is None:
+            return "no probe result yet" if policy.probing else "probing off"
+        events = list(obj.health_events.all()[:5])
+        lines = [f"{row.state} since {row.since:%Y-%m-%d %H:%M:%S %Z}"
+                 + (f": {row.reason}" if row.reason else "")]  # fmt: skip
+        if row.skip_probability:
+            lines.append(
+                f"demoted: {row.window_failures} failures in {row.window_attempts} "
+                f"attempts, skipped with probability {row.skip_probability:.0%}"
+            )
+        lines += [f"{e.at:%Y-%m-%d %H:%M:%S} {e.state}: {e.reason}" for e in events]
+        return "\n".join(lines)
 
     @admin.display(description="strip / prefix")
     def number_handling(self, obj: Gateway) -> str:
@@ -969,9 +1059,18 @@ class RouterInstanceAdmin(SimpleHistoryAdmin):
         (
             "How Kamailio asks c4router",
             {
-                "fields": ("api_urls", "api_timeout_ms", "http_workers", "token"),
+                "fields": (
+                    "api_urls",
+                    "api_timeout_ms",
+                    "api_breaker_failures",
+                    "api_breaker_seconds",
+                    "http_workers",
+                    "token",
+                ),
                 "description": "The routing API addresses, tried in order, and the shared "
-                "secret Kamailio sends with each query. Keep the token private.",
+                "secret Kamailio sends with each query. Keep the token private. An URL that "
+                "fails or times out as many times as the breaker says is skipped for its "
+                "seconds, then tried again.",
             },
         ),
         (
@@ -1016,6 +1115,61 @@ class RouterInstanceAdmin(SimpleHistoryAdmin):
     @admin.display(description="API URLs")
     def api_url_count(self, obj: RouterInstance) -> int:
         return len([line for line in obj.api_urls.splitlines() if line.strip()])
+
+
+@admin.register(HealthPolicy)
+class HealthPolicyAdmin(SimpleHistoryAdmin):
+    list_display = ("name", "probing", "probe_interval", "down_after", "up_after",
+                    "alive_codes", "down_policy", "demote", "user_count")  # fmt: skip
+    search_fields = ("name",)
+    readonly_fields = RECORD_FIELDS
+    fieldsets = (
+        ("Identity", {"fields": ("name",), "description": HEALTH_HELP}),
+        (
+            "Probing (SIP OPTIONS from Kamailio)",
+            {
+                "fields": (
+                    "probing",
+                    "probe_interval",
+                    "down_after",
+                    "up_after",
+                    "alive_codes",
+                    "down_policy",
+                )
+            },
+        ),
+        (
+            "Passive demotion (from the call records)",
+            {
+                "fields": (
+                    "demote",
+                    "demote_codes",
+                    "demote_window",
+                    "demote_min_attempts",
+                    "demote_start",
+                    "demote_end",
+                ),
+                "description": "Over the window, once a gateway has the minimum attempts: "
+                "below the start share of failures it is always used, from start to end it "
+                "is skipped with a probability rising linearly to 100%.",
+            },
+        ),
+        RECORD_FIELDSET,
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[HealthPolicy]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                n_carriers=Count("carriers", distinct=True),
+                n_gateways=Count("gateways", distinct=True),
+            )
+        )
+
+    @admin.display(description="used by")
+    def user_count(self, obj: HealthPolicy) -> str:
+        return f"{obj.n_carriers} carriers, {obj.n_gateways} gateways"  # type: ignore[attr-defined]
 
 
 @admin.register(RoutingVersion)

@@ -28,6 +28,7 @@ from routing.models import (
     Direction,
     Domain,
     Gateway,
+    HealthPolicy,
     IpSource,
     NormalizationRule,
     NumberField,
@@ -351,6 +352,18 @@ def seed_demo() -> dict[str, int]:
             # This c4router, as the quick start serves it (C4ROUTER_URL: its port).
             api_urls=urljoin(settings.SITE_URL, "kamailio/rtjson"),
             description="Local Kamailio for trying the demo.",
+        )
+        # A carrier health policy to start from: no demo carrier uses it (their addresses
+        # are documentation ones, which a Kamailio would find dead).
+        seed.put(
+            HealthPolicy,
+            {"name": "Probe every 10 s"},
+            probing=True,
+            probe_interval=10,
+            down_after=3,
+            up_after=2,
+            alive_codes="200",
+            down_policy="skip",
         )
     return {**seed.counts, "changed": seed.changed}
 

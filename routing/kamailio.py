@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from routing.kamailio_render import KamailioConfigError, render_kamailio_config
-from routing.models import RouterInstance
+from routing.models import Gateway, RouterInstance
 from routing.validators import escape_controls
 
 # debug=2 (L_INFO): one log line per step of a call (API query, answer, relay, failover),
@@ -64,9 +64,11 @@ def instance_context(
     module_path: str | None = None,
     http_async_client_module: str | None = None,
     log_level: int = DEFAULT_LOG_LEVEL,
+    gateway_probes: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The template context (routing.kamailio_render.CONTEXT_KEYS) for one instance.
 
+    gateway_probes defaults to probes(): the gateways the health policies probe.
     module_path defaults to the KAMAILIO_MODULE_PATH setting, http_async_client_module to
     default_http_async_client().
     """
@@ -109,7 +111,37 @@ def instance_context(
         "capacity_reason": capacity["REASON"],
         "capacity_retry_after": capacity["RETRY_AFTER"],
         "overload_api_queries": settings.C4ROUTER_OVERLOAD_API_QUERIES,
+        "api_breaker_failures": instance.api_breaker_failures,
+        "api_breaker_seconds": instance.api_breaker_seconds,
+        "probes": probes() if gateway_probes is None else gateway_probes,
     }
+
+
+def probes() -> list[dict[str, Any]]:
+    """The enabled gateways of enabled carriers whose health policy (their own, else their
+    carrier's) probes, with that policy's values: every edge probes them all."""
+    rows = (
+        Gateway.objects.filter(enabled=True, carrier__enabled=True)
+        .select_related("health_policy", "carrier__health_policy")
+        .order_by("id")
+    )
+    out = []
+    for gateway in rows:
+        policy = gateway.effective_health_policy()
+        if policy is None or not policy.probing:
+            continue
+        try:
+            alive = policy.alive_code_list
+        except ValidationError as exc:  # a row written around the admin's validation
+            raise KamailioRenderError(
+                escape_controls(f"health policy {policy.name}: {'; '.join(exc.messages)}")
+            ) from None
+        out.append({
+            "id": gateway.id, "host": gateway.host, "port": gateway.port,
+            "transport": gateway.transport, "interval": policy.probe_interval,
+            "down_after": policy.down_after, "up_after": policy.up_after, "alive_codes": alive,
+        })  # fmt: skip
+    return out
 
 
 def install_cache_module() -> Path | None:

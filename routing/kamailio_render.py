@@ -63,6 +63,10 @@ CONTEXT_KEYS: dict[str, str] = {
     "capacity_reason": "its reason phrase, e.g. 'Capacity Exceeded'",
     "capacity_retry_after": "Retry-After seconds sent with it and with an overload 503 (0: none)",
     "overload_api_queries": "at most this many calls wait for c4router's answer (0: no bound)",
+    "api_breaker_failures": "failures of an API URL that open its circuit breaker",
+    "api_breaker_seconds": "how long an open API URL is skipped, in s",
+    "probes": "list of the gateways to probe: dicts of id, host, port, transport, interval, "
+    "down_after, up_after, alive_codes",
 }
 
 # The capacity keys with the limits off (settings.C4ROUTER_CAPACITY's defaults), for a
@@ -83,6 +87,11 @@ CAPACITY_SCRIPT = TEMPLATE_DIR / "capacity.lua"
 # the call first, so an expired place is always a call Kamailio forgot (restart, lost BYE).
 CAPACITY_TTL_MARGIN_S = 60
 _REASON = re.compile(r"[A-Za-z0-9][A-Za-z0-9 .,:;()'/+_-]{0,63}")
+
+PROBE_KEYS = ("id", "host", "port", "transport", "interval", "down_after", "up_after",
+              "alive_codes")  # fmt: skip
+# A probing edge says each gateway's state again every this many probes (see the config).
+PROBE_REASSERT = 30
 
 # How often Kamailio hands its queued records to RabbitMQ (ms), and at most how many per
 # round: 20 ms x 2,000 = 100,000 records/s, far above what the SIP workers produce.
@@ -247,6 +256,25 @@ def validate_context(context: dict[str, Any]) -> dict[str, Any]:
     ctx["capacity_sha"] = hashlib.sha1(
         ctx["capacity_lua"].encode(), usedforsecurity=False
     ).hexdigest()
+    _int(ctx, "api_breaker_failures", 1, 1000)
+    _int(ctx, "api_breaker_seconds", 1, 86_400)
+    probes = _probes(ctx)
+    health_urls = [u.rsplit("/", 1)[0] + "/health" for u in urls if u.endswith("/rtjson")]
+    if probes and not health_urls:
+        raise _err(
+            "probes",
+            "gateways to probe, but no API URL ends with /rtjson: their state could not be "
+            "reported to /kamailio/health",
+        )
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for probe in probes:
+        groups.setdefault(probe["interval"], []).append(probe)
+    ctx["probes"] = probes
+    ctx["probe_groups"] = [(str(i), items) for i, items in sorted(groups.items())]
+    ctx["probe_reassert"] = PROBE_REASSERT
+    ctx["health_url_cases"] = [(str(i), u) for i, u in enumerate(health_urls)]
+    ctx["health_url_count"] = len(health_urls)
+    ctx["api_last_idx"] = len(urls) - 1
     ctx["cdr_interval_ms"] = CDR_INTERVAL_MS
     ctx["cdr_batch"] = CDR_BATCH
 
@@ -280,6 +308,55 @@ def capacity_script(ttl_seconds: int) -> str:
     if any(char in text for char in '"\\$'):
         raise KamailioConfigError(f"{CAPACITY_SCRIPT.name} must not hold a quote, \\ or $")
     return text
+
+
+def _probes(ctx: dict[str, Any]) -> list[dict[str, Any]]:
+    """The gateways to probe, each value through its model field's validator; the template
+    gets the SIP URI and the alive condition built here."""
+    probes = ctx["probes"]
+    if isinstance(probes, str) or not isinstance(probes, (list, tuple)):
+        raise _err("probes", f"must be a list of dicts, got {probes!r}")
+    out = []
+    seen: set[int] = set()
+    for probe in probes:
+        if not isinstance(probe, dict) or sorted(probe) != sorted(PROBE_KEYS):
+            raise _err("probes", f"each probe must be a dict of {', '.join(PROBE_KEYS)}")
+        gid = probe["id"]
+        for key, lo, hi in (("id", 1, 2**31 - 1), ("port", 1, 65535), ("interval", 1, 3600),
+                            ("down_after", 1, 100), ("up_after", 1, 100)):  # fmt: skip
+            value = probe[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise _err("probes", f"gateway {gid!r}: {key} must be an int in {lo}..{hi}")
+        if gid in seen:
+            raise _err("probes", f"gateway {gid} is listed twice")
+        seen.add(gid)
+        host = probe["host"]
+        if not isinstance(host, str):
+            raise _err("probes", f"gateway {gid}: host must be a str")
+        _check("probes", validators.validate_host, host)
+        transport = probe["transport"]
+        if transport not in ("udp", "tcp", "tls"):
+            raise _err("probes", f"gateway {gid}: transport must be udp, tcp or tls")
+        codes = probe["alive_codes"]
+        if (
+            isinstance(codes, str)
+            or not isinstance(codes, (list, tuple))
+            or not codes
+            or any(isinstance(c, bool) or not isinstance(c, int) or not 200 <= c <= 699
+                   for c in codes)
+        ):  # fmt: skip
+            raise _err("probes", f"gateway {gid}: alive_codes must be codes in 200..699")
+        uri_host = f"[{host}]" if grammar.is_address(host) and ":" in host else host
+        uri = f"sip:{uri_host}:{probe['port']}"
+        if transport != "udp":
+            uri += f";transport={transport}"
+        out.append({
+            **{k: str(v) for k, v in probe.items() if k != "alive_codes"},
+            "uri": uri,
+            "alive_condition": " || ".join(f"$var(c4_code) == {int(c)}" for c in codes),
+            "interval": probe["interval"],
+        })  # fmt: skip
+    return out
 
 
 def _engine():

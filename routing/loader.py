@@ -3,7 +3,9 @@
 The only module that knows both the ORM and the engine. Each worker process keeps one
 Table, read by every request without a lock or a query; a daemon thread polls the routing
 data version (one tiny query every RELOAD_INTERVAL_MS), rebuilds the table off the request
-path when the version moved, and swaps the reference (an atomic assignment in Python). If
+path when the version moved, and swaps the reference (an atomic assignment in Python). When
+only the health version moved (a gateway down or up), the same table is swapped in with the
+new health rows: a few milliseconds, whatever the table's size. If
 the database is unreachable, the last good table keeps serving and the thread says so in
 the log until the database answers again.
 """
@@ -29,6 +31,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, connections, transaction
+from django.db.models import Q
 
 from routing import metrics, validators
 from routing.answer_gate import gate_rows, rule_ok
@@ -42,6 +45,7 @@ from routing.engine.table import (
     DidRow,
     DomainRow,
     GatewayRow,
+    HealthRow,
     LeftOut,
     Patch,
     PbxRow,
@@ -55,12 +59,17 @@ from routing.engine.table import (
     Window,
     build_table,
     patch_table,
+    with_health,
 )
 from routing.models import (
     Carrier,
     Did,
     Domain,
+    DownPolicy,
     Gateway,
+    GatewayHealth,
+    HealthPolicy,
+    HealthState,
     IpSource,
     NormalizationRule,
     NumberList,
@@ -72,6 +81,7 @@ from routing.models import (
     Tenant,
     changes_between,
     current_routing_version,
+    current_versions,
 )
 from routing.models.version import ChangeKind
 
@@ -226,6 +236,7 @@ def _read_small(using: str) -> TableRows:
             "name", "tenant_id", "pbx_id", "enabled"
         )
     )
+    health = tuple(_read_health(using))
     tokens = frozenset(
         RouterInstance.objects.using(using).filter(enabled=True).values_list("token", flat=True)
     )
@@ -246,8 +257,48 @@ def _read_small(using: str) -> TableRows:
             tokens=tokens,
             left_out=left_out,
             number_lists=number_lists,
+            health=health,
         )
     )
+
+
+def _read_health(using: str) -> Iterator[HealthRow]:
+    """The gateways that are down (their policy probes them) or demoted (their policy
+    demotes): a few rows, healthy gateways have none. A state whose policy no longer probes
+    (or no longer demotes) is stale and ignored."""
+    rows = (
+        GatewayHealth.objects.using(using)
+        .filter(Q(state=HealthState.DOWN) | Q(skip_probability__gt=0))
+        .values_list(
+            "gateway_id", "state", "since", "reason", "skip_probability", "window_attempts",
+            "window_failures", "gateway__health_policy_id", "gateway__carrier__health_policy_id",
+        )
+    )  # fmt: skip
+    rows = list(rows)
+    if not rows:
+        return
+    policies = {
+        p.id: p
+        for p in HealthPolicy.objects.using(using).only("id", "probing", "down_policy", "demote")
+    }
+    for (gateway_id, state, since, reason, stored, attempts, failures,
+         own, carriers) in rows:  # fmt: skip
+        policy = policies.get(own or carriers)  # type: ignore[arg-type]
+        if policy is None:
+            continue
+        down = state == HealthState.DOWN and policy.probing
+        probability = stored if policy.demote else 0.0
+        if not down and not probability:
+            continue
+        yield HealthRow(
+            gateway_id=gateway_id,
+            down_since=since if down else None,
+            reason=reason,
+            down_last=policy.down_policy == DownPolicy.LAST,
+            skip_probability=probability,
+            failure_share=failures / attempts if attempts else 0.0,
+            window_attempts=attempts,
+        )
 
 
 # The two big tables are read with one SQL statement each, through the raw cursor: at
@@ -444,15 +495,24 @@ def update_from_database(current: Table | None, using: str | None = None) -> Tab
     using = using or routing_db_alias()
     started = time.perf_counter()
     with _snapshot(using):
-        version = current_routing_version(using)
+        version, health_version = current_versions(using)
         if current is not None and version == current.version:
-            return None
+            if health_version == current.health_version:
+                return None
+            # Only carrier health moved: its few rows, into the same table.
+            table = with_health(current, tuple(_read_health(using)), health_version)
+            logger.info(
+                "routing table v%s: health v%s applied in %.3fs (%d gateways down or demoted)",
+                version, health_version, time.perf_counter() - started, len(table.health),
+            )  # fmt: skip
+            return table
         try:
             table, how = _update(using, current, version)
         except (OperationalError, InterfaceError):
             raise  # the connection failed halfway: the database, not the data
         except Exception as exc:
             raise TableBuildError(version, _first_line(exc)) from exc
+        table = dataclasses.replace(table, health_version=health_version)
     logger.info(
         "routing table v%s %s in %.3fs: %s",
         version,

@@ -94,6 +94,13 @@ TABLE_LEFT_OUT = Gauge(
     ["kind"],
     multiprocess_mode="livemax",
 )
+GATEWAYS_UNHEALTHY = Gauge(
+    "c4router_gateways_unhealthy",
+    "Gateways the table in use leaves out or demotes (carrier health), by state: down (by "
+    "their probes), demoted (by their failure rate, skip probability above 0).",
+    ["state"],
+    multiprocess_mode="livemax",
+)
 DATABASE_ERRORS = Counter(
     "c4router_database_errors", "Database errors seen while reading routing data."
 )
@@ -197,6 +204,11 @@ def record_table(table: Table, build_seconds: float) -> None:
         TABLE_ROWS.labels(kind).set(count)
     for kind in LEFT_OUT_KINDS:  # every kind, so that a fixed row goes back to 0
         TABLE_LEFT_OUT.labels(kind).set(sum(1 for row in table.left_out if row.kind == kind))
+    health = table.health.values()
+    GATEWAYS_UNHEALTHY.labels("down").set(sum(1 for h in health if h.down_since is not None))
+    GATEWAYS_UNHEALTHY.labels("demoted").set(
+        sum(1 for h in health if h.down_since is None and h.skip_probability > 0)
+    )
 
 
 def exposition() -> tuple[bytes, str]:

@@ -368,6 +368,27 @@ def validate_reason_phrase(value: str) -> None:
 REFUSAL_CODE_RANGE = (400, 699)  # a SIP final failure: 4xx, 5xx or 6xx
 
 
+def parse_reply_codes(value: str) -> list[int]:
+    """'200,404' -> [200, 404]: final reply codes (200-699), e.g. those of an OPTIONS probe
+    that mean the gateway is alive."""
+    codes: list[int] = []
+    for raw in value.split(","):
+        item = raw.strip(" ")
+        if not (item.isascii() and item.isdigit()) or not 200 <= int(item) <= 699:
+            raise ValidationError(
+                f"'{item}' is not a final SIP reply code between 200 and 699 "
+                "(enter codes separated by commas, e.g. 200,404).",
+                code="reply_codes",
+            )
+        if int(item) not in codes:
+            codes.append(int(item))
+    return codes
+
+
+def validate_reply_codes(value: str) -> None:
+    parse_reply_codes(value)
+
+
 # --- Router instances: what their rendered Kamailio config holds ----------------------------
 #
 # kamailio_render.validate_context() calls these very functions on every value it writes, so

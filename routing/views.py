@@ -123,3 +123,45 @@ def readyz(request: HttpRequest) -> HttpResponse:
 def metrics_view(request: HttpRequest) -> HttpResponse:
     ip = request.META.get("REMOTE_ADDR")
     return _plain(health.metrics_page(ip, client_allowed(ip, "METRICS_ALLOWED_NETS")))
+
+
+class HealthReportView(APIView):
+    """A router instance reports a gateway's probe state (routing.carrier_health)."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+    parser_classes: list[type] = []
+
+    @extend_schema(
+        operation_id="kamailio_health",
+        summary="Report a gateway up or down (Kamailio's probes)",
+        request=inline_serializer(
+            "HealthReport",
+            {
+                "gateway": serializers.IntegerField(help_text="The gateway's id."),
+                "state": serializers.ChoiceField(choices=["up", "down"]),
+                "reason": serializers.CharField(required=False, max_length=200),
+            },
+        ),
+        parameters=[
+            OpenApiParameter(
+                TOKEN_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=True,
+                description="The router instance's shared secret.",
+            )
+        ],
+        responses={200: OpenApiTypes.OBJECT, 400: _ERROR, 403: _ERROR, 415: _ERROR},
+        tags=["routing"],
+    )
+    def post(self, request: Request) -> HttpResponse:
+        from routing.carrier_health import handle_health_report
+
+        status, body = handle_health_report(
+            request.body,
+            content_type=request.headers.get("Content-Type", ""),
+            token=request.headers.get(TOKEN_HEADER, ""),
+            client_ip=request.META.get("REMOTE_ADDR"),
+        )
+        return HttpResponse(body, status=status, content_type="application/json")

@@ -23,6 +23,7 @@ from routing.models import (
     Did,
     Domain,
     Gateway,
+    HealthPolicy,
     IpSource,
     NormalizationRule,
     NumberList,
@@ -264,6 +265,14 @@ class NormalizationRuleFilterSet(BaseFilterSet):
     class Meta:
         model = NormalizationRule
         fields = ["q", "carrier", "pbx", "tenant", "direction", "kind", "enabled", "prefix"]
+
+
+class HealthPolicyFilterSet(BaseFilterSet):
+    search_fields = ("name",)
+
+    class Meta:
+        model = HealthPolicy
+        fields = ["q", "name", "probing", "demote"]
 
 
 class RouterInstanceFilterSet(BaseFilterSet):

@@ -28,6 +28,8 @@ from routing.models import (
     Did,
     Domain,
     Gateway,
+    GatewayHealth,
+    HealthPolicy,
     IpSource,
     ListenTransport,
     NormalizationRule,
@@ -253,12 +255,25 @@ class CarrierSerializer(DisplayMixin, ModelCleanSerializer):
             "extra_headers",
             "description",
             *LIMITS,
+            "health_policy",
             *TIMESTAMPS,
         ]
 
 
+class GatewayHealthSerializer(serializers.ModelSerializer):
+    """What the probes and the call records say about a gateway (read-only: Kamailio's
+    reports at POST /kamailio/health and the demotion count write it)."""
+
+    class Meta:
+        model = GatewayHealth
+        fields = ["state", "since", "reason", "reported_by", "skip_probability",
+                  "window_attempts", "window_failures"]  # fmt: skip
+        read_only_fields = fields
+
+
 class GatewaySerializer(DisplayMixin, ModelCleanSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="routing-api:gateway-detail")
+    health = GatewayHealthSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = Gateway
@@ -273,6 +288,8 @@ class GatewaySerializer(DisplayMixin, ModelCleanSerializer):
             "strip",
             "prefix",
             *LIMITS,
+            "health_policy",
+            "health",
             *TIMESTAMPS,
         ]
 
@@ -432,6 +449,18 @@ class ListenTransportField(serializers.ChoiceField):
     """
 
 
+class HealthPolicySerializer(DisplayMixin, ModelCleanSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="routing-api:healthpolicy-detail")
+
+    class Meta:
+        model = HealthPolicy
+        fields = [
+            "id", "url", "display", "name", "probing", "probe_interval", "down_after",
+            "up_after", "alive_codes", "down_policy", "demote", "demote_codes",
+            "demote_window", "demote_min_attempts", "demote_start", "demote_end", *TIMESTAMPS,
+        ]  # fmt: skip
+
+
 class RouterInstanceSerializer(DisplayMixin, ModelCleanSerializer):
     """A Kamailio instance. Its token is shown only to users who may change instances.
 
@@ -460,6 +489,8 @@ class RouterInstanceSerializer(DisplayMixin, ModelCleanSerializer):
             "advertised_address",
             "api_urls",
             "api_timeout_ms",
+            "api_breaker_failures",
+            "api_breaker_seconds",
             "http_workers",
             "children",
             "fr_timer",

@@ -33,6 +33,7 @@ router.register("normalization-rules", views.NormalizationRuleViewSet)
 router.register("number-lists", views.NumberListViewSet)
 router.register("number-list-entries", views.NumberListEntryViewSet)
 router.register("router-instances", views.RouterInstanceViewSet)
+router.register("health-policies", views.HealthPolicyViewSet)
 # Read-only: written by the call records ingester (routing.cdr).
 router.register("cdrs", views.CallRecordViewSet)
 

@@ -31,6 +31,7 @@ from routing.models import (
     Did,
     Domain,
     Gateway,
+    HealthPolicy,
     IpSource,
     NormalizationRule,
     NumberList,
@@ -128,7 +129,7 @@ class CarrierViewSet(RoutingViewSet):
 
 
 class GatewayViewSet(RoutingViewSet):
-    queryset = Gateway.objects.select_related("carrier")
+    queryset = Gateway.objects.select_related("carrier", "health")
     serializer_class = serializers.GatewaySerializer
     filterset_class = filtersets.GatewayFilterSet
     ordering_fields = ["id", "name", "host", "weight", "created_at", "updated_at"]
@@ -282,6 +283,13 @@ class NormalizationRuleViewSet(RoutingViewSet):
     serializer_class = serializers.NormalizationRuleSerializer
     filterset_class = filtersets.NormalizationRuleFilterSet
     ordering_fields = ["id", "priority", "direction", "created_at", "updated_at"]
+
+
+class HealthPolicyViewSet(RoutingViewSet):
+    queryset = HealthPolicy.objects.all()
+    serializer_class = serializers.HealthPolicySerializer
+    filterset_class = filtersets.HealthPolicyFilterSet
+    ordering_fields = ["id", "name", "created_at", "updated_at"]
 
 
 class RouterInstanceViewSet(RoutingViewSet):

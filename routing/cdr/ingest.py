@@ -37,6 +37,9 @@ logger = logging.getLogger("c4router.cdr")
 
 MAINTENANCE_SECONDS = 3600
 REPORT_SECONDS = 60
+# Carrier health: the failure rates are recounted this often (the windows move even when
+# no record comes: a demoted gateway recovers by itself).
+DEMOTION_SECONDS = 1.0
 RETRY_MAX_SECONDS = 5.0
 
 
@@ -110,6 +113,7 @@ class Ingester:
         """Consume until stop() (or, with drain, until the queue is empty)."""
         deadline = time.monotonic() + max_seconds if max_seconds else None
         next_maintenance = 0.0
+        next_demotion = 0.0
         next_report = time.monotonic() + REPORT_SECONDS
         while not self.stopping:
             try:
@@ -135,6 +139,9 @@ class Ingester:
                     if now >= next_maintenance:
                         self._maintain()
                         next_maintenance = now + MAINTENANCE_SECONDS
+                    if now >= next_demotion:
+                        self._demote()
+                        next_demotion = now + DEMOTION_SECONDS
                     if now >= next_report:
                         self._report()
                         next_report = now + REPORT_SECONDS
@@ -222,6 +229,18 @@ class Ingester:
             partitions.maintain()
         except DatabaseError as exc:
             self.log(f"call records: partition maintenance failed ({exc!s:.200})")
+            connection.close()
+
+    def _demote(self) -> None:
+        """Carrier health's passive demotion: the failure rates over their windows, from
+        the records stored so far (routing.carrier_health)."""
+        from routing.carrier_health import update_demotions
+
+        try:
+            close_old_connections()
+            update_demotions()
+        except DatabaseError as exc:
+            self.log(f"call records: demotion recount failed ({exc!s:.200})")
             connection.close()
 
     def _report(self) -> None:

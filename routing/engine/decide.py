@@ -32,6 +32,7 @@ from routing.engine.table import (
     DidRow,
     DomainRow,
     GatewayRow,
+    HealthRow,
     PbxRow,
     RuleRow,
     Source,
@@ -339,23 +340,80 @@ def order_gateways(
     caller: str | None = None,
 ) -> tuple[list[GatewayRow], list[str]]:
     """The rule's gateways in failover order; and why others were left out (a carrier
-    whose number lists refuse callee or caller among them)."""
+    whose number lists refuse callee or caller among them).
+
+    Carrier health (table.health, empty when every gateway is healthy): a gateway that is
+    down is left out, or put last when its policy says so; a demoted one is left out with
+    its skip probability. When that would leave no gateway at all, the call still gets the
+    ones health left out, in order: health never refuses a call by itself.
+    """
     chosen: list[GatewayRow] = []
     seen: set[int] = set()
     skipped: list[str] = []
     limit = table.defaults.max_routes
+    health = table.health
+    last: list[GatewayRow] = []
+    held: list[GatewayRow] = []
     for group in _order_groups(table, rule.targets):
         for target in _weighted_shuffle(group, rng) if len(group) > 1 else group:
             for gateway in _expand(table, target, rng, skipped, callee, caller):
                 if gateway.id in seen:
                     skipped.append(f"gateway {_gateway_label(table, gateway)}: already listed")
                     continue
+                if (
+                    health
+                    and gateway.id in health
+                    and _health_hold(table, health[gateway.id], gateway, rng, last, held, skipped)
+                ):
+                    seen.add(gateway.id)
+                    continue
                 if len(chosen) >= limit:
                     skipped.append(f"gateway {_gateway_label(table, gateway)}: over {limit} routes")
                     continue
                 seen.add(gateway.id)
                 chosen.append(gateway)
+    if last or held:
+        if not chosen and not last:
+            skipped.append("every gateway left out by health: tried anyway")
+            last = held
+        for gateway in last:
+            if len(chosen) >= limit:
+                skipped.append(f"gateway {_gateway_label(table, gateway)}: over {limit} routes")
+                continue
+            chosen.append(gateway)
     return chosen, skipped
+
+
+def _health_hold(
+    table: Table,
+    row: HealthRow,
+    gateway: GatewayRow,
+    rng: random.Random,
+    last: list[GatewayRow],
+    held: list[GatewayRow],
+    skipped: list[str],
+) -> bool:
+    """Carrier health's say on one gateway: appended to `last` (tried after the others) or
+    to `held` (left out): True; or used in its place: False."""
+    label = _gateway_label(table, gateway)
+    if row.down_since is not None:
+        since = row.down_since.strftime("%Y-%m-%d %H:%M:%S %Z").rstrip()
+        why = f" ({row.reason})" if row.reason else ""
+        if row.down_last:
+            skipped.append(f"gateway {label}: down since {since}{why}, tried last")
+            last.append(gateway)
+        else:
+            skipped.append(f"gateway {label}: down since {since}{why}")
+            held.append(gateway)
+        return True
+    if row.skip_probability > 0.0 and rng.random() < row.skip_probability:
+        skipped.append(
+            f"gateway {label}: demoted, {row.failure_share:.0%} failures in "
+            f"{row.window_attempts} attempts (skip probability {row.skip_probability:.0%})"
+        )
+        held.append(gateway)
+        return True
+    return False
 
 
 # At most this many target lists' failover groups are remembered per table: a 1M-prefix

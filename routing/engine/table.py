@@ -11,12 +11,13 @@ whole table, and "the rule index" below keeps a 1,000,000-prefix table near 200 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import hashlib
 import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 from zoneinfo import ZoneInfo
 
 from routing.engine.grammar import parse_network
@@ -375,6 +376,20 @@ class Defaults:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthRow:
+    """A gateway that is not plainly healthy (carrier health): down since a moment, by its
+    probes, and/or demoted by its failure rate. Healthy gateways have no row."""
+
+    gateway_id: int
+    down_since: datetime | None = None  # None: not down
+    reason: str = ""
+    down_last: bool = False  # the policy puts a down gateway last instead of skipping it
+    skip_probability: float = 0.0  # passive demotion: chance of leaving it out of an answer
+    failure_share: float = 0.0  # what the probability comes from, for people
+    window_attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class LeftOut:
     """A row the loader could not turn into the engine's form: left out of the table (the
     rest still builds), and reported (/readyz, /metrics, the admin)."""
@@ -401,6 +416,7 @@ class TableRows:
     number_lists: tuple[NumberListRow, ...] = ()
     # Each enabled list's compiled entries, by list id (routing.engine.lists).
     list_entries: dict[int, ListEntries] = field(default_factory=dict)
+    health: tuple[HealthRow, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -566,6 +582,10 @@ class Table:
     lists_global: tuple[ListCheck, ...]
     lists_by_tenant: dict[int, tuple[ListCheck, ...]]
     lists_by_carrier: dict[int, tuple[ListCheck, ...]]
+    # Gateways down or demoted (carrier health), by id: empty when all are healthy; and the
+    # health version they are at (replaced alone when only health changed: with_health()).
+    health: dict[int, HealthRow] = field(default_factory=dict)
+    health_version: int = 0
 
     def find_source(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Source | None:
         if address.version == 4:
@@ -608,6 +628,15 @@ class Table:
                 if row is not None:
                     return row
         return None
+
+
+def with_health(table: Table, health: tuple[HealthRow, ...], health_version: int) -> Table:
+    """The same table with other health rows: every index shared, nothing rebuilt."""
+    return dataclasses.replace(
+        table,
+        health={row.gateway_id: row for row in health if row.gateway_id in table.gateways},
+        health_version=health_version,
+    )
 
 
 class TableError(ValueError):
@@ -792,6 +821,7 @@ def _assemble(
         lists_global=tuple(lists_global),
         lists_by_tenant={key: tuple(items) for key, items in lists_by_tenant.items()},
         lists_by_carrier={key: tuple(items) for key, items in lists_by_carrier.items()},
+        health={row.gateway_id: row for row in rows.health if row.gateway_id in gateways},
         counts={
             "tenants": len(tenants),
             "carriers": len(carriers),
@@ -818,7 +848,15 @@ def limit_item(key: str, max_calls: int | None, max_cps: int | None) -> str:
     return f"{key}:{calls}:{cps}"
 
 
-def _limits(rows: TableRows) -> dict[str, dict]:  # type: ignore[type-arg]
+class _Limits(TypedDict):
+    limits: dict[str, str]
+    limit_owners: dict[str, tuple[str, str]]
+    pbx_limits: dict[int, str]
+    gateway_limits: dict[int, str]
+    carrier_limits: dict[int, str]
+
+
+def _limits(rows: TableRows) -> _Limits:
     limits: dict[str, str] = {}
     owners: dict[str, tuple[str, str]] = {}
     for letter, kind, items in (

@@ -13,6 +13,13 @@ from routing.models.cdr import (
     TrafficRollupHour,
 )
 from routing.models.dids import Did, DidMatch
+from routing.models.health import (
+    DownPolicy,
+    GatewayHealth,
+    GatewayHealthEvent,
+    HealthPolicy,
+    HealthState,
+)
 from routing.models.instances import ListenTransport, RouterInstance
 from routing.models.lists import EntryMatch, ListMode, ListSide, NumberList, NumberListEntry
 from routing.models.normalization import Direction, NormalizationRule, NumberField, RuleKind
@@ -23,9 +30,11 @@ from routing.models.version import (
     Changes,
     RoutingChange,
     RoutingVersion,
+    bump_health_version,
     bump_routing_version,
     changes_between,
     current_routing_version,
+    current_versions,
     record_changes,
 )
 
@@ -39,9 +48,14 @@ __all__ = [
     "DidMatch",
     "Direction",
     "Domain",
+    "DownPolicy",
     "EntryMatch",
     "Gateway",
+    "GatewayHealth",
+    "GatewayHealthEvent",
     "Hangup",
+    "HealthPolicy",
+    "HealthState",
     "IpSource",
     "ListMode",
     "ListSide",
@@ -63,9 +77,11 @@ __all__ = [
     "TrafficRollup",
     "TrafficRollupHour",
     "Transport",
+    "bump_health_version",
     "bump_routing_version",
     "changes_between",
     "current_routing_version",
+    "current_versions",
     "record_changes",
 ]
 
@@ -84,4 +100,7 @@ ROUTING_MODELS = (
     RouterInstance,
     NumberList,
     NumberListEntry,
+    HealthPolicy,
 )
+# GatewayHealth is not among them: its writers (routing.carrier_health) bump the health
+# version, which the workers apply without reading the rest of the routing data.

@@ -44,6 +44,14 @@ class Carrier(TimestampedModel, CapacityLimits):
         "('X-Account: 1234').",
     )
     description = models.TextField(blank=True)
+    health_policy = models.ForeignKey(
+        "routing.HealthPolicy",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="carriers",
+        help_text="How its gateways are probed and demoted. Empty: not watched.",
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -75,7 +83,19 @@ class Gateway(SipEndpoint, CapacityLimits):
         validators=[validators.validate_dial_prefix],
         help_text="Added in front of the number after stripping (e.g. a tech prefix '1234#').",
     )
+    health_policy = models.ForeignKey(
+        "routing.HealthPolicy",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="gateways",
+        help_text="This gateway's own health policy. Empty: its carrier's.",
+    )
     history = HistoricalRecords()
+
+    def effective_health_policy(self):  # type: ignore[no-untyped-def]
+        """Its own policy, else its carrier's (None: not watched)."""
+        return self.health_policy or self.carrier.health_policy
 
     class Meta:
         ordering = ["carrier__name", "name"]

@@ -94,6 +94,19 @@ class RouterInstance(TimestampedModel):
         validators=[validators.validate_sip_codes],
         help_text="SIP codes from a carrier that make Kamailio try the next route.",
     )
+    api_breaker_failures = models.PositiveSmallIntegerField(
+        "API breaker: failures",
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Failures or timeouts of one API URL after which Kamailio skips it.",
+    )
+    api_breaker_seconds = models.PositiveIntegerField(
+        "API breaker: seconds",
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(86_400)],
+        help_text="How long an API URL is skipped once its breaker is open, in seconds; "
+        "then it is tried again.",
+    )
     token = models.CharField(
         max_length=validators.TOKEN_MAX,
         default=new_token,
@@ -122,6 +135,15 @@ class RouterInstance(TimestampedModel):
                 name="routing_routerinstance_transport_valid",
             ),
             models.UniqueConstraint(fields=["token"], name="routing_routerinstance_unique_token"),
+            models.CheckConstraint(
+                condition=models.Q(
+                    api_breaker_failures__gte=1,
+                    api_breaker_failures__lte=1000,
+                    api_breaker_seconds__gte=1,
+                    api_breaker_seconds__lte=86_400,
+                ),
+                name="routing_routerinstance_breaker_range",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -32,6 +32,9 @@ class RoutingVersion(models.Model):
     changed_at = models.DateTimeField(default=timezone.now)
     # Every change with a version >= log_start is in RoutingChange (older ones were pruned).
     log_start = models.BigIntegerField(default=1)
+    # Carrier health's own counter: a gateway going down or up (or its demotion moving)
+    # bumps this one, and the workers only read the health rows again (bump_health_version).
+    health_version = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -143,6 +146,32 @@ def _prune(using: str, version: int) -> None:
         RoutingVersion.objects.using(using).filter(pk=1, log_start__lt=keep_from).update(
             log_start=keep_from
         )
+
+
+def bump_health_version(using: str = "default") -> None:
+    """Mark carrier health as changed, inside the caller's transaction (which wrote the
+    GatewayHealth rows): the workers' next poll swaps in the new health, nothing else."""
+    updated = (
+        RoutingVersion.objects.using(using)
+        .filter(pk=1)
+        .update(health_version=F("health_version") + 1)
+    )
+    if not updated:
+        RoutingVersion.objects.using(using).get_or_create(pk=1, defaults={"version": 0})
+        RoutingVersion.objects.using(using).filter(pk=1).update(
+            health_version=F("health_version") + 1
+        )
+
+
+def current_versions(using: str = "default") -> tuple[int, int]:
+    """(routing data version, health version), in one query."""
+    row = (
+        RoutingVersion.objects.using(using)
+        .filter(pk=1)
+        .values_list("version", "health_version")
+        .first()
+    )
+    return (row[0] or 0, row[1] or 0) if row else (0, 0)
 
 
 def current_routing_version(using: str = "default") -> int:

@@ -21,6 +21,9 @@ from routing.models import (
     Did,
     Domain,
     Gateway,
+    GatewayHealth,
+    GatewayHealthEvent,
+    HealthPolicy,
     IpSource,
     NormalizationRule,
     NumberList,
@@ -56,6 +59,7 @@ DEMO_ROWS: dict[type[models.Model], tuple[dict[str, Any], str]] = {
     RouterInstance: ({"name": "edge1"}, "127.0.0.1:5060"),
     NumberList: ({"name": "Fraud destinations"}, "403 Destination blocked"),
     NumberListEntry: ({"number": "3389"}, "French premium-rate numbers (08 9x)"),
+    HealthPolicy: ({"name": "Probe every 10 s"}, "Probe every 10 s"),
     RoutingVersion: ({"pk": 1}, "routing data v"),
 }
 
@@ -113,9 +117,11 @@ def test_every_routing_model_is_in_the_admin() -> None:
     }
     # Route targets are edited inside their rule; the change log is the workers' own
     # bookkeeping (each object's History page is what admins read); the traffic rollups are
-    # sums of the call records, read by the Traffic pages, never edited.
+    # sums of the call records, read by the Traffic pages, never edited. A gateway's health
+    # and its history are Kamailio's reports, shown on the gateway's page and lists.
     rollups = {TrafficRollup, TrafficRollupHour, TrafficCodeRollup, TrafficCodeRollupHour}
-    assert registered == concrete - {RouteTarget, RoutingChange} - rollups
+    health = {GatewayHealth, GatewayHealthEvent}
+    assert registered == concrete - {RouteTarget, RoutingChange} - rollups - health
     # Call records are read-only, made by Kamailio: tests/admin/test_cdr_admin.py.
     assert set(DEMO_ROWS) == registered - {CallRecord}
 

@@ -10,6 +10,7 @@ from routing.models import (
     Did,
     Domain,
     Gateway,
+    HealthPolicy,
     IpSource,
     NormalizationRule,
     NumberList,
@@ -102,3 +103,7 @@ def list_entry(**kw: Any) -> NumberListEntry:
     if "number_list" not in kw:
         kw["number_list"] = number_list()
     return NumberListEntry.objects.create(**{"number": f"3389{_n():04d}", **kw})
+
+
+def health_policy(**kw: Any) -> HealthPolicy:
+    return HealthPolicy.objects.create(**{"name": f"policy-{_n()}", **kw})

@@ -17,6 +17,7 @@ from routing.models import (
     Did,
     Domain,
     Gateway,
+    HealthPolicy,
     IpSource,
     NormalizationRule,
     NumberList,
@@ -142,6 +143,13 @@ ENDPOINTS = [
         factories.list_entry,
         lambda: {"number_list": factories.number_list().pk, "number": "3389", "match": "prefix"},
         ("comment", "fraud wave, ticket 42"),
+    ),
+    Endpoint(
+        "health-policies",
+        HealthPolicy,
+        factories.health_policy,
+        lambda: {"name": "fast", "probe_interval": 2, "alive_codes": "200,404"},
+        ("down_policy", "last"),
     ),
 ]
 IDS = [e.path for e in ENDPOINTS]

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from routing import kamailio
-from routing.models import RouterInstance
+from routing.models import Carrier, Gateway, HealthPolicy, RouterInstance
 from tests.e2e import harness
 
 GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden" / "edge1.cfg"
@@ -65,6 +65,23 @@ def edge1() -> RouterInstance:
     )
 
 
+@pytest.fixture(autouse=True)
+def watched_gateways(db) -> None:  # type: ignore[no-untyped-def]
+    """Carrier health in the golden file: Alpha's policy probes its gateways every 10 s,
+    alpha-2 has its own (30 s, 404 alive too); a disabled gateway and an unwatched carrier
+    are not probed. Ids fixed: they are written in the config."""
+    standard = saved(HealthPolicy(name="standard", probe_interval=10, down_after=3, up_after=2))
+    lenient = saved(HealthPolicy(name="lenient", probe_interval=30, down_after=5, up_after=1,
+                                 alive_codes="200,404"))  # fmt: skip
+    alpha = saved(Carrier(name="Alpha", health_policy=standard))
+    beta = saved(Carrier(name="Beta"))
+    saved(Gateway(pk=901, carrier=alpha, name="alpha-1", host="203.0.113.10"))
+    saved(Gateway(pk=902, carrier=alpha, name="alpha-2", host="gw.alpha.example", port=5080,
+                  transport="tcp", health_policy=lenient))  # fmt: skip
+    saved(Gateway(pk=903, carrier=alpha, name="alpha-3", host="203.0.113.12", enabled=False))
+    saved(Gateway(pk=904, carrier=beta, name="beta-1", host="192.0.2.20"))
+
+
 @pytest.fixture
 def edge2_disabled() -> RouterInstance:
     return saved(
@@ -110,6 +127,13 @@ def test_matches_the_golden_file(edge1, tmp_path):
     assert "X-C4-Token: golden-token-0123456789abcdef" in text
     assert 't_check_status("^(408|500|502|503|504)$")' in text
     assert f'mpath="{DEBIAN_MODULES}"' in text
+    # Carrier health: one timer per interval, each gateway with its own policy's values.
+    assert 'modparam("rtimer", "timer", "name=c4probe10;interval=10;mode=1;")' in text
+    assert '$var(c4_uri) = "sip:203.0.113.10:5060";' in text
+    assert '$var(c4_uri) = "sip:gw.alpha.example:5080;transport=tcp";' in text
+    assert "sip:203.0.113.12" not in text and "sip:192.0.2.20" not in text
+    assert "$var(c4_code) == 200 || $var(c4_code) == 404" in text
+    assert '"http://127.0.0.1:8000/kamailio/health"' in text
     assert 'loadmodule "http_async_client.so"' in text
     # The token is a secret: the new file is not world-readable.
     assert written.stat().st_mode & 0o777 == 0o640

@@ -71,6 +71,11 @@ def make_context(**overrides) -> dict:
         capacity_reason="Capacity Exceeded",
         capacity_retry_after=5,
         overload_api_queries=0,
+        # The API URLs' breaker has its own test (test_carrier_health.py): here every call
+        # tries every URL, as these tests expect.
+        api_breaker_failures=1000,
+        api_breaker_seconds=30,
+        probes=[],
     )
     ctx.update(overrides)
     return ctx

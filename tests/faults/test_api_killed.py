@@ -11,8 +11,9 @@ What Kamailio sees: for the queries in flight at the kill, "Connection reset by 
 every later call, "Couldn't connect" at once (port closed). Both are failures of URL #0:
 RELAY_API_RESPONSE asks URL #1 (B) for the same call, so no call fails, and none waits for
 the API timeout (api_timeout_ms only matters for an API that hangs without dying: a frozen
-host costs each call up to api_timeout_ms before B is asked). No Kamailio config change was
-needed.
+host costs each call up to api_timeout_ms before B is asked, until A's circuit breaker
+opens). After 3 failures (the instance's api_breaker_failures) A's breaker opens and the
+later calls go to B without asking A at all.
 """
 
 from __future__ import annotations
@@ -92,11 +93,18 @@ def test_api_server_killed_under_load(database_url, start_edge, carriers, call_l
     # How Kamailio saw A fail: "reset by peer" for the queries in flight at the kill (sent
     # while A was frozen), refused connections for the calls after it. None timed out: the
     # frozen calls waited for the kill (FREEZE), not for the API timeout.
-    errors = re.findall(r"API #0 failed: (.*)", edge.log_text())
+    log = edge.log_text()
+    errors = re.findall(r"API #0 failed: (.*)", log)
     refused = sum("Couldn't connect" in e for e in errors)
     reset = sum("reset by peer" in e or "Empty reply" in e for e in errors)
-    assert refused + reset == len(errors) >= len(after_freeze), sorted(set(errors))
+    assert refused + reset == len(errors), sorted(set(errors))
     assert reset >= FREEZE * RATE * 0.5, (reset, refused)
+    # A's circuit breaker (the instance's api_breaker_failures, 3 by default): once open,
+    # the later calls do not ask A at all, they go to B at once. Every call after the
+    # freeze either saw A fail or skipped it.
+    skipped = len(re.findall(r"API #0 skipped: its breaker is open", log))
+    assert "breaker open for 30 s" in log
+    assert len(errors) + skipped >= len(after_freeze), (len(errors), skipped)
     before_ms, after_ms = setup_times(result, frozen_wall)
     assert median(after_ms) < 250, after_ms
     assert max(after_ms) < API_TIMEOUT_MS, after_ms
@@ -105,7 +113,8 @@ def test_api_server_killed_under_load(database_url, start_edge, carriers, call_l
         f"{counts['created']}, completed {counts['successful']}, failed {counts['failed']}; "
         f"{len(after_freeze)} calls after A froze, B answered {b_after - b_at_kill:.0f} "
         f"queries; Kamailio saw A reset {reset} queries in flight at the kill and refuse "
-        f"{refused}; INVITE->180 median {median(before_ms):.1f} ms before, "
+        f"{refused}, then skipped it {skipped} times (breaker open); INVITE->180 median "
+        f"{median(before_ms):.1f} ms before, "
         f"{median(after_ms):.1f} ms (max {max(after_ms):.1f}) after"
     )
 

@@ -22,6 +22,9 @@ from routing.models import (
     Did,
     DidMatch,
     Gateway,
+    GatewayHealth,
+    GatewayHealthEvent,
+    HealthPolicy,
     IpSource,
     NormalizationRule,
     NumberList,
@@ -132,6 +135,18 @@ def code_rollup(model: type[models.Model]) -> Callable[[Objects], object]:
     )
 
 
+def policy(o: Objects, **values: object) -> HealthPolicy:
+    return HealthPolicy.objects.create(**{"name": "probe", **values})
+
+
+def health(o: Objects, **values: object) -> GatewayHealth:
+    return GatewayHealth.objects.create(**{"gateway": o.gateway, **values})
+
+
+def health_event(o: Objects, **values: object) -> GatewayHealthEvent:
+    return GatewayHealthEvent.objects.create(**{"gateway": o.gateway, "state": "down", **values})
+
+
 T9 = datetime.time(9, 0)
 T18 = datetime.time(18, 0)
 
@@ -236,6 +251,37 @@ CASES: list[tuple[str, str, Callable[[Objects], object]]] = [
         "routing_routerinstance_unique_token",
         "same token",
         lambda o: (instance(o, token="t" * 20), instance(o, name="edge-y", token="t" * 20)),
+    ),
+    # Carrier health
+    ("routing_healthpolicy_interval_range", "0", lambda o: policy(o, probe_interval=0)),
+    ("routing_healthpolicy_interval_range", "3601", lambda o: policy(o, probe_interval=3601)),
+    ("routing_healthpolicy_threshold_range", "down 0", lambda o: policy(o, down_after=0)),
+    ("routing_healthpolicy_threshold_range", "up 101", lambda o: policy(o, up_after=101)),
+    ("routing_healthpolicy_down_policy", "drop", lambda o: policy(o, down_policy="drop")),
+    ("routing_healthpolicy_window_range", "9 s", lambda o: policy(o, demote_window=9)),
+    ("routing_healthpolicy_min_attempts_range", "0", lambda o: policy(o, demote_min_attempts=0)),
+    (
+        "routing_healthpolicy_demote_range",
+        "start = end",
+        lambda o: policy(o, demote_start=50, demote_end=50),
+    ),
+    ("routing_healthpolicy_demote_range", "end 101", lambda o: policy(o, demote_end=101)),
+    ("routing_gatewayhealth_state", "sick", lambda o: health(o, state="sick")),
+    (
+        "routing_gatewayhealth_probability_range",
+        "1.5",
+        lambda o: health(o, skip_probability=1.5),
+    ),
+    ("routing_gatewayhealthevent_state", "off-ish", lambda o: health_event(o, state="x")),
+    (
+        "routing_routerinstance_breaker_range",
+        "0 failures",
+        lambda o: instance(o, api_breaker_failures=0),
+    ),
+    (
+        "routing_routerinstance_breaker_range",
+        "0 seconds",
+        lambda o: instance(o, api_breaker_seconds=0),
     ),
     # Call records and their rollups: the ingester's idempotency and upsert keys
     ("routing_callrecord_key", "same attempt twice", twice(call_record)),
@@ -358,11 +404,19 @@ def test_good_rows_pass_every_constraint(objs: Objects) -> None:
     route_rule(objs, priority=1000, start_time=T18, end_time=T9)
     target(objs, order=99, weight=1000)
     target(objs, carrier=None, gateway=objs.gateway, order=0, weight=1)
-    instance(objs, listen_port=65535, api_timeout_ms=30_000, transport="tcp")
     number_list(objs, code=400, tenant=objs.tenant)
     number_list(objs, name="list-y", code=699, carrier=objs.carrier, mode="allow", side="caller")
     list_entry(objs, match="range", number="3389", range_end="3389")
     list_entry(objs, match="prefix")
+    instance(objs, listen_port=65535, api_timeout_ms=30_000, transport="tcp",
+             api_breaker_failures=1000, api_breaker_seconds=86_400)  # fmt: skip
+    policy(objs, probe_interval=3600, down_after=100, up_after=1, demote_window=10,
+           demote_min_attempts=1, demote_start=99, demote_end=100)  # fmt: skip
+    policy(objs, name="p2", probe_interval=1, down_after=1, up_after=100,
+           down_policy="last", demote_window=86_400, demote_min_attempts=100_000,
+           demote_start=0, demote_end=1)  # fmt: skip
+    health(objs, state="off", skip_probability=1.0)
+    health_event(objs, state="up")
 
 
 def test_every_constraint_has_a_case() -> None:

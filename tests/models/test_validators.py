@@ -23,6 +23,7 @@ from routing.models import (
     DidMatch,
     Domain,
     Gateway,
+    HealthPolicy,
     IpSource,
     NormalizationRule,
     NumberList,
@@ -200,6 +201,15 @@ BAD: list[tuple[Callable[[str], object], str, str, str]] = [
     (validators.validate_sip_codes, "408,,503", "sip_codes", "'' is not a SIP response code"),
     (validators.validate_sip_codes, "5xx", "sip_codes", "'5xx' is not a SIP response code"),
     (
+        validators.validate_reply_codes,
+        "200,180",
+        "reply_codes",
+        "'180' is not a final SIP reply code between 200 and 699 "
+        "(enter codes separated by commas, e.g. 200,404).",
+    ),
+    (validators.validate_reply_codes, "", "reply_codes", "'' is not a final SIP reply code"),
+    (validators.validate_reply_codes, "700", "reply_codes", "'700' is not a final SIP reply"),
+    (
         validate_api_urls,
         "http://127.0.0.1:8000/kamailio/rtjson\nftp://backup.example/",
         "api_url",
@@ -288,6 +298,8 @@ GOOD: list[tuple[Callable[[str], object], str]] = [
     (validators.validate_header_lines, ""),
     (validators.validate_header_lines, "X-Account: acme\n\nX-Tier: gold"),
     (validators.validate_sip_codes, "408, 480,503"),
+    (validators.validate_reply_codes, "200"),
+    (validators.validate_reply_codes, "200, 404,405,699"),
     (validate_api_urls, "http://127.0.0.1:8000/kamailio/rtjson\nhttps://c4.example/k"),
     (validators.validate_api_url, "http://[2001:db8::5]:8000/kamailio/rtjson"),
     (validators.validate_api_url, "http://c4router:8000/kamailio/rtjson"),
@@ -425,6 +437,7 @@ def instances(
         "instance": lambda: RouterInstance(
             name="edge2", listen_ip="127.0.0.1", api_urls="http://127.0.0.1:8000/kamailio/rtjson"
         ),
+        "policy": lambda: HealthPolicy(name="probe"),
     }
 
 
@@ -458,6 +471,8 @@ FIELD_CASES: list[tuple[str, str, str, Callable[[str], object]]] = [
     ("number_list", "reason", "Blocked\nX: 1", validators.validate_reason_phrase),
     ("list_entry", "number", "+3389", validators.validate_digits),
     ("list_range", "range_end", "339x", validators.validate_digits),
+    ("policy", "alive_codes", "200,100", validators.validate_reply_codes),
+    ("policy", "demote_codes", "200", validators.validate_sip_codes),
 ]
 
 
@@ -497,6 +512,7 @@ def test_full_clean_refuses_with_the_validators_message(
         "number_list",
         "list_entry",
         "list_range",
+        "policy",
     ],
 )
 def test_the_unbroken_objects_are_valid(

@@ -13,6 +13,7 @@ from routing.models import (
     Did,
     Domain,
     Gateway,
+    HealthPolicy,
     IpSource,
     NormalizationRule,
     NumberList,
@@ -54,6 +55,7 @@ def makers(
         ),
         NumberList: lambda: NumberList.objects.create(name="Fraud"),
         NumberListEntry: lambda: NumberListEntry.objects.create(number_list=entries, number="3389"),
+        HealthPolicy: lambda: HealthPolicy.objects.create(name="probe"),
     }
 
 

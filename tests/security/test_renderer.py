@@ -57,6 +57,9 @@ def context(**overrides: Any) -> dict[str, Any]:
         "max_call_seconds": 3600,
         **CAPACITY_OFF,
         **OVERLOAD_OFF,
+        "api_breaker_failures": 3,
+        "api_breaker_seconds": 30,
+        "probes": [],
         **overrides,
     }
 
@@ -198,8 +201,54 @@ def test_f13_every_instance_the_model_accepts_renders(instance: RouterInstance) 
     except ValidationError:
         return
     event("accepted by the model")  # many examples must be: else this proves nothing
-    text = render_instance(instance)  # must not raise: what is saved renders
+    # Must not raise: what is saved renders (the probes come from the gateways: none here).
+    text = render_instance(instance, gateway_probes=[])
     assert "\x00" not in text
+
+
+# --- carrier health: the probes' values ----------------------------------------------------------
+
+
+def probe(**overrides: Any) -> dict[str, Any]:
+    return {"id": 7, "host": "192.0.2.10", "port": 5060, "transport": "udp", "interval": 10,
+            "down_after": 3, "up_after": 2, "alive_codes": [200], **overrides}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("probes", "message"),
+    [
+        ("x", "must be a list of dicts"),
+        ([{"id": 7}], "each probe must be a dict of"),
+        ([probe(host='gw"; exit; "')], "probes"),
+        ([probe(host="gw.example\nloadmodule")], "probes"),
+        ([probe(id=0)], "id must be an int in 1.."),
+        ([probe(id=True)], "id must be an int"),
+        ([probe(interval=0)], "interval must be an int in 1..3600"),
+        ([probe(down_after=101)], "down_after must be an int in 1..100"),
+        ([probe(transport="ws")], "transport must be udp, tcp or tls"),
+        ([probe(alive_codes=[])], "alive_codes must be codes in 200..699"),
+        ([probe(alive_codes=[100])], "alive_codes must be codes in 200..699"),
+        ([probe(alive_codes="200")], "alive_codes must be codes in 200..699"),
+        ([probe(), probe()], "gateway 7 is listed twice"),
+    ],
+)
+def test_the_renderer_refuses_a_malformed_probe(probes: Any, message: str) -> None:
+    with pytest.raises(KamailioConfigError, match="probes") as error:
+        render_kamailio_config(context(probes=probes))
+    assert message in str(error.value)
+
+
+def test_probes_need_an_api_url_their_reports_can_reach() -> None:
+    with pytest.raises(KamailioConfigError, match="no API URL ends with /rtjson"):
+        render_kamailio_config(context(probes=[probe()], api_urls=["http://127.0.0.1:8000/x"]))
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("api_breaker_failures", 0), ("api_breaker_seconds", 86_401)]
+)
+def test_the_renderer_refuses_a_breaker_out_of_range(key: str, value: int) -> None:
+    with pytest.raises(KamailioConfigError, match=key):
+        render_kamailio_config(context(**{key: value}))
 
 
 # --- the guard: what the grammars accept, Kamailio's own parser accepts --------------------------
@@ -214,6 +263,22 @@ def test_f13_the_widest_values_the_grammars_accept_pass_kamailio_check(tmp_path:
         {"listen_ip": "::1", "advertised_address": "2001:db8::1"},
         {"advertised_address": "edge.example", "name": "e_1-B"},
         {"name": "a" * 50},
+        # Carrier health: the widest probe values (IPv6, a long DNS name, TLS, many codes).
+        {
+            "probes": [
+                probe(
+                    id=2**31 - 1,
+                    host="2001:db8::1",
+                    transport="tls",
+                    interval=3600,
+                    down_after=100,
+                    up_after=100,
+                    alive_codes=list(range(200, 700, 7)),
+                ),
+                probe(id=2, host=("a" * 63 + ".") * 3 + "example", port=65535, interval=1),
+            ],
+            "api_urls": ["http://127.0.0.1:8000/kamailio/rtjson"],
+        },
     ]
     for number, overrides in enumerate(widest):
         config = tmp_path / f"{number}.cfg"

@@ -411,6 +411,7 @@ GRAMMARS: dict[str, tuple[list[str], str]] = {
         ["Destination blocked", "Numéro bloqué (fraude)"],
         r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]{1,64}",
     ),
+    "validate_reply_codes": (["200,404", "200"], r"[0-9, ]+"),
     "validate_api_urls": (
         ["http://127.0.0.1:8000/kamailio/rtjson\nhttps://c4.example/k", "http://[::1]/k"],
         r"(?s).*",
