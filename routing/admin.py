@@ -75,9 +75,7 @@ class GatewayInline(OneRowOnAddMixin, admin.TabularInline):
     # own page (the row's change link), as the heading says.
     fields = ("name", "host", "port", "transport", "weight", "enabled")
     show_change_link = True
-    verbose_name_plural = (
-        "Gateways (open one for its number handling, outgoing socket and timers)"
-    )
+    verbose_name_plural = "Gateways (open one for its number handling, outgoing socket and timers)"
 
 
 class CarrierIpSourceInline(OneRowOnAddMixin, admin.TabularInline):
@@ -767,7 +765,8 @@ def target_steps(targets: Any) -> list[tuple[int, str]]:
         if len(group) == 1:
             text = _target_label(group[0])
         else:
-            text = " · ".join(f"{_target_label(t)}\u00a0{round(100 * t.weight / total)}%" for t in group)
+            shares = (f"{_target_label(t)}\u00a0{round(100 * t.weight / total)}%" for t in group)
+            text = " · ".join(shares)
         steps.append((number, text))
     return steps
 

@@ -219,7 +219,8 @@ def test_the_rule_list_shows_steps_and_weights_without_horizontal_overflow_at_13
         RouteTarget.objects.create(
             rule=germany, carrier=Carrier.objects.get(name=name), order=0, weight=weight
         )
-    RouteTarget.objects.create(rule=germany, carrier=Carrier.objects.get(name="Beta Voice"), order=5)
+    beta = Carrier.objects.get(name="Beta Voice")
+    RouteTarget.objects.create(rule=germany, carrier=beta, order=5)
 
     admin_browser.go("/admin/routing/routerule/")
     admin_browser.assert_no_horizontal_overflow(1366)
