@@ -20,6 +20,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from routing import imports
 from routing.admin_csv import CsvImportExportMixin
+from routing.api.history import object_history
 from routing.models import (
     Carrier,
     Did,
@@ -710,6 +711,17 @@ class RouteRuleAdmin(CsvImportExportMixin, SimpleHistoryAdmin):
         RECORD_FIELDSET,
     )
     inlines = (RouteTargetInline,)
+    object_history_template = "admin/routing/routerule/object_history.html"
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
+        # The rule's own records come from django-simple-history's view; its targets' records
+        # (their own rows) are listed below them, as the API's history includes them.
+        target_history = []
+        if object_id.isdigit():
+            target_history = target_changes(int(object_id))
+        return super().history_view(
+            request, object_id, {**(extra_context or {}), "target_history": target_history}
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[RouteRule]:
         targets = RouteTarget.objects.select_related("carrier", "gateway__carrier").order_by(
@@ -744,6 +756,36 @@ class RouteRuleAdmin(CsvImportExportMixin, SimpleHistoryAdmin):
         if not steps:
             return "none: calls matching this rule fail"
         return format_html_join(mark_safe("<br>"), "{}. {}", steps)
+
+
+def target_changes(rule_id: int) -> list[dict[str, Any]]:
+    """The history records of a rule's targets (routing.api.history's entries, newest
+    first), with carriers and gateways named instead of their ids."""
+    entries = object_history(RouteRule, rule_id, related=((RouteTarget, "rule_id"),))
+    kind = str(RouteTarget._meta.verbose_name)
+    entries = [entry for entry in entries if entry["object_type"] == kind]
+    wanted: dict[str, set[int]] = {"carrier": set(), "gateway": set()}
+    for entry in entries:
+        for change in entry["changes"]:
+            if change["field"] in wanted:
+                wanted[change["field"]].update(v for v in (change["old"], change["new"]) if v)
+    names = {
+        "carrier": {c.pk: c.name for c in Carrier.objects.filter(pk__in=wanted["carrier"])},
+        "gateway": {
+            g.pk: f"gateway {g.name} ({g.carrier})"
+            for g in Gateway.objects.filter(pk__in=wanted["gateway"]).select_related("carrier")
+        },
+    }
+    for entry in entries:
+        entry["changes"] = [c for c in entry["changes"] if c["field"] != "rule"]
+        for change in entry["changes"]:
+            known = names.get(change["field"])
+            if known is not None:
+                for side in ("old", "new"):
+                    value = change[side]
+                    if value is not None:
+                        change[side] = known.get(value, f"{change['field']} #{value} (deleted)")
+    return entries
 
 
 def _target_label(target: RouteTarget) -> str:

@@ -14,7 +14,26 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from routing import imports
+from routing.admin_log import log_import
 from routing.streaming import StreamingCsvResponse
+
+
+def counted(count: int, opts: Any) -> str:
+    """ "1 route rule", "2 route rules"."""
+    return f"{count} {opts.verbose_name if count == 1 else opts.verbose_name_plural}"
+
+
+def import_message(filename: str, opts: Any, result: Any) -> str:
+    """What an import did, the file named as uploaded (the admin capitalizes a message's
+    first letter: the message does not start with the name)."""
+    created, deleted = result.created, result.deleted
+    if result.dry_run:
+        text = f"Checked “{filename}”: {counted(created, opts)} would be created"
+        text += f", {deleted} deleted" if deleted else ""
+        return text + " (check only: nothing was written)."
+    verb = "was" if created == 1 else "were"
+    text = f"Imported “{filename}”: {counted(created, opts)} {verb} created"
+    return text + (f", {deleted} deleted." if deleted else ".")
 
 
 class CsvImportForm(forms.Form):
@@ -106,14 +125,10 @@ class CsvImportExportMixin:
             except UnicodeDecodeError:
                 failure = "The file is not UTF-8 text; nothing was imported."
             else:
-                verb = "would be" if result.dry_run else "were"
                 self.message_user(  # type: ignore[attr-defined]
-                    request,
-                    f"{upload.name}: {result.created} {opts.verbose_name_plural} {verb} created"
-                    + (f", {result.deleted} deleted" if result.deleted else "")
-                    + (" (check only: nothing written)." if result.dry_run else "."),
-                    messages.SUCCESS,
+                    request, import_message(upload.name, opts, result), messages.SUCCESS
                 )
+                log_import(request.user, self.model, upload.name, result, "Admin")  # type: ignore[attr-defined]
                 changelist = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
                 return HttpResponseRedirect(changelist)
         context = {

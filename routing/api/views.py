@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from routing import imports
+from routing.admin_log import ADDITION, CHANGE, DELETION, log_action, log_import
 from routing.api import filtersets, serializers
 from routing.api.history import object_history
 from routing.api.schema import RoutingAutoSchema
@@ -73,7 +74,19 @@ class RoutingViewSet(viewsets.ModelViewSet):
     # Children whose history is part of this object's (model, foreign key attname).
     history_related: tuple[tuple[type, str], ...] = ()
 
+    # Each write is listed in the admin's "Recent actions" too (routing.admin_log).
+    def perform_create(self, serializer: Any) -> None:
+        super().perform_create(serializer)
+        instance = serializer.instance
+        log_action(self.request.user, type(instance), ADDITION, "Added through the API.", instance)
+
+    def perform_update(self, serializer: Any) -> None:
+        super().perform_update(serializer)
+        instance = serializer.instance
+        log_action(self.request.user, type(instance), CHANGE, "Changed through the API.", instance)
+
     def perform_destroy(self, instance: Any) -> None:
+        described, model = str(instance), type(instance)
         try:
             instance.delete()
         except (ProtectedError, RestrictedError) as exc:
@@ -82,6 +95,7 @@ class RoutingViewSet(viewsets.ModelViewSet):
                 f"Cannot delete {instance._meta.verbose_name} '{instance}': it is used by "
                 f"{', '.join(used_by)}. Delete or change those first."
             ) from None
+        log_action(self.request.user, model, DELETION, "Deleted through the API.", repr_=described)
 
     @extend_schema(
         summary="Audit history: who changed what, when (newest first)",
@@ -218,6 +232,7 @@ class CsvImportExportMixin:
         except imports.ImportFailed as exc:
             body = {"detail": str(exc.summary), "errors": [e.as_dict() for e in exc.errors]}
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        log_import(request.user, model, upload.name, result, "API")
         return Response(serializers.ImportResultSerializer(result.as_dict()).data)
 
     @staticmethod
