@@ -12,7 +12,9 @@ import ipaddress
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch, QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
@@ -34,6 +36,7 @@ from routing.models import (
     RouteRule,
     RouteTarget,
     RoutingVersion,
+    RuleAction,
     RuleKind,
     Tenant,
 )
@@ -142,8 +145,40 @@ class PbxInline(OneRowOnAddMixin, admin.TabularInline):
     verbose_name_plural = "PBXs (open one for its IP sources, number handling and timers)"
 
 
+NO_TARGETS = (
+    "A rule that routes needs at least one target. To refuse these calls on purpose, "
+    "choose 'Reject' as the action and give the SIP code and reason."
+)
+TARGETS_OF_A_REJECT = (
+    "A rule that rejects its calls has no targets: delete them, or choose 'Route' as the "
+    "action."
+)
+
+
+class RouteTargetFormSet(BaseInlineFormSet):
+    """A rule routes to at least one target, or rejects and has none (issue 12, item 5)."""
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        kept = [
+            form
+            for form in self.forms
+            if form.cleaned_data  # an empty extra row has none
+            and not self._should_delete_form(form)
+            and (form.cleaned_data.get("carrier") or form.cleaned_data.get("gateway"))
+        ]
+        rule = self.instance
+        if rule.action == RuleAction.REJECT and kept:
+            raise ValidationError(TARGETS_OF_A_REJECT)
+        if rule.action == RuleAction.ROUTE and not kept:
+            raise ValidationError(NO_TARGETS)
+
+
 class RouteTargetInline(OneRowOnAddMixin, admin.TabularInline):
     model = RouteTarget
+    formset = RouteTargetFormSet
     fields = ("order", "carrier", "gateway", "weight")
     ordering = ("order", "id")
     autocomplete_fields = ("carrier", "gateway")
@@ -664,7 +699,7 @@ class RouteRuleAdmin(CsvImportExportMixin, SimpleHistoryAdmin):
     list_display = ("rule_name", "which_calls", "target_list", "priority", "enabled")
     list_display_links = ("rule_name",)
     list_editable = ("enabled",)
-    list_filter = ("enabled", ScopeFilter, TimeWindowFilter, "tenant")
+    list_filter = ("enabled", "action", ScopeFilter, TimeWindowFilter, "tenant")
     list_select_related = ("tenant",)
     search_fields = ("name", "prefix", "caller_prefix", "description", "tenant__name")
     search_help_text = "Name, destination prefix (e.g. 336), caller prefix or tenant."
@@ -679,6 +714,15 @@ class RouteRuleAdmin(CsvImportExportMixin, SimpleHistoryAdmin):
                 "they go to (the targets, below). Leave the tenant empty for a rule every "
                 "tenant uses; a tenant's own rule wins over a global one with the same "
                 "prefixes.",
+            },
+        ),
+        (
+            "What happens to the calls",
+            {
+                "fields": ("action", "reject_code", "reject_reason"),
+                "description": "A rule routes its calls to its targets (below, at least "
+                "one), or rejects them with the SIP code and reason you choose, e.g. 403 "
+                "Forbidden to block a destination.",
             },
         ),
         (
@@ -752,6 +796,8 @@ class RouteRuleAdmin(CsvImportExportMixin, SimpleHistoryAdmin):
 
     @admin.display(description="targets, by failover step")
     def target_list(self, obj: RouteRule) -> str:
+        if obj.rejects:
+            return f"rejects: {obj.reject_code} {obj.reject_reason}"
         steps = target_steps(obj.targets.all())
         if not steps:
             return "none: calls matching this rule fail"

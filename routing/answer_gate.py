@@ -13,8 +13,8 @@ call), and keeps what fails them out of the answers:
 - a carrier with a bad From domain or extra header: disabled the same way (its gateways
   are skipped, its traffic refused 403);
 - an IP source whose network does not parse (a scope id): left out (403 for its traffic);
-- a route rule with a bad caller ID, display name or extra header: left out (the next best
-  rule routes, or 404).
+- a route rule with a bad caller ID, display name, extra header, or reject code or reason:
+  left out (the next best rule routes, or 404).
 
 Each is logged once per process at WARNING, naming the row, the field and the validator's
 message, control characters escaped (the value may hold CR/LF); `manage.py
@@ -39,6 +39,7 @@ from routing.engine.table import (
     SourceRow,
     TableRows,
 )
+from routing.models.rules import REJECT_CODE_RANGE
 
 logger = logging.getLogger("c4router.loader")
 
@@ -162,11 +163,20 @@ def gate_rows(rows: TableRows) -> TableRows:
     )
 
 
+def _validate_reject_code(text: str) -> None:
+    low, high = REJECT_CODE_RANGE
+    if not low <= int(text) <= high:
+        raise ValidationError(f"Not a SIP failure code ({low}-{high}).", code="reject_code")
+
+
 def rule_ok(rule: RuleRow) -> bool:
     """Whether a route rule's own strings may reach an answer (a plain rule has none)."""
-    if not (rule.caller_id or rule.from_display or rule.extra_headers):
+    if not (rule.caller_id or rule.from_display or rule.extra_headers or rule.reject_code):
         return True  # most rules of a big table: nothing to check, nothing spent
     checks: list[tuple[str, Callable[[str], None], str]] = []
+    if rule.reject_code:
+        checks.append(("reject_code", _validate_reject_code, str(rule.reject_code)))
+        checks.append(("reject_reason", validators.validate_reason_phrase, rule.reject_reason))
     if rule.caller_id:
         checks.append(("caller_id", validators.validate_digits, rule.caller_id))
     if rule.from_display:

@@ -343,6 +343,23 @@ def validate_sip_codes(value: str) -> None:
     parse_sip_codes(value)
 
 
+# A SIP Reason-Phrase as a rule that rejects calls gives it: printable ASCII, words separated
+# by single spaces. Kamailio replies with it as is (send_reply), and the answer's contract
+# forbids control characters: a narrow grammar, every standard phrase fits.
+REASON_PHRASE_MAX = 64
+_REASON_PHRASE_RE = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")
+
+
+def validate_reason_phrase(value: str) -> None:
+    """The reason phrase of a SIP reply, e.g. 'Forbidden' or 'Temporarily Unavailable'."""
+    if len(value) > REASON_PHRASE_MAX or not _REASON_PHRASE_RE.fullmatch(value):
+        raise ValidationError(
+            f"Enter a SIP reason phrase: up to {REASON_PHRASE_MAX} printable ASCII characters, "
+            "words separated by single spaces (e.g. Temporarily Unavailable).",
+            code="reason_phrase",
+        )
+
+
 # --- Router instances: what their rendered Kamailio config holds ----------------------------
 #
 # kamailio_render.validate_context() calls these very functions on every value it writes, so

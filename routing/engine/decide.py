@@ -7,7 +7,8 @@ so tests can replay any decision. The steps:
    (inbound traffic) or a PBX (outbound traffic); anything else is refused (403);
 2. the numbers, normalized to E.164 with the sender's rules;
 3. inbound: the DID (exact, then range, then longest prefix) gives the PBX, else the To
-   domain does; outbound: the best route rule (see RouteRule) gives ordered targets;
+   domain does; outbound: the best route rule (see RouteRule) gives ordered targets, or
+   its own refusal (a rule that rejects: its SIP code and reason);
 4. each target's number and headers, translated for that target.
 """
 
@@ -212,6 +213,13 @@ def _outbound(
     if rule is None:
         return _refuse(NOT_FOUND, f"no route rule matches {callee}", **context)
     context["rule"] = rule
+    if rule.reject_code:  # a deliberate block: the rule's own answer
+        return Decision(
+            code=rule.reject_code,
+            reason=rule.reject_reason,
+            why=f"{rule.label} rejects these calls",
+            **context,  # type: ignore[arg-type]
+        )
 
     gateways, skipped = order_gateways(table, rule, rng)
     if not gateways:

@@ -15,7 +15,7 @@ from routing.models.cdr import (
 from routing.models.dids import Did, DidMatch
 from routing.models.instances import ListenTransport, RouterInstance
 from routing.models.normalization import Direction, NormalizationRule, NumberField, RuleKind
-from routing.models.rules import RouteRule, RouteTarget
+from routing.models.rules import RouteRule, RouteTarget, RuleAction
 from routing.models.sources import IpSource
 from routing.models.tenants import Domain, Pbx, Tenant
 from routing.models.version import (
@@ -50,6 +50,7 @@ __all__ = [
     "RouterInstance",
     "RoutingChange",
     "RoutingVersion",
+    "RuleAction",
     "RuleKind",
     "Tenant",
     "TrafficCodeRollup",

@@ -434,6 +434,24 @@ def test_add_a_route_rule_with_ordered_targets(demo: None, admin_client: Client)
         ),
         ({"targets-0-gateway": "GW"}, "Choose exactly one destination: a carrier or a gateway."),
         ({"targets-0-order": "100"}, "Ensure this value is less than or equal to 99."),
+        ({"targets-0-carrier": ""}, "A rule that routes needs at least one target."),
+        (
+            {"action": "reject", "reject_code": "403", "reject_reason": "Forbidden"},
+            "A rule that rejects its calls has no targets",
+        ),
+        (
+            {"action": "reject", "targets-0-carrier": ""},
+            "A rule that rejects needs the SIP code to answer.",
+        ),
+        (
+            {"action": "reject", "reject_code": "200", "reject_reason": "OK"},
+            "Ensure this value is greater than or equal to 400.",
+        ),
+        (
+            {"action": "reject", "reject_code": "403", "reject_reason": "No\tway"},
+            "Enter a SIP reason phrase",
+        ),
+        ({"reject_code": "403"}, "Only for a rule that rejects"),
     ],
 )
 def test_add_a_route_rule_with_bad_input_writes_nothing(
@@ -446,6 +464,28 @@ def test_add_a_route_rule_with_bad_input_writes_nothing(
     data |= {name: str(gateway.pk) if value == "GW" else value for name, value in values.items()}
     page = invalid_post(admin_client, RouteRule, data).replace("&#x27;", "'")
     assert message in page
+
+
+def test_add_a_rule_that_rejects_its_calls(demo: None, admin_client: Client) -> None:
+    data = page_data(admin_client.get(url(RouteRule, "add")))
+    data |= {
+        "name": "Premium block",
+        "prefix": "3389",
+        "action": "reject",
+        "reject_code": "403",
+        "reject_reason": "Premium Numbers Blocked",
+    }
+    response = admin_client.post(url(RouteRule, "add"), data)
+    assert response.status_code == 302, response.context and response.context["errors"]
+    rule = RouteRule.objects.get(name="Premium block")
+    assert (rule.action, rule.reject_code, rule.reject_reason) == (
+        "reject",
+        403,
+        "Premium Numbers Blocked",
+    )
+    assert not rule.targets.exists()
+    listed = html(admin_client.get(url(RouteRule, "changelist")))
+    assert "rejects: 403 Premium Numbers Blocked" in listed
 
 
 def test_add_a_tenant_with_a_pbx(demo: None, admin_client: Client) -> None:
