@@ -150,8 +150,7 @@ NO_TARGETS = (
     "choose 'Reject' as the action and give the SIP code and reason."
 )
 TARGETS_OF_A_REJECT = (
-    "A rule that rejects its calls has no targets: delete them, or choose 'Route' as the "
-    "action."
+    "A rule that rejects its calls has no targets: delete them, or choose 'Route' as the action."
 )
 
 

@@ -7,11 +7,14 @@ Route rules, one rule per line (header line required; columns in any order, only
 is required; a missing or empty cell takes the model's default):
 
     tenant,name,prefix,caller_prefix,priority,enabled,weekdays,start_time,end_time,timezone,
-    targets,caller_id,from_display,extra_headers,description
+    targets,action,reject_code,reject_reason,caller_id,from_display,extra_headers,description
 
 - tenant: the tenant's name; empty for a global rule.
 - enabled: true/false (also yes/no, 1/0); empty is true.
 - start_time, end_time: HH:MM (or HH:MM:SS), both or neither.
+- action: route (the default: the calls go to the targets, at least one) or reject (the
+  calls are refused with reject_code, 400-699, and reject_reason, e.g. 403 and Forbidden;
+  no targets).
 - targets: the failover list, items separated by ';', each
       carrier:CARRIER[@ORDER[/WEIGHT]]            a whole carrier (its gateways)
       gateway:CARRIER/GATEWAY[@ORDER[/WEIGHT]]    one gateway of a carrier
@@ -103,6 +106,7 @@ from routing.models import (
     Pbx,
     RouteRule,
     RouteTarget,
+    RuleAction,
     Tenant,
     bump_routing_version,
     record_changes,
@@ -130,6 +134,9 @@ ROUTE_COLUMNS = (
     "end_time",
     "timezone",
     "targets",
+    "action",
+    "reject_code",
+    "reject_reason",
     "caller_id",
     "from_display",
     "extra_headers",
@@ -834,11 +841,21 @@ _RULE_FIELDS = (
     "start_time",
     "end_time",
     "timezone",
+    "action",
+    "reject_code",
+    "reject_reason",
     "caller_id",
     "from_display",
     "extra_headers",
     "description",
 )
+
+
+NO_TARGETS = (
+    "A rule that routes needs at least one target. To refuse these calls on purpose, set "
+    "action to reject with a reject_code and reject_reason."
+)
+TARGETS_OF_A_REJECT = "A rule that rejects its calls (action reject) has no targets."
 
 
 def _rule_key(tenant_id: int | None, values: dict[str, Any]) -> tuple[Any, ...]:
@@ -917,6 +934,14 @@ def import_route_rules(
             except ValidationError as exc:
                 errors.add_validation(line, exc, "prefix")
                 continue
+            # A rule routes (at least one target) or rejects (none): nothing in between
+            # (said once the line's cells are right: a bad targets cell is its own error).
+            if target_errors or (tenant_name and tenant_id is None):
+                pass
+            elif values["action"] == RuleAction.ROUTE and not targets:
+                errors.add(line, "targets", NO_TARGETS)
+            elif values["action"] == RuleAction.REJECT and targets:
+                errors.add(line, "targets", TARGETS_OF_A_REJECT)
             key = _rule_key(tenant_id, values)
             if key in keys:
                 errors.add(
@@ -1128,6 +1153,8 @@ def _route_rule_batches(queryset: models.QuerySet[RouteRule] | None) -> Iterator
             cells["start_time"] = _time_text(cells["start_time"])
             cells["end_time"] = _time_text(cells["end_time"])
             cells["targets"] = ";".join(targets)
+            code = cells["reject_code"]
+            cells["reject_code"] = "" if code is None else str(code)
             yield [cells[name] for name in ROUTE_COLUMNS]
 
     yield from _batched(lines(), BATCH_SIZE)

@@ -35,6 +35,7 @@ from routing.models import (
     RouterInstance,
     RouteRule,
     RouteTarget,
+    RuleAction,
     Tenant,
 )
 from routing.validators import validate_no_control_characters
@@ -346,6 +347,9 @@ class RouteRuleSerializer(DisplayMixin, ModelCleanSerializer):
             "caller_prefix",
             "priority",
             "enabled",
+            "action",
+            "reject_code",
+            "reject_reason",
             "weekdays",
             "start_time",
             "end_time",
@@ -357,6 +361,36 @@ class RouteRuleSerializer(DisplayMixin, ModelCleanSerializer):
             "targets",
             *TIMESTAMPS,
         ]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        # A rule routes (at least one target) or rejects (none): the rule as it will be, its
+        # targets the ones sent, or the current ones when a PATCH leaves them out.
+        rule = self.model_instance(attrs)
+        if "targets" in attrs:
+            has_targets = bool(attrs["targets"])
+        else:
+            has_targets = self.instance is not None and self.instance.targets.exists()
+        if rule.action == RuleAction.ROUTE and not has_targets:
+            raise serializers.ValidationError(
+                {
+                    "targets": [
+                        "A rule that routes needs at least one target. To refuse these calls "
+                        "on purpose, set action to 'reject' with a reject_code and "
+                        "reject_reason."
+                    ]
+                }
+            )
+        if rule.action == RuleAction.REJECT and has_targets:
+            raise serializers.ValidationError(
+                {
+                    "targets": [
+                        "A rule that rejects its calls has no targets: send an empty list, or "
+                        "set action to 'route'."
+                    ]
+                }
+            )
+        return attrs
 
     def validate_targets(self, targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # Errors keyed by the target's index, as DRF reports a nested list's own errors.

@@ -113,6 +113,7 @@ class Migration(migrations.Migration):
                     ),
                     models.Q(
                         ("action", "reject"),
+                        ("reject_code__isnull", False),
                         ("reject_code__gte", 400),
                         ("reject_code__lte", 699),
                         models.Q(("reject_reason", ""), _negated=True),

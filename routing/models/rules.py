@@ -85,8 +85,7 @@ class RouteRule(TimestampedModel):
         max_length=validators.REASON_PHRASE_MAX,
         blank=True,
         validators=[validators.validate_reason_phrase],
-        help_text="For a rule that rejects: the reason phrase sent with the code, e.g. "
-        "Forbidden.",
+        help_text="For a rule that rejects: the reason phrase sent with the code, e.g. Forbidden.",
     )
     weekdays = models.CharField(
         max_length=7,
@@ -148,6 +147,7 @@ class RouteRule(TimestampedModel):
                 )
                 | (
                     models.Q(action=RuleAction.REJECT)
+                    & models.Q(reject_code__isnull=False)  # (a CHECK passes on NULL)
                     & models.Q(
                         reject_code__gte=REJECT_CODE_RANGE[0],
                         reject_code__lte=REJECT_CODE_RANGE[1],
@@ -197,8 +197,10 @@ class RouteRule(TimestampedModel):
         elif self.reject_code is not None or self.reject_reason:
             field = "reject_code" if self.reject_code is not None else "reject_reason"
             raise ValidationError(
-                {field: "Only for a rule that rejects: choose 'reject' as the action, or "
-                "leave the code and reason empty."}
+                {
+                    field: "Only for a rule that rejects: choose 'reject' as the action, or "
+                    "leave the code and reason empty."
+                }
             )
         if (self.start_time is None) != (self.end_time is None):
             raise ValidationError(

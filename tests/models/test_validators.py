@@ -188,6 +188,17 @@ BAD: list[tuple[Callable[[str], object], str, str, str]] = [
         "Line 2: v is managed by the SIP router and cannot be set here.",
     ),
     (
+        validators.validate_reason_phrase,
+        "Busy\r\nX-Evil: 1",
+        "reason_phrase",
+        "Enter a SIP reason phrase: up to 64 printable ASCII characters, words separated by "
+        "single spaces (e.g. Temporarily Unavailable).",
+    ),
+    (validators.validate_reason_phrase, "", "reason_phrase", "Enter a SIP reason phrase"),
+    (validators.validate_reason_phrase, "Two  spaces", "reason_phrase", "Enter a SIP reason"),
+    (validators.validate_reason_phrase, "x" * 65, "reason_phrase", "Enter a SIP reason phrase"),
+    (validators.validate_reason_phrase, "Décliné", "reason_phrase", "Enter a SIP reason phrase"),
+    (
         validators.validate_sip_codes,
         "408,200",
         "sip_codes",
@@ -275,6 +286,8 @@ GOOD: list[tuple[Callable[[str], object], str]] = [
     (validators.validate_header_lines, ""),
     (validators.validate_header_lines, "X-Account: acme\n\nX-Tier: gold"),
     (validators.validate_sip_codes, "408, 480,503"),
+    (validators.validate_reason_phrase, "Temporarily Unavailable"),
+    (validators.validate_reason_phrase, "Premium-Rate (0899) Blocked!"),
     (validate_api_urls, "http://127.0.0.1:8000/kamailio/rtjson\nhttps://c4.example/k"),
     (validators.validate_api_url, "http://[2001:db8::5]:8000/kamailio/rtjson"),
     (validators.validate_api_url, "http://c4router:8000/kamailio/rtjson"),
