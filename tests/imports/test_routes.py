@@ -89,7 +89,8 @@ def test_names_with_separators_are_escaped(world: dict[str, Any]) -> None:
 
 def test_extra_headers_span_lines(world: dict[str, Any]) -> None:
     run(
-        'prefix,extra_headers,targets\n33,"X-A: 1\nX-B: 2",carrier:Alpha Telecom\n4,,carrier:Alpha Telecom\n'
+        'prefix,extra_headers,targets\n33,"X-A: 1\nX-B: 2",carrier:Alpha Telecom\n'
+        "4,,carrier:Alpha Telecom\n"
     )
     assert RouteRule.objects.get(prefix="33").extra_headers == "X-A: 1\nX-B: 2"
 
@@ -271,7 +272,8 @@ def test_add_refuses_a_duplicate_of_the_database_or_of_the_file(world: dict[str,
     assert f"Rule {existing.pk} already exists" in error.errors[0].message
     # Same prefix in another scope, or another priority: not a duplicate.
     run(
-        "tenant,prefix,priority,targets\n,33,,carrier:Alpha Telecom\nAcme,33,50,carrier:Alpha Telecom\n"
+        "tenant,prefix,priority,targets\n,33,,carrier:Alpha Telecom\n"
+        "Acme,33,50,carrier:Alpha Telecom\n"
     )
     error = failure("prefix,targets\n44,carrier:Alpha Telecom\n44,carrier:Alpha Telecom\n")
     assert error.errors[0].line == 3
