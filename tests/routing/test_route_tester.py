@@ -100,6 +100,15 @@ def test_admin_route_tester_shows_field_errors(admin_client, routing_data):
         "/admin/route-tester/", {"source_ip": "10.10.0.10", "to_uri": "http://nope"}
     )
     assert "not a sip:, sips: or tel: URI" in result.content.decode()
+    bad_at = admin_client.get(
+        "/admin/route-tester/", {"source_ip": "10.10.0.10", "to_uri": "sip:1@x", "at": "monday"}
+    )
+    assert "Enter the date and time as YYYY-MM-DD HH:MM" in bad_at.content.decode()
+    typed = admin_client.get(
+        "/admin/route-tester/",
+        {"source_ip": "10.10.0.10", "to_uri": "sip:0612345678@x", "at": "2026-11-28 10:30"},
+    )
+    assert "time 2026-11-28T10:30:00+00:00" in typed.content.decode()
     bad_ip = admin_client.get("/admin/route-tester/", {"source_ip": "x", "to_uri": "sip:1@x"})
     assert "is not an IPv4 or IPv6 address" in bad_ip.content.decode()
 
