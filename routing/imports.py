@@ -77,6 +77,7 @@ and admin saves until the import commits.
 from __future__ import annotations
 
 import csv
+import difflib
 import datetime
 import io
 import itertools
@@ -303,8 +304,17 @@ def _records(
     with the file itself (header, cell count, not CSV, not UTF-8) are reported and end the
     reading. Nothing is kept: the caller checks each record as it comes.
     """
-    reader = csv.reader(file)
+    lines = iter(file)
+    reader = csv.reader(())
     try:
+        first = next(lines, None)
+        # A spreadsheet set to a language whose decimal mark is a comma saves "CSV" with
+        # semicolons between the columns: a header without commas but with semicolons says
+        # so (a target list inside such a file is quoted, as any CSV writer quotes a cell
+        # holding the separator).
+        delimiter = ";" if first is not None and "," not in first and ";" in first else ","
+        reader = csv.reader(itertools.chain([first] if first is not None else [], lines),
+                            delimiter=delimiter)  # fmt: skip
         header = next(reader, None)
         if header is None:
             errors.add(1, "file", "The file is empty: expected a header line.")
@@ -313,6 +323,14 @@ def _records(
         unknown = [name for name in names if name not in columns]
         missing = [name for name in required if name not in names]
         for name in unknown:
+            if ";" in name:  # a semicolon-separated header with a comma somewhere
+                errors.add(
+                    1,
+                    "file",
+                    "The columns look separated by ';': separate them with ',' (save as "
+                    "'CSV UTF-8, comma-separated'), or use ';' everywhere in the header.",
+                )
+                continue
             errors.add(1, name, f"Unknown column: use {', '.join(columns)}.")
         for name in missing:
             errors.add(1, name, "This column is required.")
@@ -466,6 +484,11 @@ class _TargetResolver:
 
     def __init__(self) -> None:
         self.carriers = dict(Carrier.objects.values_list("name", "id"))
+        # As an operator types them: "alpha telecom" is "Alpha Telecom" when only one carrier
+        # has that name in any case.
+        self.folded: dict[str, list[str]] = defaultdict(list)
+        for name in self.carriers:
+            self.folded[name.casefold()].append(name)
         self.gateways = {
             (carrier, name): pk
             for carrier, name, pk in Gateway.objects.values_list("carrier__name", "name", "id")
@@ -526,17 +549,15 @@ class _TargetResolver:
             )
         carrier_id = gateway_id = None
         if kind == "carrier":
-            carrier_name = _unescape(name)
-            carrier_id = self.carriers.get(carrier_name)
-            if carrier_id is None:
-                raise ValidationError(f"there is no carrier named '{carrier_name}'.")
+            carrier_id = self.carriers[self._carrier_name(_unescape(name))]
         else:
             names = _split(name, "/")
             if len(names) != 2:
                 raise ValidationError(
                     "name a gateway as CARRIER/GATEWAY (write a '/' in a name as '\\/')."
                 )
-            carrier_name, gateway_name = _unescape(names[0]), _unescape(names[1])
+            carrier_name = self._carrier_name(_unescape(names[0]))
+            gateway_name = _unescape(names[1])
             gateway_id = self.gateways.get((carrier_name, gateway_name))
             if gateway_id is None:
                 raise ValidationError(
@@ -546,6 +567,21 @@ class _TargetResolver:
         order = self._number(self.order_field, order_text.strip(), position, "order")
         weight = self._number(self.weight_field, weight_text.strip(), self.default_weight, "weight")
         return _Target(carrier_id, gateway_id, order, weight)
+
+    def _carrier_name(self, name: str) -> str:
+        """The carrier's name as stored: the name itself, or the one carrier whose name
+        differs only in case; else an error with the closest names."""
+        if name in self.carriers:
+            return name
+        same = self.folded.get(name.casefold(), [])
+        if len(same) == 1:
+            return same[0]
+        close = sorted(same) or [
+            self.folded[folded][0]
+            for folded in difflib.get_close_matches(name.casefold(), self.folded, n=3)
+        ]
+        hint = f": did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
+        raise ValidationError(f"there is no carrier named '{name}'{hint}")
 
     @staticmethod
     def _number(model_field: models.Field, text: str, default: int, label: str) -> int:
@@ -990,7 +1026,8 @@ def _check_existing_rules(keys: dict[tuple[Any, ...], int], errors: _Errors) -> 
     prefixes = sorted({key[1] for key in keys})
     for batch in _chunks(prefixes, LOOKUP_CHUNK):
         existing = RouteRule.objects.filter(prefix__in=batch).values_list(
-            "id",
+            "name",
+            "tenant__name",
             "tenant_id",
             "prefix",
             "caller_prefix",
@@ -1000,14 +1037,18 @@ def _check_existing_rules(keys: dict[tuple[Any, ...], int], errors: _Errors) -> 
             "timezone",
             "priority",
         )
-        for pk, *key in existing:
+        for name, tenant_name, *key in existing:
             line = keys.get(tuple(key))
             if line is not None:
+                scope = f"tenant {tenant_name}" if tenant_name else "global"
+                prefix = f"prefix {key[1]}" if key[1] else "the default route (empty prefix)"
+                called = f" ('{name}')" if name else ""
                 errors.add(
                     line,
                     "prefix",
-                    f"Rule {pk} already exists with this scope, prefix, caller prefix, time "
-                    "window and priority (import with replace to redefine it).",
+                    f"A rule{called} already exists for {scope}, {prefix}, with the same "
+                    "caller prefix, time window and priority (import with replace to "
+                    "redefine it).",
                 )
 
 

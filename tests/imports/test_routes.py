@@ -269,7 +269,11 @@ def test_add_refuses_a_duplicate_of_the_database_or_of_the_file(world: dict[str,
     existing = factories.route_rule(prefix="33", tenant=world["acme"])
     error = failure("tenant,prefix,targets\nAcme,33,carrier:Alpha Telecom\n")
     assert error.errors[0].line == 2 and error.errors[0].field == "prefix"
-    assert f"Rule {existing.pk} already exists" in error.errors[0].message
+    # Named as the operator knows it: scope and prefix, not an internal id.
+    assert error.errors[0].message.startswith(
+        f"A rule already exists for tenant {existing.tenant.name}, prefix 33, with the same "
+        "caller prefix, time window and priority"
+    ), error.errors[0].message
     # Same prefix in another scope, or another priority: not a duplicate.
     run(
         "tenant,prefix,priority,targets\n,33,,carrier:Alpha Telecom\n"
@@ -449,3 +453,39 @@ def test_a_rule_that_rejects(world: dict[str, Any]) -> None:
         "Premium Numbers Blocked",
     )
     assert not rule.targets.exists()
+
+
+# --- Files as operators make them (issue 12, item 4) ----------------------------------------
+
+
+def test_carrier_names_match_whatever_their_case(world: dict[str, Any]) -> None:
+    run("prefix,targets\n33,carrier:alpha telecom;gateway:BETA VOICE/beta-1\n")
+    assert targets_of(RouteRule.objects.get()) == [
+        (0, "Alpha Telecom", 100),
+        (1, "Beta Voice / beta-1", 100),
+    ]
+
+
+def test_an_unknown_carrier_gets_the_closest_names(world: dict[str, Any]) -> None:
+    error = failure("prefix,targets\n33,carrier:Alpha Telekom\n34,carrier:Zzz\n")
+    assert [e.message for e in error.errors] == [
+        "'carrier:Alpha Telekom': there is no carrier named 'Alpha Telekom': did you mean "
+        "'Alpha Telecom'?",
+        "'carrier:Zzz': there is no carrier named 'Zzz'.",
+    ]
+
+
+def test_a_semicolon_separated_file_is_read(world: dict[str, Any]) -> None:
+    # What a spreadsheet in a comma-decimal locale saves: ';' between columns, the target
+    # list (which holds ';') quoted.
+    run('name;prefix;targets\nSpain;34;"carrier:Alpha Telecom@0/60;carrier:Beta Voice@0/40"\n')
+    rule = RouteRule.objects.get()
+    assert (rule.name, rule.prefix) == ("Spain", "34")
+    assert targets_of(rule) == [(0, "Alpha Telecom", 60), (0, "Beta Voice", 40)]
+
+
+def test_a_header_mixing_separators_gets_a_hint(world: dict[str, Any]) -> None:
+    error = failure("name;prefix,targets\nSpain;34,carrier:Alpha Telecom\n")
+    # The hint, and the required column it hid.
+    assert [(e.line, e.field) for e in error.errors] == [(1, "file"), (1, "prefix")]
+    assert "look separated by ';'" in error.errors[0].message
