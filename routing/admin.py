@@ -522,6 +522,14 @@ class DidAdmin(CsvImportExportMixin, SimpleHistoryAdmin):
     csv_importer = staticmethod(imports.import_dids)
     csv_exporter = staticmethod(imports.export_dids)
     csv_filename = "dids.csv"
+    csv_format_template = "admin/routing/csv_format_did.html"
+    csv_example_filename = "example-dids.csv"
+    csv_example = (
+        "tenant,number,match,range_end,pbx,description,enabled\r\n"
+        "Acme Corp,33123450000,exact,,acme-hq,Reception,true\r\n"
+        "Acme Corp,33123450100,range,33123450199,acme-hq,Sales desks,true\r\n"
+        "Acme Corp,3312346,prefix,,acme-hq,Every number of the 3312346 block,true\r\n"
+    )
 
     list_display = ("numbers", "match", "tenant", "pbx", "description", "enabled")
     list_display_links = ("numbers",)
@@ -691,6 +699,15 @@ class RouteRuleAdmin(CsvImportExportMixin, SimpleHistoryAdmin):
     csv_importer = staticmethod(imports.import_route_rules)
     csv_exporter = staticmethod(imports.export_route_rules)
     csv_filename = "routes.csv"
+    csv_format_template = "admin/routing/csv_format_routerule.html"
+    csv_example_filename = "example-route-rules.csv"
+    csv_example = (
+        "tenant,name,prefix,priority,action,targets,reject_code,reject_reason\r\n"
+        ",Spain,34,100,route,carrier:Alpha Telecom@0/60;carrier:Beta Voice@0/40,,\r\n"
+        ",Italy,39,100,route,carrier:Beta Voice@0;gateway:Alpha Telecom/alpha-1@1,,\r\n"
+        "Acme Corp,Acme to Germany,49,50,route,carrier:Gamma Carrier,,\r\n"
+        ",Premium numbers,3389,100,reject,,403,Premium Numbers Blocked\r\n"
+    )
 
     # What an operator scans for, in columns that fit beside the sidebar and the filters at
     # 1366 px: which calls (prefixes, scope, window in one cell), where they go (failover

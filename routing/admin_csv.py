@@ -71,6 +71,11 @@ class CsvImportExportMixin:
     csv_importer: Any
     csv_exporter: Any
     csv_filename: str
+    # What the import page tells the operator: the file's format (a template), and an
+    # example file to download (`csv_example`, saved as `csv_example_filename`).
+    csv_format_template: str
+    csv_example: str
+    csv_example_filename: str
     actions = ["export_selected_csv"]
 
     def get_urls(self) -> list[URLPattern]:
@@ -80,6 +85,11 @@ class CsvImportExportMixin:
                 "import-csv/",
                 self.admin_site.admin_view(self.import_csv_view),  # type: ignore[attr-defined]
                 name="{}_{}_import_csv".format(*info),
+            ),
+            path(
+                "import-csv/example/",
+                self.admin_site.admin_view(self.example_csv_view),  # type: ignore[attr-defined]
+                name="{}_{}_import_csv_example".format(*info),
             ),
             path(
                 "export-csv/",
@@ -94,6 +104,13 @@ class CsvImportExportMixin:
             raise PermissionDenied
         # Streamed a batch of rows at a time (routing.streaming), as the API's export.
         return StreamingCsvResponse(type(self).csv_exporter.chunks(), self.csv_filename)
+
+    def example_csv_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_add_permission(request):  # type: ignore[attr-defined]
+            raise PermissionDenied
+        response = HttpResponse(self.csv_example, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{self.csv_example_filename}"'
+        return response
 
     @admin.action(description="Export selected as CSV")
     def export_selected_csv(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse:
@@ -138,6 +155,10 @@ class CsvImportExportMixin:
             "form": form,
             "errors": errors,
             "failure": failure,
-            "format_help": (imports.__doc__ or "").strip(),
+            "format_template": self.csv_format_template,
+            "example_url": reverse(
+                f"admin:{opts.app_label}_{opts.model_name}_import_csv_example"
+            ),
+            "example_filename": self.csv_example_filename,
         }
         return TemplateResponse(request, "admin/routing/csv_import.html", context)
