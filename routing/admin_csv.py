@@ -156,9 +156,7 @@ class CsvImportExportMixin:
             "errors": errors,
             "failure": failure,
             "format_template": self.csv_format_template,
-            "example_url": reverse(
-                f"admin:{opts.app_label}_{opts.model_name}_import_csv_example"
-            ),
+            "example_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_import_csv_example"),
             "example_filename": self.csv_example_filename,
         }
         return TemplateResponse(request, "admin/routing/csv_import.html", context)

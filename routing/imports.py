@@ -77,8 +77,8 @@ and admin saves until the import commits.
 from __future__ import annotations
 
 import csv
-import difflib
 import datetime
+import difflib
 import io
 import itertools
 import pickle

@@ -334,7 +334,11 @@ def invalid_post(admin_client: Client, model: Any, data: dict[str, str]) -> str:
     [
         ("ip_sources-0-cidr", "192.0.2.65/28", "has host bits set: did you mean 192.0.2.64/28?"),
         ("ip_sources-0-cidr", "0.0.0.0/0", "would trust too much of the Internet"),
-        ("ip_sources-0-cidr", "198.51.100.0/28", "IP source with this Network already exists."),
+        (
+            "ip_sources-0-cidr",
+            "198.51.100.0/28",
+            "The network 198.51.100.0/28 is already an IP source of carrier Alpha Telecom",
+        ),
         ("gateways-0-host", "sip:gw.delta.example", "is not an IP address or host name"),
         ("gateways-0-host", "192.0.2.70:5060", "is not an IP address or host name"),
         ("gateways-0-weight", "0", "Ensure this value is greater than or equal to 1."),

@@ -605,7 +605,21 @@ def test_ip_source_is_normalized(carrier: Carrier) -> None:
 def test_ip_source_normalized_duplicate_is_refused(carrier: Carrier) -> None:
     IpSource.objects.create(cidr="192.0.2.7/32", carrier=carrier)
     errors = errors_of(IpSource(cidr="192.0.2.7", carrier=carrier))
-    assert errors == {"cidr": ["IP source with this Network already exists."]}
+    assert errors == {
+        "cidr": [
+            f"The network 192.0.2.7/32 is already an IP source of carrier {carrier}: a "
+            "network belongs to one carrier or one PBX."
+        ]
+    }
+
+
+@pytest.mark.django_db
+def test_a_duplicate_network_names_the_pbx_that_owns_it(carrier: Carrier, pbx: Pbx) -> None:
+    IpSource.objects.create(cidr="192.0.2.8/32", pbx=pbx)
+    errors = errors_of(IpSource(cidr="192.0.2.8/32", carrier=carrier))
+    assert errors["cidr"][0].startswith(
+        f"The network 192.0.2.8/32 is already an IP source of PBX {pbx.name} (tenant {pbx.tenant})"
+    )
 
 
 @pytest.mark.django_db
