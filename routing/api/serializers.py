@@ -114,6 +114,10 @@ class ModelCleanSerializer(serializers.ModelSerializer):
             field_class = serializers.CharField
             kwargs.pop("allow_unicode", None)
             validators.append(django_validators.validate_slug)
+        # The model's default as the form's initial value: the browsable API's forms show
+        # "enabled" on, priority 100... as the admin does (DRF starts a boolean off).
+        if model_field.has_default() and not callable(model_field.default):
+            kwargs.setdefault("initial", model_field.default)
         max_length = kwargs.pop("max_length", None)
         if max_length is not None:
             validators = [MaxLengthFirst(max_length, validators)]

@@ -18,6 +18,7 @@ from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import DjangoModelPermissions
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -261,12 +262,21 @@ class DidViewSet(CsvImportExportMixin, RoutingViewSet):
     export_filename = "dids.csv"
 
 
+class JsonFormBrowsableAPIRenderer(BrowsableAPIRenderer):
+    """The browsable API with its raw (JSON) form only: DRF's HTML form cannot edit a nested
+    list (a route rule's targets) and would save a rule without them."""
+
+    def get_rendered_html_form(self, data: Any, view: Any, method: str, request: Any) -> Any:
+        return None
+
+
 class RouteRuleViewSet(CsvImportExportMixin, RoutingViewSet):
     queryset = RouteRule.objects.select_related("tenant").prefetch_related("targets")
     serializer_class = serializers.RouteRuleSerializer
     filterset_class = filtersets.RouteRuleFilterSet
     ordering_fields = ["id", "prefix", "caller_prefix", "priority", "name", "updated_at"]
     history_related = ((RouteTarget, "rule_id"),)
+    renderer_classes = [JSONRenderer, JsonFormBrowsableAPIRenderer]
     importer = staticmethod(imports.import_route_rules)
     exporter = staticmethod(imports.export_route_rules)
     export_filename = "routes.csv"
