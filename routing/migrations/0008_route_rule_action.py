@@ -35,6 +35,7 @@ class Migration(migrations.Migration):
                     ("route", "Route the calls to the targets"),
                     ("reject", "Reject the calls with a SIP code"),
                 ],
+                db_default="route",
                 default="route",
                 help_text="Route: the calls go to the targets (at least one). Reject: the router answers the calls with the SIP code and reason below (a deliberate block), and the rule has no targets.",
                 max_length=6,
@@ -59,6 +60,7 @@ class Migration(migrations.Migration):
             name="reject_reason",
             field=models.CharField(
                 blank=True,
+                db_default="",
                 help_text="For a rule that rejects: the reason phrase sent with the code, e.g. Forbidden.",
                 max_length=64,
                 validators=[routing.validators.validate_reason_phrase],
@@ -73,6 +75,7 @@ class Migration(migrations.Migration):
                     ("route", "Route the calls to the targets"),
                     ("reject", "Reject the calls with a SIP code"),
                 ],
+                db_default="route",
                 default="route",
                 help_text="Route: the calls go to the targets (at least one). Reject: the router answers the calls with the SIP code and reason below (a deliberate block), and the rule has no targets.",
                 max_length=6,
@@ -97,6 +100,7 @@ class Migration(migrations.Migration):
             name="reject_reason",
             field=models.CharField(
                 blank=True,
+                db_default="",
                 help_text="For a rule that rejects: the reason phrase sent with the code, e.g. Forbidden.",
                 max_length=64,
                 validators=[routing.validators.validate_reason_phrase],

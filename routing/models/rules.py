@@ -65,6 +65,8 @@ class RouteRule(TimestampedModel):
         max_length=6,
         choices=RuleAction.choices,
         default=RuleAction.ROUTE,
+        # Also the database's default: rows written in SQL (bench data, COPY) route.
+        db_default=RuleAction.ROUTE,
         help_text="Route: the calls go to the targets (at least one). Reject: the router "
         "answers the calls with the SIP code and reason below (a deliberate block), and the "
         "rule has no targets.",
@@ -84,6 +86,7 @@ class RouteRule(TimestampedModel):
         "reject with reason",
         max_length=validators.REASON_PHRASE_MAX,
         blank=True,
+        db_default="",
         validators=[validators.validate_reason_phrase],
         help_text="For a rule that rejects: the reason phrase sent with the code, e.g. Forbidden.",
     )
