@@ -61,6 +61,7 @@ class Migration(migrations.Migration):
             field=models.CharField(
                 blank=True,
                 db_default="",
+                default="",
                 help_text="For a rule that rejects: the reason phrase sent with the code, e.g. Forbidden.",
                 max_length=64,
                 validators=[routing.validators.validate_reason_phrase],
@@ -101,6 +102,7 @@ class Migration(migrations.Migration):
             field=models.CharField(
                 blank=True,
                 db_default="",
+                default="",
                 help_text="For a rule that rejects: the reason phrase sent with the code, e.g. Forbidden.",
                 max_length=64,
                 validators=[routing.validators.validate_reason_phrase],

@@ -86,6 +86,7 @@ class RouteRule(TimestampedModel):
         "reject with reason",
         max_length=validators.REASON_PHRASE_MAX,
         blank=True,
+        default="",  # (with db_default alone, a new object holds a DatabaseDefault)
         db_default="",
         validators=[validators.validate_reason_phrase],
         help_text="For a rule that rejects: the reason phrase sent with the code, e.g. Forbidden.",
