@@ -407,6 +407,10 @@ GRAMMARS: dict[str, tuple[list[str], str]] = {
     "validate_display_name": (["Acme Corp", "Zoë O'Neil", 'Smith, "J"'], r"[^\x00-\x1f\x7f]*"),
     "validate_header_lines": (["X-Account: acme\nX-Tier: gold", "X-A: 1"], r"(?s).*"),
     "validate_sip_codes": (["408,480,503", "486"], r"[0-9, ]+"),
+    "validate_reason_phrase": (
+        ["Temporarily Unavailable", "Premium-Rate (0899) Blocked!"],
+        r"[\x21-\x7e]+(?: [\x21-\x7e]+)*",
+    ),
     "validate_api_urls": (
         ["http://127.0.0.1:8000/kamailio/rtjson\nhttps://c4.example/k", "http://[::1]/k"],
         r"(?s).*",
