@@ -1,6 +1,6 @@
 """What a rule's reject action costs per call, in the engine alone (no server, no database).
 
-    .venv/bin/python bench/reject_bench.py [--number 100000] [--reference main]
+    .venv/bin/python bench/reject_bench.py [--number 100000] [--reference COMMIT]
 
 A rule routes or rejects (issue 12, item 5): decide() reads one more field of the chosen
 rule. Measured on one table and one outbound query (a PBX's call to a French mobile, a
@@ -8,8 +8,9 @@ rule with a carrier of two gateways), each line the CPU time of one decide() cal
 microseconds (the process's CPU time, best of 3 interleaved runs of 5 timeit rounds: on a
 shared machine, wall time mostly measures the neighbours):
 
-- reference: routing/engine/decide.py as it is on the `--reference` branch (git show),
-  loaded beside this tree's, on the same table and query: the cost before the check;
+- reference: routing/engine/decide.py as it is at `--reference` (default: where this
+  branch left main, `git merge-base HEAD main`), loaded beside this tree's by git show, on
+  the same table and query: the cost before the check;
 - this tree: the same call with the reject check;
 - a rule that rejects: the answer of a blocking rule (no gateways ordered, no routes built).
 
@@ -119,8 +120,13 @@ def per_call_us(call, number: int) -> float:  # type: ignore[no-untyped-def]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--number", type=int, default=100_000, help="calls per timeit round")
-    parser.add_argument("--reference", default="main", help="branch of the reference decide.py")
+    parser.add_argument("--reference", help="commit of the reference decide.py")
     args = parser.parse_args()
+    if args.reference is None:
+        args.reference = subprocess.run(
+            ["git", "merge-base", "HEAD", "main"],
+            cwd=ROOT, capture_output=True, text=True, check=False, timeout=30,
+        ).stdout.strip()[:10] or "main"  # fmt: skip
     tbl, rng = table(), random.Random(1)
     routed, blocked = query("33612345678"), query("33899123456")
     assert this_tree.decide(routed, tbl, NOW, rng).code == 200
