@@ -12,14 +12,18 @@ import ipaddress
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch, QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
 from routing import imports
 from routing.admin_csv import CsvImportExportMixin
+from routing.api.history import object_history
 from routing.models import (
     Carrier,
     Did,
@@ -38,6 +42,7 @@ from routing.models import (
     RouteRule,
     RouteTarget,
     RoutingVersion,
+    RuleAction,
     RuleKind,
     Tenant,
 )
@@ -76,20 +81,11 @@ def _parent_pk(request: HttpRequest) -> str | None:
 
 class GatewayInline(OneRowOnAddMixin, admin.TabularInline):
     model = Gateway
-    fields = (
-        "name",
-        "host",
-        "port",
-        "transport",
-        "weight",
-        "strip",
-        "prefix",
-        "socket",
-        "fr_timer",
-        "fr_inv_timer",
-        "enabled",
-    )
+    # What fits on a row at 1366 px; number handling, socket and timers are on the gateway's
+    # own page (the row's change link), as the heading says.
+    fields = ("name", "host", "port", "transport", "weight", "enabled")
     show_change_link = True
+    verbose_name_plural = "Gateways (open one for its number handling, outgoing socket and timers)"
 
 
 class CarrierIpSourceInline(OneRowOnAddMixin, admin.TabularInline):
@@ -155,8 +151,39 @@ class PbxInline(OneRowOnAddMixin, admin.TabularInline):
     verbose_name_plural = "PBXs (open one for its IP sources, number handling and timers)"
 
 
+NO_TARGETS = (
+    "A rule that routes needs at least one target. To refuse these calls on purpose, "
+    "choose 'Reject' as the action and give the SIP code and reason."
+)
+TARGETS_OF_A_REJECT = (
+    "A rule that rejects its calls has no targets: delete them, or choose 'Route' as the action."
+)
+
+
+class RouteTargetFormSet(BaseInlineFormSet):
+    """A rule routes to at least one target, or rejects and has none (issue 12, item 5)."""
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        kept = [
+            form
+            for form in self.forms
+            if form.cleaned_data  # an empty extra row has none
+            and not self._should_delete_form(form)
+            and (form.cleaned_data.get("carrier") or form.cleaned_data.get("gateway"))
+        ]
+        rule = self.instance
+        if rule.action == RuleAction.REJECT and kept:
+            raise ValidationError(TARGETS_OF_A_REJECT)
+        if rule.action == RuleAction.ROUTE and not kept:
+            raise ValidationError(NO_TARGETS)
+
+
 class RouteTargetInline(OneRowOnAddMixin, admin.TabularInline):
     model = RouteTarget
+    formset = RouteTargetFormSet
     fields = ("order", "carrier", "gateway", "weight")
     ordering = ("order", "id")
     autocomplete_fields = ("carrier", "gateway")
@@ -637,6 +664,14 @@ class DidAdmin(CsvImportExportMixin, SimpleHistoryAdmin):
     csv_importer = staticmethod(imports.import_dids)
     csv_exporter = staticmethod(imports.export_dids)
     csv_filename = "dids.csv"
+    csv_format_template = "admin/routing/csv_format_did.html"
+    csv_example_filename = "example-dids.csv"
+    csv_example = (
+        "tenant,number,match,range_end,pbx,description,enabled\r\n"
+        "Acme Corp,33123450000,exact,,acme-hq,Reception,true\r\n"
+        "Acme Corp,33123450100,range,33123450199,acme-hq,Sales desks,true\r\n"
+        "Acme Corp,3312346,prefix,,acme-hq,Every number of the 3312346 block,true\r\n"
+    )
 
     list_display = ("numbers", "match", "tenant", "pbx", "description", "enabled")
     list_display_links = ("numbers",)
@@ -934,20 +969,23 @@ class RouteRuleAdmin(CsvImportExportMixin, SimpleHistoryAdmin):
     csv_importer = staticmethod(imports.import_route_rules)
     csv_exporter = staticmethod(imports.export_route_rules)
     csv_filename = "routes.csv"
-
-    list_display = (
-        "rule_name",
-        "prefix_display",
-        "caller_prefix",
-        "scope",
-        "window",
-        "target_list",
-        "priority",
-        "enabled",
+    csv_format_template = "admin/routing/csv_format_routerule.html"
+    csv_example_filename = "example-route-rules.csv"
+    csv_example = (
+        "tenant,name,prefix,priority,action,targets,reject_code,reject_reason\r\n"
+        ",Spain,34,100,route,carrier:Alpha Telecom@0/60;carrier:Beta Voice@0/40,,\r\n"
+        ",Italy,39,100,route,carrier:Beta Voice@0;gateway:Alpha Telecom/alpha-1@1,,\r\n"
+        "Acme Corp,Acme to Germany,49,50,route,carrier:Gamma Carrier,,\r\n"
+        ",Premium numbers,3389,100,reject,,403,Premium Numbers Blocked\r\n"
     )
+
+    # What an operator scans for, in columns that fit beside the sidebar and the filters at
+    # 1366 px: which calls (prefixes, scope, window in one cell), where they go (failover
+    # steps with their weight shares), then priority and enabled.
+    list_display = ("rule_name", "which_calls", "target_list", "priority", "enabled")
     list_display_links = ("rule_name",)
     list_editable = ("enabled",)
-    list_filter = ("enabled", ScopeFilter, TimeWindowFilter, "tenant")
+    list_filter = ("enabled", "action", ScopeFilter, TimeWindowFilter, "tenant")
     list_select_related = ("tenant",)
     search_fields = ("name", "prefix", "caller_prefix", "description", "tenant__name")
     search_help_text = "Name, destination prefix (e.g. 336), caller prefix or tenant."
@@ -962,6 +1000,15 @@ class RouteRuleAdmin(CsvImportExportMixin, SimpleHistoryAdmin):
                 "they go to (the targets, below). Leave the tenant empty for a rule every "
                 "tenant uses; a tenant's own rule wins over a global one with the same "
                 "prefixes.",
+            },
+        ),
+        (
+            "What happens to the calls",
+            {
+                "fields": ("action", "reject_code", "reject_reason"),
+                "description": "A rule routes its calls to its targets (below, at least "
+                "one), or rejects them with the SIP code and reason you choose, e.g. 403 "
+                "Forbidden to block a destination.",
             },
         ),
         (
@@ -994,6 +1041,17 @@ class RouteRuleAdmin(CsvImportExportMixin, SimpleHistoryAdmin):
         RECORD_FIELDSET,
     )
     inlines = (RouteTargetInline,)
+    object_history_template = "admin/routing/routerule/object_history.html"
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
+        # The rule's own records come from django-simple-history's view; its targets' records
+        # (their own rows) are listed below them, as the API's history includes them.
+        target_history = []
+        if object_id.isdigit():
+            target_history = target_changes(int(object_id))
+        return super().history_view(
+            request, object_id, {**(extra_context or {}), "target_history": target_history}
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[RouteRule]:
         targets = RouteTarget.objects.select_related("carrier", "gateway__carrier").order_by(
@@ -1005,31 +1063,86 @@ class RouteRuleAdmin(CsvImportExportMixin, SimpleHistoryAdmin):
     def rule_name(self, obj: RouteRule) -> str:
         return obj.name or f"(unnamed, prefix {obj.prefix or 'default'})"
 
-    @admin.display(description="destination prefix", ordering="prefix")
-    def prefix_display(self, obj: RouteRule) -> str:
-        return obj.prefix or "(default route)"
+    @admin.display(description="which calls", ordering="prefix")
+    def which_calls(self, obj: RouteRule) -> str:
+        lines = [f"to {obj.prefix}…" if obj.prefix else "to any number (default route)"]
+        if obj.caller_prefix:
+            lines.append(f"from {obj.caller_prefix}…")
+        lines.append(f"tenant {obj.tenant.name}" if obj.tenant_id else "every tenant")
+        if obj.has_window:
+            lines.append(self.window(obj))
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines))
 
-    @admin.display(description="scope", ordering="tenant__name")
-    def scope(self, obj: RouteRule) -> str:
-        return obj.tenant.name if obj.tenant_id else "global"
-
-    @admin.display(description="time window")
     def window(self, obj: RouteRule) -> str:
-        if not obj.has_window:
-            return "always"
         days = f"days {obj.weekdays}" if obj.weekdays else "every day"
         if obj.start_time is None or obj.end_time is None:
             return f"{days} ({obj.timezone})"
         hours = f"{obj.start_time:%H:%M}-{obj.end_time:%H:%M}"
         return f"{days} {hours} ({obj.timezone})"
 
-    @admin.display(description="targets (failover order)")
+    @admin.display(description="targets, by failover step")
     def target_list(self, obj: RouteRule) -> str:
-        parts = []
-        for target in obj.targets.all():
-            label = f"gateway {target.gateway}" if target.gateway_id else str(target.carrier)
-            parts.append(f"{target.order}: {label}")
-        return "; ".join(parts) or "none: calls matching this rule fail"
+        if obj.rejects:
+            return f"rejects: {obj.reject_code} {obj.reject_reason}"
+        steps = target_steps(obj.targets.all())
+        if not steps:
+            return "none: calls matching this rule fail"
+        return format_html_join(mark_safe("<br>"), "{}. {}", steps)
+
+
+def target_changes(rule_id: int) -> list[dict[str, Any]]:
+    """The history records of a rule's targets (routing.api.history's entries, newest
+    first), with carriers and gateways named instead of their ids."""
+    entries = object_history(RouteRule, rule_id, related=((RouteTarget, "rule_id"),))
+    kind = str(RouteTarget._meta.verbose_name)
+    entries = [entry for entry in entries if entry["object_type"] == kind]
+    wanted: dict[str, set[int]] = {"carrier": set(), "gateway": set()}
+    for entry in entries:
+        for change in entry["changes"]:
+            if change["field"] in wanted:
+                wanted[change["field"]].update(v for v in (change["old"], change["new"]) if v)
+    names = {
+        "carrier": {c.pk: c.name for c in Carrier.objects.filter(pk__in=wanted["carrier"])},
+        "gateway": {
+            g.pk: f"gateway {g.name} ({g.carrier})"
+            for g in Gateway.objects.filter(pk__in=wanted["gateway"]).select_related("carrier")
+        },
+    }
+    for entry in entries:
+        entry["changes"] = [c for c in entry["changes"] if c["field"] != "rule"]
+        for change in entry["changes"]:
+            known = names.get(change["field"])
+            if known is not None:
+                for side in ("old", "new"):
+                    value = change[side]
+                    if value is not None:
+                        change[side] = known.get(value, f"{change['field']} #{value} (deleted)")
+    return entries
+
+
+def _target_label(target: RouteTarget) -> str:
+    if target.gateway_id:
+        return f"gateway {target.gateway.name} ({target.gateway.carrier})"
+    return str(target.carrier)
+
+
+def target_steps(targets: Any) -> list[tuple[int, str]]:
+    """A rule's targets as failover steps, numbered from 1 by order: each step's targets with
+    their share of its calls when it has more than one ("Delta Networks 60% · Gamma 40%")."""
+    by_order: dict[int, list[RouteTarget]] = {}
+    for target in targets:
+        by_order.setdefault(target.order, []).append(target)
+    steps = []
+    for number, order in enumerate(sorted(by_order), start=1):
+        group = by_order[order]
+        total = sum(t.weight for t in group) or 1
+        if len(group) == 1:
+            text = _target_label(group[0])
+        else:
+            shares = (f"{_target_label(t)}\u00a0{round(100 * t.weight / total)}%" for t in group)
+            text = " · ".join(shares)
+        steps.append((number, text))
+    return steps
 
 
 # --- Router instances and the version -------------------------------------------------------

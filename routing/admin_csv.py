@@ -14,7 +14,26 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from routing import imports
+from routing.admin_log import log_import
 from routing.streaming import StreamingCsvResponse
+
+
+def counted(count: int, opts: Any) -> str:
+    """ "1 route rule", "2 route rules"."""
+    return f"{count} {opts.verbose_name if count == 1 else opts.verbose_name_plural}"
+
+
+def import_message(filename: str, opts: Any, result: Any) -> str:
+    """What an import did, the file named as uploaded (the admin capitalizes a message's
+    first letter: the message does not start with the name)."""
+    created, deleted = result.created, result.deleted
+    if result.dry_run:
+        text = f"Checked “{filename}”: {counted(created, opts)} would be created"
+        text += f", {deleted} deleted" if deleted else ""
+        return text + " (check only: nothing was written)."
+    verb = "was" if created == 1 else "were"
+    text = f"Imported “{filename}”: {counted(created, opts)} {verb} created"
+    return text + (f", {deleted} deleted." if deleted else ".")
 
 
 class CsvImportForm(forms.Form):
@@ -52,6 +71,11 @@ class CsvImportExportMixin:
     csv_importer: Any
     csv_exporter: Any
     csv_filename: str
+    # What the import page tells the operator: the file's format (a template), and an
+    # example file to download (`csv_example`, saved as `csv_example_filename`).
+    csv_format_template: str
+    csv_example: str
+    csv_example_filename: str
     actions = ["export_selected_csv"]
 
     def get_urls(self) -> list[URLPattern]:
@@ -61,6 +85,11 @@ class CsvImportExportMixin:
                 "import-csv/",
                 self.admin_site.admin_view(self.import_csv_view),  # type: ignore[attr-defined]
                 name="{}_{}_import_csv".format(*info),
+            ),
+            path(
+                "import-csv/example/",
+                self.admin_site.admin_view(self.example_csv_view),  # type: ignore[attr-defined]
+                name="{}_{}_import_csv_example".format(*info),
             ),
             path(
                 "export-csv/",
@@ -75,6 +104,13 @@ class CsvImportExportMixin:
             raise PermissionDenied
         # Streamed a batch of rows at a time (routing.streaming), as the API's export.
         return StreamingCsvResponse(type(self).csv_exporter.chunks(), self.csv_filename)
+
+    def example_csv_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_add_permission(request):  # type: ignore[attr-defined]
+            raise PermissionDenied
+        response = HttpResponse(self.csv_example, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{self.csv_example_filename}"'
+        return response
 
     @admin.action(description="Export selected as CSV")
     def export_selected_csv(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse:
@@ -106,14 +142,10 @@ class CsvImportExportMixin:
             except UnicodeDecodeError:
                 failure = "The file is not UTF-8 text; nothing was imported."
             else:
-                verb = "would be" if result.dry_run else "were"
                 self.message_user(  # type: ignore[attr-defined]
-                    request,
-                    f"{upload.name}: {result.created} {opts.verbose_name_plural} {verb} created"
-                    + (f", {result.deleted} deleted" if result.deleted else "")
-                    + (" (check only: nothing written)." if result.dry_run else "."),
-                    messages.SUCCESS,
+                    request, import_message(upload.name, opts, result), messages.SUCCESS
                 )
+                log_import(request.user, self.model, upload.name, result, "Admin")  # type: ignore[attr-defined]
                 changelist = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
                 return HttpResponseRedirect(changelist)
         context = {
@@ -123,6 +155,8 @@ class CsvImportExportMixin:
             "form": form,
             "errors": errors,
             "failure": failure,
-            "format_help": (imports.__doc__ or "").strip(),
+            "format_template": self.csv_format_template,
+            "example_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_import_csv_example"),
+            "example_filename": self.csv_example_filename,
         }
         return TemplateResponse(request, "admin/routing/csv_import.html", context)

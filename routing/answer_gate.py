@@ -13,8 +13,8 @@ call), and keeps what fails them out of the answers:
 - a carrier with a bad From domain or extra header: disabled the same way (its gateways
   are skipped, its traffic refused 403);
 - an IP source whose network does not parse (a scope id): left out (403 for its traffic);
-- a route rule with a bad caller ID, display name or extra header: left out (the next best
-  rule routes, or 404);
+- a route rule with a bad caller ID, display name, extra header, or reject code or reason:
+  left out (the next best rule routes, or 404);
 - a number list whose refusal code is not 400-699 or whose reason is not a reason phrase
   (validators.validate_reason_phrase): it still refuses, with the default 403 and reason of
   its side, so that a blocked number stays blocked.
@@ -44,6 +44,7 @@ from routing.engine.table import (
     TableRows,
 )
 from routing.models.lists import DEFAULT_CODE, DEFAULT_REASONS
+from routing.models.rules import REJECT_CODE_RANGE
 
 logger = logging.getLogger("c4router.loader")
 
@@ -190,11 +191,20 @@ def gate_rows(rows: TableRows) -> TableRows:
     )
 
 
+def _validate_reject_code(text: str) -> None:
+    low, high = REJECT_CODE_RANGE
+    if not low <= int(text) <= high:
+        raise ValidationError(f"Not a SIP failure code ({low}-{high}).", code="reject_code")
+
+
 def rule_ok(rule: RuleRow) -> bool:
     """Whether a route rule's own strings may reach an answer (a plain rule has none)."""
-    if not (rule.caller_id or rule.from_display or rule.extra_headers):
+    if not (rule.caller_id or rule.from_display or rule.extra_headers or rule.reject_code):
         return True  # most rules of a big table: nothing to check, nothing spent
     checks: list[tuple[str, Callable[[str], None], str]] = []
+    if rule.reject_code:
+        checks.append(("reject_code", _validate_reject_code, str(rule.reject_code)))
+        checks.append(("reject_reason", validators.validate_reason_phrase, rule.reject_reason))
     if rule.caller_id:
         checks.append(("caller_id", validators.validate_digits, rule.caller_id))
     if rule.from_display:

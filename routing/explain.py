@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import orjson
 
-from routing.engine.decide import Decision, decide
+from routing.engine.decide import OUTBOUND, Decision, decide
 from routing.engine.lists import PREFIX, RANGE, Listed
 from routing.engine.query import QueryError, parse_query
 from routing.engine.rtjson import answer_document
-from routing.engine.table import Table
+from routing.engine.table import Table, Window
 from routing.loader import build_from_database
 from routing.models import NumberListEntry
 
@@ -100,8 +100,12 @@ def describe(decision: Decision, table: Table, now: datetime) -> list[str]:
         )
     if decision.listed is not None:
         lines.append(f"Number list: {describe_listed(decision.listed)}")
+    lines.extend(f"Skipped: {reason}" for reason in closed_windows(decision, table, now))
     if decision.rule is not None:
         lines.append(f"Rule: {decision.rule.label}")
+        if decision.rule.reject_code:
+            rule = decision.rule
+            lines.append(f"Action: reject with {rule.reject_code} {rule.reject_reason}")
     lines.append(f"Decision: {decision.why}")
     if decision.limits:
         lines.append(f"Limits of the call: {describe_limits(decision.limits, table)}")
@@ -163,3 +167,43 @@ def describe_limits(spec: str, table: Table) -> str:
             bounds.append(f"{cps} calls/s")
         parts.append(f"{_limit_owner(key, table)} {', '.join(bounds)}")
     return "; ".join(parts)
+
+
+def window_text(window: Window) -> str:
+    days = f"days {''.join(str(d) for d in sorted(window.weekdays))}" if window.weekdays else ""
+    hours = ""
+    if window.start is not None and window.end is not None:
+        hours = f"{window.start:%H:%M}-{window.end:%H:%M}"
+    return " ".join(part for part in (days, hours, str(window.tz)) if part)
+
+
+def closed_windows(decision: Decision, table: Table, now: datetime) -> list[str]:
+    """The rules that match the call but were passed over because their time window is
+    closed at `now`: those with a destination prefix at least as long as the chosen rule's
+    (the others would have lost anyway), each with its window and the local time."""
+    source = decision.source
+    if decision.direction != OUTBOUND or source is None or source.pbx is None:
+        return []
+    callee, caller = decision.callee or "", decision.caller or ""
+    if not callee:
+        return []
+    shortest = len(decision.rule.prefix) if decision.rule is not None else 0
+    reasons = []
+    for length in table.rule_prefix_lengths:  # the lengths some rule's prefix has
+        if not shortest <= length <= len(callee):
+            continue
+        for scope in (source.pbx.tenant_id, None):
+            for rule in table.rules_at(scope, callee[:length]):
+                window = rule.window
+                if (
+                    window is None
+                    or window.is_open(now)
+                    or not caller.startswith(rule.caller_prefix)
+                ):
+                    continue
+                local = now.astimezone(window.tz)
+                reasons.append(
+                    f"{rule.label}: its time window ({window_text(window)}) is closed at "
+                    f"{local:%A %H:%M} local time"
+                )
+    return reasons

@@ -7,11 +7,14 @@ Route rules, one rule per line (header line required; columns in any order, only
 is required; a missing or empty cell takes the model's default):
 
     tenant,name,prefix,caller_prefix,priority,enabled,weekdays,start_time,end_time,timezone,
-    targets,caller_id,from_display,extra_headers,description
+    targets,action,reject_code,reject_reason,caller_id,from_display,extra_headers,description
 
 - tenant: the tenant's name; empty for a global rule.
 - enabled: true/false (also yes/no, 1/0); empty is true.
 - start_time, end_time: HH:MM (or HH:MM:SS), both or neither.
+- action: route (the default: the calls go to the targets, at least one) or reject (the
+  calls are refused with reject_code, 400-699, and reject_reason, e.g. 403 and Forbidden;
+  no targets).
 - targets: the failover list, items separated by ';', each
       carrier:CARRIER[@ORDER[/WEIGHT]]            a whole carrier (its gateways)
       gateway:CARRIER/GATEWAY[@ORDER[/WEIGHT]]    one gateway of a carrier
@@ -87,6 +90,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import difflib
 import io
 import itertools
 import pickle
@@ -118,6 +122,7 @@ from routing.models import (
     Pbx,
     RouteRule,
     RouteTarget,
+    RuleAction,
     Tenant,
     bump_routing_version,
     record_changes,
@@ -146,6 +151,9 @@ ROUTE_COLUMNS = (
     "end_time",
     "timezone",
     "targets",
+    "action",
+    "reject_code",
+    "reject_reason",
     "caller_id",
     "from_display",
     "extra_headers",
@@ -314,8 +322,17 @@ def _records(
     with the file itself (header, cell count, not CSV, not UTF-8) are reported and end the
     reading. Nothing is kept: the caller checks each record as it comes.
     """
-    reader = csv.reader(file)
+    lines = iter(file)
+    reader = csv.reader(())
     try:
+        first = next(lines, None)
+        # A spreadsheet set to a language whose decimal mark is a comma saves "CSV" with
+        # semicolons between the columns: a header without commas but with semicolons says
+        # so (a target list inside such a file is quoted, as any CSV writer quotes a cell
+        # holding the separator).
+        delimiter = ";" if first is not None and "," not in first and ";" in first else ","
+        reader = csv.reader(itertools.chain([first] if first is not None else [], lines),
+                            delimiter=delimiter)  # fmt: skip
         header = next(reader, None)
         if header is None:
             errors.add(1, "file", "The file is empty: expected a header line.")
@@ -324,6 +341,14 @@ def _records(
         unknown = [name for name in names if name not in columns]
         missing = [name for name in required if name not in names]
         for name in unknown:
+            if ";" in name:  # a semicolon-separated header with a comma somewhere
+                errors.add(
+                    1,
+                    "file",
+                    "The columns look separated by ';': separate them with ',' (save as "
+                    "'CSV UTF-8, comma-separated'), or use ';' everywhere in the header.",
+                )
+                continue
             errors.add(1, name, f"Unknown column: use {', '.join(columns)}.")
         for name in missing:
             errors.add(1, name, "This column is required.")
@@ -477,6 +502,11 @@ class _TargetResolver:
 
     def __init__(self) -> None:
         self.carriers = dict(Carrier.objects.values_list("name", "id"))
+        # As an operator types them: "alpha telecom" is "Alpha Telecom" when only one carrier
+        # has that name in any case.
+        self.folded: dict[str, list[str]] = defaultdict(list)
+        for name in self.carriers:
+            self.folded[name.casefold()].append(name)
         self.gateways = {
             (carrier, name): pk
             for carrier, name, pk in Gateway.objects.values_list("carrier__name", "name", "id")
@@ -537,17 +567,15 @@ class _TargetResolver:
             )
         carrier_id = gateway_id = None
         if kind == "carrier":
-            carrier_name = _unescape(name)
-            carrier_id = self.carriers.get(carrier_name)
-            if carrier_id is None:
-                raise ValidationError(f"there is no carrier named '{carrier_name}'.")
+            carrier_id = self.carriers[self._carrier_name(_unescape(name))]
         else:
             names = _split(name, "/")
             if len(names) != 2:
                 raise ValidationError(
                     "name a gateway as CARRIER/GATEWAY (write a '/' in a name as '\\/')."
                 )
-            carrier_name, gateway_name = _unescape(names[0]), _unescape(names[1])
+            carrier_name = self._carrier_name(_unescape(names[0]))
+            gateway_name = _unescape(names[1])
             gateway_id = self.gateways.get((carrier_name, gateway_name))
             if gateway_id is None:
                 raise ValidationError(
@@ -557,6 +585,21 @@ class _TargetResolver:
         order = self._number(self.order_field, order_text.strip(), position, "order")
         weight = self._number(self.weight_field, weight_text.strip(), self.default_weight, "weight")
         return _Target(carrier_id, gateway_id, order, weight)
+
+    def _carrier_name(self, name: str) -> str:
+        """The carrier's name as stored: the name itself, or the one carrier whose name
+        differs only in case; else an error with the closest names."""
+        if name in self.carriers:
+            return name
+        same = self.folded.get(name.casefold(), [])
+        if len(same) == 1:
+            return same[0]
+        close = sorted(same) or [
+            self.folded[folded][0]
+            for folded in difflib.get_close_matches(name.casefold(), self.folded, n=3)
+        ]
+        hint = f": did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
+        raise ValidationError(f"there is no carrier named '{name}'{hint}")
 
     @staticmethod
     def _number(model_field: models.Field, text: str, default: int, label: str) -> int:
@@ -852,11 +895,21 @@ _RULE_FIELDS = (
     "start_time",
     "end_time",
     "timezone",
+    "action",
+    "reject_code",
+    "reject_reason",
     "caller_id",
     "from_display",
     "extra_headers",
     "description",
 )
+
+
+NO_TARGETS = (
+    "A rule that routes needs at least one target. To refuse these calls on purpose, set "
+    "action to reject with a reject_code and reject_reason."
+)
+TARGETS_OF_A_REJECT = "A rule that rejects its calls (action reject) has no targets."
 
 
 def _rule_key(tenant_id: int | None, values: dict[str, Any]) -> tuple[Any, ...]:
@@ -935,6 +988,14 @@ def import_route_rules(
             except ValidationError as exc:
                 errors.add_validation(line, exc, "prefix")
                 continue
+            # A rule routes (at least one target) or rejects (none): nothing in between
+            # (said once the line's cells are right: a bad targets cell is its own error).
+            if target_errors or (tenant_name and tenant_id is None):
+                pass
+            elif values["action"] == RuleAction.ROUTE and not targets:
+                errors.add(line, "targets", NO_TARGETS)
+            elif values["action"] == RuleAction.REJECT and targets:
+                errors.add(line, "targets", TARGETS_OF_A_REJECT)
             key = _rule_key(tenant_id, values)
             if key in keys:
                 errors.add(
@@ -983,7 +1044,8 @@ def _check_existing_rules(keys: dict[tuple[Any, ...], int], errors: _Errors) -> 
     prefixes = sorted({key[1] for key in keys})
     for batch in _chunks(prefixes, LOOKUP_CHUNK):
         existing = RouteRule.objects.filter(prefix__in=batch).values_list(
-            "id",
+            "name",
+            "tenant__name",
             "tenant_id",
             "prefix",
             "caller_prefix",
@@ -993,14 +1055,18 @@ def _check_existing_rules(keys: dict[tuple[Any, ...], int], errors: _Errors) -> 
             "timezone",
             "priority",
         )
-        for pk, *key in existing:
+        for name, tenant_name, *key in existing:
             line = keys.get(tuple(key))
             if line is not None:
+                scope = f"tenant {tenant_name}" if tenant_name else "global"
+                prefix = f"prefix {key[1]}" if key[1] else "the default route (empty prefix)"
+                called = f" ('{name}')" if name else ""
                 errors.add(
                     line,
                     "prefix",
-                    f"Rule {pk} already exists with this scope, prefix, caller prefix, time "
-                    "window and priority (import with replace to redefine it).",
+                    f"A rule{called} already exists for {scope}, {prefix}, with the same "
+                    "caller prefix, time window and priority (import with replace to "
+                    "redefine it).",
                 )
 
 
@@ -1146,6 +1212,8 @@ def _route_rule_batches(queryset: models.QuerySet[RouteRule] | None) -> Iterator
             cells["start_time"] = _time_text(cells["start_time"])
             cells["end_time"] = _time_text(cells["end_time"])
             cells["targets"] = ";".join(targets)
+            code = cells["reject_code"]
+            cells["reject_code"] = "" if code is None else str(code)
             yield [cells[name] for name in ROUTE_COLUMNS]
 
     yield from _batched(lines(), BATCH_SIZE)

@@ -310,7 +310,8 @@ def _read_health(using: str) -> Iterator[HealthRow]:
 # find them (it was 40 MB of a 1M-prefix worker's memory).
 _RULE_COLUMNS = (
     "r.id, r.name, r.tenant_id, r.prefix, r.caller_prefix, r.priority, r.weekdays, "
-    "r.start_time, r.end_time, r.timezone, r.caller_id, r.from_display, r.extra_headers"
+    "r.start_time, r.end_time, r.timezone, r.caller_id, r.from_display, r.extra_headers, "
+    "r.reject_code, r.reject_reason"
 )
 _TARGET_CELL = {
     "postgresql": "string_agg(concat_ws(':', t.\"order\", t.weight, coalesce(t.carrier_id, 0), "
@@ -392,7 +393,8 @@ def _read_rules(
     add_plain = into.add_plain if into is not None else None
     for (
         rule_id, name, tenant_id, prefix, caller_prefix, priority, weekdays,
-        start_cell, end_cell, tz, caller_id, from_display, extra, cell, slot,
+        start_cell, end_cell, tz, caller_id, from_display, extra, reject_code, reject_reason,
+        cell, slot,
     ) in _stream(connection, sql, target_params + rule_params):  # fmt: skip
         if slot >= len(lists) or lists[slot] is None:
             if slot >= len(lists):
@@ -404,6 +406,7 @@ def _read_rules(
             and priority == PLAIN_PRIORITY
             and not (name or caller_prefix or weekdays or caller_id or from_display or extra)
             and start_cell is None
+            and reject_code is None
             and rule_id <= PLAIN_MAX_ID
         ):
             add_plain(rule_id, tenant_id, prefix, slot)
@@ -428,6 +431,8 @@ def _read_rules(
             caller_id=caller_id,
             from_display=from_display,
             extra_headers=_headers(extra) if extra else (),
+            reject_code=reject_code or 0,
+            reject_reason=reject_reason,
         )
         if not rule_ok(rule):  # left out of answers, and reported (routing.answer_gate)
             continue

@@ -344,23 +344,21 @@ def validate_sip_codes(value: str) -> None:
 
 
 REASON_PHRASE_MAX = 64
-# RFC 3261 Reason-Phrase: text on the status line, no control character (CR or LF would end
-# the line); UTF-8 allowed. Kept to one readable line: no leading or trailing space.
-_REASON_PHRASE_RE = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+# RFC 3261 Reason-Phrase: text on the status line (Kamailio's send_reply writes it as is),
+# UTF-8 allowed, no control character (CR or LF would end the line). Kept to one readable
+# line: words of printable characters separated by single spaces.
+_WORD = r"[^\s\x00-\x1f\x7f-\x9f\u2028\u2029]+"
+_REASON_PHRASE_RE = re.compile(rf"{_WORD}(?: {_WORD})*")
 
 
 def validate_reason_phrase(value: str) -> None:
-    """The reason text of a SIP refusal c4router sends (a number list's, e.g. "Destination
-    blocked"): 1-64 printable characters, no leading or trailing space."""
-    if (
-        not value
-        or len(value) > REASON_PHRASE_MAX
-        or value != value.strip()
-        or not _REASON_PHRASE_RE.fullmatch(value)
-    ):
+    """The reason phrase of a SIP refusal c4router sends (a rule that rejects, a number
+    list), e.g. 'Temporarily Unavailable' or 'Destination blocked'."""
+    if len(value) > REASON_PHRASE_MAX or not _REASON_PHRASE_RE.fullmatch(value):
         raise ValidationError(
-            f"Enter 1 to {REASON_PHRASE_MAX} printable characters without control "
-            "characters or surrounding spaces, e.g. Destination blocked.",
+            f"Enter a SIP reason phrase: 1 to {REASON_PHRASE_MAX} printable characters, "
+            "words separated by single spaces, no control characters (e.g. Destination "
+            "blocked).",
             code="reason_phrase",
         )
 

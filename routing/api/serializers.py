@@ -39,6 +39,7 @@ from routing.models import (
     RouterInstance,
     RouteRule,
     RouteTarget,
+    RuleAction,
     Tenant,
 )
 from routing.validators import validate_no_control_characters
@@ -117,6 +118,10 @@ class ModelCleanSerializer(serializers.ModelSerializer):
             field_class = serializers.CharField
             kwargs.pop("allow_unicode", None)
             validators.append(django_validators.validate_slug)
+        # The model's default as the form's initial value: the browsable API's forms show
+        # "enabled" on, priority 100... as the admin does (DRF starts a boolean off).
+        if model_field.has_default() and not callable(model_field.default):
+            kwargs.setdefault("initial", model_field.default)
         max_length = kwargs.pop("max_length", None)
         if max_length is not None:
             validators = [MaxLengthFirst(max_length, validators)]
@@ -370,6 +375,9 @@ class RouteRuleSerializer(DisplayMixin, ModelCleanSerializer):
             "caller_prefix",
             "priority",
             "enabled",
+            "action",
+            "reject_code",
+            "reject_reason",
             "weekdays",
             "start_time",
             "end_time",
@@ -381,6 +389,36 @@ class RouteRuleSerializer(DisplayMixin, ModelCleanSerializer):
             "targets",
             *TIMESTAMPS,
         ]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        # A rule routes (at least one target) or rejects (none): the rule as it will be, its
+        # targets the ones sent, or the current ones when a PATCH leaves them out.
+        rule = self.model_instance(attrs)
+        if "targets" in attrs:
+            has_targets = bool(attrs["targets"])
+        else:
+            has_targets = self.instance is not None and self.instance.targets.exists()
+        if rule.action == RuleAction.ROUTE and not has_targets:
+            raise serializers.ValidationError(
+                {
+                    "targets": [
+                        "A rule that routes needs at least one target. To refuse these calls "
+                        "on purpose, set action to 'reject' with a reject_code and "
+                        "reject_reason."
+                    ]
+                }
+            )
+        if rule.action == RuleAction.REJECT and has_targets:
+            raise serializers.ValidationError(
+                {
+                    "targets": [
+                        "A rule that rejects its calls has no targets: send an empty list, or "
+                        "set action to 'route'."
+                    ]
+                }
+            )
+        return attrs
 
     def validate_targets(self, targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # Errors keyed by the target's index, as DRF reports a nested list's own errors.

@@ -11,9 +11,20 @@ app_name = "routing-api"
 
 
 class ApiRootView(routers.APIRootView):
-    """The list of endpoints, for authenticated users only (DRF's root is open to anyone)."""
+    """c4router's configuration API: the same tenants, carriers, gateways, IP sources, DIDs,
+    route rules and router instances as the admin, to read and change from scripts and other
+    systems. Each link below lists one kind of object; every object has a history
+    (.../{id}/history/), and route rules and DIDs import and export CSV files.
 
+    Authenticate with a token (header `Authorization: Token ...`, from POST
+    /api/v1/auth/token/) or an admin login. The full reference: /api/docs/.
+    """
+
+    # Authenticated users only: DRF's own root is open to anyone.
     permission_classes = [IsAuthenticated]
+
+    def get_view_name(self) -> str:
+        return "c4router configuration API"
 
 
 class Router(routers.DefaultRouter):

@@ -18,10 +18,12 @@ from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import DjangoModelPermissions
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from routing import imports
+from routing.admin_log import ADDITION, CHANGE, DELETION, log_action, log_import
 from routing.api import filtersets, serializers
 from routing.api.history import object_history
 from routing.api.schema import RoutingAutoSchema
@@ -76,7 +78,19 @@ class RoutingViewSet(viewsets.ModelViewSet):
     # Children whose history is part of this object's (model, foreign key attname).
     history_related: tuple[tuple[type, str], ...] = ()
 
+    # Each write is listed in the admin's "Recent actions" too (routing.admin_log).
+    def perform_create(self, serializer: Any) -> None:
+        super().perform_create(serializer)
+        instance = serializer.instance
+        log_action(self.request.user, type(instance), ADDITION, "Added through the API.", instance)
+
+    def perform_update(self, serializer: Any) -> None:
+        super().perform_update(serializer)
+        instance = serializer.instance
+        log_action(self.request.user, type(instance), CHANGE, "Changed through the API.", instance)
+
     def perform_destroy(self, instance: Any) -> None:
+        described, model = str(instance), type(instance)
         try:
             instance.delete()
         except (ProtectedError, RestrictedError) as exc:
@@ -85,6 +99,7 @@ class RoutingViewSet(viewsets.ModelViewSet):
                 f"Cannot delete {instance._meta.verbose_name} '{instance}': it is used by "
                 f"{', '.join(used_by)}. Delete or change those first."
             ) from None
+        log_action(self.request.user, model, DELETION, "Deleted through the API.", repr_=described)
 
     @extend_schema(
         summary="Audit history: who changed what, when (newest first)",
@@ -221,6 +236,7 @@ class CsvImportExportMixin:
         except imports.ImportFailed as exc:
             body = {"detail": str(exc.summary), "errors": [e.as_dict() for e in exc.errors]}
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        log_import(request.user, model, upload.name, result, "API")
         return Response(serializers.ImportResultSerializer(result.as_dict()).data)
 
     @staticmethod
@@ -249,12 +265,21 @@ class DidViewSet(CsvImportExportMixin, RoutingViewSet):
     export_filename = "dids.csv"
 
 
+class JsonFormBrowsableAPIRenderer(BrowsableAPIRenderer):
+    """The browsable API with its raw (JSON) form only: DRF's HTML form cannot edit a nested
+    list (a route rule's targets) and would save a rule without them."""
+
+    def get_rendered_html_form(self, data: Any, view: Any, method: str, request: Any) -> Any:
+        return None
+
+
 class RouteRuleViewSet(CsvImportExportMixin, RoutingViewSet):
     queryset = RouteRule.objects.select_related("tenant").prefetch_related("targets")
     serializer_class = serializers.RouteRuleSerializer
     filterset_class = filtersets.RouteRuleFilterSet
     ordering_fields = ["id", "prefix", "caller_prefix", "priority", "name", "updated_at"]
     history_related = ((RouteTarget, "rule_id"),)
+    renderer_classes = [JSONRenderer, JsonFormBrowsableAPIRenderer]
     importer = staticmethod(imports.import_route_rules)
     exporter = staticmethod(imports.export_route_rules)
     export_filename = "routes.csv"

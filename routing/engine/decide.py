@@ -10,7 +10,8 @@ so tests can replay any decision. The steps:
    or an allow list not holding it, refuses the call with the list's code and reason;
 4. inbound: the DID (exact, then range, then longest prefix) gives the PBX, else the To
    domain does; outbound: the best route rule (see RouteRule) gives ordered targets, less
-   the carriers whose number lists refuse the call;
+   the carriers whose number lists refuse the call, or its own refusal (a rule that
+   rejects: its SIP code and reason);
 5. each target's number and headers, translated for that target.
 """
 
@@ -254,6 +255,13 @@ def _outbound(
     if rule is None:
         return _refuse(NOT_FOUND, f"no route rule matches {callee}", **context)
     context["rule"] = rule
+    if rule.reject_code:  # a deliberate block: the rule's own answer
+        return Decision(
+            code=rule.reject_code,
+            reason=rule.reject_reason,
+            why=f"{rule.label} rejects these calls",
+            **context,  # type: ignore[arg-type]
+        )
 
     gateways, skipped = order_gateways(table, rule, rng, callee, caller)
     if not gateways:

@@ -166,6 +166,10 @@ class RuleRow(NamedTuple):
     caller_id: str = ""
     from_display: str = ""
     extra_headers: tuple[tuple[str, str], ...] = ()
+    # A rule that rejects its calls: the SIP code (400-699) and reason it answers; 0 for a
+    # rule that routes.
+    reject_code: int = 0
+    reject_reason: str = ""
 
     @property
     def label(self) -> str:
@@ -237,6 +241,7 @@ def is_plain(rule: RuleRow) -> bool:
         and not rule.caller_id
         and not rule.from_display
         and not rule.extra_headers
+        and not rule.reject_code
         and 0 <= rule.id <= _ID_MASK
     )
 

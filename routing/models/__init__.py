@@ -23,7 +23,7 @@ from routing.models.health import (
 from routing.models.instances import ListenTransport, RouterInstance
 from routing.models.lists import EntryMatch, ListMode, ListSide, NumberList, NumberListEntry
 from routing.models.normalization import Direction, NormalizationRule, NumberField, RuleKind
-from routing.models.rules import RouteRule, RouteTarget
+from routing.models.rules import RouteRule, RouteTarget, RuleAction
 from routing.models.sources import IpSource
 from routing.models.tenants import Domain, Pbx, Tenant
 from routing.models.version import (
@@ -70,6 +70,7 @@ __all__ = [
     "RouterInstance",
     "RoutingChange",
     "RoutingVersion",
+    "RuleAction",
     "RuleKind",
     "Tenant",
     "TrafficCodeRollup",

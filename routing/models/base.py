@@ -75,6 +75,7 @@ class SipEndpoint(TimestampedModel):
     )
     enabled = models.BooleanField(default=True)
     fr_timer = models.PositiveIntegerField(
+        "final-response timer (ms)",
         null=True,
         blank=True,
         validators=[MinValueValidator(FR_TIMER_RANGE[0]), MaxValueValidator(FR_TIMER_RANGE[1])],
@@ -82,6 +83,7 @@ class SipEndpoint(TimestampedModel):
         "Empty: the router default.",
     )
     fr_inv_timer = models.PositiveIntegerField(
+        "INVITE final-response timer (ms)",
         null=True,
         blank=True,
         validators=[

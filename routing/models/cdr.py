@@ -48,7 +48,7 @@ class CallRecord(models.Model):
     )
     direction = models.CharField(max_length=3, choices=CallDirection.choices, blank=True)
     tenant_id = models.IntegerField(null=True, blank=True)
-    pbx_id = models.IntegerField(null=True, blank=True)
+    pbx_id = models.IntegerField("PBX id", null=True, blank=True)
     source_carrier_id = models.IntegerField(
         null=True, blank=True, help_text="The carrier an inbound call came from."
     )
@@ -60,23 +60,30 @@ class CallRecord(models.Model):
     attempts = models.PositiveSmallIntegerField(
         default=0, help_text="Call: how many routes were tried."
     )
-    source_ip = models.CharField(max_length=45, blank=True)
+    source_ip = models.CharField("source IP address", max_length=45, blank=True)
     caller_in = models.CharField(max_length=64, blank=True, help_text="From user as received.")
     callee_in = models.CharField(max_length=64, blank=True, help_text="R-URI user as received.")
     caller = models.CharField(max_length=32, blank=True, help_text="Calling number, E.164.")
     callee = models.CharField(max_length=32, blank=True, help_text="Called number, E.164.")
     caller_out = models.CharField(max_length=64, blank=True, help_text="From user as sent.")
     callee_out = models.CharField(max_length=64, blank=True, help_text="R-URI user as sent.")
-    sip_code = models.PositiveSmallIntegerField(help_text="Final SIP code.")
-    sip_reason = models.CharField(max_length=128, blank=True)
+    sip_code = models.PositiveSmallIntegerField("SIP code", help_text="Final SIP code.")
+    sip_reason = models.CharField("SIP reason", max_length=128, blank=True)
     q850_cause = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="From a Reason: Q.850 header of the final reply."
     )
     pdd_ms = models.IntegerField(
-        null=True, blank=True, help_text="Post-dial delay: INVITE to the first 18x (ms)."
+        "post-dial delay (ms)",
+        null=True,
+        blank=True,
+        help_text="Post-dial delay: INVITE to the first 18x (ms).",
     )
-    answer_ms = models.IntegerField(null=True, blank=True, help_text="INVITE to 200 OK (ms).")
-    duration_ms = models.BigIntegerField(null=True, blank=True, help_text="Answer to end (ms).")
+    answer_ms = models.IntegerField(
+        "time to answer (ms)", null=True, blank=True, help_text="INVITE to 200 OK (ms)."
+    )
+    duration_ms = models.BigIntegerField(
+        "duration (ms)", null=True, blank=True, help_text="Answer to end (ms)."
+    )
     hangup = models.CharField(max_length=7, choices=Hangup.choices, blank=True)
 
     class Meta:
@@ -132,10 +139,10 @@ class RollupCounters(models.Model):
         default=0, help_text="Attempts answered or refused by the user (NER's numerator)."
     )
     pdd_count = models.IntegerField(default=0)
-    pdd_sum_ms = models.BigIntegerField(default=0)
+    pdd_sum_ms = models.BigIntegerField("post-dial delay sum (ms)", default=0)
     calls = models.IntegerField(default=0)
     calls_answered = models.IntegerField(default=0)
-    duration_sum_ms = models.BigIntegerField(default=0)
+    duration_sum_ms = models.BigIntegerField("duration sum (ms)", default=0)
     # Attempts whose PDD fell in each bucket of PDD_BOUNDS_MS (pdd_11: above 8 s).
     pdd_0 = models.IntegerField(default=0)
     pdd_1 = models.IntegerField(default=0)
@@ -210,7 +217,7 @@ class CodeCounters(models.Model):
     carrier_id = models.IntegerField(default=0)
     gateway_id = models.IntegerField(default=0)
     rule_id = models.IntegerField(default=0)
-    sip_code = models.PositiveSmallIntegerField()
+    sip_code = models.PositiveSmallIntegerField("SIP code")
     count = models.IntegerField(default=0)
 
     class Meta:

@@ -42,9 +42,14 @@ class RouterInstance(TimestampedModel):
         help_text="Used in file names and logs.",
     )
     listen_ip = models.CharField(
-        max_length=45, validators=[validators.validate_ip], help_text="Address Kamailio listens on."
+        "listen IP address",
+        max_length=45,
+        validators=[validators.validate_ip],
+        help_text="Address Kamailio listens on.",
     )
-    listen_port = models.PositiveIntegerField(default=5060, validators=PORT_VALIDATORS)
+    listen_port = models.PositiveIntegerField(
+        "listen port", default=5060, validators=PORT_VALIDATORS
+    )
     transport = models.CharField(
         max_length=3, choices=ListenTransport.choices, default=ListenTransport.UDP
     )
@@ -71,16 +76,19 @@ class RouterInstance(TimestampedModel):
         help_text="http_async_client worker processes.",
     )
     children = models.PositiveSmallIntegerField(
+        "SIP worker processes",
         default=8,
         validators=[MinValueValidator(1), MaxValueValidator(256)],
-        help_text="Kamailio SIP worker processes.",
+        help_text="Kamailio's SIP worker processes (its 'children').",
     )
     fr_timer = models.PositiveIntegerField(
+        "final-response timer (ms)",
         default=5000,
         validators=[MinValueValidator(FR_TIMER_RANGE[0]), MaxValueValidator(FR_TIMER_RANGE[1])],
         help_text="Default ms to wait for any reply.",
     )
     fr_inv_timer = models.PositiveIntegerField(
+        "INVITE final-response timer (ms)",
         default=30000,
         validators=[
             MinValueValidator(FR_INV_TIMER_RANGE[0]),

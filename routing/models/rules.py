@@ -14,6 +14,12 @@ from routing.models.tenants import Tenant
 
 PRIORITY_RANGE = (0, 1000)
 ORDER_RANGE = (0, 99)
+REJECT_CODE_RANGE = validators.REFUSAL_CODE_RANGE  # a SIP final failure: 4xx, 5xx or 6xx
+
+
+class RuleAction(models.TextChoices):
+    ROUTE = "route", "Route the calls to the targets"
+    REJECT = "reject", "Reject the calls with a SIP code"
 
 
 class RouteRule(TimestampedModel):
@@ -55,6 +61,36 @@ class RouteRule(TimestampedModel):
         help_text="Lower wins between otherwise equal rules (0-1000).",
     )
     enabled = models.BooleanField(default=True)
+    action = models.CharField(
+        max_length=6,
+        choices=RuleAction.choices,
+        default=RuleAction.ROUTE,
+        # Also the database's default: rows written in SQL (bench data, COPY) route.
+        db_default=RuleAction.ROUTE,
+        help_text="Route: the calls go to the targets (at least one). Reject: the router "
+        "answers the calls with the SIP code and reason below (a deliberate block), and the "
+        "rule has no targets.",
+    )
+    reject_code = models.PositiveSmallIntegerField(
+        "reject with SIP code",
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(REJECT_CODE_RANGE[0]),
+            MaxValueValidator(REJECT_CODE_RANGE[1]),
+        ],
+        help_text="For a rule that rejects: 400-699, e.g. 403 (Forbidden), 404 (Not Found), "
+        "480 (Temporarily Unavailable), 503 (Service Unavailable), 603 (Decline).",
+    )
+    reject_reason = models.CharField(
+        "reject with reason",
+        max_length=validators.REASON_PHRASE_MAX,
+        blank=True,
+        default="",  # (with db_default alone, a new object holds a DatabaseDefault)
+        db_default="",
+        validators=[validators.validate_reason_phrase],
+        help_text="For a rule that rejects: the reason phrase sent with the code, e.g. Forbidden.",
+    )
     weekdays = models.CharField(
         max_length=7,
         blank=True,
@@ -105,6 +141,25 @@ class RouteRule(TimestampedModel):
                 ),
                 name="routing_routerule_priority_range",
             ),
+            # A rule routes (no reject code or reason) or rejects with a failure code and a
+            # reason; whether a routing rule has targets is checked where they are written.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(action=RuleAction.ROUTE)
+                    & models.Q(reject_code__isnull=True)
+                    & models.Q(reject_reason="")
+                )
+                | (
+                    models.Q(action=RuleAction.REJECT)
+                    & models.Q(reject_code__isnull=False)  # (a CHECK passes on NULL)
+                    & models.Q(
+                        reject_code__gte=REJECT_CODE_RANGE[0],
+                        reject_code__lte=REJECT_CODE_RANGE[1],
+                    )
+                    & ~models.Q(reject_reason="")
+                ),
+                name="routing_routerule_action_valid",
+            ),
             # A window has both ends or none, and they differ (an empty window never opens).
             models.CheckConstraint(
                 condition=(models.Q(start_time__isnull=True) & models.Q(end_time__isnull=True))
@@ -130,7 +185,27 @@ class RouteRule(TimestampedModel):
     def has_window(self) -> bool:
         return bool(self.weekdays) or self.start_time is not None
 
+    @property
+    def rejects(self) -> bool:
+        return self.action == RuleAction.REJECT
+
     def clean(self) -> None:
+        if self.action == RuleAction.REJECT:
+            missing = {}
+            if self.reject_code is None:
+                missing["reject_code"] = "A rule that rejects needs the SIP code to answer."
+            if not self.reject_reason:
+                missing["reject_reason"] = "A rule that rejects needs the reason phrase."
+            if missing:
+                raise ValidationError(missing)
+        elif self.reject_code is not None or self.reject_reason:
+            field = "reject_code" if self.reject_code is not None else "reject_reason"
+            raise ValidationError(
+                {
+                    field: "Only for a rule that rejects: choose 'reject' as the action, or "
+                    "leave the code and reason empty."
+                }
+            )
         if (self.start_time is None) != (self.end_time is None):
             raise ValidationError(
                 {

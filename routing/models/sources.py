@@ -63,6 +63,33 @@ class IpSource(TimestampedModel, CapacityLimits):
     def owner(self) -> Carrier | Pbx | None:
         return self.carrier or self.pbx
 
+    def unique_error_message(
+        self, model_class: type[models.Model], unique_check: tuple[str, ...]
+    ) -> ValidationError:
+        """A network already trusted: say whose it is (a network has one owner)."""
+        if tuple(unique_check) == ("cidr",):
+            other = (
+                IpSource.objects.filter(cidr=self.cidr)
+                .exclude(pk=self.pk)
+                .select_related("carrier", "pbx__tenant")
+                .first()
+            )
+            if other is not None:
+                return ValidationError(
+                    f"The network {self.cidr} is already an IP source of {other.owner_text}: "
+                    "a network belongs to one carrier or one PBX.",
+                    code="unique",
+                )
+        return super().unique_error_message(model_class, unique_check)
+
+    @property
+    def owner_text(self) -> str:
+        if self.carrier_id:
+            return f"carrier {self.carrier}"
+        if self.pbx_id:
+            return f"PBX {self.pbx.name} (tenant {self.pbx.tenant})"
+        return "nobody"
+
     def clean(self) -> None:
         # The owner rule is the one_owner constraint, which full_clean() validates with its
         # message: a check here too would say it twice (and could not see the unsaved

@@ -68,6 +68,7 @@ class Domain(TimestampedModel):
         null=True,
         blank=True,
         related_name="domains",
+        verbose_name="PBX",
         help_text="Where inbound calls to this domain go when no DID matches.",
     )
     enabled = models.BooleanField(default=True)

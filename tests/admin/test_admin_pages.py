@@ -55,7 +55,7 @@ DEMO_ROWS: dict[type[models.Model], tuple[dict[str, Any], str]] = {
     IpSource: ({"cidr": "192.0.2.16/28"}, "carrier Beta Voice"),
     Did: ({"number": "33123456780"}, "33123456780 - 33123456789 (10 numbers)"),
     NormalizationRule: ({"pattern": r"^33(\d{9})$", "carrier__isnull": False}, "0123456789"),
-    RouteRule: ({"name": "France"}, "0: Alpha Telecom; 1: Beta Voice"),
+    RouteRule: ({"name": "France"}, "1. Alpha Telecom<br>2. Beta Voice"),
     RouterInstance: ({"name": "edge1"}, "127.0.0.1:5060"),
     NumberList: ({"name": "Fraud destinations"}, "403 Destination blocked"),
     NumberListEntry: ({"number": "3389"}, "French premium-rate numbers (08 9x)"),
@@ -241,7 +241,7 @@ def test_route_rules_show_scope_window_and_targets(demo: None, admin_client: Cli
     page = html(admin_client.get(url(RouteRule, "changelist")))
     assert "(default route)" in page
     assert "days 12345 09:00-18:00 (America/New_York)" in page
-    assert "0: Gamma Carrier; 1: gateway Alpha Telecom / alpha-1" in page
+    assert "1. Gamma Carrier<br>2. gateway alpha-1 (Alpha Telecom)" in page
     assert "Acme Corp" in page and "global" in page
 
 
@@ -301,7 +301,6 @@ def test_add_a_carrier_with_its_gateway_network_and_number_rule(
         "gateways-0-host": "sip.delta.example",
         "gateways-0-port": "5061",
         "gateways-0-transport": "tls",
-        "gateways-0-prefix": "1234#",
         "ip_sources-0-cidr": "192.0.2.64/28",
         "normalization_rules-TOTAL_FORMS": "1",
         "normalization_rules-0-direction": "in",
@@ -320,11 +319,10 @@ def test_add_a_carrier_with_its_gateway_network_and_number_rule(
     assert response.status_code == 302, response.context and response.context["errors"]
     carrier = Carrier.objects.get(name="Delta Networks")
     gateway = carrier.gateways.get()
-    assert (gateway.name, gateway.address, gateway.transport, gateway.prefix) == (
+    assert (gateway.name, gateway.address, gateway.transport) == (
         "delta-1",
         "sip.delta.example:5061",
         "tls",
-        "1234#",
     )
     assert [s.cidr for s in carrier.ip_sources.all()] == ["192.0.2.64/28"]
     assert carrier.normalization_rules.get().add_prefix == "33"
@@ -346,10 +344,14 @@ def invalid_post(admin_client: Client, model: Any, data: dict[str, str]) -> str:
     [
         ("ip_sources-0-cidr", "192.0.2.65/28", "has host bits set: did you mean 192.0.2.64/28?"),
         ("ip_sources-0-cidr", "0.0.0.0/0", "would trust too much of the Internet"),
-        ("ip_sources-0-cidr", "198.51.100.0/28", "IP source with this Network already exists."),
+        (
+            "ip_sources-0-cidr",
+            "198.51.100.0/28",
+            "The network 198.51.100.0/28 is already an IP source of carrier Alpha Telecom",
+        ),
         ("gateways-0-host", "sip:gw.delta.example", "is not an IP address or host name"),
         ("gateways-0-host", "192.0.2.70:5060", "is not an IP address or host name"),
-        ("gateways-0-prefix", "12a", "Enter up to 20 characters among 0-9"),
+        ("gateways-0-weight", "0", "Ensure this value is greater than or equal to 1."),
         ("gateways-0-port", "70000", "Ensure this value is less than or equal to 65535."),
         ("name", "Alpha Telecom", "Carrier with this Name already exists."),
     ],
@@ -446,6 +448,24 @@ def test_add_a_route_rule_with_ordered_targets(demo: None, admin_client: Client)
         ),
         ({"targets-0-gateway": "GW"}, "Choose exactly one destination: a carrier or a gateway."),
         ({"targets-0-order": "100"}, "Ensure this value is less than or equal to 99."),
+        ({"targets-0-carrier": ""}, "A rule that routes needs at least one target."),
+        (
+            {"action": "reject", "reject_code": "403", "reject_reason": "Forbidden"},
+            "A rule that rejects its calls has no targets",
+        ),
+        (
+            {"action": "reject", "targets-0-carrier": ""},
+            "A rule that rejects needs the SIP code to answer.",
+        ),
+        (
+            {"action": "reject", "reject_code": "200", "reject_reason": "OK"},
+            "Ensure this value is greater than or equal to 400.",
+        ),
+        (
+            {"action": "reject", "reject_code": "403", "reject_reason": "No\tway"},
+            "Enter a SIP reason phrase",
+        ),
+        ({"reject_code": "403"}, "Only for a rule that rejects"),
     ],
 )
 def test_add_a_route_rule_with_bad_input_writes_nothing(
@@ -458,6 +478,28 @@ def test_add_a_route_rule_with_bad_input_writes_nothing(
     data |= {name: str(gateway.pk) if value == "GW" else value for name, value in values.items()}
     page = invalid_post(admin_client, RouteRule, data).replace("&#x27;", "'")
     assert message in page
+
+
+def test_add_a_rule_that_rejects_its_calls(demo: None, admin_client: Client) -> None:
+    data = page_data(admin_client.get(url(RouteRule, "add")))
+    data |= {
+        "name": "Premium block",
+        "prefix": "3389",
+        "action": "reject",
+        "reject_code": "403",
+        "reject_reason": "Premium Numbers Blocked",
+    }
+    response = admin_client.post(url(RouteRule, "add"), data)
+    assert response.status_code == 302, response.context and response.context["errors"]
+    rule = RouteRule.objects.get(name="Premium block")
+    assert (rule.action, rule.reject_code, rule.reject_reason) == (
+        "reject",
+        403,
+        "Premium Numbers Blocked",
+    )
+    assert not rule.targets.exists()
+    listed = html(admin_client.get(url(RouteRule, "changelist")))
+    assert "rejects: 403 Premium Numbers Blocked" in listed
 
 
 def test_add_a_tenant_with_a_pbx(demo: None, admin_client: Client) -> None:

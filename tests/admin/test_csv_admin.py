@@ -27,7 +27,7 @@ def test_change_lists_offer_import_and_export(admin_client, world):  # noqa: F81
         assert reverse(f"admin:routing_{model}_import_csv") in page
         assert reverse(f"admin:routing_{model}_export_csv") in page
     form = admin_client.get(reverse("admin:routing_routerule_import_csv"))
-    assert form.status_code == 200 and b"carrier:CARRIER" in form.content  # the format help
+    assert form.status_code == 200 and b"gateway:CARRIER/GATEWAY" in form.content  # the format
 
 
 def test_import_routes_from_the_admin_then_export_them(admin_client, world):  # noqa: F811
@@ -89,3 +89,29 @@ def test_replacing_needs_the_delete_permission(client, world, django_user_model)
     client.force_login(clerk)
     assert upload(client, "routerule", ROUTES, mode="replace").status_code == 403
     assert upload(client, "routerule", ROUTES).status_code == 302
+
+
+# --- The import page as an operator reads it (issue 12, item 4) --------------------------------
+
+INTERNAL = ("MAX_ERRORS", "COPY", "bulk_create", "row lock", "Services without HTTP", "pickle")
+
+
+def test_the_import_pages_describe_their_own_file_and_nothing_internal(admin_client, world):  # noqa: F811
+    rules = admin_client.get(reverse("admin:routing_routerule_import_csv")).content.decode()
+    dids = admin_client.get(reverse("admin:routing_did_import_csv")).content.decode()
+    for page in (rules, dids):
+        assert not [word for word in INTERNAL if word in page]
+        assert 'id="csv-example"' in page
+    assert "reject_reason" in rules and "range_end" not in rules
+    assert "range_end" in dids and "targets" not in dids
+
+
+def test_messages_keep_the_file_name_and_count_in_the_singular(admin_client, world):  # noqa: F811
+    upload_file = SimpleUploadedFile(
+        "Good_rules.csv", b"prefix,targets\n33,carrier:Alpha Telecom\n"
+    )
+    response = admin_client.post(
+        reverse("admin:routing_routerule_import_csv"), {"file": upload_file, "mode": "add"}
+    )
+    message = admin_client.get(response["Location"]).content.decode()
+    assert "Imported “Good_rules.csv”: 1 route rule was created." in message

@@ -99,7 +99,7 @@ ENDPOINTS = [
     Endpoint(
         "route-rules",
         RouteRule,
-        factories.route_rule,
+        lambda: factories.route_rule(targets=[factories.carrier()]),  # a rule routes somewhere
         lambda: {
             "prefix": "3361",
             "targets": [{"carrier": factories.carrier().pk}],

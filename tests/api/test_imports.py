@@ -58,7 +58,11 @@ def test_import_replace_and_dry_run(api_client: APIClient, alpha: Any) -> None:
     factories.route_rule(prefix="33")
     response = api_client.post(
         "/api/v1/route-rules/import/",
-        {"file": upload("prefix\n33\n"), "mode": "replace", "dry_run": "true"},
+        {
+            "file": upload("prefix,action,reject_code,reject_reason\n33,reject,480,Closed\n"),
+            "mode": "replace",
+            "dry_run": "true",
+        },
     )
     assert response.json() == {"created": 1, "targets_created": 0, "deleted": 1, "dry_run": True}
     assert RouteRule.objects.count() == 1

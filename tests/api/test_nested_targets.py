@@ -88,11 +88,43 @@ def test_patch_without_targets_keeps_them(api_client: APIClient, world: dict[str
     assert _targets(rule.pk) == before
 
 
-def test_empty_list_removes_every_target(api_client: APIClient, world: dict[str, Any]) -> None:
+def test_an_empty_list_is_refused_for_a_rule_that_routes(
+    api_client: APIClient, world: dict[str, Any]
+) -> None:
     rule = factories.route_rule(targets=[world["alpha"], world["beta1"]])
     response = api_client.patch(f"/api/v1/route-rules/{rule.pk}/", {"targets": []}, format="json")
-    assert response.status_code == 200
+    assert response.status_code == 400
+    assert "A rule that routes needs at least one target." in response.json()["targets"][0]
+    assert len(_targets(rule.pk)) == 2  # nothing half-written
+
+
+def test_a_rule_becomes_a_block_with_an_empty_list(
+    api_client: APIClient, world: dict[str, Any]
+) -> None:
+    rule = factories.route_rule(targets=[world["alpha"], world["beta1"]])
+    block = {"action": "reject", "reject_code": 403, "reject_reason": "Forbidden"}
+    response = api_client.patch(f"/api/v1/route-rules/{rule.pk}/", block, format="json")
+    assert response.status_code == 400  # the targets are still there
+    assert "has no targets" in response.json()["targets"][0]
+    response = api_client.patch(
+        f"/api/v1/route-rules/{rule.pk}/", {**block, "targets": []}, format="json"
+    )
+    assert response.status_code == 200, response.json()
     assert _targets(rule.pk) == []
+    assert response.json()["action"] == "reject" and response.json()["reject_code"] == 403
+
+
+def test_a_rule_with_no_targets_is_refused_at_creation(api_client: APIClient) -> None:
+    response = api_client.post("/api/v1/route-rules/", {"prefix": "4420"}, format="json")
+    assert response.status_code == 400
+    assert "needs at least one target" in response.json()["targets"][0]
+    response = api_client.post(
+        "/api/v1/route-rules/",
+        {"prefix": "4420", "action": "reject", "reject_code": 200, "reject_reason": "OK"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "reject_code" in response.json()
 
 
 @pytest.mark.parametrize(

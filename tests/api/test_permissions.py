@@ -108,7 +108,7 @@ def test_replace_import_needs_the_delete_permission(django_user_model) -> None: 
     )
     client = APIClient()
     client.force_authenticate(user)
-    csv = b"prefix,targets\n33,\n"
+    csv = b"prefix,action,reject_code,reject_reason\n33,reject,480,Closed\n"
     denied = client.post(
         "/api/v1/route-rules/import/",
         {"file": SimpleUploadedFile("r.csv", csv), "mode": "replace"},

@@ -382,7 +382,7 @@ def test_update_with_bad_input_changes_nothing(api_client: APIClient) -> None:
 
 def test_patch_is_validated_with_the_stored_fields(api_client: APIClient) -> None:
     """A PATCH that sets one end of a window is checked against the other end stored."""
-    rule = factories.route_rule(start_time="08:00", end_time="18:00")
+    rule = factories.route_rule(start_time="08:00", end_time="18:00", targets=[factories.carrier()])
     response = api_client.patch(
         f"/api/v1/route-rules/{rule.pk}/", {"end_time": "08:00"}, format="json"
     )

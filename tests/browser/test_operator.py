@@ -119,8 +119,7 @@ def test_csv_import_that_succeeds(
     browser.submit("#content form [type=submit]")
 
     assert browser.path == "/admin/routing/routerule/", browser.text("#content")
-    # (The admin capitalizes a message's first letter.)
-    assert "Rules.csv: 2 route rules were created." in messages(browser)
+    assert "Imported “rules.csv”: 2 route rules were created." in messages(browser)
     listed = browser.text("#result_list")
     assert "Spain" in listed and "Italy" in listed
     spain = RouteRule.objects.get(name="Spain", prefix="34")
@@ -154,8 +153,6 @@ def test_csv_import_that_fails_shows_each_line_and_field(
     assert not RouteRule.objects.filter(name__in=["Fine", "Letters", "Nobody"]).exists()
 
 
-# needs h12-admin: the rule's history shows its targets' changes (issue 12, item 6).
-@pytest.mark.xfail(strict=False, reason="needs h12-admin item 6/7")
 def test_the_rules_history_shows_a_target_change(
     admin_browser: Browser, routing_data: RouteRule
 ) -> None:
@@ -173,7 +170,13 @@ def test_the_rules_history_shows_a_target_change(
 
     browser.go(f"/admin/routing/routerule/{france.pk}/history/")
     history = browser.text("#content")
-    assert "Beta Voice" in history and "Gamma Carrier" in history, history
+    assert "None" not in history, history  # no literal None as a change reason
+    rows = browser.table("#target-history table")
+    assert [
+        rows[1][2],
+        rows[1][3],
+        rows[1][5],
+    ] == ["Changed", "admin", "carrier: Beta Voice → Gamma Carrier"], rows
 
 
 def test_the_api_docs_load_after_login(browser: Browser, admin_user: object) -> None:
@@ -211,11 +214,43 @@ def test_no_horizontal_overflow_at_1366(
     admin_browser.assert_no_horizontal_overflow(1366)
 
 
-# needs h12-admin: the rule list's columns fit at 1366 px (issue 12, item 7).
-@pytest.mark.xfail(strict=False, reason="needs h12-admin item 6/7")
-def test_the_rule_list_has_no_horizontal_overflow_at_1366(
+def test_the_rule_list_shows_steps_and_weights_without_horizontal_overflow_at_1366(
     admin_browser: Browser, routing_data: RouteRule
 ) -> None:
+    germany = RouteRule.objects.create(name="Germany", prefix="49", priority=7)
+    for name, weight in (("Alpha Telecom", 60), ("Gamma Carrier", 40)):
+        RouteTarget.objects.create(
+            rule=germany, carrier=Carrier.objects.get(name=name), order=0, weight=weight
+        )
+    beta = Carrier.objects.get(name="Beta Voice")
+    RouteTarget.objects.create(rule=germany, carrier=beta, order=5)
+
     admin_browser.go("/admin/routing/routerule/")
-    assert "France" in admin_browser.text("#result_list")
+    admin_browser.assert_no_horizontal_overflow(1366)
+    # Each row's cells as rendered (a step per line).
+    rows = {
+        cells[1]: cells
+        for cells in (
+            [cell.text for cell in row.find_elements("css selector", "th, td")]
+            for row in admin_browser.driver.find_elements("css selector", "#result_list tbody tr")
+        )
+    }
+    assert set(rows) == {"France", "Germany"}, rows
+    # Columns: checkbox, rule, which calls, targets, priority, enabled.
+    germany_row = rows["Germany"]
+    # (Selenium reads the non-breaking spaces before the shares as spaces.)
+    assert germany_row[3] == "1. Alpha Telecom 60% · Gamma Carrier 40%\n2. Beta Voice", germany_row
+    assert germany_row[4] == "7"
+    assert rows["France"][3] == "1. Alpha Telecom\n2. Beta Voice"
+    # Priority and enabled are in view, not behind a scrollbar.
+    enabled = admin_browser.find("#result_list input[name$='-enabled']")
+    assert enabled.is_displayed() and enabled.rect["x"] + enabled.rect["width"] <= 1366
+
+
+def test_the_carrier_page_gateway_rows_fit_at_1366(
+    admin_browser: Browser, routing_data: RouteRule
+) -> None:
+    alpha = Carrier.objects.get(name="Alpha Telecom")
+    admin_browser.go(f"/admin/routing/carrier/{alpha.pk}/change/")
+    assert admin_browser.find("#id_gateways-0-host").get_attribute("value") == "203.0.113.10"
     admin_browser.assert_no_horizontal_overflow(1366)

@@ -447,6 +447,24 @@ def test_a_carriers_list_sends_the_call_to_the_next_carrier(world, server, edge,
     assert seen_alpha.received() == [], show(seen_alpha)
 
 
+def test_a_rule_that_rejects_gives_its_code_and_reason(world, server, edge, tmp_path):
+    # The operator blocks German numbers with a code and reason of their choosing (item 5);
+    # the server reloads the change with a generous bound (a loaded machine).
+    saved(
+        RouteRule(name="No Germany", prefix="49", action="reject", reject_code=403,
+                  reject_reason="Destination Blocked")
+    )  # fmt: skip
+    wait_for_answer(
+        server, lambda answer: answer.get("code") == 403, number="4930123456", timeout=30
+    )
+    with carrier("uas.xml", world.alpha_port, tmp_path, "alpha") as alpha:
+        caller = call(edge, tmp_path, number="4930123456", scenario="uac_expect_fail.xml")
+        seen_alpha = alpha.stop()
+    assert caller.ok, show(caller, edge.log_tail())
+    assert final(caller) == (403, "Destination Blocked")
+    assert seen_alpha.received() == [], show(seen_alpha)
+
+
 def test_unknown_source_gives_403(world, server, edge, tmp_path):
     # The admin deletes the PBX's network: the caller is nobody c4router knows.
     world.source.delete()

@@ -61,6 +61,21 @@ def test_refusals_match_the_contract(fields, code, reason):
         assert (ids["dir"], ids["tenant"], ids["pbx"], ids["rule"]) == ("out", 1, 1, None)
 
 
+def test_a_rule_that_rejects_answers_its_code_and_reason_within_the_contract():
+    # A longer prefix blocks premium numbers; the rest of France still routes.
+    block = rule(2, "3389", reject_code=403, reject_reason="Premium Numbers Blocked")
+    tbl = table(rules=(rule(1, "33", to_gw(1)), block))
+    document = orjson.loads(answer_bytes(route(tbl, to_uri="sip:0899123456@x")))
+    assert_valid(document)
+    ids = document["rtjson"].pop("c4")
+    assert document == {
+        "rtjson": {"success": False, "code": 403, "reason": "Premium Numbers Blocked"}
+    }
+    assert (ids["dir"], ids["rule"], ids["callee"]) == ("out", 2, "33899123456")
+    routed = orjson.loads(answer_bytes(route(tbl, to_uri="sip:0123456789@x")))
+    assert routed["rtjson"]["success"] is True
+
+
 def test_inbound_answer_matches_the_contract():
     decision = route(table(), source_ip=CARRIER_IP, to_uri="sip:callee@domain.com")
     assert_valid(orjson.loads(answer_bytes(decision)))

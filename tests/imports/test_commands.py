@@ -16,11 +16,14 @@ pytestmark = pytest.mark.django_db
 
 def test_import_routes(world: dict[str, Any], tmp_path: Path) -> None:
     path = tmp_path / "routes.csv"
-    path.write_text("\ufeffprefix,targets\n33,carrier:Alpha Telecom\n34,\n", encoding="utf-8")
+    path.write_text(
+        "\ufeffprefix,targets\n33,carrier:Alpha Telecom\n34,carrier:Alpha Telecom\n",
+        encoding="utf-8",
+    )
     out = io.StringIO()
     version = current_routing_version()
     call_command("import_routes", str(path), stdout=out)
-    assert out.getvalue().strip() == "Imported 2 rules with 1 targets."
+    assert out.getvalue().strip() == "Imported 2 rules with 2 targets."
     assert RouteRule.objects.count() == 2
     assert current_routing_version() == version + 1
     record = RouteRule.history.first()
@@ -30,7 +33,7 @@ def test_import_routes(world: dict[str, Any], tmp_path: Path) -> None:
 
 def test_import_routes_replace_and_dry_run(world: dict[str, Any], tmp_path: Path) -> None:
     path = tmp_path / "routes.csv"
-    path.write_text("prefix\n33\n")
+    path.write_text("prefix,action,reject_code,reject_reason\n33,reject,480,Closed\n")
     call_command("import_routes", str(path), stdout=io.StringIO())
     out = io.StringIO()
     call_command("import_routes", str(path), "--replace", "--dry-run", stdout=out)
@@ -45,7 +48,7 @@ def test_import_routes_replace_and_dry_run(world: dict[str, Any], tmp_path: Path
 
 def test_import_errors_name_line_and_field(world: dict[str, Any], tmp_path: Path) -> None:
     path = tmp_path / "routes.csv"
-    path.write_text("prefix,targets\n33,\n3x,\n35,carrier:Nobody\n")
+    path.write_text("prefix,targets\n33,carrier:Alpha Telecom\n3x,\n35,carrier:Nobody\n")
     with pytest.raises(CommandError) as info:
         call_command("import_routes", str(path), stdout=io.StringIO())
     message = str(info.value)

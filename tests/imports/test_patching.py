@@ -39,7 +39,10 @@ def existing(world: dict[str, Any]) -> None:
     factories.did(number="33100", match="range", range_end="33199", pbx=world["pbx"])
 
 
-RULES = "tenant,prefix,targets\n,33,carrier:Beta Voice\nAcme,1,gateway:Beta Voice/beta-1\n,49,\n"
+RULES = (
+    "tenant,prefix,targets,action,reject_code,reject_reason\n,33,carrier:Beta Voice,,,\n"
+    "Acme,1,gateway:Beta Voice/beta-1,,,\n,49,,reject,403,Forbidden\n"
+)
 DIDS = f"{DID_HEADER}\nAcme,33123,,,main,new,\nAcme,4930,prefix,,main,,\n"
 
 
@@ -49,7 +52,7 @@ def test_an_import_patches_the_tables_like_a_full_build(world, caplog, mode, wha
     existing(world)
     if mode == imports.ADD:  # add refuses what exists: new prefixes and numbers only
         rules, dids = (
-            "prefix,targets\n336,carrier:Beta Voice\n,\n",
+            "prefix,targets\n336,carrier:Beta Voice\n,carrier:Beta Voice\n",
             f"{DID_HEADER}\nAcme,4931,,,main,,\n",
         )
     else:

@@ -67,13 +67,14 @@ def test_a_full_line(world: dict[str, Any]) -> None:
 
 
 def test_defaults_for_empty_cells_and_missing_columns(world: dict[str, Any]) -> None:
-    run("prefix,targets\n44,carrier:Alpha Telecom;carrier:Beta Voice@5\n,\n")
+    run("prefix,targets\n44,carrier:Alpha Telecom;carrier:Beta Voice@5\n,carrier:Beta Voice\n")
     default, uk = RouteRule.objects.order_by("prefix")
     assert default.prefix == "" and default.tenant is None
     assert (uk.priority, uk.enabled, uk.timezone, uk.weekdays) == (100, True, "UTC", "")
     # ORDER defaults to the position in the list, WEIGHT to 100.
     assert targets_of(uk) == [(0, "Alpha Telecom", 100), (5, "Beta Voice", 100)]
-    assert targets_of(default) == []
+    assert targets_of(default) == [(0, "Beta Voice", 100)]
+    assert (uk.action, uk.reject_code, uk.reject_reason) == ("route", None, "")
 
 
 def test_names_with_separators_are_escaped(world: dict[str, Any]) -> None:
@@ -87,7 +88,10 @@ def test_names_with_separators_are_escaped(world: dict[str, Any]) -> None:
 
 
 def test_extra_headers_span_lines(world: dict[str, Any]) -> None:
-    run('prefix,extra_headers\n33,"X-A: 1\nX-B: 2"\n4,\n')
+    run(
+        'prefix,extra_headers,targets\n33,"X-A: 1\nX-B: 2",carrier:Alpha Telecom\n'
+        "4,,carrier:Alpha Telecom\n"
+    )
     assert RouteRule.objects.get(prefix="33").extra_headers == "X-A: 1\nX-B: 2"
 
 
@@ -165,7 +169,7 @@ def test_a_bad_cell_names_line_field_and_the_models_message(
     header = (
         "tenant,prefix,caller_prefix,priority,enabled,weekdays,start_time,end_time,timezone,targets"
     )
-    error = failure(f"{header}\n,1,,,,,,,,\n{line}\n")
+    error = failure(f"{header}\n,1,,,,,,,,carrier:Alpha Telecom\n{line}\n")
     assert [(e.line, e.field, e.message) for e in error.errors] == [(3, field, message)]
     assert str(error.errors[0]) == f"Line 3, {field}: {message}"
     assert not RouteRule.objects.exists()
@@ -244,7 +248,9 @@ def test_malformed_files(
 
 
 def test_blank_lines_are_skipped_and_line_numbers_stay_true(world: dict[str, Any]) -> None:
-    error = failure('prefix,extra_headers\n\n33,"X-A: 1\nX-B: 2"\n\n34x,\n')
+    error = failure(
+        'prefix,extra_headers,targets\n\n33,"X-A: 1\nX-B: 2",carrier:Alpha Telecom\n\n34x,,\n'
+    )
     assert [(e.line, e.field) for e in error.errors] == [(6, "prefix")]
 
 
@@ -261,12 +267,19 @@ def test_dry_run_validates_and_counts_but_writes_nothing(world: dict[str, Any]) 
 
 def test_add_refuses_a_duplicate_of_the_database_or_of_the_file(world: dict[str, Any]) -> None:
     existing = factories.route_rule(prefix="33", tenant=world["acme"])
-    error = failure("tenant,prefix,targets\nAcme,33,\n")
+    error = failure("tenant,prefix,targets\nAcme,33,carrier:Alpha Telecom\n")
     assert error.errors[0].line == 2 and error.errors[0].field == "prefix"
-    assert f"Rule {existing.pk} already exists" in error.errors[0].message
+    # Named as the operator knows it: scope and prefix, not an internal id.
+    assert error.errors[0].message.startswith(
+        f"A rule already exists for tenant {existing.tenant.name}, prefix 33, with the same "
+        "caller prefix, time window and priority"
+    ), error.errors[0].message
     # Same prefix in another scope, or another priority: not a duplicate.
-    run("tenant,prefix,priority\n,33,\nAcme,33,50\n")
-    error = failure("prefix\n44\n44\n")
+    run(
+        "tenant,prefix,priority,targets\n,33,,carrier:Alpha Telecom\n"
+        "Acme,33,50,carrier:Alpha Telecom\n"
+    )
+    error = failure("prefix,targets\n44,carrier:Alpha Telecom\n44,carrier:Alpha Telecom\n")
     assert error.errors[0].line == 3
     assert error.errors[0].message.startswith("Line 2 already defines a rule")
     assert RouteRule.objects.count() == 3
@@ -295,7 +308,9 @@ def test_replace_scope_empties_each_named_scope(world: dict[str, Any]) -> None:
     factories.route_rule(prefix="2", tenant=world["acme"])
     other = factories.route_rule(prefix="3", tenant=world["globex"])
     global_rule = factories.route_rule(prefix="4")
-    result = run("tenant,prefix\nAcme,9\n", mode=imports.REPLACE_SCOPE)
+    result = run(
+        "tenant,prefix,targets\nAcme,9,carrier:Alpha Telecom\n", mode=imports.REPLACE_SCOPE
+    )
     assert (result.created, result.deleted) == (1, 2)
     assert set(RouteRule.objects.values_list("prefix", flat=True)) == {"9", "3", "4"}
     assert RouteRule.objects.filter(pk__in=[other.pk, global_rule.pk]).count() == 2
@@ -314,15 +329,16 @@ def test_round_trip(world: dict[str, Any]) -> None:
     odd = factories.carrier(name="Odd;Name")
     source = (
         f"{','.join(imports.ROUTE_COLUMNS)}\n"
-        ",Default,,,100,true,,,,UTC,carrier:Alpha Telecom@0/100,,,,\n"
+        ",Default,,,100,true,,,,UTC,carrier:Alpha Telecom@0/100,route,,,,,,\n"
+        ",Premium,3389,,100,true,,,,UTC,,reject,403,Premium Numbers Blocked,,,,\n"
         "Acme,Paris,3361,331,10,false,12345,08:00,18:30,Europe/Paris,carrier:Alpha Telecom@0/100;"
-        "gateway:Beta Voice/beta-1@1/30;gateway:Beta Voice/beta-2@1/70,33100000000,Acme Sales,"
-        '"X-A: 1\nX-B: 2",A rule\n'
-        "Globex,,44,,100,true,67,22:00,06:00,UTC,carrier:Odd\\;Name@3/1,,,,\n"
+        "gateway:Beta Voice/beta-1@1/30;gateway:Beta Voice/beta-2@1/70,route,,,33100000000,"
+        'Acme Sales,"X-A: 1\nX-B: 2",A rule\n'
+        "Globex,,44,,100,true,67,22:00,06:00,UTC,carrier:Odd\\;Name@3/1,route,,,,,,\n"
     )
     run(source)
     out = io.StringIO()
-    assert imports.export_route_rules(out) == 3
+    assert imports.export_route_rules(out) == 4
     exported = out.getvalue()
     assert exported == source
     # And back again, into an empty table: the same rows.
@@ -351,7 +367,8 @@ def test_export_of_a_queryset_filtered_on_targets(world: dict[str, Any]) -> None
     selected = RouteRule.objects.filter(targets__carrier=world["alpha"])
     assert imports.export_route_rules(out, selected) == 1
     assert out.getvalue().splitlines()[1:] == [
-        ",,33,,100,true,,,,UTC,carrier:Alpha Telecom@0/100;gateway:Beta Voice/beta-1@1/100,,,,"
+        ",,33,,100,true,,,,UTC,carrier:Alpha Telecom@0/100;gateway:Beta Voice/beta-1@1/100,route,,,"
+        ",,,"
     ]
 
 
@@ -365,7 +382,8 @@ def test_the_portable_path_writes_the_same(
     monkeypatch.setattr(type(connections["default"]), "vendor", "sqlite")
     old = factories.route_rule(prefix="33", targets=[world["alpha"]])
     result = run(
-        "prefix,targets\n33,carrier:Beta Voice@0/7;gateway:Beta Voice/beta-1@1\n34,\n",
+        "prefix,targets,action,reject_code,reject_reason\n"
+        "33,carrier:Beta Voice@0/7;gateway:Beta Voice/beta-1@1,,,\n34,,reject,480,Closed\n",
         mode=imports.REPLACE,
         user=admin_user,
     )
@@ -398,3 +416,76 @@ def test_history_rows_match_what_a_save_records(world: dict[str, Any]) -> None:
     }
     assert a.history_type == b.history_type == "+"
     assert a.created_at == imported.created_at
+
+
+# --- Route or reject (issue 12, item 5) --------------------------------------------------------
+
+
+def test_a_rule_that_routes_needs_a_target_and_one_that_rejects_has_none(
+    world: dict[str, Any],
+) -> None:
+    error = failure(
+        "prefix,targets,action,reject_code,reject_reason\n"
+        "33,,,,\n"
+        "34,carrier:Alpha Telecom,reject,403,Forbidden\n"
+        "35,,reject,,\n"
+        "36,,reject,200,OK\n"
+        "37,,reject,403,No\ttabs\n"
+    )
+    assert [(e.line, e.field, e.message) for e in error.errors] == [
+        (2, "targets", imports.NO_TARGETS),
+        (3, "targets", imports.TARGETS_OF_A_REJECT),
+        (4, "reject_code", "A rule that rejects needs the SIP code to answer."),
+        (4, "reject_reason", "A rule that rejects needs the reason phrase."),
+        (5, "reject_code", "Ensure this value is greater than or equal to 400."),
+        (6, "reject_reason", error.errors[-1].message),
+    ]
+    assert error.errors[-1].message.startswith("Enter a SIP reason phrase")
+    assert not RouteRule.objects.exists()
+
+
+def test_a_rule_that_rejects(world: dict[str, Any]) -> None:
+    run("prefix,action,reject_code,reject_reason\n3389,reject,403,Premium Numbers Blocked\n")
+    rule = RouteRule.objects.get()
+    assert (rule.action, rule.reject_code, rule.reject_reason) == (
+        "reject",
+        403,
+        "Premium Numbers Blocked",
+    )
+    assert not rule.targets.exists()
+
+
+# --- Files as operators make them (issue 12, item 4) ----------------------------------------
+
+
+def test_carrier_names_match_whatever_their_case(world: dict[str, Any]) -> None:
+    run("prefix,targets\n33,carrier:alpha telecom;gateway:BETA VOICE/beta-1\n")
+    assert targets_of(RouteRule.objects.get()) == [
+        (0, "Alpha Telecom", 100),
+        (1, "Beta Voice / beta-1", 100),
+    ]
+
+
+def test_an_unknown_carrier_gets_the_closest_names(world: dict[str, Any]) -> None:
+    error = failure("prefix,targets\n33,carrier:Alpha Telekom\n34,carrier:Zzz\n")
+    assert [e.message for e in error.errors] == [
+        "'carrier:Alpha Telekom': there is no carrier named 'Alpha Telekom': did you mean "
+        "'Alpha Telecom'?",
+        "'carrier:Zzz': there is no carrier named 'Zzz'.",
+    ]
+
+
+def test_a_semicolon_separated_file_is_read(world: dict[str, Any]) -> None:
+    # What a spreadsheet in a comma-decimal locale saves: ';' between columns, the target
+    # list (which holds ';') quoted.
+    run('name;prefix;targets\nSpain;34;"carrier:Alpha Telecom@0/60;carrier:Beta Voice@0/40"\n')
+    rule = RouteRule.objects.get()
+    assert (rule.name, rule.prefix) == ("Spain", "34")
+    assert targets_of(rule) == [(0, "Alpha Telecom", 60), (0, "Beta Voice", 40)]
+
+
+def test_a_header_mixing_separators_gets_a_hint(world: dict[str, Any]) -> None:
+    error = failure("name;prefix,targets\nSpain;34,carrier:Alpha Telecom\n")
+    # The hint, and the required column it hid.
+    assert [(e.line, e.field) for e in error.errors] == [(1, "file"), (1, "prefix")]
+    assert "look separated by ';'" in error.errors[0].message

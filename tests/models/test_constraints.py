@@ -231,6 +231,36 @@ CASES: list[tuple[str, str, Callable[[Objects], object]]] = [
         "empty window",
         lambda o: route_rule(o, start_time=T9, end_time=T9),
     ),
+    (
+        "routing_routerule_action_valid",
+        "route with a code",
+        lambda o: route_rule(o, reject_code=403),
+    ),
+    (
+        "routing_routerule_action_valid",
+        "route with a reason",
+        lambda o: route_rule(o, reject_reason="Forbidden"),
+    ),
+    (
+        "routing_routerule_action_valid",
+        "reject without a code",
+        lambda o: route_rule(o, action="reject", reject_reason="Forbidden"),
+    ),
+    (
+        "routing_routerule_action_valid",
+        "reject without a reason",
+        lambda o: route_rule(o, action="reject", reject_code=403),
+    ),
+    (
+        "routing_routerule_action_valid",
+        "reject with 200",
+        lambda o: route_rule(o, action="reject", reject_code=200, reject_reason="OK"),
+    ),
+    (
+        "routing_routerule_action_valid",
+        "reject with 700",
+        lambda o: route_rule(o, action="reject", reject_code=700, reject_reason="Odd"),
+    ),
     ("routing_routetarget_one_destination", "none", lambda o: target(o, carrier=None)),
     ("routing_routetarget_one_destination", "both", lambda o: target(o, gateway=o.gateway)),
     ("routing_routetarget_order_range", "100", lambda o: target(o, order=100)),

@@ -191,6 +191,16 @@ BAD: list[tuple[Callable[[str], object], str, str, str]] = [
         "Line 2: v is managed by the SIP router and cannot be set here.",
     ),
     (
+        validators.validate_reason_phrase,
+        "Busy\r\nX-Evil: 1",
+        "reason_phrase",
+        "Enter a SIP reason phrase: 1 to 64 printable characters, words separated by single "
+        "spaces, no control characters (e.g. Destination blocked).",
+    ),
+    (validators.validate_reason_phrase, "", "reason_phrase", "Enter a SIP reason phrase"),
+    (validators.validate_reason_phrase, "Two  spaces", "reason_phrase", "Enter a SIP reason"),
+    (validators.validate_reason_phrase, "x" * 65, "reason_phrase", "Enter a SIP reason phrase"),
+    (
         validators.validate_sip_codes,
         "408,200",
         "sip_codes",
@@ -248,13 +258,10 @@ BAD: list[tuple[Callable[[str], object], str, str, str]] = [
         validators.validate_reason_phrase,
         "Blocked\r\nX-Evil: 1",
         "reason_phrase",
-        "Enter 1 to 64 printable characters without control characters or surrounding "
-        "spaces, e.g. Destination blocked.",
+        "Enter a SIP reason phrase",
     ),
-    (validators.validate_reason_phrase, "", "reason_phrase", "Enter 1 to 64 printable"),
-    (validators.validate_reason_phrase, " Blocked", "reason_phrase", "surrounding spaces"),
-    (validators.validate_reason_phrase, "x" * 65, "reason_phrase", "Enter 1 to 64 printable"),
-    (validators.validate_reason_phrase, "Blocked\u2028", "reason_phrase", "Enter 1 to 64"),
+    (validators.validate_reason_phrase, " Blocked", "reason_phrase", "single spaces"),
+    (validators.validate_reason_phrase, "Blocked\u2028", "reason_phrase", "Enter a SIP reason"),
 ]
 
 GOOD: list[tuple[Callable[[str], object], str]] = [
@@ -300,6 +307,8 @@ GOOD: list[tuple[Callable[[str], object], str]] = [
     (validators.validate_sip_codes, "408, 480,503"),
     (validators.validate_reply_codes, "200"),
     (validators.validate_reply_codes, "200, 404,405,699"),
+    (validators.validate_reason_phrase, "Temporarily Unavailable"),
+    (validators.validate_reason_phrase, "Premium-Rate (0899) Blocked!"),
     (validate_api_urls, "http://127.0.0.1:8000/kamailio/rtjson\nhttps://c4.example/k"),
     (validators.validate_api_url, "http://[2001:db8::5]:8000/kamailio/rtjson"),
     (validators.validate_api_url, "http://c4router:8000/kamailio/rtjson"),
@@ -309,6 +318,8 @@ GOOD: list[tuple[Callable[[str], object], str]] = [
     (validators.validate_token, "0123456789abcdef!#$%&'()*+,-./:;<=>?@[]^_`{|}~"),
     (validators.validate_reason_phrase, "Destination blocked"),
     (validators.validate_reason_phrase, "Numéro bloqué (fraude)"),
+    # RFC 3261 allows UTF-8 in a Reason-Phrase.
+    (validators.validate_reason_phrase, "Décliné"),
 ]
 
 
@@ -639,7 +650,21 @@ def test_ip_source_is_normalized(carrier: Carrier) -> None:
 def test_ip_source_normalized_duplicate_is_refused(carrier: Carrier) -> None:
     IpSource.objects.create(cidr="192.0.2.7/32", carrier=carrier)
     errors = errors_of(IpSource(cidr="192.0.2.7", carrier=carrier))
-    assert errors == {"cidr": ["IP source with this Network already exists."]}
+    assert errors == {
+        "cidr": [
+            f"The network 192.0.2.7/32 is already an IP source of carrier {carrier}: a "
+            "network belongs to one carrier or one PBX."
+        ]
+    }
+
+
+@pytest.mark.django_db
+def test_a_duplicate_network_names_the_pbx_that_owns_it(carrier: Carrier, pbx: Pbx) -> None:
+    IpSource.objects.create(cidr="192.0.2.8/32", pbx=pbx)
+    errors = errors_of(IpSource(cidr="192.0.2.8/32", carrier=carrier))
+    assert errors["cidr"][0].startswith(
+        f"The network 192.0.2.8/32 is already an IP source of PBX {pbx.name} (tenant {pbx.tenant})"
+    )
 
 
 @pytest.mark.django_db

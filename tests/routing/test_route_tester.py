@@ -53,6 +53,31 @@ def test_route_command_at_a_given_time(routing_data, capsys):
                           "--at", "2026-11-25T12:00+00:00")  # fmt: skip
     assert "Answer: 200 OK" in saturday
     assert "Answer: 404 No Route" in wednesday
+    # Why France did not take Wednesday's call: its window, and the time in its zone.
+    assert (
+        f"Skipped: rule #{routing_data.france.pk} 'France' (prefix '33', global): its time "
+        "window (days 67 UTC) is closed at Wednesday 12:00 local time"
+    ) in wednesday
+    assert "its time window" not in saturday
+
+
+def test_route_command_shows_a_rule_that_rejects(routing_data, capsys):
+    from routing.models import RouteRule
+
+    RouteRule.objects.create(
+        name="Premium",
+        prefix="3389",
+        action="reject",
+        reject_code=403,
+        reject_reason="Premium Numbers Blocked",
+    )
+    out = run_route(capsys, "--source-ip", "10.10.0.10", "--to", "sip:0899123456@x")
+    assert "Rule: rule #" in out and "'Premium'" in out
+    assert "Action: reject with 403 Premium Numbers Blocked" in out
+    assert "Answer: 403 Premium Numbers Blocked" in out
+    document = orjson.loads(out[out.index("{") :])
+    assert (document["rtjson"]["success"], document["rtjson"]["code"]) == (False, 403)
+    assert document["rtjson"]["reason"] == "Premium Numbers Blocked"
 
 
 def test_admin_route_tester_page(admin_client, routing_data):
@@ -75,6 +100,15 @@ def test_admin_route_tester_shows_field_errors(admin_client, routing_data):
         "/admin/route-tester/", {"source_ip": "10.10.0.10", "to_uri": "http://nope"}
     )
     assert "not a sip:, sips: or tel: URI" in result.content.decode()
+    bad_at = admin_client.get(
+        "/admin/route-tester/", {"source_ip": "10.10.0.10", "to_uri": "sip:1@x", "at": "monday"}
+    )
+    assert "Enter the date and time as YYYY-MM-DD HH:MM" in bad_at.content.decode()
+    typed = admin_client.get(
+        "/admin/route-tester/",
+        {"source_ip": "10.10.0.10", "to_uri": "sip:0612345678@x", "at": "2026-11-28 10:30"},
+    )
+    assert "time 2026-11-28T10:30:00+00:00" in typed.content.decode()
     bad_ip = admin_client.get("/admin/route-tester/", {"source_ip": "x", "to_uri": "sip:1@x"})
     assert "is not an IPv4 or IPv6 address" in bad_ip.content.decode()
 

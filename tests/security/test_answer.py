@@ -196,6 +196,17 @@ CORRUPTIONS: list[tuple[str, Callable[[RoutingData], None], Callable[[], bytes],
         "sip:33612345678@203.0.113.10:5060",
     ),
     (
+        "rule-reject-reason",
+        lambda d: (
+            _first_rule_with_display(d),
+            RouteRule.objects.filter(name="Mobile").update(
+                action="reject", reject_code=403, reject_reason="No\r\nX-Injected: yes"
+            ),
+        ),
+        _outbound,
+        "sip:33612345678@203.0.113.10:5060",
+    ),
+    (
         "pbx-host",
         lambda d: Pbx.objects.filter(pk=d.pbx.pk).update(host=SCOPED),
         _inbound,

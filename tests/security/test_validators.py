@@ -408,7 +408,7 @@ GRAMMARS: dict[str, tuple[list[str], str]] = {
     "validate_header_lines": (["X-Account: acme\nX-Tier: gold", "X-A: 1"], r"(?s).*"),
     "validate_sip_codes": (["408,480,503", "486"], r"[0-9, ]+"),
     "validate_reason_phrase": (
-        ["Destination blocked", "Numéro bloqué (fraude)"],
+        ["Destination blocked", "Numéro bloqué (fraude)", "Premium-Rate (0899) Blocked!"],
         r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]{1,64}",
     ),
     "validate_reply_codes": (["200,404", "200"], r"[0-9, ]+"),
