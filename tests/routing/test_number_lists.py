@@ -148,7 +148,7 @@ def test_a_list_is_attached_to_a_tenant_or_a_carrier_not_both(routing_data):
         ({"code": 399}, "code", "greater than or equal to 400"),
         ({"code": 700}, "code", "less than or equal to 699"),
         ({"reason": "Blocked\r\nX: 1"}, "reason", "printable characters"),
-        ({"reason": " padded"}, "reason", "surrounding spaces"),
+        ({"reason": " padded"}, "reason", "words separated by single spaces"),
         ({"mode": "maybe"}, "mode", "not a valid choice"),
     ],
 )
