@@ -186,7 +186,10 @@ def free_port_block(count: int = 1) -> int:
     never handed out before by this process (avoids races between fixtures)."""
     with _port_lock:
         for _ in range(2000):
-            base = random.randrange(20000, 60000 - count)
+            # Below Linux's ephemeral range (32768-60999): a port picked there could be
+            # taken by any outgoing connection (the database's, an HTTP client's) between
+            # this check and Kamailio's or SIPp's bind ("Address already in use").
+            base = random.randrange(20000, 32768 - count)
             ports = range(base, base + count)
             if any(p in _used_ports for p in ports):
                 continue
