@@ -87,7 +87,7 @@ class RateDeck(TimestampedModel):
             raise ValidationError("Choose exactly one owner: a carrier or a tenant.")
 
 
-class Rate(models.Model):
+class Rate(TimestampedModel):
     """The price of the calls to numbers starting with a prefix, for a time."""
 
     deck = models.ForeignKey(RateDeck, on_delete=models.CASCADE, related_name="rates")
