@@ -27,6 +27,11 @@ RATE_PLACES = 6
 INCREMENT_MIN = 1
 
 
+def plain(value: Decimal | str | int) -> str:
+    """A rate as people read it: 0.0100 and 0.010000 both '0.01'."""
+    return format(Decimal(str(value)).normalize(), "f")
+
+
 class RateDeck(TimestampedModel):
     """A carrier's buy rates or a tenant's sell rates (one deck each at most)."""
 
@@ -157,7 +162,7 @@ class Rate(TimestampedModel):
         indexes = [models.Index(fields=["deck", "prefix"], name="routing_rate_deck_prefix")]
 
     def __str__(self) -> str:
-        return f"{self.deck} {self.prefix or '*'}: {self.rate}/min"
+        return f"{self.deck} {self.prefix or '*'}: {plain(self.rate)}/min"
 
     def clean(self) -> None:
         if (
