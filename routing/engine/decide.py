@@ -135,6 +135,9 @@ class Decision:
     skipped: tuple[str, ...] = ()
     listed: Listed | None = None  # the number list that refused the call
     pricing: Pricing | None = None  # a least-cost rule's rates (route tester, call records)
+    # A refusal with the operator's own code, for the metrics: "rejected" (a rule that
+    # rejects), "no_profitable_route" (margin protection); "" otherwise.
+    outcome: str = ""
     # Capacity: the limits the call counts against when it comes in: the IP source it came
     # from, and outbound, its tenant and PBX; inbound, the carrier it came from.
     limits: str = ""
@@ -292,6 +295,7 @@ def _outbound(
             code=rule.reject_code,
             reason=rule.reject_reason,
             why=f"{rule.label} rejects these calls",
+            outcome="rejected",
             **context,  # type: ignore[arg-type]
         )
 
@@ -306,6 +310,7 @@ def _outbound(
                 reason=tenant.no_profit_reason,
                 why=f"{rule.label}: {refusal}",
                 skipped=tuple(_price_skips(pricing)),
+                outcome="no_profitable_route",
                 **context,  # type: ignore[arg-type]
             )
     gateways, skipped = order_gateways(table, rule, rng, callee, caller, groups)
