@@ -139,3 +139,59 @@ def test_a_rule_that_rejects_with_any_code_is_counted(client, routing_data):
     finally:
         holder.table = previous
     assert (refused["code"], refused["reason"]) == (503, "Closed")
+
+
+def test_a_no_profit_reason_written_around_validation_never_reaches_the_answer(client, lcr):
+    """QuerySet.update() skips the validators: the answer gate answers with the defaults
+    instead of a reason that would end Kamailio's status line."""
+    from routing.models import Tenant
+
+    Tenant.objects.filter(pk=lcr.tenant.pk).update(
+        no_profit_code=480, no_profit_reason="Nope\r\nX-Injected: yes"
+    )
+    Rate.objects.filter(deck__name="Beta buy").update(rate=Decimal("0.03"))
+    previous = holder.table
+    holder.refresh(force=True)
+    try:
+        refused = answer(client)
+    finally:
+        holder.table = previous
+    assert (refused["code"], refused["reason"]) == (503, "No profitable route")
+
+
+def test_rule_mode_and_band_are_checked_by_the_model(routing_data):
+    from django.core.exceptions import ValidationError
+
+    rule = routing_data.france
+    rule.mode = "lcr_band"
+    with pytest.raises(ValidationError) as caught:
+        rule.full_clean()
+    assert caught.value.message_dict["band_percent"] == [
+        "A banded least-cost rule needs its band (e.g. 5 for 5%)."
+    ]
+    rule.mode, rule.band_percent = "lcr", Decimal(5)
+    with pytest.raises(ValidationError) as caught:
+        rule.full_clean()
+    assert caught.value.message_dict["band_percent"] == [
+        "Only for a banded least-cost rule: leave it empty."
+    ]
+    rule.mode = "lcr_band"
+    rule.full_clean()  # a band with its mode: fine
+
+
+def test_a_rate_deck_has_one_owner_and_a_rate_ends_after_it_starts(routing_data):
+    from django.core.exceptions import ValidationError
+
+    both = RateDeck(name="x", carrier=routing_data.alpha, tenant=routing_data.tenant)
+    with pytest.raises(ValidationError, match="exactly one owner"):
+        both.full_clean()
+    deck = RateDeck.objects.create(name="Alpha", carrier=routing_data.alpha)
+    backwards = Rate(deck=deck, prefix="33", rate=Decimal("0.01"), effective_from=START,
+                     effective_until=START)  # fmt: skip
+    with pytest.raises(ValidationError) as caught:
+        backwards.full_clean()
+    assert "The rate must end after it starts." in caught.value.message_dict["effective_until"]
+    negative = Rate(deck=deck, prefix="+33", rate=Decimal("-1"), effective_from=START)
+    with pytest.raises(ValidationError) as caught:
+        negative.full_clean()
+    assert set(caught.value.message_dict) >= {"prefix", "rate"}
