@@ -425,7 +425,7 @@ def _least_cost(
         else:
             gateway = table.gateways.get(target.gateway_id)  # type: ignore[arg-type]
             if gateway is None:
-                continue  # order_gateways says it is unknown
+                continue  # (a target keeps its gateway: PROTECT in the database)
             carrier_id = gateway.carrier_id
         price = prices.get(carrier_id)
         if price is None:
