@@ -38,6 +38,8 @@ from routing.models import (
     NumberList,
     NumberListEntry,
     Pbx,
+    Rate,
+    RateDeck,
     RouterInstance,
     RouteRule,
     RouteTarget,
@@ -282,6 +284,16 @@ class TenantAdmin(SimpleHistoryAdmin):
             {
                 "fields": ("max_calls", "max_cps"),
                 "description": CAPACITY,
+                "classes": ("collapse",),
+            },
+        ),
+        (
+            "Least-cost routing: margin protection",
+            {
+                "fields": ("min_margin_percent", "no_profit_code", "no_profit_reason"),
+                "description": "With a sell rate deck for this tenant, least-cost rules leave "
+                "out a carrier whose rate leaves less than this margin of the tenant's rate; "
+                "when none is left, the call is refused with this code and reason.",
                 "classes": ("collapse",),
             },
         ),
@@ -839,6 +851,107 @@ class NumberListEntryAdmin(CsvImportExportMixin, SimpleHistoryAdmin):
         return str(obj)
 
 
+@admin.register(RateDeck)
+class RateDeckAdmin(SimpleHistoryAdmin):
+    list_display = ("name", "owner_display", "currency", "rate_count")
+    list_filter = ("currency",)
+    list_select_related = ("carrier", "tenant")
+    search_fields = ("name", "description", "carrier__name", "tenant__name")
+    autocomplete_fields = ("carrier", "tenant")
+    ordering = ("name",)  # the rate count drops the model's ordering (GROUP BY)
+    readonly_fields = ("rates_link", *RECORD_FIELDS)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": ("name", "carrier", "tenant", "currency", "description"),
+                "description": "A carrier's deck: what it charges per minute for each "
+                "destination prefix (least-cost rules order carriers by it). A tenant's "
+                "deck: what the customer pays (margin protection). One owner each.",
+            },
+        ),
+        ("Rates", {"fields": ("rates_link",)}),
+        RECORD_FIELDSET,
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RateDeck]:
+        return super().get_queryset(request).annotate(n_rates=Count("rates"))
+
+    @admin.display(description="owner")
+    def owner_display(self, obj: RateDeck) -> str:
+        return obj.owner
+
+    @admin.display(description="rates", ordering="n_rates")
+    def rate_count(self, obj: RateDeck) -> int:
+        return obj.n_rates  # type: ignore[attr-defined]
+
+    @admin.display(description="rates")
+    def rates_link(self, obj: RateDeck) -> str:
+        if obj.pk is None:
+            return "Save the deck, then add its rates."
+        count = getattr(obj, "n_rates", None)
+        if count is None:
+            count = obj.rates.count()
+        return format_html(
+            '<a href="{}?deck__id__exact={}">{} rates</a> (search, add)',
+            reverse("admin:routing_rate_changelist"),
+            obj.pk,
+            count,
+        )
+
+
+@admin.register(Rate)
+class RateAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "prefix_display",
+        "deck",
+        "rate",
+        "connect_fee",
+        "billing",
+        "effective_from",
+        "effective_until",
+        "description",
+    )
+    list_display_links = ("prefix_display",)
+    list_filter = ("deck",)
+    list_select_related = ("deck",)
+    # Prefixes by their start (the deck/prefix index serves it), descriptions anywhere.
+    search_fields = ("^prefix", "description")
+    autocomplete_fields = ("deck",)
+    readonly_fields = RECORD_FIELDS
+    show_full_result_count = False
+    fieldsets = (
+        (
+            "Rate",
+            {
+                "fields": (
+                    "deck",
+                    "prefix",
+                    "rate",
+                    "connect_fee",
+                    "initial_increment",
+                    "next_increment",
+                    "effective_from",
+                    "effective_until",
+                    "description",
+                ),
+                "description": "E.164 digits without '+' (4420). The longest prefix with a "
+                "rate in effect at the call's time applies; a future-dated rate takes "
+                "effect at its time.",
+            },
+        ),
+        RECORD_FIELDSET,
+    )
+
+    @admin.display(description="prefix", ordering="prefix")
+    def prefix_display(self, obj: Rate) -> str:
+        return obj.prefix or "(every number)"
+
+    @admin.display(description="billing (s)")
+    def billing(self, obj: Rate) -> str:
+        return f"{obj.initial_increment}/{obj.next_increment}"
+
+
 @admin.register(NormalizationRule)
 class NormalizationRuleAdmin(SimpleHistoryAdmin):
     list_display = (
@@ -985,7 +1098,7 @@ class RouteRuleAdmin(CsvImportExportMixin, SimpleHistoryAdmin):
     list_display = ("rule_name", "which_calls", "target_list", "priority", "enabled")
     list_display_links = ("rule_name",)
     list_editable = ("enabled",)
-    list_filter = ("enabled", "action", ScopeFilter, TimeWindowFilter, "tenant")
+    list_filter = ("enabled", "action", "mode", ScopeFilter, TimeWindowFilter, "tenant")
     list_select_related = ("tenant",)
     search_fields = ("name", "prefix", "caller_prefix", "description", "tenant__name")
     search_help_text = "Name, destination prefix (e.g. 336), caller prefix or tenant."
@@ -1009,6 +1122,17 @@ class RouteRuleAdmin(CsvImportExportMixin, SimpleHistoryAdmin):
                 "description": "A rule routes its calls to its targets (below, at least "
                 "one), or rejects them with the SIP code and reason you choose, e.g. 403 "
                 "Forbidden to block a destination.",
+            },
+        ),
+        (
+            "Order of the targets",
+            {
+                "fields": ("mode", "band_percent"),
+                "description": "Priority: the targets in their order, sharing by weight. "
+                "Least cost: the carriers among the targets ordered by their rate deck's "
+                "rate for the called number (ties: order, then weight); carriers without a "
+                "rate, or costing more than the tenant pays (its sell deck and minimum "
+                "margin), are left out.",
             },
         ),
         (

@@ -15,6 +15,8 @@ call), and keeps what fails them out of the answers:
 - an IP source whose network does not parse (a scope id): left out (403 for its traffic);
 - a route rule with a bad caller ID, display name, extra header, or reject code or reason:
   left out (the next best rule routes, or 404);
+- a tenant whose "no profitable route" code is not 400-699 or whose reason is not a reason
+  phrase: least-cost rules refuse its calls with the defaults (503 No profitable route);
 - a number list whose refusal code is not 400-699 or whose reason is not a reason phrase
   (validators.validate_reason_phrase): it still refuses, with the default 403 and reason of
   its side, so that a blocked number stays blocked.
@@ -42,9 +44,11 @@ from routing.engine.table import (
     RuleRow,
     SourceRow,
     TableRows,
+    TenantRow,
 )
 from routing.models.lists import DEFAULT_CODE, DEFAULT_REASONS
 from routing.models.rules import REJECT_CODE_RANGE
+from routing.models.tenants import NO_PROFIT_CODE, NO_PROFIT_REASON
 
 logger = logging.getLogger("c4router.loader")
 
@@ -179,10 +183,26 @@ def _gate_list(row: NumberListRow) -> NumberListRow:
     return dataclasses.replace(row, code=code, reason=reason)
 
 
+def _gate_tenant(row: TenantRow) -> TenantRow:
+    """A tenant's "no profitable route" answer: its own, else the defaults."""
+    problems = _problems([("no_profit_reason", validators.validate_reason_phrase,
+                           row.no_profit_reason)])  # fmt: skip
+    low, high = validators.REFUSAL_CODE_RANGE
+    if not (isinstance(row.no_profit_code, int) and low <= row.no_profit_code <= high):
+        problems.append(f"no_profit_code: {row.no_profit_code} is not a SIP failure code")
+    if not problems:
+        return row
+    _report(f"tenant #{row.id} (no profitable route: the defaults instead)", problems)
+    return dataclasses.replace(
+        row, no_profit_code=NO_PROFIT_CODE, no_profit_reason=NO_PROFIT_REASON
+    )
+
+
 def gate_rows(rows: TableRows) -> TableRows:
     """The small tables with every value an answer carries checked (see the module doc)."""
     return dataclasses.replace(
         rows,
+        tenants=tuple(_gate_tenant(row) for row in rows.tenants),
         pbxs=tuple(_gate_endpoint(row) for row in rows.pbxs),  # type: ignore[misc]
         gateways=tuple(_gate_endpoint(row) for row in rows.gateways),  # type: ignore[misc]
         carriers=tuple(_gate_carrier(row) for row in rows.carriers),

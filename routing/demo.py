@@ -15,6 +15,7 @@ import datetime
 import json
 import shlex
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urljoin
 
@@ -35,6 +36,8 @@ from routing.models import (
     NumberList,
     NumberListEntry,
     Pbx,
+    Rate,
+    RateDeck,
     RouterInstance,
     RouteRule,
     RouteTarget,
@@ -331,6 +334,31 @@ def _number_lists(seed: _Seeder) -> None:
         )
 
 
+def _rate_decks(seed: _Seeder) -> None:
+    """A carrier's buy rates, to start least-cost routing from (no demo rule uses them:
+    the demo calls route as before)."""
+    alpha = Carrier.objects.get(name="Alpha Telecom")
+    deck = seed.put(
+        RateDeck,
+        {"name": "Alpha Telecom buy"},
+        carrier=alpha,
+        tenant=None,
+        currency="EUR",
+        description="What Alpha Telecom charges per minute.",
+    )
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    for prefix, rate, description in (
+        ("33", "0.0080", "France fixed"),
+        ("336", "0.0250", "France mobiles"),
+    ):
+        seed.put(
+            Rate,
+            {"deck": deck, "prefix": prefix, "effective_from": start},
+            rate=Decimal(rate),
+            description=description,
+        )
+
+
 def seed_demo() -> dict[str, int]:
     """Create or refresh the demo data; returns the demo objects per model and 'changed'.
 
@@ -343,6 +371,7 @@ def seed_demo() -> dict[str, int]:
         customers = _customers(seed)
         _routes(seed, carriers, customers)
         _number_lists(seed)
+        _rate_decks(seed)
         seed.put(
             RouterInstance,
             {"name": "edge1"},

@@ -158,7 +158,9 @@ def handle_rtjson(
         return _error(400, str(exc))
     decision = decide(query, table, now or datetime.now(UTC), _rng)
     answer = answer_bytes(decision)
-    TALLY.answered(decision.code, len(decision.routes), started, decision.listed is not None)
+    TALLY.answered(
+        decision.code, len(decision.routes), started, decision.listed is not None, decision.outcome
+    )
     if decision.routed:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(

@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 
 import orjson
 
-from routing.engine.decide import OUTBOUND, Decision, decide
+from routing.engine.decide import OUTBOUND, Decision, Pricing, decide
 from routing.engine.lists import PREFIX, RANGE, Listed
 from routing.engine.query import QueryError, parse_query
 from routing.engine.rtjson import answer_document
 from routing.engine.table import Table, Window
 from routing.loader import build_from_database
 from routing.models import NumberListEntry
+from routing.models.rates import plain
 
 
 @dataclass(frozen=True)
@@ -106,15 +107,54 @@ def describe(decision: Decision, table: Table, now: datetime) -> list[str]:
         if decision.rule.reject_code:
             rule = decision.rule
             lines.append(f"Action: reject with {rule.reject_code} {rule.reject_reason}")
+    if decision.pricing is not None:
+        lines.extend(describe_pricing(decision.pricing, decision.callee or ""))
     lines.append(f"Decision: {decision.why}")
     if decision.limits:
         lines.append(f"Limits of the call: {describe_limits(decision.limits, table)}")
     for index, route in enumerate(decision.routes, start=1):
         lines.append(f"Route {index}: {route.target}: {route.uri} via {route.dst_uri}")
+        if route.rate is not None and route.rate.rate is not None:
+            lines.append(
+                f"  rate: {plain(route.rate.rate.rate)} {route.rate.currency}/min"
+                + (f", customer {plain(route.sell.rate)}" if route.sell is not None else "")
+            )
         if route.limits:
             lines.append(f"  limits: {describe_limits(route.limits, table)}")
     lines.extend(f"Skipped: {reason}" for reason in decision.skipped)
     lines.append(f"Answer: {decision.code} {decision.reason}")
+    return lines
+
+
+_MODES = {"lcr": "least cost", "lcr_band": "least cost, banded"}
+
+
+def describe_pricing(pricing: Pricing, callee: str) -> list[str]:
+    """A least-cost rule's rates: the customer's, then each carrier's (cheapest first) with
+    its matched prefix, its margin, and why it was left out."""
+    lines = [f"Mode: {_MODES.get(pricing.mode, pricing.mode)}"]
+    sell = pricing.sell
+    if sell is not None:
+        lines.append(
+            f"Customer rate: {plain(sell.rate)} {pricing.sell_currency}/min "
+            f"(prefix {sell.prefix or '*'}), minimum margin {plain(pricing.min_margin)}%"
+        )
+    elif pricing.sell_currency:
+        lines.append(f"Customer rate: none for {callee}")
+    else:
+        lines.append("Customer rate: the tenant has no sell deck (no margin protection)")
+    for price in pricing.carriers:
+        if price.rate is None:
+            lines.append(f"Carrier {price.name}: no rate ({price.left_out})")
+            continue
+        text = (
+            f"Carrier {price.name}: {plain(price.rate.rate)} {price.currency}/min "
+            f"(prefix {price.rate.prefix or '*'})"
+        )
+        if price.margin is not None:
+            text += f", margin {plain(price.margin)}%"
+        text += f", left out: {price.left_out}" if price.left_out else ", kept"
+        lines.append(text)
     return lines
 
 

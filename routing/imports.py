@@ -7,7 +7,8 @@ Route rules, one rule per line (header line required; columns in any order, only
 is required; a missing or empty cell takes the model's default):
 
     tenant,name,prefix,caller_prefix,priority,enabled,weekdays,start_time,end_time,timezone,
-    targets,action,reject_code,reject_reason,caller_id,from_display,extra_headers,description
+    targets,action,reject_code,reject_reason,caller_id,from_display,extra_headers,description,
+    mode,band_percent
 
 - tenant: the tenant's name; empty for a global rule.
 - enabled: true/false (also yes/no, 1/0); empty is true.
@@ -15,6 +16,8 @@ is required; a missing or empty cell takes the model's default):
 - action: route (the default: the calls go to the targets, at least one) or reject (the
   calls are refused with reject_code, 400-699, and reject_reason, e.g. 403 and Forbidden;
   no targets).
+- mode: priority (the default), lcr or lcr_band (least-cost: see the README); band_percent
+  only for lcr_band (e.g. 5).
 - targets: the failover list, items separated by ';', each
       carrier:CARRIER[@ORDER[/WEIGHT]]            a whole carrier (its gateways)
       gateway:CARRIER/GATEWAY[@ORDER[/WEIGHT]]    one gateway of a carrier
@@ -158,6 +161,8 @@ ROUTE_COLUMNS = (
     "from_display",
     "extra_headers",
     "description",
+    "mode",
+    "band_percent",
 )
 ROUTE_REQUIRED = ("prefix",)
 DID_COLUMNS = ("tenant", "number", "match", "range_end", "pbx", "description", "enabled")
@@ -902,6 +907,8 @@ _RULE_FIELDS = (
     "from_display",
     "extra_headers",
     "description",
+    "mode",
+    "band_percent",
 )
 
 
@@ -1214,6 +1221,8 @@ def _route_rule_batches(queryset: models.QuerySet[RouteRule] | None) -> Iterator
             cells["targets"] = ";".join(targets)
             code = cells["reject_code"]
             cells["reject_code"] = "" if code is None else str(code)
+            band = cells["band_percent"]
+            cells["band_percent"] = "" if band is None else str(band)
             yield [cells[name] for name in ROUTE_COLUMNS]
 
     yield from _batched(lines(), BATCH_SIZE)

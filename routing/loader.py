@@ -25,6 +25,7 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,6 +38,7 @@ from routing import metrics, validators
 from routing.answer_gate import gate_rows, rule_ok
 from routing.engine.lists import ListEntries, ListEntriesBuilder, NumberListRow
 from routing.engine.numbers import NumberPlan, NumberRule, RuleError
+from routing.engine.rates import DeckRow, RateRow
 from routing.engine.table import (
     PLAIN_MAX_ID,
     PLAIN_PRIORITY,
@@ -75,6 +77,8 @@ from routing.models import (
     NumberList,
     NumberListEntry,
     Pbx,
+    Rate,
+    RateDeck,
     RouterInstance,
     RouteRule,
     RouteTarget,
@@ -179,9 +183,10 @@ def _read_small(using: str) -> TableRows:
     tenants = tuple(
         TenantRow(*values)
         for values in Tenant.objects.using(using).values_list(
-            "id", "name", "enabled", "max_calls", "max_cps"
+            "id", "name", "enabled", "max_calls", "max_cps", "min_margin_percent",
+            "no_profit_code", "no_profit_reason",
         )
-    )
+    )  # fmt: skip
     pbx_fields = ("id", "tenant_id", "name", "host", "port", "transport", "socket", "enabled",
                   "fr_timer", "fr_inv_timer")  # fmt: skip
     pbxs = tuple(
@@ -258,7 +263,30 @@ def _read_small(using: str) -> TableRows:
             left_out=left_out,
             number_lists=number_lists,
             health=health,
+            rate_decks=_read_rate_decks(using),
         )
+    )
+
+
+def _read_rate_decks(using: str) -> tuple[DeckRow, ...]:
+    """Every rate deck with its rates (least-cost routing; the core reads them whole with
+    the small tables: see the README for the scale this is meant for)."""
+    rates: dict[int, list[RateRow]] = {}
+    for deck_id, *values in (
+        Rate.objects.using(using)
+        .order_by()
+        .values_list(
+            "deck_id", "prefix", "rate", "effective_from", "effective_until", "connect_fee",
+            "initial_increment", "next_increment",
+        )
+        .iterator(chunk_size=20_000)
+    ):  # fmt: skip
+        rates.setdefault(deck_id, []).append(RateRow(*values))
+    return tuple(
+        DeckRow(deck_id, name, currency, carrier_id, tenant_id, tuple(rates.get(deck_id, ())))
+        for deck_id, name, currency, carrier_id, tenant_id in RateDeck.objects.using(
+            using
+        ).values_list("id", "name", "currency", "carrier_id", "tenant_id")
     )
 
 
@@ -311,7 +339,7 @@ def _read_health(using: str) -> Iterator[HealthRow]:
 _RULE_COLUMNS = (
     "r.id, r.name, r.tenant_id, r.prefix, r.caller_prefix, r.priority, r.weekdays, "
     "r.start_time, r.end_time, r.timezone, r.caller_id, r.from_display, r.extra_headers, "
-    "r.reject_code, r.reject_reason"
+    "r.reject_code, r.reject_reason, r.mode, r.band_percent"
 )
 _TARGET_CELL = {
     "postgresql": "string_agg(concat_ws(':', t.\"order\", t.weight, coalesce(t.carrier_id, 0), "
@@ -394,7 +422,7 @@ def _read_rules(
     for (
         rule_id, name, tenant_id, prefix, caller_prefix, priority, weekdays,
         start_cell, end_cell, tz, caller_id, from_display, extra, reject_code, reject_reason,
-        cell, slot,
+        mode, band, cell, slot,
     ) in _stream(connection, sql, target_params + rule_params):  # fmt: skip
         if slot >= len(lists) or lists[slot] is None:
             if slot >= len(lists):
@@ -407,6 +435,7 @@ def _read_rules(
             and not (name or caller_prefix or weekdays or caller_id or from_display or extra)
             and start_cell is None
             and reject_code is None
+            and mode == "priority"
             and rule_id <= PLAIN_MAX_ID
         ):
             add_plain(rule_id, tenant_id, prefix, slot)
@@ -433,6 +462,8 @@ def _read_rules(
             extra_headers=_headers(extra) if extra else (),
             reject_code=reject_code or 0,
             reject_reason=reject_reason,
+            mode=mode,
+            band_percent=band if band is None else Decimal(str(band)),
         )
         if not rule_ok(rule):  # left out of answers, and reported (routing.answer_gate)
             continue

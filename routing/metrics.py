@@ -40,6 +40,7 @@ OUTCOMES = {
     for name in (
         "routed", "no_route", "unknown_source", "unavailable", "address_incomplete",
         "listed", "bad_request", "forbidden_client", "not_ready", "overloaded",
+        "rejected", "no_profitable_route",
     )
 }  # fmt: skip
 OUTCOME_OF_CODE = {
@@ -142,13 +143,22 @@ class RoutingTally:
         """A query refused before a decision (bad request, unknown client, no table)."""
         self.outcomes[OUTCOME_INDEX[name]] += 1
 
-    def answered(self, code: int, routes: int, started: float, listed: bool = False) -> None:
+    def answered(
+        self, code: int, routes: int, started: float, listed: bool = False, outcome: str = ""
+    ) -> None:
         """A decision: its code, how many routes (0: refused), when handling started
         (perf_counter); listed: refused by a number list, with whatever code the list
-        gives (counted as "listed", not by its code)."""
+        gives (counted as "listed", not by its code); outcome: a refusal whose code the
+        operator chose (a rule that rejects, "no profitable route"), counted by its name."""
         now = time.perf_counter()
         seconds = now - started
-        self.outcomes[LISTED_INDEX if listed else CODE_INDEX[code]] += 1
+        if listed:
+            index = LISTED_INDEX
+        elif outcome:
+            index = OUTCOME_INDEX[outcome]
+        else:
+            index = CODE_INDEX.get(code, REJECTED_INDEX)
+        self.outcomes[index] += 1
         self.seconds[bisect.bisect_left(SECONDS_BUCKETS, seconds)] += 1
         self.seconds_sum += seconds
         if routes:
@@ -193,6 +203,7 @@ OUTCOME_NAMES = tuple(OUTCOMES)
 OUTCOME_INDEX = {name: index for index, name in enumerate(OUTCOME_NAMES)}
 CODE_INDEX = {code: OUTCOME_INDEX[name] for code, name in OUTCOME_OF_CODE.items()}
 LISTED_INDEX = OUTCOME_INDEX["listed"]
+REJECTED_INDEX = OUTCOME_INDEX["rejected"]
 TALLY = RoutingTally()
 
 

@@ -83,6 +83,18 @@ def validate_prefix(value: str) -> None:
         validate_digits(value)
 
 
+_CURRENCY_RE = re.compile(r"[A-Z]{3}")
+
+
+def validate_currency(value: str) -> None:
+    """A rate deck's currency: an ISO 4217 code, three capital letters (EUR, USD)."""
+    if not _CURRENCY_RE.fullmatch(value):
+        raise ValidationError(
+            "Enter an ISO 4217 currency code: three capital letters, e.g. EUR or USD.",
+            code="currency",
+        )
+
+
 _DIAL_PREFIX_RE = re.compile(r"^\+?[0-9*#]*$")
 
 

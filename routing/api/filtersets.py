@@ -29,6 +29,8 @@ from routing.models import (
     NumberList,
     NumberListEntry,
     Pbx,
+    Rate,
+    RateDeck,
     RouterInstance,
     RouteRule,
     Tenant,
@@ -336,3 +338,23 @@ class NumberListEntryFilterSet(BaseFilterSet):
     class Meta:
         model = NumberListEntry
         fields = ["q", "number_list", "match", "prefix"]
+
+
+class RateDeckFilterSet(BaseFilterSet):
+    search_fields = ("name", "description")
+    carrier = _ids(Carrier, "carrier", "Carrier (id)")
+    tenant = _ids(Tenant, "tenant", "Tenant (id)")
+
+    class Meta:
+        model = RateDeck
+        fields = ["q", "carrier", "tenant", "currency"]
+
+
+class RateFilterSet(BaseFilterSet):
+    search_fields = ("prefix", "description")
+    deck = _ids(RateDeck, "deck", "Rate deck (id)")
+    prefix = _prefix("prefix", "Prefix starts with")
+
+    class Meta:
+        model = Rate
+        fields = ["q", "deck", "prefix"]

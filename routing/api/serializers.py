@@ -36,6 +36,8 @@ from routing.models import (
     NumberList,
     NumberListEntry,
     Pbx,
+    Rate,
+    RateDeck,
     RouterInstance,
     RouteRule,
     RouteTarget,
@@ -225,7 +227,10 @@ class TenantSerializer(DisplayMixin, ModelCleanSerializer):
 
     class Meta:
         model = Tenant
-        fields = ["id", "url", "display", "name", "enabled", "description", *LIMITS, *TIMESTAMPS]
+        fields = [
+            "id", "url", "display", "name", "enabled", "description", *LIMITS,
+            "min_margin_percent", "no_profit_code", "no_profit_reason", *TIMESTAMPS,
+        ]  # fmt: skip
 
 
 class DomainSerializer(DisplayMixin, ModelCleanSerializer):
@@ -386,6 +391,8 @@ class RouteRuleSerializer(DisplayMixin, ModelCleanSerializer):
             "from_display",
             "extra_headers",
             "description",
+            "mode",
+            "band_percent",
             "targets",
             *TIMESTAMPS,
         ]
@@ -672,5 +679,52 @@ class NumberListEntrySerializer(DisplayMixin, ModelCleanSerializer):
             "number",
             "range_end",
             "comment",
+            *TIMESTAMPS,
+        ]
+
+
+class RateDeckSerializer(DisplayMixin, ModelCleanSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="routing-api:ratedeck-detail")
+    rate_count = serializers.SerializerMethodField(help_text="How many rates the deck has.")
+
+    class Meta:
+        model = RateDeck
+        fields = [
+            "id",
+            "url",
+            "display",
+            "name",
+            "carrier",
+            "tenant",
+            "currency",
+            "description",
+            "rate_count",
+            *TIMESTAMPS,
+        ]
+
+    @extend_schema_field(int)
+    def get_rate_count(self, obj: RateDeck) -> int:
+        count = getattr(obj, "rate_count", None)
+        return count if count is not None else obj.rates.count()
+
+
+class RateSerializer(DisplayMixin, ModelCleanSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="routing-api:rate-detail")
+
+    class Meta:
+        model = Rate
+        fields = [
+            "id",
+            "url",
+            "display",
+            "deck",
+            "prefix",
+            "rate",
+            "connect_fee",
+            "initial_increment",
+            "next_increment",
+            "effective_from",
+            "effective_until",
+            "description",
             *TIMESTAMPS,
         ]

@@ -39,6 +39,8 @@ from routing.models import (
     NumberList,
     NumberListEntry,
     Pbx,
+    Rate,
+    RateDeck,
     RouterInstance,
     RouteRule,
     RouteTarget,
@@ -344,3 +346,17 @@ class CallRecordViewSet(viewsets.ReadOnlyModelViewSet):
     pagination_class = CallRecordPagination
     ordering_fields = ["start_time"]
     lookup_value_regex = r"[0-9]+"
+
+
+class RateDeckViewSet(RoutingViewSet):
+    queryset = RateDeck.objects.annotate(rate_count=Count("rates"))
+    serializer_class = serializers.RateDeckSerializer
+    filterset_class = filtersets.RateDeckFilterSet
+    ordering_fields = ["id", "name", "created_at", "updated_at"]
+
+
+class RateViewSet(RoutingViewSet):
+    queryset = Rate.objects.select_related("deck")
+    serializer_class = serializers.RateSerializer
+    filterset_class = filtersets.RateFilterSet
+    ordering_fields = ["id", "prefix", "rate", "effective_from", "created_at", "updated_at"]

@@ -21,11 +21,13 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from routing.engine.lists import Listed
 from routing.engine.lists import check as check_lists
 from routing.engine.numbers import CALLEE, CALLER, from_e164, strip_and_prefix, to_e164
 from routing.engine.query import Party, Query
+from routing.engine.rates import Deck, RateRow, find_rate, margin_percent, profitable
 from routing.engine.table import (
     POW10,
     SHARD_MASK,
@@ -39,6 +41,7 @@ from routing.engine.table import (
     Source,
     Table,
     TargetRow,
+    TenantRow,
     header_text,
     rule_of,
     uri_host,
@@ -86,6 +89,34 @@ class Route:
     # Capacity: the limits this attempt counts against (table.gateway_limits or
     # pbx_limits; "" = none).
     limits: str = ""
+    # Least-cost routing: the carrier's rate for the number and the customer's (None: no
+    # deck, or a rule in priority mode).
+    rate: CarrierPrice | None = None
+    sell: RateRow | None = None
+
+
+@dataclass(slots=True)
+class CarrierPrice:
+    """A least-cost rule's carrier: its matched rate, the margin it leaves, and why it was
+    left out ("" when it was kept)."""
+
+    carrier_id: int
+    name: str
+    currency: str = ""
+    rate: RateRow | None = None
+    margin: Decimal | None = None  # percent of the customer's rate
+    left_out: str = ""
+
+
+@dataclass(slots=True)
+class Pricing:
+    """What a least-cost rule saw: the customer's rate and every carrier's, cheapest first."""
+
+    mode: str
+    sell: RateRow | None
+    sell_currency: str
+    min_margin: Decimal
+    carriers: tuple[CarrierPrice, ...]
 
 
 @dataclass(slots=True)
@@ -103,6 +134,10 @@ class Decision:
     routes: tuple[Route, ...] = ()
     skipped: tuple[str, ...] = ()
     listed: Listed | None = None  # the number list that refused the call
+    pricing: Pricing | None = None  # a least-cost rule's rates (route tester, call records)
+    # A refusal with the operator's own code, for the metrics: "rejected" (a rule that
+    # rejects), "no_profitable_route" (margin protection); "" otherwise.
+    outcome: str = ""
     # Capacity: the limits the call counts against when it comes in: the IP source it came
     # from, and outbound, its tenant and PBX; inbound, the carrier it came from.
     limits: str = ""
@@ -260,10 +295,27 @@ def _outbound(
             code=rule.reject_code,
             reason=rule.reject_reason,
             why=f"{rule.label} rejects these calls",
+            outcome="rejected",
             **context,  # type: ignore[arg-type]
         )
 
-    gateways, skipped = order_gateways(table, rule, rng, callee, caller)
+    groups = None
+    pricing = None
+    if rule.mode != PRIORITY:
+        pricing, groups, refusal = _least_cost(table, rule, tenant, callee, now)
+        context["pricing"] = pricing
+        if refusal:
+            return Decision(
+                code=tenant.no_profit_code,
+                reason=tenant.no_profit_reason,
+                why=f"{rule.label}: {refusal}",
+                skipped=tuple(_price_skips(pricing)),
+                outcome="no_profitable_route",
+                **context,  # type: ignore[arg-type]
+            )
+    gateways, skipped = order_gateways(table, rule, rng, callee, caller, groups)
+    if pricing is not None:
+        skipped[:0] = _price_skips(pricing)
     if not gateways:
         return _refuse(
             UNAVAILABLE,
@@ -275,6 +327,11 @@ def _outbound(
     routes = tuple(
         _gateway_route(query, table, rule, gateway, callee, presented) for gateway in gateways
     )
+    if pricing is not None:
+        by_carrier = {price.carrier_id: price for price in pricing.carriers}
+        for route in routes:
+            route.rate = by_carrier.get(route.carrier_id)  # type: ignore[arg-type]
+            route.sell = pricing.sell
     return Decision(
         code=ROUTED,
         reason="OK",
@@ -340,15 +397,141 @@ def find_rule(
     return None
 
 
+PRIORITY = "priority"
+LCR_BAND = "lcr_band"
+
+
+def _least_cost(
+    table: Table, rule: RuleRow, tenant: TenantRow, callee: str, now: datetime
+) -> tuple[Pricing, tuple[tuple[TargetRow, ...], ...], str]:
+    """A least-cost rule's targets as failover groups, cheapest first; what the rates were;
+    and why the call is refused when margin protection leaves no carrier ("" otherwise).
+
+    A target's carrier (a gateway target: its gateway's) is priced by the longest prefix
+    of its deck in effect now; no deck or no rate: left out. With the tenant's sell deck,
+    a carrier is also left out when its rate leaves less than the tenant's minimum margin
+    (or its deck is in another currency); a number the sell deck has no rate for is
+    refused. Groups: "lcr", the targets of one rate and one order (shared by weight);
+    "lcr_band", the targets within band_percent of the cheapest remaining one, by order.
+    """
+    sell_deck = table.tenant_decks.get(tenant.id)
+    sell = find_rate(sell_deck, callee, now) if sell_deck is not None else None
+    min_margin = tenant.min_margin_percent
+    prices: dict[int, CarrierPrice] = {}
+    priced: list[tuple[Decimal, int, TargetRow]] = []
+    for target in rule.targets:
+        if target.carrier_id is not None:
+            carrier_id = target.carrier_id
+        else:
+            gateway = table.gateways.get(target.gateway_id)  # type: ignore[arg-type]
+            if gateway is None:
+                continue  # (a target keeps its gateway: PROTECT in the database)
+            carrier_id = gateway.carrier_id
+        price = prices.get(carrier_id)
+        if price is None:
+            price = prices[carrier_id] = _price(table, carrier_id, callee, now, sell_deck, sell,
+                                                min_margin)  # fmt: skip
+        if not price.left_out:
+            priced.append((price.rate.rate, target.order, target))  # type: ignore[union-attr]
+    ordered = sorted(prices.values(), key=_cheapest)
+    pricing = Pricing(
+        mode=rule.mode,
+        sell=sell,
+        sell_currency=sell_deck.currency if sell_deck is not None else "",
+        min_margin=min_margin,
+        carriers=tuple(ordered),
+    )
+    if sell_deck is not None and sell is None:
+        return pricing, (), f"no customer rate for {callee} in deck {sell_deck.name}"
+    if not priced and any(p.rate is not None and p.left_out for p in ordered):
+        return pricing, (), "no carrier leaves the margin (no profitable route)"
+    priced.sort(key=lambda item: (item[0], item[1]))
+    groups: list[tuple[TargetRow, ...]] = []
+    if rule.mode == LCR_BAND:
+        band = rule.band_percent or Decimal(0)
+        rest = priced
+        while rest:
+            ceiling = rest[0][0] * (100 + band) / 100
+            inside = sorted((item for item in rest if item[0] <= ceiling), key=lambda i: i[1])
+            rest = [item for item in rest if item[0] > ceiling]
+            groups.extend(_by_key(inside, lambda item: item[1]))
+    else:
+        groups.extend(_by_key(priced, lambda item: (item[0], item[1])))
+    return pricing, tuple(groups), ""
+
+
+def _by_key(items: list, key) -> list[tuple[TargetRow, ...]]:  # type: ignore[no-untyped-def,type-arg]
+    """Consecutive items with the same key, as groups of their targets."""
+    groups: list[tuple[TargetRow, ...]] = []
+    current: list[TargetRow] = []
+    last = object()
+    for item in items:
+        value = key(item)
+        if current and value != last:
+            groups.append(tuple(current))
+            current = []
+        current.append(item[2])
+        last = value
+    if current:
+        groups.append(tuple(current))
+    return groups
+
+
+def _cheapest(price: CarrierPrice) -> tuple[int, Decimal, str]:
+    if price.rate is None:
+        return (1, Decimal(0), price.name)
+    return (0, price.rate.rate, price.name)
+
+
+def _price(
+    table: Table,
+    carrier_id: int,
+    callee: str,
+    now: datetime,
+    sell_deck: Deck | None,
+    sell: RateRow | None,
+    min_margin: Decimal,
+) -> CarrierPrice:
+    carrier = table.carriers.get(carrier_id)
+    name = carrier.name if carrier is not None else f"#{carrier_id}"
+    deck = table.carrier_decks.get(carrier_id)
+    if deck is None:
+        return CarrierPrice(carrier_id, name, left_out="no rate deck")
+    rate = find_rate(deck, callee, now)
+    price = CarrierPrice(carrier_id, name, deck.currency, rate)
+    if rate is None:
+        price.left_out = f"no rate for {callee} in deck {deck.name}"
+        return price
+    if sell is None or sell_deck is None:  # no sell deck: no margin protection
+        return price
+    price.margin = margin_percent(rate.rate, sell.rate)
+    if deck.currency != sell_deck.currency:
+        price.left_out = (
+            f"deck {deck.name} is in {deck.currency}, the customer's in {sell_deck.currency}"
+        )
+    elif rate.rate > sell.rate:
+        price.left_out = f"rate {rate.rate} above the customer's {sell.rate}"
+    elif not profitable(rate.rate, sell.rate, min_margin):
+        shown = "-" if price.margin is None else f"{price.margin}%"
+        price.left_out = f"margin {shown} under the tenant's minimum {min_margin}%"
+    return price
+
+
+def _price_skips(pricing: Pricing) -> list[str]:
+    return [f"carrier {p.name}: {p.left_out}" for p in pricing.carriers if p.left_out]
+
+
 def order_gateways(
     table: Table,
     rule: RuleRow,
     rng: random.Random,
     callee: str | None = None,
     caller: str | None = None,
+    groups: tuple[tuple[TargetRow, ...], ...] | None = None,
 ) -> tuple[list[GatewayRow], list[str]]:
     """The rule's gateways in failover order; and why others were left out (a carrier
-    whose number lists refuse callee or caller among them).
+    whose number lists refuse callee or caller among them). `groups`: the failover groups
+    when not the targets' orders (a least-cost rule's, cheapest first).
 
     Carrier health (table.health, empty when every gateway is healthy): a gateway that is
     down is left out, or put last when its policy says so; a demoted one is left out with
@@ -362,7 +545,7 @@ def order_gateways(
     health = table.health
     last: list[GatewayRow] = []
     held: list[GatewayRow] = []
-    for group in _order_groups(table, rule.targets):
+    for group in groups if groups is not None else _order_groups(table, rule.targets):
         for target in _weighted_shuffle(group, rng) if len(group) > 1 else group:
             for gateway in _expand(table, target, rng, skipped, callee, caller):
                 if gateway.id in seen:
@@ -575,4 +758,13 @@ def _user(number: str) -> str:
     return number.replace("#", "%23") if "#" in number else number
 
 
-__all__ = ["Decision", "Party", "Route", "decide", "find_rule", "order_gateways"]
+__all__ = [
+    "CarrierPrice",
+    "Decision",
+    "Party",
+    "Pricing",
+    "Route",
+    "decide",
+    "find_rule",
+    "order_gateways",
+]

@@ -6,6 +6,8 @@ ignores, for the call records Kamailio writes (kamailio_cfg/kamailio.cfg, "call 
 rule, its numbers in E.164), each route's `c4` what the attempt is (its number, rule,
 carrier, gateway or PBX, and the numbers it sends). Cost: 2-5 us of CPU per answer of 3
 routes (two small dicts per route, ~140 more bytes each), measured on a loaded machine.
+A least-cost rule's routes also carry, in `c4`, the carrier's rate (`rate`, `currency`)
+and the customer's (`sell`), as decimal strings.
 """
 
 from __future__ import annotations
@@ -85,6 +87,13 @@ def route_document(
             "from": route.from_user,
         },
     }
+    if route.rate is not None:
+        # Least-cost routing: what the attempt costs and what the customer pays (per minute,
+        # decimal strings in their decks' currencies; null: no sell deck), for the records.
+        c4 = document["c4"]
+        c4["rate"] = str(route.rate.rate.rate) if route.rate.rate is not None else None  # type: ignore[index]
+        c4["currency"] = route.rate.currency  # type: ignore[index]
+        c4["sell"] = str(route.sell.rate) if route.sell is not None else None  # type: ignore[index]
     if route.limits:
         # Capacity: the limits this attempt counts against (kamailio.cfg, "capacity").
         document["limits"] = route.limits

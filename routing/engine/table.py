@@ -17,12 +17,14 @@ import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 from typing import Any, NamedTuple, TypedDict
 from zoneinfo import ZoneInfo
 
 from routing.engine.grammar import parse_network
 from routing.engine.lists import ListCheck, ListEntries, NumberListRow
 from routing.engine.numbers import EMPTY_PLAN, NumberPlan
+from routing.engine.rates import Deck, DeckRow, build_deck
 
 # ---------------------------------------------------------------------------------------------
 # Plain rows, as the loader (or a test) provides them. Frozen dataclasses, except the rows
@@ -37,6 +39,10 @@ class TenantRow:
     enabled: bool = True
     max_calls: int | None = None
     max_cps: int | None = None
+    # Least-cost routing: margin protection, and the answer when it leaves no carrier.
+    min_margin_percent: Decimal = Decimal(0)
+    no_profit_code: int = 503
+    no_profit_reason: str = "No profitable route"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +176,10 @@ class RuleRow(NamedTuple):
     # rule that routes.
     reject_code: int = 0
     reject_reason: str = ""
+    # "priority" (targets in their order), "lcr" or "lcr_band" (carriers by their rate for
+    # the number; band_percent: rates within it of the cheapest count as equal).
+    mode: str = "priority"
+    band_percent: Decimal | None = None
 
     @property
     def label(self) -> str:
@@ -242,6 +252,7 @@ def is_plain(rule: RuleRow) -> bool:
         and not rule.from_display
         and not rule.extra_headers
         and not rule.reject_code
+        and rule.mode == "priority"
         and 0 <= rule.id <= _ID_MASK
     )
 
@@ -422,6 +433,7 @@ class TableRows:
     # Each enabled list's compiled entries, by list id (routing.engine.lists).
     list_entries: dict[int, ListEntries] = field(default_factory=dict)
     health: tuple[HealthRow, ...] = ()
+    rate_decks: tuple[DeckRow, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -591,6 +603,10 @@ class Table:
     # health version they are at (replaced alone when only health changed: with_health()).
     health: dict[int, HealthRow] = field(default_factory=dict)
     health_version: int = 0
+    # Least-cost routing (routing.engine.rates): each carrier's buy deck and each tenant's
+    # sell deck, by owner id (a small table: rebuilt whole at every change).
+    carrier_decks: dict[int, Deck] = field(default_factory=dict)
+    tenant_decks: dict[int, Deck] = field(default_factory=dict)
 
     def find_source(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Source | None:
         if address.version == 4:
@@ -827,6 +843,16 @@ def _assemble(
         lists_by_tenant={key: tuple(items) for key, items in lists_by_tenant.items()},
         lists_by_carrier={key: tuple(items) for key, items in lists_by_carrier.items()},
         health={row.gateway_id: row for row in rows.health if row.gateway_id in gateways},
+        carrier_decks={
+            deck.carrier_id: build_deck(deck)
+            for deck in rows.rate_decks
+            if deck.carrier_id is not None
+        },
+        tenant_decks={
+            deck.tenant_id: build_deck(deck)
+            for deck in rows.rate_decks
+            if deck.tenant_id is not None
+        },
         counts={
             "tenants": len(tenants),
             "carriers": len(carriers),

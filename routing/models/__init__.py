@@ -23,7 +23,8 @@ from routing.models.health import (
 from routing.models.instances import ListenTransport, RouterInstance
 from routing.models.lists import EntryMatch, ListMode, ListSide, NumberList, NumberListEntry
 from routing.models.normalization import Direction, NormalizationRule, NumberField, RuleKind
-from routing.models.rules import RouteRule, RouteTarget, RuleAction
+from routing.models.rates import Rate, RateDeck
+from routing.models.rules import RouteRule, RouteTarget, RuleAction, RuleMode
 from routing.models.sources import IpSource
 from routing.models.tenants import Domain, Pbx, Tenant
 from routing.models.version import (
@@ -65,6 +66,8 @@ __all__ = [
     "NumberList",
     "NumberListEntry",
     "Pbx",
+    "Rate",
+    "RateDeck",
     "RouteRule",
     "RouteTarget",
     "RouterInstance",
@@ -72,6 +75,7 @@ __all__ = [
     "RoutingVersion",
     "RuleAction",
     "RuleKind",
+    "RuleMode",
     "Tenant",
     "TrafficCodeRollup",
     "TrafficCodeRollupHour",
@@ -102,6 +106,8 @@ ROUTING_MODELS = (
     NumberList,
     NumberListEntry,
     HealthPolicy,
+    RateDeck,
+    Rate,
 )
 # GatewayHealth is not among them: its writers (routing.carrier_health) bump the health
 # version, which the workers apply without reading the rest of the routing data.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -20,6 +22,15 @@ REJECT_CODE_RANGE = validators.REFUSAL_CODE_RANGE  # a SIP final failure: 4xx, 5
 class RuleAction(models.TextChoices):
     ROUTE = "route", "Route the calls to the targets"
     REJECT = "reject", "Reject the calls with a SIP code"
+
+
+class RuleMode(models.TextChoices):
+    PRIORITY = "priority", "Priority: targets in their order, by weight"
+    LCR = "lcr", "Least cost: carriers by their rate for the number"
+    LCR_BAND = "lcr_band", "Least cost, banded: rates within a percentage count as equal"
+
+
+BAND_RANGE = (Decimal("0.01"), Decimal(100))
 
 
 class RouteRule(TimestampedModel):
@@ -91,6 +102,25 @@ class RouteRule(TimestampedModel):
         validators=[validators.validate_reason_phrase],
         help_text="For a rule that rejects: the reason phrase sent with the code, e.g. Forbidden.",
     )
+    mode = models.CharField(
+        max_length=8,
+        choices=RuleMode.choices,
+        default=RuleMode.PRIORITY,
+        db_default=RuleMode.PRIORITY,
+        help_text="Priority: the targets in their order. Least cost: the carriers among the "
+        "targets ordered by their rate for the called number (ties: order, then weight); a "
+        "carrier with no rate is left out, and so is one costing more than the tenant pays.",
+    )
+    band_percent = models.DecimalField(
+        "band (%)",
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(BAND_RANGE[0]), MaxValueValidator(BAND_RANGE[1])],
+        help_text="Least cost, banded: carriers whose rates lie within this percentage of "
+        "the cheapest count as equal (ordered by order, then weight).",
+    )
     weekdays = models.CharField(
         max_length=7,
         blank=True,
@@ -160,6 +190,19 @@ class RouteRule(TimestampedModel):
                 ),
                 name="routing_routerule_action_valid",
             ),
+            # A banded least-cost rule has its band; the other modes none.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(mode=RuleMode.LCR_BAND)
+                    & models.Q(band_percent__isnull=False)
+                    & models.Q(band_percent__gte=BAND_RANGE[0], band_percent__lte=BAND_RANGE[1])
+                )
+                | (
+                    models.Q(mode__in=[RuleMode.PRIORITY, RuleMode.LCR])
+                    & models.Q(band_percent__isnull=True)
+                ),
+                name="routing_routerule_mode_valid",
+            ),
             # A window has both ends or none, and they differ (an empty window never opens).
             models.CheckConstraint(
                 condition=(models.Q(start_time__isnull=True) & models.Q(end_time__isnull=True))
@@ -205,6 +248,14 @@ class RouteRule(TimestampedModel):
                     field: "Only for a rule that rejects: choose 'reject' as the action, or "
                     "leave the code and reason empty."
                 }
+            )
+        if self.mode == RuleMode.LCR_BAND and self.band_percent is None:
+            raise ValidationError(
+                {"band_percent": "A banded least-cost rule needs its band (e.g. 5 for 5%)."}
+            )
+        if self.mode != RuleMode.LCR_BAND and self.band_percent is not None:
+            raise ValidationError(
+                {"band_percent": "Only for a banded least-cost rule: leave it empty."}
             )
         if (self.start_time is None) != (self.end_time is None):
             raise ValidationError(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
 
@@ -14,6 +17,9 @@ from routing.models.base import (
     endpoint_constraints,
 )
 
+NO_PROFIT_CODE = 503
+NO_PROFIT_REASON = "No profitable route"
+
 
 class Tenant(TimestampedModel, CapacityLimits):
     """A customer account: owns domains, PBXs, DIDs and its own route rules."""
@@ -23,10 +29,51 @@ class Tenant(TimestampedModel, CapacityLimits):
         default=True, help_text="A disabled tenant's PBXs cannot place calls (403)."
     )
     description = models.TextField(blank=True)
+    # Least-cost routing: margin protection (when the tenant has a sell deck).
+    min_margin_percent = models.DecimalField(
+        "minimum margin (%)",
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal(0),
+        db_default=Decimal(0),
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+        help_text="In least-cost rules, a carrier is left out when the tenant's rate leaves "
+        "less than this margin over the carrier's rate (0: cost up to the sell rate).",
+    )
+    no_profit_code = models.PositiveSmallIntegerField(
+        "no profitable route: SIP code",
+        default=NO_PROFIT_CODE,
+        db_default=NO_PROFIT_CODE,
+        validators=[
+            MinValueValidator(validators.REFUSAL_CODE_RANGE[0]),
+            MaxValueValidator(validators.REFUSAL_CODE_RANGE[1]),
+        ],
+        help_text="The answer when margin protection leaves no carrier (400-699).",
+    )
+    no_profit_reason = models.CharField(
+        "no profitable route: reason",
+        max_length=validators.REASON_PHRASE_MAX,
+        default=NO_PROFIT_REASON,
+        db_default=NO_PROFIT_REASON,
+        validators=[validators.validate_reason_phrase],
+    )
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(min_margin_percent__gte=0, min_margin_percent__lte=100),
+                name="routing_tenant_min_margin_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    no_profit_code__gte=validators.REFUSAL_CODE_RANGE[0],
+                    no_profit_code__lte=validators.REFUSAL_CODE_RANGE[1],
+                ),
+                name="routing_tenant_no_profit_code_range",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -13,6 +13,7 @@ from django.contrib import admin
 from django.db import models
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from routing.models import (
     ROUTING_MODELS,
@@ -29,6 +30,8 @@ from routing.models import (
     NumberList,
     NumberListEntry,
     Pbx,
+    Rate,
+    RateDeck,
     RouterInstance,
     RouteRule,
     RouteTarget,
@@ -60,6 +63,8 @@ DEMO_ROWS: dict[type[models.Model], tuple[dict[str, Any], str]] = {
     NumberList: ({"name": "Fraud destinations"}, "403 Destination blocked"),
     NumberListEntry: ({"number": "3389"}, "French premium-rate numbers (08 9x)"),
     HealthPolicy: ({"name": "Probe every 10 s"}, "Probe every 10 s"),
+    RateDeck: ({"name": "Alpha Telecom buy"}, "carrier Alpha Telecom"),
+    Rate: ({"prefix": "336"}, "France mobiles"),
     RoutingVersion: ({"pk": 1}, "routing data v"),
 }
 
@@ -88,6 +93,12 @@ def page_data(response: Any) -> dict[str, str]:
                     data[bound.html_name] = "on"
             elif value is None:
                 continue
+            elif isinstance(bound.field, forms.SplitDateTimeField):
+                # The admin's date and time boxes (a rate's effective dates).
+                local = timezone.localtime(value) if isinstance(value, datetime.datetime) else None
+                if local is not None:
+                    data[f"{bound.html_name}_0"] = local.strftime("%Y-%m-%d")
+                    data[f"{bound.html_name}_1"] = local.strftime("%H:%M:%S")
             elif isinstance(value, datetime.time):
                 data[bound.html_name] = value.strftime("%H:%M:%S")
             else:

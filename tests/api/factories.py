@@ -16,6 +16,8 @@ from routing.models import (
     NumberList,
     NumberListEntry,
     Pbx,
+    Rate,
+    RateDeck,
     RouterInstance,
     RouteRule,
     RouteTarget,
@@ -107,3 +109,15 @@ def list_entry(**kw: Any) -> NumberListEntry:
 
 def health_policy(**kw: Any) -> HealthPolicy:
     return HealthPolicy.objects.create(**{"name": f"policy-{_n()}", **kw})
+
+
+def rate_deck(**kw: Any) -> RateDeck:
+    if "carrier" not in kw and "tenant" not in kw:
+        kw["carrier"] = carrier()
+    return RateDeck.objects.create(**{"name": f"Deck {_n()}", **kw})
+
+
+def rate(**kw: Any) -> Rate:
+    if "deck" not in kw:
+        kw["deck"] = rate_deck()
+    return Rate.objects.create(**{"prefix": "33", "rate": "0.0100", **kw})

@@ -329,12 +329,12 @@ def test_round_trip(world: dict[str, Any]) -> None:
     odd = factories.carrier(name="Odd;Name")
     source = (
         f"{','.join(imports.ROUTE_COLUMNS)}\n"
-        ",Default,,,100,true,,,,UTC,carrier:Alpha Telecom@0/100,route,,,,,,\n"
-        ",Premium,3389,,100,true,,,,UTC,,reject,403,Premium Numbers Blocked,,,,\n"
+        ",Default,,,100,true,,,,UTC,carrier:Alpha Telecom@0/100,route,,,,,,,priority,\n"
+        ",Premium,3389,,100,true,,,,UTC,,reject,403,Premium Numbers Blocked,,,,,priority,\n"
         "Acme,Paris,3361,331,10,false,12345,08:00,18:30,Europe/Paris,carrier:Alpha Telecom@0/100;"
         "gateway:Beta Voice/beta-1@1/30;gateway:Beta Voice/beta-2@1/70,route,,,33100000000,"
-        'Acme Sales,"X-A: 1\nX-B: 2",A rule\n'
-        "Globex,,44,,100,true,67,22:00,06:00,UTC,carrier:Odd\\;Name@3/1,route,,,,,,\n"
+        'Acme Sales,"X-A: 1\nX-B: 2",A rule,lcr,\n'
+        "Globex,,44,,100,true,67,22:00,06:00,UTC,carrier:Odd\\;Name@3/1,route,,,,,,,lcr_band,5.00\n"
     )
     run(source)
     out = io.StringIO()
@@ -348,6 +348,8 @@ def test_round_trip(world: dict[str, Any]) -> None:
     run(exported)
     assert sorted(RouteRule.objects.values_list("prefix", "tenant__name", "priority")) == before
     assert targets_of(RouteRule.objects.get(prefix="44")) == [(3, str(odd), 1)]
+    banded = RouteRule.objects.get(prefix="44")
+    assert (banded.mode, str(banded.band_percent)) == ("lcr_band", "5.00")
 
 
 def test_export_of_a_queryset(world: dict[str, Any]) -> None:
@@ -368,7 +370,7 @@ def test_export_of_a_queryset_filtered_on_targets(world: dict[str, Any]) -> None
     assert imports.export_route_rules(out, selected) == 1
     assert out.getvalue().splitlines()[1:] == [
         ",,33,,100,true,,,,UTC,carrier:Alpha Telecom@0/100;gateway:Beta Voice/beta-1@1/100,route,,,"
-        ",,,"
+        ",,,,priority,"
     ]
 
 

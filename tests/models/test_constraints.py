@@ -30,6 +30,8 @@ from routing.models import (
     NumberList,
     NumberListEntry,
     Pbx,
+    Rate,
+    RateDeck,
     RouterInstance,
     RouteRule,
     RouteTarget,
@@ -94,6 +96,20 @@ def instance(o: Objects, **values: object) -> RouterInstance:
     return RouterInstance.objects.create(
         **{"name": "edge-x", "listen_ip": "127.0.0.1", "api_urls": "http://127.0.0.1/", **values}
     )
+
+
+def rate_deck(o: Objects, **values: object) -> RateDeck:
+    return RateDeck.objects.create(**{"name": "deck-x", "carrier": o.carrier, **values})
+
+
+def rate(o: Objects, **values: object) -> Rate:
+    deck, _ = RateDeck.objects.get_or_create(name="rates", carrier=o.carrier)
+    return Rate.objects.create(**{"deck": deck, "prefix": "33", "rate": "0.01",
+                                  "effective_from": CALL_START, **values})  # fmt: skip
+
+
+def tenant_row(o: Objects, **values: object) -> Tenant:
+    return Tenant.objects.create(**{"name": "tenant-x", **values})
 
 
 def number_list(o: Objects, **values: object) -> NumberList:
@@ -360,6 +376,47 @@ CASES: list[tuple[str, str, Callable[[Objects], object]]] = [
         lambda o: list_entry(o, range_end="3390"),
     ),
     ("routing_numberlistentry_unique", "same entry twice", twice(list_entry)),
+    # Least-cost routing
+    ("routing_ratedeck_one_owner", "no owner", lambda o: rate_deck(o, carrier=None)),
+    (
+        "routing_ratedeck_one_owner",
+        "carrier and tenant",
+        lambda o: rate_deck(o, tenant=o.tenant),
+    ),
+    ("routing_ratedeck_currency_valid", "eur", lambda o: rate_deck(o, currency="eur")),
+    ("routing_rate_not_negative", "rate -1", lambda o: rate(o, rate="-1")),
+    ("routing_rate_not_negative", "fee -1", lambda o: rate(o, connect_fee="-0.5")),
+    ("routing_rate_increments_valid", "0 s", lambda o: rate(o, initial_increment=0)),
+    ("routing_rate_increments_valid", "next 0 s", lambda o: rate(o, next_increment=0)),
+    (
+        "routing_rate_period_valid",
+        "ends when it starts",
+        lambda o: rate(o, effective_until=CALL_START),
+    ),
+    ("routing_rate_unique_start", "same start twice", twice(rate)),
+    (
+        "routing_routerule_mode_valid",
+        "band without lcr_band",
+        lambda o: route_rule(o, mode="lcr", band_percent=5),
+    ),
+    (
+        "routing_routerule_mode_valid",
+        "lcr_band without band",
+        lambda o: route_rule(o, mode="lcr_band"),
+    ),
+    (
+        "routing_routerule_mode_valid",
+        "band 0",
+        lambda o: route_rule(o, mode="lcr_band", band_percent=0),
+    ),
+    ("routing_routerule_mode_valid", "mode cheap", lambda o: route_rule(o, mode="cheap")),
+    ("routing_tenant_min_margin_range", "101%", lambda o: tenant_row(o, min_margin_percent=101)),
+    ("routing_tenant_min_margin_range", "-1%", lambda o: tenant_row(o, min_margin_percent=-1)),
+    (
+        "routing_tenant_no_profit_code_range",
+        "code 200",
+        lambda o: tenant_row(o, no_profit_code=200),
+    ),
     # The version row
     (
         "routing_routingversion_singleton",

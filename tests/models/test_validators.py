@@ -262,9 +262,18 @@ BAD: list[tuple[Callable[[str], object], str, str, str]] = [
     ),
     (validators.validate_reason_phrase, " Blocked", "reason_phrase", "single spaces"),
     (validators.validate_reason_phrase, "Blocked\u2028", "reason_phrase", "Enter a SIP reason"),
+    (
+        validators.validate_currency,
+        "eur",
+        "currency",
+        "Enter an ISO 4217 currency code: three capital letters, e.g. EUR or USD.",
+    ),
+    (validators.validate_currency, "EURO", "currency", "ISO 4217"),
+    (validators.validate_currency, "", "currency", "ISO 4217"),
 ]
 
 GOOD: list[tuple[Callable[[str], object], str]] = [
+    (validators.validate_currency, "EUR"),
     (validators.validate_digits, "33123456789"),
     (validators.validate_digits, "1" * 20),
     (validators.validate_prefix, ""),

@@ -19,6 +19,8 @@ from routing.models import (
     NumberList,
     NumberListEntry,
     Pbx,
+    Rate,
+    RateDeck,
     RouterInstance,
     RouteRule,
     RouteTarget,
@@ -37,6 +39,7 @@ def makers(
 ) -> dict[type[models.Model], Callable[[], models.Model]]:
     """One new, valid object of every routing model."""
     entries = NumberList.objects.create(name="Entries")
+    sell = RateDeck.objects.create(name="Acme sell", tenant=tenant)
     return {
         Tenant: lambda: Tenant.objects.create(name="Initech"),
         Domain: lambda: Domain.objects.create(tenant=tenant, name="voice.acme.example", pbx=pbx),
@@ -56,6 +59,8 @@ def makers(
         NumberList: lambda: NumberList.objects.create(name="Fraud"),
         NumberListEntry: lambda: NumberListEntry.objects.create(number_list=entries, number="3389"),
         HealthPolicy: lambda: HealthPolicy.objects.create(name="probe"),
+        RateDeck: lambda: RateDeck.objects.create(name="Alpha buy", carrier=carrier),
+        Rate: lambda: Rate.objects.create(deck=sell, prefix="33", rate="0.01"),
     }
 
 

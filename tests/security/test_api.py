@@ -79,7 +79,7 @@ def test_f06_api_export_streams(api_client: APIClient) -> None:
     assert lines[0].startswith("tenant,name,prefix,")
     assert len(lines) == 1 + imports.BATCH_SIZE * 2 + 10
     assert lines[1].split(",")[2] == "4000000"
-    assert lines[1].endswith(",carrier:Alpha Telecom@0/100,route,,,,,,")
+    assert lines[1].endswith(",carrier:Alpha Telecom@0/100,route,,,,,,,priority,")
 
 
 @pytest.mark.django_db

@@ -398,6 +398,7 @@ GRAMMARS: dict[str, tuple[list[str], str]] = {
         r"[A-Za-z0-9_+/-]+",
     ),
     "validate_weekdays": (["12345", "76"], r"[1-7]{1,7}"),
+    "validate_currency": (["EUR", "USD"], r"[A-Z]{3}"),
     # The floor under any free text (API fields, CSV cells): tabs and line breaks only.
     "validate_no_control_characters": (
         ["Acme Corp", "two\tcolumns", "line one\r\nline two"],

@@ -1,0 +1,120 @@
+"""What a least-cost rule costs per call, in the engine alone (no server, no database).
+
+    .venv/bin/python bench/lcr_bench.py [--number 20000] [--prefixes 10000]
+
+One table, one outbound query (a PBX's call to a French mobile), three carriers of one
+gateway each, each carrier with a buy deck of `--prefixes` prefixes (lengths 2 to 7) and
+the tenant a sell deck of as many. Each line: the CPU time of one decide() plus
+answer_bytes() in microseconds (process CPU time, best of 3 interleaved runs: on a shared
+machine, wall time mostly measures the neighbours), for the same three targets:
+
+- priority: the rule in priority mode (the decks are there, unread): the reference;
+- lcr: the carriers priced and ordered by rate, margin-checked against the sell deck;
+- lcr_band: the same, grouped in a 5% band.
+
+Prints figures; it is a benchmark, not a test (nothing is asserted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import orjson  # noqa: E402
+
+from routing.engine.decide import decide  # noqa: E402
+from routing.engine.query import parse_query  # noqa: E402
+from routing.engine.rates import DeckRow, RateRow  # noqa: E402
+from routing.engine.rtjson import answer_bytes  # noqa: E402
+from routing.engine.table import (  # noqa: E402
+    CarrierRow,
+    GatewayRow,
+    PbxRow,
+    RuleRow,
+    SourceRow,
+    TableRows,
+    TargetRow,
+    TenantRow,
+    build_table,
+)
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+START = datetime(2026, 1, 1, tzinfo=UTC)
+QUERY = parse_query(
+    orjson.dumps(
+        {
+            "event": "sip-routing", "source_ip": "10.10.0.10", "source_port": 5060,
+            "call_id": "b@x", "from_name": "", "from_uri": "sip:33123456789@10.10.0.10",
+            "to_name": "", "to_uri": "sip:33612345678@x",
+        }
+    )
+)  # fmt: skip
+
+
+def deck(deck_id: int, prefixes: int, base: str, **owner: int) -> DeckRow:
+    rng = random.Random(deck_id)
+    rates = {"33": RateRow("33", Decimal(base), START), "336": RateRow("336", Decimal(base), START)}
+    while len(rates) < prefixes:
+        prefix = str(rng.randrange(10, 10**7))[: rng.randint(2, 7)]
+        rates.setdefault(prefix, RateRow(prefix, Decimal(rng.randint(1, 900)) / 10000, START))
+    return DeckRow(deck_id, f"deck {deck_id}", "USD", rates=tuple(rates.values()), **owner)
+
+
+def table(mode: str, prefixes: int):  # type: ignore[no-untyped-def]
+    targets = tuple(TargetRow(order=i, carrier_id=i + 1) for i in range(3))
+    band = Decimal(5) if mode == "lcr_band" else None
+    return build_table(
+        TableRows(
+            tenants=(TenantRow(1, "Acme"),),
+            pbxs=(PbxRow(1, 1, "hq", "10.10.0.10"),),
+            carriers=tuple(CarrierRow(i, f"C{i}") for i in (1, 2, 3)),
+            gateways=tuple(GatewayRow(i, i, f"g{i}", f"192.0.2.{i}") for i in (1, 2, 3)),
+            sources=(SourceRow("10.10.0.0/24", pbx_id=1),),
+            rules=(RuleRow(1, "33", targets, name="France", mode=mode, band_percent=band),),
+            rate_decks=(
+                deck(1, prefixes, "0.0120", carrier_id=1),
+                deck(2, prefixes, "0.0100", carrier_id=2),
+                deck(3, prefixes, "0.0104", carrier_id=3),
+                deck(9, prefixes, "0.0200", tenant_id=1),
+            ),
+        )
+    )
+
+
+def cpu_us(tbl, number: int) -> float:  # type: ignore[no-untyped-def]
+    rng = random.Random(1)
+    started = time.process_time()
+    for _ in range(number):
+        answer_bytes(decide(QUERY, tbl, NOW, rng))
+    return (time.process_time() - started) / number * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--number", type=int, default=20_000)
+    parser.add_argument("--prefixes", type=int, default=10_000)
+    args = parser.parse_args()
+    tables = {mode: table(mode, args.prefixes) for mode in ("priority", "lcr", "lcr_band")}
+    for mode, tbl in tables.items():  # the answers are what the bench says they are
+        decision = decide(QUERY, tbl, NOW, random.Random(1))
+        print(f"{mode}: {decision.code}, routes {[r.target for r in decision.routes]}")
+    best = {mode: float("inf") for mode in tables}
+    for _ in range(3):
+        for mode, tbl in tables.items():
+            best[mode] = min(best[mode], cpu_us(tbl, args.number))
+    print(f"decks: 3 carriers + 1 tenant, {args.prefixes} prefixes each; {args.number} calls")
+    for mode, value in best.items():
+        extra = value - best["priority"]
+        print(f"{mode:9} {value:6.2f} us per call (decide + answer), +{extra:.2f} us")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+"""Least-cost routing in the engine (no database): rates, ordering, bands, margins."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+from jsonschema import Draft202012Validator
+
+from routing.engine.rates import DeckRow, RateRow, build_deck, find_rate
+from routing.engine.rtjson import answer_bytes
+from routing.engine.table import CarrierRow, GatewayRow, TenantRow
+
+from .builders import NOW, base_rows, build_table, gateway_names, route, rule, to_carrier, to_gw
+
+ANSWER = Draft202012Validator(
+    json.loads((Path(__file__).parents[1] / "data" / "rtjson-answer.schema.json").read_text())
+)
+CALLED = "0612345678"  # the PBX's national number: 33612345678 in E.164
+D = Decimal
+LONG_AGO = NOW - timedelta(days=365)
+
+
+def rate(prefix: str, value: str, *, start=LONG_AGO, until=None) -> RateRow:  # type: ignore[no-untyped-def]
+    return RateRow(prefix, D(value), start, until)
+
+
+def deck(deck_id: int, *rates: RateRow, carrier=None, tenant=None, currency="USD") -> DeckRow:  # type: ignore[no-untyped-def]
+    return DeckRow(deck_id, f"deck-{deck_id}", currency, carrier, tenant, tuple(rates))
+
+
+def lcr_table(*decks: DeckRow, rule_fields=None, targets=None, tenants=None):  # type: ignore[no-untyped-def]
+    """Carriers Alpha (1: gateways alpha-1, alpha-2), Beta (2: beta-1), Gamma (3:
+    gamma-1), all three targets of one rule for 33 (order 0, unless `targets`)."""
+    rows = base_rows()
+    fields = {"mode": "lcr", **(rule_fields or {})}
+    return build_table(
+        dataclasses.replace(
+            rows,
+            carriers=(*rows.carriers, CarrierRow(3, "Gamma")),
+            gateways=(*rows.gateways, GatewayRow(4, 3, "gamma-1", "192.0.2.30")),
+            tenants=tenants or rows.tenants,
+            rules=(
+                rule(
+                    1, "33", *(targets or (to_carrier(1), to_carrier(2), to_carrier(3))), **fields
+                ),
+            ),
+            rate_decks=decks,
+        )
+    )
+
+
+def carriers_of(decision) -> list[str]:  # type: ignore[no-untyped-def]
+    names = []
+    for name in gateway_names(decision):
+        carrier = name.split("-")[0]
+        if carrier not in names:
+            names.append(carrier)
+    return names
+
+
+# --- find_rate --------------------------------------------------------------------------------
+
+
+def test_find_rate_takes_the_longest_prefix_in_effect():
+    book = build_deck(
+        deck(
+            1,
+            rate("33", "0.01"),
+            rate("336", "0.05"),
+            rate("3361", "0.09", start=NOW + timedelta(1)),
+        )
+    )
+    assert find_rate(book, "33612345678", NOW).rate == D("0.05")  # 3361 not yet in effect
+    assert find_rate(book, "33612345678", NOW + timedelta(2)).rate == D("0.09")
+    assert find_rate(book, "33112345678", NOW).rate == D("0.01")
+    assert find_rate(book, "4420", NOW) is None
+
+
+def test_find_rate_future_and_ended_rates():
+    book = build_deck(
+        deck(
+            1,
+            rate("44", "0.02"),  # open-ended
+            rate(
+                "44", "0.01", start=NOW - timedelta(10), until=NOW - timedelta(1)
+            ),  # a promo, over
+            rate("44", "0.03", start=NOW + timedelta(5)),  # an increase, announced
+        )
+    )
+    assert find_rate(book, "4420", NOW).rate == D("0.02")
+    assert find_rate(book, "4420", NOW - timedelta(5)).rate == D("0.01")
+    assert find_rate(book, "4420", NOW + timedelta(6)).rate == D("0.03")
+    ended = build_deck(deck(2, rate("44", "0.01", until=NOW)))
+    assert find_rate(ended, "4420", NOW) is None  # effective_until is excluded
+
+
+# --- ordering ---------------------------------------------------------------------------------
+
+
+def test_lcr_orders_carriers_by_their_rate_for_the_number():
+    tbl = lcr_table(
+        deck(1, rate("33", "0.0300"), carrier=1),
+        deck(2, rate("33", "0.0100"), carrier=2),
+        deck(3, rate("33", "0.0200"), carrier=3),
+    )
+    decision = route(tbl, to_uri=f"sip:{CALLED}@x")
+    assert decision.code == 200
+    assert carriers_of(decision) == ["beta", "gamma", "alpha"]
+
+
+def test_lcr_uses_each_decks_longest_prefix():
+    tbl = lcr_table(
+        deck(1, rate("33", "0.005"), rate("336", "0.09"), carrier=1),  # mobile costs more
+        deck(2, rate("33", "0.01"), carrier=2),
+        deck(3, rate("3361", "0.02"), carrier=3),
+    )
+    assert carriers_of(route(tbl, to_uri=f"sip:{CALLED}@x")) == ["beta", "gamma", "alpha"]
+    # A fixed-line number: Alpha's 33 applies, Gamma has no rate for it.
+    fixed = route(tbl, to_uri="sip:0123456789@x")
+    assert carriers_of(fixed) == ["alpha", "beta"]
+    assert "carrier Gamma: no rate for 33123456789 in deck deck-3" in fixed.skipped
+
+
+def test_a_carrier_without_a_rate_or_deck_is_left_out():
+    tbl = lcr_table(deck(2, rate("44", "0.01"), carrier=2), deck(3, rate("33", "0.02"), carrier=3))
+    decision = route(tbl, to_uri=f"sip:{CALLED}@x")
+    assert carriers_of(decision) == ["gamma"]
+    assert "carrier Alpha: no rate deck" in decision.skipped
+    assert "carrier Beta: no rate for 33612345678 in deck deck-2" in decision.skipped
+
+
+def test_no_carrier_with_a_rate_is_temporarily_unavailable():
+    decision = route(lcr_table(), to_uri=f"sip:{CALLED}@x")
+    assert decision.code == 480
+    assert "carrier Alpha: no rate deck" in decision.skipped
+
+
+def test_equal_rates_keep_the_target_order():
+    same = [deck(i, rate("33", "0.01"), carrier=i) for i in (1, 2, 3)]
+    tbl = lcr_table(
+        *same, targets=(to_carrier(1, order=2), to_carrier(2, order=0), to_carrier(3, order=1))
+    )
+    assert carriers_of(route(tbl, to_uri=f"sip:{CALLED}@x")) == ["beta", "gamma", "alpha"]
+
+
+def test_equal_rates_and_order_share_by_weight():
+    same = [deck(i, rate("33", "0.01"), carrier=i) for i in (1, 2)]
+    tbl = lcr_table(*same, targets=(to_carrier(1, weight=1), to_carrier(2, weight=1000)))
+    firsts = {carriers_of(route(tbl, seed=seed, to_uri=f"sip:{CALLED}@x"))[0] for seed in range(30)}
+    assert "beta" in firsts  # weight 1000 to 1: Beta comes first almost always
+    counts = [carriers_of(route(tbl, seed=s, to_uri=f"sip:{CALLED}@x"))[0] for s in range(200)]
+    assert counts.count("beta") > 150
+
+
+def test_a_gateway_target_is_priced_by_its_carrier():
+    tbl = lcr_table(
+        deck(1, rate("33", "0.01"), carrier=1),
+        deck(2, rate("33", "0.02"), carrier=2),
+        targets=(to_gw(3), to_gw(2)),
+    )
+    assert gateway_names(route(tbl, to_uri=f"sip:{CALLED}@x")) == ["alpha-2", "beta-1"]
+
+
+def test_priority_mode_ignores_the_rates():
+    tbl = lcr_table(
+        deck(1, rate("33", "0.03"), carrier=1),
+        deck(2, rate("33", "0.01"), carrier=2),
+        rule_fields={"mode": "priority"},
+        targets=(to_carrier(1, order=0), to_carrier(2, order=1), to_carrier(3, order=2)),
+    )
+    decision = route(tbl, to_uri=f"sip:{CALLED}@x")
+    assert carriers_of(decision) == ["alpha", "beta", "gamma"]  # Gamma has no rate: kept
+    assert decision.pricing is None
+    assert "rate" not in orjson.loads(answer_bytes(decision))["rtjson"]["routes"][0]["c4"]
+
+
+def test_a_future_rate_reorders_at_its_time():
+    tbl = lcr_table(
+        deck(1, rate("33", "0.03"), rate("33", "0.005", start=NOW + timedelta(hours=1)), carrier=1),
+        deck(2, rate("33", "0.01"), carrier=2),
+    )
+    assert carriers_of(route(tbl, to_uri=f"sip:{CALLED}@x")) == ["beta", "alpha"]
+    later = route(tbl, now=NOW + timedelta(hours=2), to_uri=f"sip:{CALLED}@x")
+    assert carriers_of(later) == ["alpha", "beta"]
+
+
+# --- bands ------------------------------------------------------------------------------------
+
+
+def test_lcr_band_treats_close_rates_as_equal():
+    decks = (
+        deck(1, rate("33", "0.0100"), carrier=1),
+        deck(2, rate("33", "0.0104"), carrier=2),  # within 5% of Alpha
+        deck(3, rate("33", "0.0090"), carrier=3),  # cheapest, but its order is last
+    )
+    targets = (to_carrier(1, order=2), to_carrier(2, order=0), to_carrier(3, order=9))
+    plain = lcr_table(*decks, targets=targets)
+    assert carriers_of(route(plain, to_uri=f"sip:{CALLED}@x")) == ["gamma", "alpha", "beta"]
+    banded = lcr_table(
+        *decks, targets=targets, rule_fields={"mode": "lcr_band", "band_percent": D(20)}
+    )
+    # 0.0090 * 1.2 = 0.0108: all three in one band, by order.
+    assert carriers_of(route(banded, to_uri=f"sip:{CALLED}@x")) == ["beta", "alpha", "gamma"]
+    narrow = lcr_table(
+        *decks, targets=targets, rule_fields={"mode": "lcr_band", "band_percent": D(5)}
+    )
+    # 0.0090 * 1.05 = 0.00945: Gamma alone; then Alpha's band (0.0105) holds Beta, by order.
+    assert carriers_of(route(narrow, to_uri=f"sip:{CALLED}@x")) == ["gamma", "beta", "alpha"]
+
+
+# --- margin protection ------------------------------------------------------------------------
+
+
+def margin_table(sell: str = "0.015", min_margin: str = "0", sell_prefix="33", **tenant_fields):  # type: ignore[no-untyped-def]
+    acme = TenantRow(1, "Acme", min_margin_percent=D(min_margin), **tenant_fields)
+    return lcr_table(
+        deck(1, rate("33", "0.0200"), carrier=1),
+        deck(2, rate("33", "0.0100"), carrier=2),
+        deck(3, rate("33", "0.0120"), carrier=3),
+        deck(9, rate(sell_prefix, sell), tenant=1),
+        tenants=(acme, TenantRow(2, "Globex")),
+    )
+
+
+def test_a_carrier_costing_more_than_the_customer_pays_is_left_out():
+    decision = route(margin_table(), to_uri=f"sip:{CALLED}@x")
+    assert decision.code == 200
+    assert carriers_of(decision) == ["beta", "gamma"]
+    assert "carrier Alpha: rate 0.0200 above the customer's 0.015" in decision.skipped
+    margins = {p.name: p.margin for p in decision.pricing.carriers}
+    assert margins == {"Beta": D("33.33"), "Gamma": D("20.00"), "Alpha": D("-33.33")}
+
+
+def test_a_carrier_under_the_minimum_margin_is_left_out():
+    decision = route(margin_table(min_margin="25"), to_uri=f"sip:{CALLED}@x")
+    assert carriers_of(decision) == ["beta"]
+    assert "carrier Gamma: margin 20.00% under the tenant's minimum 25%" in decision.skipped
+
+
+def test_no_profitable_route_is_refused_with_the_tenants_code():
+    decision = route(margin_table(sell="0.005"), to_uri=f"sip:{CALLED}@x")
+    assert (decision.code, decision.reason) == (503, "No profitable route")
+    assert "no profitable route" in decision.why
+    custom = margin_table(sell="0.005", no_profit_code=403, no_profit_reason="Rate too low")
+    answer = orjson.loads(answer_bytes(route(custom, to_uri=f"sip:{CALLED}@x")))
+    assert answer["rtjson"]["code"] == 403
+    assert answer["rtjson"]["reason"] == "Rate too low"
+    assert not list(ANSWER.iter_errors(answer))
+
+
+def test_a_number_without_a_customer_rate_is_refused():
+    tbl = margin_table(sell_prefix="336")  # mobiles only
+    assert route(tbl, to_uri=f"sip:{CALLED}@x").code == 200
+    decision = route(tbl, to_uri="sip:0123456789@x")
+    assert decision.code == 503
+    assert "no customer rate for 33123456789 in deck deck-9" in decision.why
+
+
+def test_a_deck_in_another_currency_is_left_out_of_margins():
+    acme = TenantRow(1, "Acme")
+    tbl = lcr_table(
+        deck(1, rate("33", "0.001"), carrier=1, currency="EUR"),
+        deck(2, rate("33", "0.010"), carrier=2),
+        deck(9, rate("33", "0.015"), tenant=1),
+        tenants=(acme,),
+    )
+    decision = route(tbl, to_uri=f"sip:{CALLED}@x")
+    assert carriers_of(decision) == ["beta"]
+    assert "carrier Alpha: deck deck-1 is in EUR, the customer's in USD" in decision.skipped
+
+
+def test_each_route_carries_its_rate_and_the_customer_rate():
+    answer = orjson.loads(answer_bytes(route(margin_table(), to_uri=f"sip:{CALLED}@x")))
+    assert not list(ANSWER.iter_errors(answer))
+    c4s = [r["c4"] for r in answer["rtjson"]["routes"]]
+    assert [(c["rate"], c["currency"], c["sell"]) for c in c4s] == [
+        ("0.0100", "USD", "0.015"),
+        ("0.0120", "USD", "0.015"),
+    ]
+
+
+def test_without_a_sell_deck_there_is_no_margin_check():
+    tbl = lcr_table(deck(1, rate("33", "9.99"), carrier=1))
+    decision = route(tbl, to_uri=f"sip:{CALLED}@x")
+    assert carriers_of(decision) == ["alpha"]
+    c4 = orjson.loads(answer_bytes(decision))["rtjson"]["routes"][0]["c4"]
+    assert (c4["rate"], c4["sell"]) == ("9.99", None)
