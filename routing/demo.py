@@ -30,11 +30,13 @@ from routing.models import (
     Gateway,
     HealthPolicy,
     IpSource,
+    LnpRule,
     NormalizationRule,
     NumberField,
     NumberList,
     NumberListEntry,
     Pbx,
+    PortedNumber,
     RouterInstance,
     RouteRule,
     RouteTarget,
@@ -331,6 +333,17 @@ def _number_lists(seed: _Seeder) -> None:
         )
 
 
+def _portability(seed: _Seeder) -> None:
+    """North American numbers are looked up; one (a documentation number) is ported."""
+    seed.put(
+        LnpRule,
+        {"tenant": None, "prefix": "1"},
+        enabled=True,
+        description="North America: ported numbers route on their LRN.",
+    )
+    seed.put(PortedNumber, {"number": "12025550123"}, lrn="13125550000", effective_from=None)
+
+
 def seed_demo() -> dict[str, int]:
     """Create or refresh the demo data; returns the demo objects per model and 'changed'.
 
@@ -343,6 +356,7 @@ def seed_demo() -> dict[str, int]:
         customers = _customers(seed)
         _routes(seed, carriers, customers)
         _number_lists(seed)
+        _portability(seed)
         seed.put(
             RouterInstance,
             {"name": "edge1"},

@@ -14,7 +14,6 @@ change does. LnpRule keeps a full history.
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
 
@@ -22,18 +21,8 @@ from routing import validators
 from routing.models.base import TimestampedModel
 from routing.models.tenants import Tenant
 
-E164_MAX_DIGITS = 15
-
-
-def validate_e164(value: str) -> None:
-    """An E.164 number as the engine normalizes it: 1 to 15 digits, not starting with 0
-    (a country code never does)."""
-    validators.validate_digits(value)
-    if not value or len(value) > E164_MAX_DIGITS or value[0] == "0":
-        raise ValidationError(
-            f"Enter an E.164 number: 1 to {E164_MAX_DIGITS} digits, the first not 0.",
-            code="e164",
-        )
+E164_MAX_DIGITS = validators.E164_MAX_DIGITS
+validate_e164 = validators.validate_e164
 
 
 class LnpRule(TimestampedModel):
@@ -120,7 +109,7 @@ class PortedNumber(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.number} -> {self.lrn}"
+        return f"{self.number}: LRN {self.lrn}"
 
 
 __all__ = ["E164_MAX_DIGITS", "LnpRule", "PortedNumber", "validate_e164"]

@@ -15,10 +15,12 @@ from routing.models import (
     Gateway,
     HealthPolicy,
     IpSource,
+    LnpRule,
     NormalizationRule,
     NumberList,
     NumberListEntry,
     Pbx,
+    PortedNumber,
     RouterInstance,
     RouteRule,
     RouteTarget,
@@ -56,6 +58,8 @@ def makers(
         NumberList: lambda: NumberList.objects.create(name="Fraud"),
         NumberListEntry: lambda: NumberListEntry.objects.create(number_list=entries, number="3389"),
         HealthPolicy: lambda: HealthPolicy.objects.create(name="probe"),
+        LnpRule: lambda: LnpRule.objects.create(prefix="1"),
+        PortedNumber: lambda: PortedNumber.objects.create(number="12025550123", lrn="13125550000"),
     }
 
 
