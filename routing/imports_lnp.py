@@ -12,13 +12,15 @@ temporary table (PostgreSQL: COPY), then three statements apply the difference
 (DELETE, UPDATE, INSERT), in one transaction with one routing version bump, taken first
 (its row lock orders concurrent writers). --dry-run counts what would be new, changed and
 removed, then rolls back. No per-row history (tens of millions of rows): the import writes
-one admin log entry with its counts (routing.admin_log).
+one admin log entry with its counts (routing.admin_log; the command's --user names
+who, a LogEntry needs one) and a line in the console log.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime
+import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -31,6 +33,8 @@ from django.utils.dateparse import parse_datetime
 from routing.admin_log import ADDITION, CHANGE, log_action
 from routing.imports import _Errors
 from routing.models import PortedNumber, bump_routing_version, validate_e164
+
+logger = logging.getLogger("c4router.imports")
 
 COLUMNS = ("number", "lrn", "effective_from")
 _STAGE = "c4_lnp_stage"
@@ -190,6 +194,7 @@ def import_ported_numbers(
             transaction.set_rollback(True)
         else:
             done = f"{result.summary} ({'delta' if delta else 'full'})"
+            logger.info("ported numbers import of %s: %s", filename or "a file", done)
             log_action(
                 user,
                 PortedNumber,

@@ -200,7 +200,7 @@ def test_saving_an_unchanged_change_page_succeeds(
 
 
 # Ported numbers have no per-row history (tens of millions of rows): their page lists the
-# admin log's entries (imports, edits): tests/imports/test_lnp_import.py.
+# admin log's entries (imports, edits): tests/routing/test_lnp.py.
 @pytest.mark.parametrize(
     "model",
     [m for m in DEMO_ROWS if m not in (RoutingVersion, PortedNumber)],

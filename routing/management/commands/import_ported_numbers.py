@@ -7,6 +7,7 @@ import sys
 import time
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from routing.imports import ImportFailed
@@ -34,21 +35,32 @@ class Command(BaseCommand):
             help="Check and count new, changed and removed numbers, then roll back.",
         )
 
+        parser.add_argument(
+            "--user",
+            help="Username the admin's Recent actions name for this import (a LogEntry "
+            "needs a user: without one, the import is only logged to the console log).",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         path = options["file"]
+        user = None
+        if options["user"]:
+            user = get_user_model().objects.filter(username=options["user"]).first()
+            if user is None:
+                raise CommandError(f"There is no user named {options['user']!r}.")
         started = time.perf_counter()
         try:
             if path == "-":
                 result = import_ported_numbers(
                     sys.stdin, delta=options["delta"], dry_run=options["dry_run"],
-                    filename="stdin",
+                    filename="stdin", user=user,
                 )  # fmt: skip
             else:
                 try:
                     with open(path, encoding="utf-8-sig", newline="") as file:
                         result = import_ported_numbers(
                             file, delta=options["delta"], dry_run=options["dry_run"],
-                            filename=path,
+                            filename=path, user=user,
                         )  # fmt: skip
                 except OSError as exc:
                     raise CommandError(f"Cannot read {path}: {exc.strerror}.") from None
