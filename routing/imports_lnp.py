@@ -227,8 +227,8 @@ def _apply(cursor: Any, table: str, delta: bool) -> None:
         )
     else:
         cursor.execute(
-            f"DELETE FROM {table} p WHERE NOT EXISTS "  # noqa: S608
-            f"(SELECT 1 FROM {_STAGE} s WHERE s.number = p.number)"
+            f"DELETE FROM {table} WHERE NOT EXISTS "  # noqa: S608
+            f"(SELECT 1 FROM {_STAGE} s WHERE s.number = {table}.number)"
         )
     cursor.execute(
         f"UPDATE {table} SET lrn = s.lrn, effective_from = s.effective_from "  # noqa: S608

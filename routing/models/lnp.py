@@ -53,8 +53,13 @@ class LnpRule(TimestampedModel):
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "prefix"],
+                condition=models.Q(tenant__isnull=False),
                 name="routing_lnprule_unique_tenant_prefix",
-                nulls_distinct=False,
+            ),
+            models.UniqueConstraint(
+                fields=["prefix"],
+                condition=models.Q(tenant__isnull=True),
+                name="routing_lnprule_unique_global_prefix",
             ),
             models.CheckConstraint(
                 condition=models.Q(prefix__regex=r"^[0-9]*$"),

@@ -371,7 +371,7 @@ CASES: list[tuple[str, str, Callable[[Objects], object]]] = [
     ),
     ("routing_numberlistentry_unique", "same entry twice", twice(list_entry)),
     # Portability
-    ("routing_lnprule_unique_tenant_prefix", "global twice", twice(lnp_rule)),
+    ("routing_lnprule_unique_global_prefix", "global twice", twice(lnp_rule)),
     (
         "routing_lnprule_unique_tenant_prefix",
         "tenant twice",
