@@ -5,7 +5,9 @@ Tens of millions of ported numbers must fit every worker, so they are not a dict
 strings (about 150 bytes a number) but two parallel arrays of signed 64-bit integers:
 the numbers, sorted, and their routing numbers (LRN). E.164 numbers never start with 0
 (the models' constraint), so a number's int is its digits without loss. A lookup is one
-int() and one bisection: 16 bytes per number, about 25 comparisons for 10 million.
+int() and one bisection: 16 bytes per number. A directory (a quarter of a byte per number)
+says where each slice of the numbers' span starts in the array, so the bisection covers
+about 16 numbers instead of all of them (7 comparisons instead of 24 for 10 million).
 
 A port that takes effect later (effective_from in the future when the table was built)
 sits in a small dict with its moment instead: the lookup checks it against the call's
@@ -73,14 +75,26 @@ class PortedBuilder:
             del pairs
         self._numbers, self._lrns = array("q"), array("q")
         ported = PortedNumbers(numbers, lrns, self._pending, self.count)
+        if len(numbers) >= _DIRECTORY_MIN:
+            base = numbers[0]
+            span = numbers[-1] - base
+            shift = (span // (len(numbers) // _PER_BUCKET)).bit_length()
+            ported.base, ported.shift = base, shift
+            ported.directory = array(
+                "I", (bisect_left(numbers, base + (b << shift)) for b in range((span >> shift) + 2))
+            )
         self._pending = {}
         return ported
+
+
+_DIRECTORY_MIN = 4096  # numbers below which there is no directory (a bisection is short)
+_PER_BUCKET = 16  # numbers per slice of the directory, on average
 
 
 class PortedNumbers:
     """The compiled ported numbers (immutable once built; see the module doc)."""
 
-    __slots__ = ("count", "lrns", "numbers", "pending")
+    __slots__ = ("base", "count", "directory", "lrns", "numbers", "pending", "shift")
 
     def __init__(
         self,
@@ -93,6 +107,10 @@ class PortedNumbers:
         self.lrns = lrns
         self.pending = pending
         self.count = count
+        # The directory: directory[b] is where the numbers >= base + (b << shift) start.
+        self.directory: array[int] | None = None
+        self.base = 0
+        self.shift = 0
 
     def find(self, number: str, now: datetime | None = None) -> str | None:
         """The LRN of `number` (E.164 digits) when it is ported (and in effect at `now`),
@@ -101,9 +119,17 @@ class PortedNumbers:
             return None
         value = int(number)
         numbers = self.numbers
-        i = bisect_left(numbers, value)
-        if i < len(numbers) and numbers[i] == value:
-            return str(self.lrns[i])
+        directory = self.directory
+        if directory is None:
+            i = bisect_left(numbers, value)
+            if i < len(numbers) and numbers[i] == value:
+                return str(self.lrns[i])
+        else:
+            bucket = (value - self.base) >> self.shift
+            if 0 <= bucket < len(directory) - 1:
+                i = bisect_left(numbers, value, directory[bucket], directory[bucket + 1])
+                if i < len(numbers) and numbers[i] == value:
+                    return str(self.lrns[i])
         if self.pending:
             waiting = self.pending.get(value)
             if waiting is not None and now is not None and now >= waiting[1]:
@@ -111,9 +137,12 @@ class PortedNumbers:
         return None
 
     def nbytes(self) -> int:
-        """The memory its arrays hold (16 bytes a number in effect; the few pending ports
-        cost a dict entry each, about 200 bytes)."""
-        size = sum(a.buffer_info()[1] * a.itemsize for a in (self.numbers, self.lrns))
+        """The memory its arrays hold (16 bytes a number in effect and a quarter for the
+        directory; the few pending ports cost a dict entry each, about 200 bytes)."""
+        arrays = [self.numbers, self.lrns]
+        if self.directory is not None:
+            arrays.append(self.directory)
+        size = sum(a.buffer_info()[1] * a.itemsize for a in arrays)
         return size + 200 * len(self.pending)
 
 
