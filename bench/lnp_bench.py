@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     print("RESULT " + json.dumps(result))
 
 
-def measure_decide(ported: Any, sample: list[str], rounds: int = 7) -> dict[str, float]:
+def measure_decide(ported: Any, sample: list[str], rounds: int = 11) -> dict[str, float]:
     import dataclasses
 
     import orjson
@@ -199,10 +199,13 @@ def measure_decide(ported: Any, sample: list[str], rounds: int = 7) -> dict[str,
             for query in queries:
                 decide(query, table, now, rng)
             times[name].append((time.perf_counter() - started) / len(queries) * 1e6)
-    started = time.perf_counter()
-    for callee in callees:
-        ported.find(callee, now)
-    find_us = (time.perf_counter() - started) / len(callees) * 1e6
+    passes = []
+    for _ in range(rounds):  # the best pass: a shared machine's other work is noise here
+        started = time.perf_counter()
+        for callee in callees:
+            ported.find(callee, now)
+        passes.append((time.perf_counter() - started) / len(callees) * 1e6)
+    find_us = min(passes)
     off_us, on_us = statistics.median(times["off"]), statistics.median(times["on"])
     return {"off": off_us, "on": on_us, "ratio": off_us / on_us, "find": find_us,
             "ported_calls": ported_calls, "calls": len(queries)}  # fmt: skip
