@@ -34,10 +34,12 @@ from routing.models import (
     HealthPolicy,
     HealthState,
     IpSource,
+    LnpRule,
     NormalizationRule,
     NumberList,
     NumberListEntry,
     Pbx,
+    PortedNumber,
     Rate,
     RateDeck,
     RouterInstance,
@@ -454,7 +456,7 @@ class CarrierAdmin(SimpleHistoryAdmin):
         (
             "What the carrier receives",
             {
-                "fields": ("from_domain", "send_pai", "extra_headers"),
+                "fields": ("from_domain", "send_pai", "send_rn", "extra_headers"),
                 "description": "How calls sent to this carrier present the caller.",
                 "classes": ("collapse",),
             },
@@ -950,6 +952,51 @@ class RateAdmin(SimpleHistoryAdmin):
     @admin.display(description="billing (s)")
     def billing(self, obj: Rate) -> str:
         return f"{obj.initial_increment}/{obj.next_increment}"
+
+
+@admin.register(LnpRule)
+class LnpRuleAdmin(SimpleHistoryAdmin):
+    list_display = ("__str__", "tenant", "prefix", "enabled")
+    list_editable = ("enabled",)
+    list_filter = ("enabled", "tenant")
+    list_select_related = ("tenant",)
+    search_fields = ("^prefix", "description", "tenant__name")
+    autocomplete_fields = ("tenant",)
+    readonly_fields = RECORD_FIELDS
+    fieldsets = (
+        (
+            "Which calls look the called number up",
+            {
+                "fields": ("tenant", "prefix", "enabled", "description"),
+                "description": "Outbound calls of the tenant (empty: every tenant) to numbers "
+                "starting with the prefix (E.164 digits, e.g. 1) look the called number up "
+                "among the ported numbers. A ported number routes on its routing number "
+                "(LRN); the Request-URI keeps the dialled number (carriers with 'send "
+                "routing number' also get ;npdi;rn=+LRN).",
+            },
+        ),
+        RECORD_FIELDSET,
+    )
+
+
+@admin.register(PortedNumber)
+class PortedNumberAdmin(admin.ModelAdmin):
+    """The local portability database: tens of millions of rows, no per-row history
+    (an import writes one log entry). Bulk loads: manage.py import_ported_numbers."""
+
+    list_display = ("number", "lrn", "effective_from")
+    search_fields = ("^number", "^lrn")
+    show_full_result_count = False  # no COUNT(*) over millions of rows per page
+    fieldsets = (
+        (
+            "Ported number",
+            {
+                "fields": ("number", "lrn", "effective_from"),
+                "description": "E.164 digits without '+'. The whole database is loaded with "
+                "manage.py import_ported_numbers FILE (--delta for a refresh).",
+            },
+        ),
+    )
 
 
 @admin.register(NormalizationRule)

@@ -31,11 +31,13 @@ from routing.models import (
     Gateway,
     HealthPolicy,
     IpSource,
+    LnpRule,
     NormalizationRule,
     NumberField,
     NumberList,
     NumberListEntry,
     Pbx,
+    PortedNumber,
     Rate,
     RateDeck,
     RouterInstance,
@@ -359,6 +361,17 @@ def _rate_decks(seed: _Seeder) -> None:
         )
 
 
+def _portability(seed: _Seeder) -> None:
+    """North American numbers are looked up; one (a documentation number) is ported."""
+    seed.put(
+        LnpRule,
+        {"tenant": None, "prefix": "1"},
+        enabled=True,
+        description="North America: ported numbers route on their LRN.",
+    )
+    seed.put(PortedNumber, {"number": "12025550123"}, lrn="13125550000", effective_from=None)
+
+
 def seed_demo() -> dict[str, int]:
     """Create or refresh the demo data; returns the demo objects per model and 'changed'.
 
@@ -372,6 +385,7 @@ def seed_demo() -> dict[str, int]:
         _routes(seed, carriers, customers)
         _number_lists(seed)
         _rate_decks(seed)
+        _portability(seed)
         seed.put(
             RouterInstance,
             {"name": "edge1"},

@@ -101,6 +101,14 @@ def describe(decision: Decision, table: Table, now: datetime) -> list[str]:
         )
     if decision.listed is not None:
         lines.append(f"Number list: {describe_listed(decision.listed)}")
+    if decision.ported is not None:
+        ported = decision.ported
+        tenant = table.tenants.get(ported.rule.tenant_id) if ported.rule.tenant_id else None
+        scope = f"tenant {tenant.name}" if tenant is not None else "global"
+        lines.append(
+            f"Ported: {ported.number} -> LRN {ported.lrn} (LNP rule #{ported.rule.id}, "
+            f"{scope}, prefix {ported.rule.prefix or '(any)'})"
+        )
     lines.extend(f"Skipped: {reason}" for reason in closed_windows(decision, table, now))
     if decision.rule is not None:
         lines.append(f"Rule: {decision.rule.label}")

@@ -37,6 +37,7 @@ from django.db.models import Q
 from routing import metrics, validators
 from routing.answer_gate import gate_rows, rule_ok
 from routing.engine.lists import ListEntries, ListEntriesBuilder, NumberListRow
+from routing.engine.lnp import LnpRuleRow, PortedBuilder, PortedNumbers
 from routing.engine.numbers import NumberPlan, NumberRule, RuleError
 from routing.engine.rates import DeckRow, RateRow
 from routing.engine.table import (
@@ -73,10 +74,12 @@ from routing.models import (
     HealthPolicy,
     HealthState,
     IpSource,
+    LnpRule,
     NormalizationRule,
     NumberList,
     NumberListEntry,
     Pbx,
+    PortedNumber,
     Rate,
     RateDeck,
     RouterInstance,
@@ -131,6 +134,7 @@ def _build_all(using: str, version: int) -> Table:
         small,
         dids=tuple(_read_dids(using)),
         list_entries=_read_list_entries(using, [row.id for row in small.number_lists]),
+        ported=_read_ported(using),
     )
     return build_table(rows, version=version, defaults=defaults_from_settings(), rules=rules)
 
@@ -206,18 +210,20 @@ def _read_small(using: str) -> TableRows:
             enabled=e,
             from_domain=fd,
             send_pai=pai,
+            send_rn=rn,
             extra_headers=_headers(extra),
             inbound=plans.get(("carrier", i, "in"), empty),
             outbound=plans.get(("carrier", i, "out"), empty),
             max_calls=calls,
             max_cps=cps,
         )
-        for i, n, e, fd, pai, extra, calls, cps in Carrier.objects.using(using).values_list(
+        for i, n, e, fd, pai, rn, extra, calls, cps in Carrier.objects.using(using).values_list(
             "id",
             "name",
             "enabled",
             "from_domain",
             "send_pai",
+            "send_rn",
             "extra_headers",
             "max_calls",
             "max_cps",
@@ -251,6 +257,12 @@ def _read_small(using: str) -> TableRows:
         .filter(enabled=True)
         .values_list("id", "name", "mode", "side", "code", "reason", "tenant_id", "carrier_id")
     )
+    lnp_rules = tuple(
+        LnpRuleRow(*values)
+        for values in LnpRule.objects.using(using)
+        .filter(enabled=True)
+        .values_list("id", "prefix", "tenant_id", "enabled")
+    )
     return gate_rows(
         TableRows(
             tenants=tenants,
@@ -264,6 +276,7 @@ def _read_small(using: str) -> TableRows:
             number_lists=number_lists,
             health=health,
             rate_decks=_read_rate_decks(using),
+            lnp_rules=lnp_rules,
         )
     )
 
@@ -484,6 +497,19 @@ def _read_dids(using: str, ids: Collection[int] | None = None) -> list[DidRow]:
         f"WHERE enabled{did_filter}"
     )
     return [DidRow(*row) for row in _stream(connection, sql, params)]
+
+
+def _read_ported(using: str) -> PortedNumbers:
+    """The ported numbers, compiled (routing.engine.lnp), read in numeric order (by length,
+    then text: E.164 digits never start with 0), so the builder need not sort them."""
+    connection = connections[using]
+    table = PortedNumber._meta.db_table
+    sql = f"SELECT number, lrn, effective_from FROM {table} ORDER BY length(number), number"  # noqa: S608
+    builder = PortedBuilder()
+    now = datetime.now(UTC)
+    for number, lrn, effective_from in _stream(connection, sql, []):
+        builder.add(number, lrn, effective_from, now)
+    return builder.finish()
 
 
 def _read_list_entries(using: str, list_ids: Collection[int]) -> dict[int, ListEntries]:

@@ -19,6 +19,7 @@ from routing.models import (
     Did,
     NumberList,
     NumberListEntry,
+    PortedNumber,
     RouteRule,
     RouteTarget,
     bump_routing_version,
@@ -34,7 +35,9 @@ def _remember_old_key(sender: type, instance: Any, raw: bool = False, **kwargs: 
     instance._routing_old_key = old.values_list(*fields).first()
 
 
-def _changes(sender: type, instance: Any, deleted: bool) -> Changes:
+def _changes(sender: type, instance: Any, deleted: bool) -> Changes | None:
+    if sender is PortedNumber:
+        return None  # the ported numbers are re-read whole: every worker rebuilds
     if sender is RouteRule:
         if deleted:
             return Changes(rules=[(instance.pk, instance.tenant_id, instance.prefix)])

@@ -77,6 +77,20 @@ def validate_digits(value: str) -> None:
         raise ValidationError(f"At most {PREFIX_MAX_LENGTH} digits.", code="digits_length")
 
 
+E164_MAX_DIGITS = 15
+
+
+def validate_e164(value: str) -> None:
+    """A whole E.164 number as the engine normalizes it (a ported number, an LRN): 1 to 15
+    digits, not starting with 0 (a country code never does)."""
+    if not value or len(value) > E164_MAX_DIGITS or value[0] == "0":
+        raise ValidationError(
+            f"Enter an E.164 number: 1 to {E164_MAX_DIGITS} digits, the first not 0.",
+            code="e164",
+        )
+    validate_digits(value)
+
+
 def validate_prefix(value: str) -> None:
     """A destination or caller prefix: digits, possibly empty (empty matches every number)."""
     if value:

@@ -25,10 +25,12 @@ from routing.models import (
     Gateway,
     HealthPolicy,
     IpSource,
+    LnpRule,
     NormalizationRule,
     NumberList,
     NumberListEntry,
     Pbx,
+    PortedNumber,
     Rate,
     RateDeck,
     RouterInstance,
@@ -328,6 +330,25 @@ class NumberListFilterSet(BaseFilterSet):
             return queryset
         attached = Q(tenant__isnull=False) | Q(carrier__isnull=False)
         return queryset.exclude(attached) if value else queryset.filter(attached)
+
+
+class LnpRuleFilterSet(BaseFilterSet):
+    search_fields = ("prefix", "description")
+    tenant = _ids(Tenant, "tenant", "Tenant (id)")
+
+    class Meta:
+        model = LnpRule
+        fields = ["q", "tenant", "enabled"]
+
+
+class PortedNumberFilterSet(BaseFilterSet):
+    search_fields = ("number", "lrn")
+    prefix = _prefix("number", "Number starts with")
+    lrn = filters.CharFilter(field_name="lrn", label="Routing number (LRN)")
+
+    class Meta:
+        model = PortedNumber
+        fields = ["q", "prefix", "lrn"]
 
 
 class NumberListEntryFilterSet(BaseFilterSet):

@@ -32,10 +32,12 @@ from routing.models import (
     HealthPolicy,
     IpSource,
     ListenTransport,
+    LnpRule,
     NormalizationRule,
     NumberList,
     NumberListEntry,
     Pbx,
+    PortedNumber,
     Rate,
     RateDeck,
     RouterInstance,
@@ -262,6 +264,7 @@ class CarrierSerializer(DisplayMixin, ModelCleanSerializer):
             "enabled",
             "from_domain",
             "send_pai",
+            "send_rn",
             "extra_headers",
             "description",
             *LIMITS,
@@ -663,6 +666,23 @@ class NumberListSerializer(DisplayMixin, ModelCleanSerializer):
         # Annotated by the viewset's queryset; counted for an object just written.
         count = getattr(obj, "entry_count", None)
         return count if count is not None else obj.entries.count()
+
+
+class LnpRuleSerializer(DisplayMixin, ModelCleanSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="routing-api:lnprule-detail")
+
+    class Meta:
+        model = LnpRule
+        fields = ["id", "url", "display", "tenant", "prefix", "enabled", "description",
+                  *TIMESTAMPS]  # fmt: skip
+
+
+class PortedNumberSerializer(DisplayMixin, ModelCleanSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="routing-api:portednumber-detail")
+
+    class Meta:
+        model = PortedNumber
+        fields = ["id", "url", "display", "number", "lrn", "effective_from"]
 
 
 class NumberListEntrySerializer(DisplayMixin, ModelCleanSerializer):

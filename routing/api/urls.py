@@ -45,6 +45,8 @@ router.register("number-lists", views.NumberListViewSet)
 router.register("number-list-entries", views.NumberListEntryViewSet)
 router.register("rate-decks", views.RateDeckViewSet)
 router.register("rates", views.RateViewSet)
+router.register("lnp-rules", views.LnpRuleViewSet)
+router.register("ported-numbers", views.PortedNumberViewSet)
 router.register("router-instances", views.RouterInstanceViewSet)
 router.register("health-policies", views.HealthPolicyViewSet)
 # Read-only: written by the call records ingester (routing.cdr).

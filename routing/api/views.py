@@ -35,10 +35,12 @@ from routing.models import (
     Gateway,
     HealthPolicy,
     IpSource,
+    LnpRule,
     NormalizationRule,
     NumberList,
     NumberListEntry,
     Pbx,
+    PortedNumber,
     Rate,
     RateDeck,
     RouterInstance,
@@ -303,6 +305,24 @@ class NumberListEntryViewSet(CsvImportExportMixin, RoutingViewSet):
     importer = staticmethod(imports.import_list_entries)
     exporter = staticmethod(imports.export_list_entries)
     export_filename = "number-list-entries.csv"
+
+
+class LnpRuleViewSet(RoutingViewSet):
+    queryset = LnpRule.objects.select_related("tenant")
+    serializer_class = serializers.LnpRuleSerializer
+    filterset_class = filtersets.LnpRuleFilterSet
+    ordering_fields = ["id", "prefix", "created_at", "updated_at"]
+
+
+class PortedNumberViewSet(RoutingViewSet):
+    """Ported numbers one by one (bulk: manage.py import_ported_numbers). No per-row
+    history (tens of millions of rows): no history route."""
+
+    queryset = PortedNumber.objects.all()
+    serializer_class = serializers.PortedNumberSerializer
+    filterset_class = filtersets.PortedNumberFilterSet
+    ordering_fields = ["id", "number", "lrn"]
+    history = None  # type: ignore[assignment]
 
 
 class NormalizationRuleViewSet(RoutingViewSet):

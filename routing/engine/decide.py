@@ -8,11 +8,14 @@ so tests can replay any decision. The steps:
 2. the numbers, normalized to E.164 with the sender's rules;
 3. the number lists of the call (global, and its tenant's): a block list holding a number,
    or an allow list not holding it, refuses the call with the list's code and reason;
-4. inbound: the DID (exact, then range, then longest prefix) gives the PBX, else the To
+4. outbound, when an LNP rule covers the called number: its routing number (LRN) from the
+   portability database, routed on in step 5 while the Request-URI keeps the dialled
+   number (with ;npdi;rn=+<LRN> for carriers that want it, RFC 4694);
+5. inbound: the DID (exact, then range, then longest prefix) gives the PBX, else the To
    domain does; outbound: the best route rule (see RouteRule) gives ordered targets, less
    the carriers whose number lists refuse the call, or its own refusal (a rule that
    rejects: its SIP code and reason);
-5. each target's number and headers, translated for that target.
+6. each target's number and headers, translated for that target.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from decimal import Decimal
 
 from routing.engine.lists import Listed
 from routing.engine.lists import check as check_lists
+from routing.engine.lnp import Ported, find_lnp_rule
 from routing.engine.numbers import CALLEE, CALLER, from_e164, strip_and_prefix, to_e164
 from routing.engine.query import Party, Query
 from routing.engine.rates import Deck, RateRow, find_rate, margin_percent, profitable
@@ -138,6 +142,7 @@ class Decision:
     # A refusal with the operator's own code, for the metrics: "rejected" (a rule that
     # rejects), "no_profitable_route" (margin protection); "" otherwise.
     outcome: str = ""
+    ported: Ported | None = None  # LNP: the called number is ported, routed on its LRN
     # Capacity: the limits the call counts against when it comes in: the IP source it came
     # from, and outbound, its tenant and PBX; inbound, the carrier it came from.
     limits: str = ""
@@ -286,9 +291,20 @@ def _outbound(
     if listed is not None:
         return _refuse_listed(listed, context)
 
-    rule = find_rule(table, tenant.id, callee, caller or "", now)
+    routing_number = callee
+    ported = None
+    if table.lnp_rules:  # one dict test per call when LNP is off
+        lnp_rule = find_lnp_rule(table.lnp_rules, tenant.id, callee)
+        if lnp_rule is not None:
+            lrn = table.ported.find(callee, now)
+            if lrn is not None and lrn != callee:
+                ported = Ported(lnp_rule, callee, lrn)
+                routing_number = lrn
+                context["ported"] = ported
+    rule = find_rule(table, tenant.id, routing_number, caller or "", now)
     if rule is None:
-        return _refuse(NOT_FOUND, f"no route rule matches {callee}", **context)
+        shown = f"{routing_number} (LRN of {callee})" if ported else callee
+        return _refuse(NOT_FOUND, f"no route rule matches {shown}", **context)
     context["rule"] = rule
     if rule.reject_code:  # a deliberate block: the rule's own answer
         return Decision(
@@ -302,7 +318,8 @@ def _outbound(
     groups = None
     pricing = None
     if rule.mode != PRIORITY:
-        pricing, groups, refusal = _least_cost(table, rule, tenant, callee, now)
+        # Priced on the routing number: a ported number costs what its LRN costs.
+        pricing, groups, refusal = _least_cost(table, rule, tenant, routing_number, now)
         context["pricing"] = pricing
         if refusal:
             return Decision(
@@ -324,18 +341,22 @@ def _outbound(
             **context,
         )
     presented = rule.caller_id or caller
+    lrn = ported.lrn if ported is not None else None
     routes = tuple(
-        _gateway_route(query, table, rule, gateway, callee, presented) for gateway in gateways
+        _gateway_route(query, table, rule, gateway, callee, presented, lrn) for gateway in gateways
     )
     if pricing is not None:
         by_carrier = {price.carrier_id: price for price in pricing.carriers}
         for route in routes:
             route.rate = by_carrier.get(route.carrier_id)  # type: ignore[arg-type]
             route.sell = pricing.sell
+    why = f"outbound from PBX {tenant.name}/{pbx.name}: {rule.label}"
+    if ported is not None:
+        why += f" on LRN {ported.lrn}"
     return Decision(
         code=ROUTED,
         reason="OK",
-        why=f"outbound from PBX {tenant.name}/{pbx.name}: {rule.label}",
+        why=why,
         routes=routes,
         skipped=tuple(skipped),
         limits=_joined(source.limits, table.pbx_limits.get(pbx.id, "")),
@@ -710,7 +731,9 @@ def _gateway_route(
     gateway: GatewayRow,
     callee: str,
     caller: str | None,
+    lrn: str | None = None,
 ) -> Route:
+    """`lrn`: the called number's routing number when it is ported (LNP)."""
     carrier = table.carriers[gateway.carrier_id]
     hop = table.gateway_hops[gateway.id]
     number = _user(
@@ -726,9 +749,15 @@ def _gateway_route(
     extra += table.carrier_headers[carrier.id]
     if carrier.send_pai and caller is not None:
         extra += f"P-Asserted-Identity: <sip:+{caller}@{from_host}>\r\n"
+    if lrn is not None and carrier.send_rn:
+        # RFC 4694: tel parameters in the user part, in lexical order (RFC 3966), the LRN
+        # global ("+"); user=phone says the user part is a telephone-subscriber.
+        uri = f"sip:{number};npdi;rn=+{lrn}{hop.uri_tail};user=phone"
+    else:
+        uri = f"sip:{number}{hop.uri_tail}"
     return Route(
         target=hop.label,
-        uri=f"sip:{number}{hop.uri_tail}",
+        uri=uri,
         dst_uri=hop.dst_uri,
         socket=hop.socket,
         from_display=rule.from_display or query.caller.display,

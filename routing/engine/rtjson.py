@@ -113,7 +113,7 @@ def call_ids(decision: Decision) -> dict[str, object]:
             if found is not None:
                 tenant_id, pbx_id = found.tenant_id, found.pbx_id
     rule = decision.rule
-    return {
+    ids: dict[str, object] = {
         "dir": _DIRECTION.get(decision.direction),
         "tenant": tenant_id,
         "pbx": pbx_id,
@@ -122,6 +122,10 @@ def call_ids(decision: Decision) -> dict[str, object]:
         "callee": decision.callee,
         "caller": decision.caller,
     }
+    if decision.ported is not None:
+        # LNP: the routing number the call was routed on ("callee" stays the dialled one).
+        ids["lrn"] = decision.ported.lrn
+    return ids
 
 
 def answer_document(decision: Decision) -> dict[str, object]:

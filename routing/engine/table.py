@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from routing.engine.grammar import parse_network
 from routing.engine.lists import ListCheck, ListEntries, NumberListRow
+from routing.engine.lnp import EMPTY_PORTED, LnpRuleRow, PortedNumbers, index_lnp_rules
 from routing.engine.numbers import EMPTY_PLAN, NumberPlan
 from routing.engine.rates import Deck, DeckRow, build_deck
 
@@ -70,6 +71,7 @@ class CarrierRow:
     enabled: bool = True
     from_domain: str = ""
     send_pai: bool = False
+    send_rn: bool = False  # LNP: ;npdi;rn=+<LRN> in the Request-URI (RFC 4694)
     extra_headers: tuple[tuple[str, str], ...] = ()
     inbound: NumberPlan = EMPTY_PLAN
     outbound: NumberPlan = EMPTY_PLAN
@@ -434,6 +436,10 @@ class TableRows:
     list_entries: dict[int, ListEntries] = field(default_factory=dict)
     health: tuple[HealthRow, ...] = ()
     rate_decks: tuple[DeckRow, ...] = ()
+    # Portability (routing.engine.lnp): the rules that look the called number up, and the
+    # ported numbers (None: none read; a patch keeps the old table's).
+    lnp_rules: tuple[LnpRuleRow, ...] = ()
+    ported: PortedNumbers | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -607,6 +613,10 @@ class Table:
     # sell deck, by owner id (a small table: rebuilt whole at every change).
     carrier_decks: dict[int, Deck] = field(default_factory=dict)
     tenant_decks: dict[int, Deck] = field(default_factory=dict)
+    # Portability: the enabled LNP rules by tenant id (None: global), longest prefix first,
+    # and the ported numbers (routing.engine.lnp).
+    lnp_rules: dict[int | None, tuple[LnpRuleRow, ...]] = field(default_factory=dict)
+    ported: PortedNumbers = EMPTY_PORTED
 
     def find_source(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Source | None:
         if address.version == 4:
@@ -687,6 +697,7 @@ def build_table(
         lengths,
         _index_dids(rows.dids),
         rows.list_entries,
+        rows.ported or EMPTY_PORTED,
         version=version,
         defaults=defaults,
         built_at=built_at,
@@ -738,6 +749,7 @@ def _assemble(
     rule_lengths: dict[int, int],
     dids: _DidIndex,
     list_entries: dict[int, ListEntries],
+    ported: PortedNumbers,
     *,
     version: int,
     defaults: Defaults,
@@ -853,6 +865,8 @@ def _assemble(
             for deck in rows.rate_decks
             if deck.tenant_id is not None
         },
+        lnp_rules=index_lnp_rules(rows.lnp_rules),
+        ported=ported,
         counts={
             "tenants": len(tenants),
             "carriers": len(carriers),
@@ -864,6 +878,8 @@ def _assemble(
             "rules": sum(rule_lengths.values()),
             "number_lists": len(entries_kept),
             "list_entries": sum(entries.count for entries in entries_kept.values()),
+            "lnp_rules": sum(1 for row in rows.lnp_rules if row.enabled),
+            "ported_numbers": ported.count,
         },
     )
 
@@ -955,6 +971,7 @@ def patch_table(
         lengths,
         _patch_dids(old, patch),
         _patch_lists(old, patch),
+        patch.small.ported if patch.small.ported is not None else old.ported,
         version=version,
         defaults=old.defaults,
         built_at=built_at,

@@ -22,6 +22,7 @@ from routing.models.health import (
 )
 from routing.models.instances import ListenTransport, RouterInstance
 from routing.models.lists import EntryMatch, ListMode, ListSide, NumberList, NumberListEntry
+from routing.models.lnp import LnpRule, PortedNumber, validate_e164
 from routing.models.normalization import Direction, NormalizationRule, NumberField, RuleKind
 from routing.models.rates import Rate, RateDeck
 from routing.models.rules import RouteRule, RouteTarget, RuleAction, RuleMode
@@ -61,11 +62,13 @@ __all__ = [
     "ListMode",
     "ListSide",
     "ListenTransport",
+    "LnpRule",
     "NormalizationRule",
     "NumberField",
     "NumberList",
     "NumberListEntry",
     "Pbx",
+    "PortedNumber",
     "Rate",
     "RateDeck",
     "RouteRule",
@@ -88,6 +91,7 @@ __all__ = [
     "current_routing_version",
     "current_versions",
     "record_changes",
+    "validate_e164",
 ]
 
 # Models whose changes alter routing answers (the signals bump the version for these).
@@ -108,6 +112,8 @@ ROUTING_MODELS = (
     HealthPolicy,
     RateDeck,
     Rate,
+    LnpRule,
+    PortedNumber,
 )
 # GatewayHealth is not among them: its writers (routing.carrier_health) bump the health
 # version, which the workers apply without reading the rest of the routing data.

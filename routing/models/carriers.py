@@ -37,6 +37,12 @@ class Carrier(TimestampedModel, CapacityLimits):
         default=False,
         help_text="Add a P-Asserted-Identity header with the caller's number.",
     )
+    send_rn = models.BooleanField(
+        "send routing number (rn/npdi)",
+        default=False,
+        help_text="For a ported number (LNP), add ;npdi;rn=+<LRN> to the Request-URI's "
+        "user part (RFC 4694), with user=phone: the carrier need not look it up again.",
+    )
     extra_headers = models.TextField(
         blank=True,
         validators=[validators.validate_header_lines],

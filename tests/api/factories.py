@@ -12,10 +12,12 @@ from routing.models import (
     Gateway,
     HealthPolicy,
     IpSource,
+    LnpRule,
     NormalizationRule,
     NumberList,
     NumberListEntry,
     Pbx,
+    PortedNumber,
     Rate,
     RateDeck,
     RouterInstance,
@@ -105,6 +107,16 @@ def list_entry(**kw: Any) -> NumberListEntry:
     if "number_list" not in kw:
         kw["number_list"] = number_list()
     return NumberListEntry.objects.create(**{"number": f"3389{_n():04d}", **kw})
+
+
+def lnp_rule(**kw: Any) -> LnpRule:
+    return LnpRule.objects.create(**{"prefix": f"1{_n()}", **kw})
+
+
+def ported_number(**kw: Any) -> PortedNumber:
+    return PortedNumber.objects.create(
+        **{"number": f"1202555{_n():04d}", "lrn": "13125550000", **kw}
+    )
 
 
 def health_policy(**kw: Any) -> HealthPolicy:

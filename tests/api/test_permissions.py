@@ -20,15 +20,17 @@ def test_anonymous_gets_nothing(anon_client: APIClient, endpoint: Endpoint) -> N
     obj = endpoint.make()
     base = f"/api/v1/{endpoint.path}/"
     detail = f"{base}{obj.pk}/"
-    for method, url in [
+    urls = [
         ("get", base),
         ("post", base),
         ("get", detail),
         ("put", detail),
         ("patch", detail),
         ("delete", detail),
-        ("get", f"{detail}history/"),
-    ]:
+    ]
+    if endpoint.path != "ported-numbers":  # no per-row history (routing.models.lnp)
+        urls.append(("get", f"{detail}history/"))
+    for method, url in urls:
         response = getattr(anon_client, method)(url, {}, format="json")
         assert response.status_code == 401, (method, url)
         assert response["WWW-Authenticate"] == "Token"
@@ -67,7 +69,8 @@ def test_readonly_user_can_read(readonly_client: APIClient, endpoint: Endpoint) 
     base = f"/api/v1/{endpoint.path}/"
     assert readonly_client.get(base).status_code == 200
     assert readonly_client.get(f"{base}{obj.pk}/").status_code == 200
-    assert readonly_client.get(f"{base}{obj.pk}/history/").status_code == 200
+    if endpoint.path != "ported-numbers":  # no per-row history (routing.models.lnp)
+        assert readonly_client.get(f"{base}{obj.pk}/history/").status_code == 200
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=IDS)

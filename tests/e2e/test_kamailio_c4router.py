@@ -43,10 +43,12 @@ from routing.models import (
     Did,
     Gateway,
     IpSource,
+    LnpRule,
     NormalizationRule,
     NumberList,
     NumberListEntry,
     Pbx,
+    PortedNumber,
     RouterInstance,
     RouteRule,
     RouteTarget,
@@ -444,6 +446,32 @@ def test_a_carriers_list_sends_the_call_to_the_next_carrier(world, server, edge,
         seen_alpha = alpha.stop()
     assert caller.ok, show(caller, seen_beta, edge.log_tail())
     assert methods(seen_beta) == ["INVITE", "ACK", "BYE"]
+    assert seen_alpha.received() == [], show(seen_alpha)
+
+
+def test_a_ported_number_goes_to_its_lrns_carrier_with_rn_and_npdi(world, server, edge, tmp_path):
+    # FRANCE is ported: its LRN routes to Beta only, which wants the routing number (RFC 4694).
+    lrn_rule = saved(RouteRule(name="Mobile LRN", prefix="337"))
+    saved(RouteTarget(rule=lrn_rule, gateway=world.beta1, order=0))
+    beta = Carrier.objects.get(name="Beta")
+    beta.send_rn = True
+    saved(beta)
+    saved(LnpRule(prefix="33"))
+    saved(PortedNumber(number=FRANCE, lrn="33700000001"))
+    wait_for_answer(server, lambda answer: "npdi" in answer["routes"][0]["uri"])
+    with (
+        carrier("uas.xml", world.alpha_port, tmp_path, "alpha") as alpha,
+        carrier("uas.xml", world.beta_port, tmp_path, "beta") as beta_uas,
+    ):
+        caller = call(edge, tmp_path)
+        seen_beta = beta_uas.wait(10)
+        seen_alpha = alpha.stop()
+    assert caller.ok, show(caller, seen_beta, edge.log_tail())
+    invite = next(m for m in seen_beta.received() if m.method == "INVITE")
+    # The dialled number as Beta wants it (strip 2, prefix 0), then npdi and the global rn.
+    assert invite.request_uri == (
+        f"sip:{NATIONAL};npdi;rn=+33700000001@127.0.0.1:{world.beta_port};user=phone"
+    ), show(seen_beta)
     assert seen_alpha.received() == [], show(seen_alpha)
 
 

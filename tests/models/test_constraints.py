@@ -26,10 +26,12 @@ from routing.models import (
     GatewayHealthEvent,
     HealthPolicy,
     IpSource,
+    LnpRule,
     NormalizationRule,
     NumberList,
     NumberListEntry,
     Pbx,
+    PortedNumber,
     Rate,
     RateDeck,
     RouterInstance,
@@ -119,6 +121,14 @@ def number_list(o: Objects, **values: object) -> NumberList:
 def list_entry(o: Objects, **values: object) -> NumberListEntry:
     owner, _ = NumberList.objects.get_or_create(name="entries")
     return NumberListEntry.objects.create(**{"number_list": owner, "number": "3389", **values})
+
+
+def lnp_rule(o: Objects, **values: object) -> LnpRule:
+    return LnpRule.objects.create(**{"prefix": "1", **values})
+
+
+def ported(o: Objects, **values: object) -> PortedNumber:
+    return PortedNumber.objects.create(**{"number": "12025550123", "lrn": "13125550000", **values})
 
 
 def twice(make: Callable[[Objects], object]) -> Callable[[Objects], object]:
@@ -417,6 +427,18 @@ CASES: list[tuple[str, str, Callable[[Objects], object]]] = [
         "code 200",
         lambda o: tenant_row(o, no_profit_code=200),
     ),
+    # Portability
+    ("routing_lnprule_unique_global_prefix", "global twice", twice(lnp_rule)),
+    (
+        "routing_lnprule_unique_tenant_prefix",
+        "tenant twice",
+        twice(lambda o: lnp_rule(o, tenant=o.tenant)),
+    ),
+    ("routing_lnprule_prefix_digits", "prefix +1", lambda o: lnp_rule(o, prefix="+1")),
+    ("routing_portednumber_number_e164", "leading 0", lambda o: ported(o, number="0123")),
+    ("routing_portednumber_number_e164", "empty", lambda o: ported(o, number="")),
+    ("routing_portednumber_lrn_e164", "lrn letters", lambda o: ported(o, lrn="1312x")),
+    ("routing_portednumber_lrn_e164", "lrn empty", lambda o: ported(o, lrn="")),
     # The version row
     (
         "routing_routingversion_singleton",
@@ -495,6 +517,11 @@ def test_good_rows_pass_every_constraint(objs: Objects) -> None:
     number_list(objs, name="list-y", code=699, carrier=objs.carrier, mode="allow", side="caller")
     list_entry(objs, match="range", number="3389", range_end="3389")
     list_entry(objs, match="prefix")
+    lnp_rule(objs)
+    lnp_rule(objs, tenant=objs.tenant)
+    lnp_rule(objs, prefix="")
+    ported(objs, number="1" * 15, lrn="9" * 15)
+    ported(objs, number="1", lrn="1")
     instance(objs, listen_port=65535, api_timeout_ms=30_000, transport="tcp",
              api_breaker_failures=1000, api_breaker_seconds=86_400)  # fmt: skip
     policy(objs, probe_interval=3600, down_after=100, up_after=1, demote_window=10,

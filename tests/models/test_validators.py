@@ -25,10 +25,12 @@ from routing.models import (
     Gateway,
     HealthPolicy,
     IpSource,
+    LnpRule,
     NormalizationRule,
     NumberList,
     NumberListEntry,
     Pbx,
+    PortedNumber,
     RouterInstance,
     RouteRule,
     RouteTarget,
@@ -40,6 +42,10 @@ from routing.models.instances import parse_api_urls, validate_api_urls
 
 BAD: list[tuple[Callable[[str], object], str, str, str]] = [
     # validator, bad value, code, message
+    (validators.validate_e164, "012025550123", "e164", "the first not 0"),
+    (validators.validate_e164, "1" * 16, "e164", "1 to 15 digits"),
+    (validators.validate_e164, "", "e164", "E.164 number"),
+    (validators.validate_e164, "+12025550123", "digits", "digits only"),
     (
         validators.validate_digits,
         "+33123",
@@ -329,6 +335,9 @@ GOOD: list[tuple[Callable[[str], object], str]] = [
     (validators.validate_reason_phrase, "Numéro bloqué (fraude)"),
     # RFC 3261 allows UTF-8 in a Reason-Phrase.
     (validators.validate_reason_phrase, "Décliné"),
+    (validators.validate_e164, "12025550123"),
+    (validators.validate_e164, "1"),
+    (validators.validate_e164, "9" * 15),
 ]
 
 
@@ -458,6 +467,8 @@ def instances(
             name="edge2", listen_ip="127.0.0.1", api_urls="http://127.0.0.1:8000/kamailio/rtjson"
         ),
         "policy": lambda: HealthPolicy(name="probe"),
+        "lnp_rule": lambda: LnpRule(tenant=tenant, prefix="1"),
+        "ported": lambda: PortedNumber(number="12025550123", lrn="13125550000"),
     }
 
 
@@ -493,6 +504,9 @@ FIELD_CASES: list[tuple[str, str, str, Callable[[str], object]]] = [
     ("list_range", "range_end", "339x", validators.validate_digits),
     ("policy", "alive_codes", "200,100", validators.validate_reply_codes),
     ("policy", "demote_codes", "200", validators.validate_sip_codes),
+    ("lnp_rule", "prefix", "+1", validators.validate_prefix),
+    ("ported", "number", "012025550123", validators.validate_e164),
+    ("ported", "lrn", "1312555000x", validators.validate_e164),
 ]
 
 
@@ -533,6 +547,8 @@ def test_full_clean_refuses_with_the_validators_message(
         "list_entry",
         "list_range",
         "policy",
+        "lnp_rule",
+        "ported",
     ],
 )
 def test_the_unbroken_objects_are_valid(

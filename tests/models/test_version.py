@@ -15,10 +15,12 @@ from routing.models import (
     Gateway,
     HealthPolicy,
     IpSource,
+    LnpRule,
     NormalizationRule,
     NumberList,
     NumberListEntry,
     Pbx,
+    PortedNumber,
     Rate,
     RateDeck,
     RouterInstance,
@@ -61,6 +63,8 @@ def makers(
         HealthPolicy: lambda: HealthPolicy.objects.create(name="probe"),
         RateDeck: lambda: RateDeck.objects.create(name="Alpha buy", carrier=carrier),
         Rate: lambda: Rate.objects.create(deck=sell, prefix="33", rate="0.01"),
+        LnpRule: lambda: LnpRule.objects.create(prefix="1"),
+        PortedNumber: lambda: PortedNumber.objects.create(number="12025550123", lrn="13125550000"),
     }
 
 
