@@ -23,6 +23,7 @@ failure, with what the server logged during the test.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,9 +70,21 @@ def _empty_the_database() -> None:
         for table in connection.introspection.django_table_names(only_existing=True)
         if table not in _KEPT_TABLES
     ]
-    with connection.cursor() as cursor:
-        for statement in connection.ops.sql_flush(no_style(), tables):
-            cursor.execute(statement)
+    from django.db import OperationalError
+
+    # The server's process reads the tables meanwhile (its table reload): TRUNCATE takes
+    # their locks one by one, so PostgreSQL may find a deadlock and abort the TRUNCATE,
+    # which then only has to run again.
+    for attempt in range(5):
+        try:
+            with connection.cursor() as cursor:
+                for statement in connection.ops.sql_flush(no_style(), tables):
+                    cursor.execute(statement)
+            return
+        except OperationalError as exc:
+            if "deadlock detected" not in str(exc) or attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 class _Server:

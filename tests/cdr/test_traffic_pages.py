@@ -51,9 +51,12 @@ def store_call(ago: timedelta, call_id: str) -> None:
 
 @pytest.fixture
 def traffic(names) -> dict[str, object]:
-    """Two calls 20 minutes ago, one 3 hours ago."""
-    store_call(timedelta(minutes=20), "c-1")
-    store_call(timedelta(minutes=21), "c-2")
+    """Two calls about 20 minutes ago, in the same 5-minute bucket whatever the clock says
+    (20 and 21 minutes ago straddle a bucket's edge one minute in five), one 3 hours ago."""
+    edge = (NOW - timedelta(minutes=20)).timestamp() // 300 * 300  # that bucket's start
+    first = NOW - datetime.fromtimestamp(edge + 60, UTC)
+    store_call(first, "c-1")
+    store_call(first - timedelta(seconds=60), "c-2")
     store_call(timedelta(hours=3), "c-3")
     return names
 
