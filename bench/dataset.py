@@ -4,6 +4,7 @@ Run as a subprocess by bench/run, with DATABASE_URL naming the bench database:
 
     python -m bench.dataset ensure --db c4router_bench --prefixes 100000 [--rebuild]
     python -m bench.dataset set-gateways --db c4router_bench --fail-port P --ok-port Q
+    python -m bench.dataset set-limits --db c4router_bench [--calls N] [--cps N]
     python -m bench.dataset probe-changes --db c4router_bench   (reads "change" lines)
 
 What `ensure` builds (seeded, so two builds with the same parameters are identical):
@@ -543,6 +544,20 @@ def set_gateways(db: str, fail_port: int, ok_port: int) -> None:
             gateway.save()  # the post_save signal bumps the routing version
 
 
+def set_limits(db: str, calls: int | None, cps: int | None) -> None:
+    """Put these capacity limits on every tenant, PBX, IP source, carrier and gateway (None:
+    no limit), then bump the routing version once: the overload section's limits on vs off."""
+    _setup_django(db)
+    from django.db import transaction
+
+    from routing.models import Carrier, Gateway, IpSource, Pbx, Tenant, bump_routing_version
+
+    with transaction.atomic():
+        bump_routing_version()
+        for model in (Tenant, Pbx, IpSource, Carrier, Gateway):
+            model.objects.update(max_calls=calls, max_cps=cps)
+
+
 def probe_changes(db: str) -> None:
     """Change the probe rule's target to another gateway for each "change" line on stdin.
 
@@ -588,6 +603,10 @@ def main(argv: list[str] | None = None) -> None:
     p_gw.add_argument("--db", required=True)
     p_gw.add_argument("--fail-port", type=int, required=True)
     p_gw.add_argument("--ok-port", type=int, required=True)
+    p_limits = sub.add_parser("set-limits")
+    p_limits.add_argument("--db", required=True)
+    p_limits.add_argument("--calls", type=int, help="max_calls of every row (none: no limit)")
+    p_limits.add_argument("--cps", type=int, help="max_cps of every row (none: no limit)")
     p_probe = sub.add_parser("probe-changes")
     p_probe.add_argument("--db", required=True)
     args = parser.parse_args(argv)
@@ -597,6 +616,8 @@ def main(argv: list[str] | None = None) -> None:
         print("RESULT " + json.dumps(result), flush=True)
     elif args.command == "set-gateways":
         set_gateways(args.db, args.fail_port, args.ok_port)
+    elif args.command == "set-limits":
+        set_limits(args.db, args.calls, args.cps)
     else:
         probe_changes(args.db)
 

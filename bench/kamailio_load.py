@@ -177,6 +177,9 @@ def run(bench: Bench, quick: bool = False) -> dict[str, Any]:
             "max_call_seconds": 3600,
             **CAPACITY_OFF,
             **OVERLOAD_OFF,
+            "api_breaker_failures": 3,
+            "api_breaker_seconds": 30,
+            "probes": [],
         }
         out["setup"] = (
             f"Kamailio children=8, http_async_client workers=4, debug={context['log_level']} "

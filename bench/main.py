@@ -951,6 +951,15 @@ class Summary:
             if step.get("unexpected"):
                 self.add(f"  at {step['factor']:.1f}x, answers SIPp did not expect: "
                          f"{step['unexpected']}")  # fmt: skip
+        cap = ov.get("capacity")
+        if cap and "on" in cap:
+            self.add(
+                "  the capacity step: the same calls through a Kamailio with the limits off, then "
+                "on (every tenant, PBX, IP source, carrier and gateway limited, never reached; "
+                f"the call's limits and each route's: {cap.get('limits', '')}); load "
+                f"{cap['off']['load']} / {cap['on']['load']}"
+            )
+            self.add(overload.capacity_line(cap))
         self.add("")
 
     def records(self) -> None:

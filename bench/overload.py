@@ -11,6 +11,14 @@ ones (timeouts, unexpected messages) and SIPp's retransmissions.
 
 The load generator shares the machine's 2 cores with Kamailio, c4router and the carriers:
 at 3x, SIPp itself takes a large share of them.
+
+Then the cost of the capacity step (README "Capacity limits"): every tenant, PBX, IP source,
+carrier and gateway of the bench data gets limits no call reaches, and the same rate (half
+the maximum: every call completes) runs through a Kamailio with the limits off, then one
+with them on (Redis counting: one EVALSHA when the call comes in, one per route relayed, one
+per failed attempt, one at the end). The answers are the same in both runs: only Kamailio's
+work differs, measured as its CPU per call, with Redis's own time per script call (INFO
+commandstats).
 """
 
 from __future__ import annotations
@@ -39,6 +47,9 @@ SECONDS = 10
 API_QUERIES = 32
 FAST_MS = 50  # a refusal "fast": within this (SIPp's bucket <50 ms)
 SUSTAINED = 0.99  # a rate is sustained when this share of its calls completes
+# Limits of the capacity run: never reached (a refusal would change the work being measured).
+CAPACITY_CALLS = 1_000_000
+CAPACITY_CPS = 100_000
 
 
 def _stats_int(stats: dict[str, str], name: str) -> int:
@@ -113,7 +124,8 @@ def run(bench: Bench, quick: bool = False) -> dict[str, Any]:
     factors = (1.0, 2.0) if quick else FACTORS
     seconds = 4 if quick else SECONDS
     search_seconds = 3 if quick else SEARCH_SECONDS
-    bound = int(len(rates) * (search_seconds + 40) + len(factors) * (seconds + 40) + 60)
+    # The carriers' own timeout: the search, the factors and the two capacity runs.
+    bound = int((len(rates) + 2) * (search_seconds + 40) + len(factors) * (seconds + 40) + 60)
     out: dict[str, Any] = {"search": [], "steps": [], "api_queries": API_QUERIES}
 
     server = bench.server("c4router", CONFIGS[0])
@@ -136,6 +148,7 @@ def run(bench: Bench, quick: bool = False) -> dict[str, Any]:
             "log_level": 1, "call_records": False,
             "cdr_amqp_url": "amqp://guest:guest@127.0.0.1:5672/%2F", "cdr_queue": "c4router.cdr",
             "max_call_seconds": 3600, **CAPACITY_OFF, "overload_api_queries": API_QUERIES,
+            "api_breaker_failures": 3, "api_breaker_seconds": 30, "probes": [],
         }  # fmt: skip
         out["setup"] = (
             f"Kamailio children=8, http_async_client workers=4, overload bound {API_QUERIES} "
@@ -179,9 +192,135 @@ def run(bench: Bench, quick: bool = False) -> dict[str, Any]:
                 print(f"    {summary_line(step, best)}", flush=True)
         finally:
             kamailio.stop()
+        try:
+            groups = {
+                "c4router": server.process.pid if server.process else 0,
+                "sipp_uas": [fail_uas.pid, ok_uas.pid],
+            }
+            rate = max(RATES[0], best // 2)
+            out["capacity"] = capacity_cost(
+                bench, harness, work, context, groups, rate, 4 if quick else SECONDS
+            )
+            print(f"    {capacity_line(out['capacity'])}", flush=True)
+        finally:
             procs.stop(fail_uas)
             procs.stop(ok_uas)
     return out
+
+
+def _evalsha() -> tuple[int, float]:
+    """Redis's count of EVALSHA calls and their total time (µs) so far (INFO commandstats)."""
+    import redis
+
+    stats = redis.Redis(socket_timeout=2).info("commandstats").get("cmdstat_evalsha", {})
+    return int(stats.get("calls", 0)), float(stats.get("usec", 0))
+
+
+def capacity_cost(
+    bench: Bench,
+    harness: Any,
+    work: Path,
+    context: dict[str, Any],
+    groups: dict[str, Any],
+    rate: int,
+    seconds: int,
+) -> dict[str, Any]:
+    """The same calls with Kamailio's capacity step off, then on (limits never reached)."""
+    from routing.kamailio_render import render_kamailio_config
+
+    out: dict[str, Any] = {"rate": rate, "seconds": seconds}
+    bench.python(
+        "-m", "bench.dataset", "set-limits", "--db", DB_PREFIX, "--calls", str(CAPACITY_CALLS),
+        "--cps", str(CAPACITY_CPS), timeout=60,
+    )  # fmt: skip
+    server_url = context["api_urls"][0].rsplit("/kamailio/", 1)[0]
+    try:
+        out["limits"] = wait_limits(server_url)
+        for on in (False, True):
+            name = "on" if on else "off"
+            run_dir = work / f"capacity-{name}"
+            run_dir.mkdir(exist_ok=True)
+            sip_port = harness.free_port()
+            kamailio = harness.KamailioProcess(
+                render_kamailio_config(
+                    {**context, "listen_port": sip_port, "capacity": on, "overload_api_queries": 0}
+                ),
+                port=sip_port, workdir=run_dir, shm_mb=256, pkg_mb=16,
+            )  # fmt: skip
+            kamailio.start()
+            assert kamailio.proc is not None
+            procs.register(kamailio.proc)
+            try:
+                time.sleep(2)
+                evalsha_before = _evalsha()
+                step = kamailio_load.call_step(
+                    harness,
+                    run_dir,
+                    sip_port,
+                    rate,
+                    seconds,
+                    {**groups, "kamailio": kamailio.proc.pid},
+                )
+                evalsha_after = _evalsha()
+            finally:
+                kamailio.stop()
+            step["kamailio_cpu_ms_per_call"] = (
+                step["cpu_kamailio"] * step["elapsed_s"] / max(step["calls"], 1) * 1000
+            )
+            step["evalsha_calls"] = evalsha_after[0] - evalsha_before[0]
+            step["evalsha_usec"] = evalsha_after[1] - evalsha_before[1]
+            step["load"] = procs.loadavg().split()[0]
+            out[name] = step
+            print(
+                f"    capacity {name}: {step['completed']}/{step['calls']} completed, "
+                f"{step['failed']} failed; Kamailio {step['kamailio_cpu_ms_per_call']:.3f} ms "
+                f"CPU per call; {step['evalsha_calls']} EVALSHA",
+                flush=True,
+            )
+            time.sleep(2)
+    finally:
+        bench.python("-m", "bench.dataset", "set-limits", "--db", DB_PREFIX, timeout=60)
+    return out
+
+
+def wait_limits(url: str, timeout: float = 30.0) -> str:
+    """Until c4router's answer for KAMAILIO_PREFIX names limits (the table was rebuilt); the
+    call's limit spec."""
+    import httpx
+
+    body = (
+        '{"source_ip":"127.0.0.1","source_port":5060,"call_id":"wait","from_uri":'
+        f'"sip:alice@127.0.0.1","to_uri":"sip:{KAMAILIO_PREFIX}1234@127.0.0.1"}}'
+    )
+    deadline = time.monotonic() + timeout
+    seen: Any = None
+    while time.monotonic() < deadline:
+        seen = httpx.post(
+            f"{url}/kamailio/rtjson", content=body, timeout=2,
+            headers={"Content-Type": "application/json", "X-C4-Token": TOKEN},
+        ).json()  # fmt: skip
+        answer = seen.get("rtjson", {})
+        if answer.get("limits") and all(r.get("limits") for r in answer.get("routes") or [{}]):
+            return " | ".join([answer["limits"], *(r["limits"] for r in answer["routes"])])
+        time.sleep(0.2)
+    raise RuntimeError(f"c4router's answer names no limits after set-limits: {seen}")
+
+
+def capacity_line(cap: dict[str, Any]) -> str:
+    """`capacity: 250 calls/s, limits off 0.650 ms of Kamailio CPU per call, on 0.800 ms
+    (+0.150 ms, +23%), Redis 35 µs per EVALSHA, 4.0 per call; completed 2500/2500 and
+    2500/2500`."""
+    off, on = cap["off"], cap["on"]
+    delta = on["kamailio_cpu_ms_per_call"] - off["kamailio_cpu_ms_per_call"]
+    per_call = on["evalsha_calls"] / max(on["calls"], 1)
+    usec = on["evalsha_usec"] / max(on["evalsha_calls"], 1)
+    return (
+        f"capacity: {cap['rate']} calls/s, limits off {off['kamailio_cpu_ms_per_call']:.3f} ms "
+        f"of Kamailio CPU per call, on {on['kamailio_cpu_ms_per_call']:.3f} ms ({delta:+.3f} ms, "
+        f"{100 * delta / max(off['kamailio_cpu_ms_per_call'], 1e-9):+.0f}%), Redis {usec:.0f} "
+        f"µs per EVALSHA, {per_call:.1f} per call; completed {off['completed']}/{off['calls']} "
+        f"off, {on['completed']}/{on['calls']} on"
+    )
 
 
 def unexpected_codes(path: Path, top: int = 3) -> str:
