@@ -384,6 +384,9 @@ C4ROUTER_CAPACITY = {
     "ENABLED": env_bool("C4ROUTER_CAPACITY_ENABLED", False),
     "REDIS_HOST": env_str("C4ROUTER_CAPACITY_REDIS_HOST", "127.0.0.1"),
     "REDIS_PORT": env_int("C4ROUTER_CAPACITY_REDIS_PORT", 6379, minimum=1, maximum=65535),
+    # Redis's numbered database of the counters: a Redis shared with other uses (or with a
+    # test suite) keeps them apart.
+    "REDIS_DB": env_int("C4ROUTER_CAPACITY_REDIS_DB", 0, minimum=0, maximum=1023),
     # What a call over a limit gets: at once, with Retry-After (seconds, 0: none).
     "CODE": env_int("C4ROUTER_CAPACITY_CODE", 503, minimum=400, maximum=699),
     "REASON": env_str("C4ROUTER_CAPACITY_REASON", "Capacity Exceeded"),

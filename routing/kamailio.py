@@ -107,6 +107,7 @@ def instance_context(
         "capacity": capacity["ENABLED"],
         "capacity_redis_host": capacity["REDIS_HOST"],
         "capacity_redis_port": capacity["REDIS_PORT"],
+        "capacity_redis_db": capacity["REDIS_DB"],
         "capacity_code": capacity["CODE"],
         "capacity_reason": capacity["REASON"],
         "capacity_retry_after": capacity["RETRY_AFTER"],

@@ -59,6 +59,7 @@ CONTEXT_KEYS: dict[str, str] = {
     "capacity": "bool: enforce the capacity limits of c4router's answers (Redis)",
     "capacity_redis_host": "IP address of the Redis that holds the capacity counters",
     "capacity_redis_port": "its TCP port",
+    "capacity_redis_db": "its numbered database of the counters (0 by default)",
     "capacity_code": "SIP code of a call refused by a limit, e.g. 503",
     "capacity_reason": "its reason phrase, e.g. 'Capacity Exceeded'",
     "capacity_retry_after": "Retry-After seconds sent with it and with an overload 503 (0: none)",
@@ -75,6 +76,7 @@ CAPACITY_OFF: dict[str, Any] = {
     "capacity": False,
     "capacity_redis_host": "127.0.0.1",
     "capacity_redis_port": 6379,
+    "capacity_redis_db": 0,
     "capacity_code": 503,
     "capacity_reason": "Capacity Exceeded",
     "capacity_retry_after": 5,
@@ -86,7 +88,6 @@ CAPACITY_SCRIPT = TEMPLATE_DIR / "capacity.lua"
 # A limit's place outlives the longest call by this much (s): the dialog's timeout ends
 # the call first, so an expired place is always a call Kamailio forgot (restart, lost BYE).
 CAPACITY_TTL_MARGIN_S = 60
-_REASON = re.compile(r"[A-Za-z0-9][A-Za-z0-9 .,:;()'/+_-]{0,63}")
 
 PROBE_KEYS = ("id", "host", "port", "transport", "interval", "down_after", "up_after",
               "alive_codes")  # fmt: skip
@@ -128,6 +129,13 @@ _SAFE_LITERAL = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]*")
 _SO_NAME = re.compile(r"[A-Za-z0-9_.-]+\.so")
 _AMQP_URL = re.compile(r"amqps?://[\x21\x23-\x5b\x5d-\x7e]+")
 _QUEUE = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
+
+
+def kamailio_string(value: str) -> str:
+    """`value` as the inside of a double-quoted Kamailio string literal: a backslash and a
+    double quote escaped (the config's lexer reads them back); a value already checked to
+    hold no control character (a line break would end the statement)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _err(key: str, msg: str) -> KamailioConfigError:
@@ -244,10 +252,12 @@ def validate_context(context: dict[str, Any]) -> dict[str, Any]:
         raise _err("capacity", f"must be a bool, got {ctx['capacity']!r}")
     _check("capacity_redis_host", validators.validate_ip, _str(ctx, "capacity_redis_host"))
     _int(ctx, "capacity_redis_port", 1, 65535)
+    _int(ctx, "capacity_redis_db", 0, 1023)
     _int(ctx, "capacity_code", 400, 699)
-    reason = _str(ctx, "capacity_reason")
-    if not _REASON.fullmatch(reason):
-        raise _err("capacity_reason", f"must match {_REASON.pattern}, got {reason!r}")
+    # The reason phrase grammar every refusal c4router sends shares, then quoted for the
+    # config's string literal (the template assigns it to a $var: never read as a format).
+    _check("capacity_reason", validators.validate_reason_phrase, _str(ctx, "capacity_reason"))
+    ctx["capacity_reason_literal"] = kamailio_string(ctx["capacity_reason"])
     _int(ctx, "capacity_retry_after", 0, 86_400)
     _int(ctx, "overload_api_queries", 0, 1_000_000)
     ctx["capacity_ttl"] = ctx["max_call_seconds"] + CAPACITY_TTL_MARGIN_S

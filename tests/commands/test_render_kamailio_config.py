@@ -37,7 +37,8 @@ def _default_module_settings(settings):  # type: ignore[no-untyped-def]
     }  # fmt: skip
     # ... and on its C4ROUTER_CAPACITY_* ones: it shows the capacity section too.
     settings.C4ROUTER_CAPACITY = {
-        "ENABLED": True, "REDIS_HOST": "127.0.0.1", "REDIS_PORT": 6379, "CODE": 503,
+        "ENABLED": True, "REDIS_HOST": "127.0.0.1", "REDIS_PORT": 6379, "REDIS_DB": 0,
+        "CODE": 503,
         "REASON": "Capacity Exceeded", "RETRY_AFTER": 5,
     }  # fmt: skip
     settings.C4ROUTER_OVERLOAD_API_QUERIES = 200

@@ -41,7 +41,9 @@ SECONDS = int(os.environ.get("C4ROUTER_CAPACITY_E2E_SECONDS", "20"))
 
 def flush_counters() -> None:
     capacity = settings.C4ROUTER_CAPACITY
-    client = redis.Redis(host=capacity["REDIS_HOST"], port=capacity["REDIS_PORT"])
+    client = redis.Redis(
+        host=capacity["REDIS_HOST"], port=capacity["REDIS_PORT"], db=capacity["REDIS_DB"]
+    )
     keys = list(client.scan_iter("c4:*"))
     if keys:
         client.delete(*keys)
@@ -119,6 +121,22 @@ def in_flight(messages: list[h.SipMessage]) -> list[tuple[float, int]]:
     return out
 
 
+def load_alpha(
+    c4router, edge_starter, workdir, limits: dict, *, rate: float, calls: int, call_ms: int
+) -> tuple[Counter[int | None], h.SippResult, h.SippResult]:
+    """The world with `limits`, an edge, `calls` calls at `rate` to Alpha: the callers'
+    outcomes (each call answered: 200 through Alpha, or 503 from the edge at once), the
+    caller's run and what Alpha received."""
+    world = world_with(c4router, **limits)
+    edge = edge_starter(world.instance)
+    with carrier(world.alpha_port, workdir, "alpha", calls) as alpha:
+        result = offer(edge, workdir, rate=rate, calls=calls, call_ms=call_ms)
+        seen = alpha.stop()
+    got = outcomes(result)
+    assert set(got) == {200, 503}, (got, result.describe())
+    return got, result, seen
+
+
 def retry_after(result: h.SippResult) -> set[str | None]:
     return {m.header("Retry-After") for m in result.received() if m.status == 503}
 
@@ -132,15 +150,10 @@ def test_a_cps_limit_of_10_lets_10_calls_a_second_through_out_of_30(
     start_edge,  # noqa: F811 - the fixture
     tmp_path,
 ):
-    world = world_with(server, pbx={"max_cps": 10})
-    edge = start_edge(world.instance)
     calls = 30 * SECONDS
-    with carrier(world.alpha_port, tmp_path, "alpha", calls) as alpha:
-        result = offer(edge, tmp_path, rate=30, calls=calls, call_ms=200)
-        seen = alpha.stop()
-    got = outcomes(result)
-    # Every call got an answer: 200 through Alpha, or 503 from the edge at once.
-    assert set(got) == {200, 503}, (got, result.describe())
+    got, result, seen = load_alpha(
+        server, start_edge, tmp_path, {"pbx": {"max_cps": 10}}, rate=30, calls=calls, call_ms=200
+    )
     assert sum(got.values()) == calls, (got, result.describe())
     assert retry_after(result) == {"5"}
     per_second = invites_per_second(seen.received())
@@ -161,14 +174,10 @@ def test_a_limit_of_20_calls_never_has_more_than_20_in_progress(
     tmp_path,
 ):
     # 8 s calls at 5 a second: 40 would be in progress, twice the limit.
-    world = world_with(server, pbx={"max_calls": 20})
-    edge = start_edge(world.instance)
-    calls = 5 * SECONDS
-    with carrier(world.alpha_port, tmp_path, "alpha", calls) as alpha:
-        result = offer(edge, tmp_path, rate=5, calls=calls, call_ms=8000)
-        seen = alpha.stop()
-    got = outcomes(result)
-    assert set(got) == {200, 503}, (got, result.describe())
+    got, _, seen = load_alpha(
+        server, start_edge, tmp_path, {"pbx": {"max_calls": 20}}, rate=5, calls=5 * SECONDS,
+        call_ms=8000,
+    )  # fmt: skip
     flight = in_flight(seen.received())
     peak = max(count for _, count in flight)
     assert peak == 20, flight  # full, never over
@@ -260,6 +269,29 @@ def test_no_route_left_under_its_limits_is_refused_with_the_ingress_code(
     assert (refusal.reason, refusal.header("Retry-After")) == ("Capacity Exceeded", "5")
     assert h.received(seen_alpha.received(), "INVITE") == []
     assert h.received(seen_beta.received(), "INVITE") == []
+
+
+def test_the_operators_reason_reaches_the_caller_as_typed(
+    server,  # noqa: F811 - the fixture
+    capacity,
+    settings,
+    start_edge,  # noqa: F811 - the fixture
+    tmp_path,
+):
+    # A reason the shared reason-phrase grammar accepts, with what a Kamailio string would
+    # misread: a quote, a backslash, a pseudo-variable's "$".
+    reason = 'Full "now" $ci \\ x'
+    settings.C4ROUTER_CAPACITY = {**settings.C4ROUTER_CAPACITY, "REASON": reason}
+    world = world_with(server, pbx={"max_calls": 0})
+    edge = start_edge(world.instance)
+    with carrier(world.alpha_port, tmp_path, "alpha", 1) as alpha:
+        result = h.run_sipp(
+            "uac_expect_fail.xml", edge.port, workdir=tmp_path, service=FRANCE, timeout_s=20
+        )
+        seen = alpha.stop()
+    (refusal,) = [m for m in result.received() if m.status == 503]
+    assert refusal.reason == reason, result.describe()
+    assert h.received(seen.received(), "INVITE") == []
 
 
 # ------------------------------------------------------------------ two nodes, one limit

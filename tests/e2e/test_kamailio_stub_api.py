@@ -67,6 +67,7 @@ def make_context(**overrides) -> dict:
         capacity=False,
         capacity_redis_host="127.0.0.1",
         capacity_redis_port=6379,
+        capacity_redis_db=0,
         capacity_code=503,
         capacity_reason="Capacity Exceeded",
         capacity_retry_after=5,

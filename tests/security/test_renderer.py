@@ -263,6 +263,9 @@ def test_f13_the_widest_values_the_grammars_accept_pass_kamailio_check(tmp_path:
         {"listen_ip": "::1", "advertised_address": "2001:db8::1"},
         {"advertised_address": "edge.example", "name": "e_1-B"},
         {"name": "a" * 50},
+        # The capacity refusal's reason: what the shared reason-phrase grammar accepts,
+        # quoted for the config (a quote, a backslash, a "$" that must stay text, UTF-8).
+        {"capacity": True, "capacity_reason": 'Busy"); exit; (" \\ $ci $var(x) é' + "x" * 30},
         # Carrier health: the widest probe values (IPv6, a long DNS name, TLS, many codes).
         {
             "probes": [
@@ -310,9 +313,12 @@ def test_f13_the_widest_values_the_grammars_accept_pass_kamailio_check(tmp_path:
         ("capacity_redis_port", 0),
         ("capacity_code", 200),
         ("capacity_code", "503"),
-        ("capacity_reason", 'Busy"); exit; ("'),
-        ("capacity_reason", "Busy $ci"),  # Kamailio would expand it
+        # The reason phrase grammar of every refusal (validators.validate_reason_phrase).
         ("capacity_reason", "Busy\r\nX-Injected: 1"),
+        ("capacity_reason", "Busy\nnow"),
+        ("capacity_reason", "Busy  now"),
+        ("capacity_reason", " Busy"),
+        ("capacity_reason", "x" * 65),
         ("capacity_reason", ""),
         ("capacity_retry_after", -1),
     ],
@@ -322,11 +328,21 @@ def test_the_renderer_refuses_a_bad_capacity_setting(key: str, value: Any) -> No
         render_kamailio_config(context(**{"capacity": True, key: value}))
 
 
+def test_the_capacity_reason_is_quoted_as_one_string_and_never_expanded() -> None:
+    # Accepted by the grammar every refusal shares, then quoted by the renderer: the quote
+    # and the backslash escaped, the "$" left in a literal assigned to a $var (Kamailio
+    # expands pseudo-variables in send_reply's argument, not in a literal).
+    on = render_kamailio_config(context(capacity=True, capacity_reason='Busy"); exit; (" \\ $ci'))
+    assert '$var(c4_cap_reason) = "Busy\\"); exit; (\\" \\\\ $ci";' in on
+    assert 'send_reply("503", "$var(c4_cap_reason)");' in on
+
+
 def test_the_capacity_section_is_rendered_only_when_on() -> None:
     off = render_kamailio_config(context())
     assert "ndb_redis" not in off and "CAPACITY" not in off
     on = render_kamailio_config(
         context(capacity=True, capacity_reason="Over Capacity", capacity_retry_after=0)
     )
-    assert 'send_reply("503", "Over Capacity");' in on
+    assert '$var(c4_cap_reason) = "Over Capacity";' in on
+    assert 'send_reply("503", "$var(c4_cap_reason)");' in on
     assert "Retry-After" not in on  # 0: no header
