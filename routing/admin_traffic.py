@@ -6,6 +6,10 @@ the records: a page over a day of 10 million attempts answers in well under a se
 (bench/run's records section). The figures go to the page as one JSON document
 (json_script); routing/static/routing/traffic.js draws them with plotly.js, which the
 `plotly` package from PyPI ships (c4router/staticfiles.py serves that one file).
+
+Each page also shows its capacity limits now (README "Capacity limits"): the rows that have
+one (the database), their calls in progress and refusals from the counters Kamailio keeps in
+Redis, read as /metrics reads them (routing.capacity.counters), whatever the range.
 """
 
 from __future__ import annotations
@@ -16,17 +20,20 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.decorators import permission_required
+from django.db.models import Model, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from routing import capacity
 from routing.cdr import rollups
 from routing.cdr.rollups import Stats
-from routing.models import Carrier, Gateway, Tenant
+from routing.models import Carrier, Gateway, IpSource, Pbx, Tenant
 
 PERMISSION = "routing.view_callrecord"
 
@@ -54,6 +61,28 @@ RANGES = {
 }
 DEFAULT_RANGE = "24h"
 TOP = 10
+# Limits listed on a page (the busiest first): the whole traffic may have thousands.
+CAPACITY_ROWS = 50
+
+
+@dataclass(frozen=True)
+class LimitKind:
+    """A kind of row that may have capacity limits: its letter in Kamailio's keys (see
+    routing.engine.table.limit_item), its label, its model, the fields of its name."""
+
+    letter: str
+    label: str
+    model: type[Model]
+    name_fields: tuple[str, ...]
+
+
+LIMIT_KINDS = (
+    LimitKind("t", "tenant", Tenant, ("name",)),
+    LimitKind("p", "PBX", Pbx, ("tenant__name", "name")),
+    LimitKind("s", "IP source", IpSource, ("cidr",)),
+    LimitKind("c", "carrier", Carrier, ("name",)),
+    LimitKind("g", "gateway", Gateway, ("carrier__name", "name")),
+)
 
 
 class RangeForm(forms.Form):
@@ -180,13 +209,83 @@ def _carrier_rows(
     return rows
 
 
-def _page(request: HttpRequest, title: str, scope: str, build: Any, **extra: Any) -> HttpResponse:
+def _limits_of(filters: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with a limit among those `filters` selects (kind letter -> filter; a kind
+    absent: none of it), in the order of LIMIT_KINDS."""
+    limited = Q(max_calls__isnull=False) | Q(max_cps__isnull=False)
+    rows = []
+    for kind in LIMIT_KINDS:
+        if kind.letter not in filters:
+            continue
+        query = kind.model.objects.filter(limited, **filters[kind.letter])  # type: ignore[attr-defined]
+        for pk, max_calls, max_cps, *names in query.order_by("pk").values_list(
+            "pk", "max_calls", "max_cps", *kind.name_fields
+        ):
+            rows.append(
+                {
+                    "key": f"{kind.letter}{pk}",
+                    "kind": kind.label,
+                    "name": " / ".join(str(n) for n in names),
+                    "admin": reverse(
+                        f"admin:routing_{kind.model._meta.model_name}_change", args=[pk]
+                    ),
+                    "max_calls": max_calls,
+                    "max_cps": max_cps,
+                    # From Redis (None: not read).
+                    "in_progress": None,
+                    "refused_calls": None,
+                    "refused_cps": None,
+                    "full_percent": None,
+                }
+            )
+    return rows
+
+
+def _capacity(filters: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The page's limits now: each row with a limit, its calls in progress and refusals
+    (from Redis, for all the Kamailio nodes); None when no row of the page has a limit."""
+    rows = _limits_of(filters)
+    if not rows:
+        return None
+    out: dict[str, Any] = {"enforced": settings.C4ROUTER_CAPACITY["ENABLED"], "error": ""}
+    if out["enforced"]:
+        import redis
+
+        try:
+            figures = capacity.counters([row["key"] for row in rows])
+        except redis.RedisError as exc:
+            out["error"] = f"Redis did not answer ({exc.__class__.__name__}): no counters shown."
+        else:
+            for row in rows:
+                row.update(figures[row["key"]])
+                row["refused"] = row["refused_calls"] + row["refused_cps"]
+                if row["max_calls"]:
+                    row["full_percent"] = round(100 * row["in_progress"] / row["max_calls"])
+
+            def busiest(row: dict[str, Any]) -> tuple[Any, ...]:
+                return (-(row["full_percent"] or 0), -row["in_progress"], -row["refused"])
+
+            rows.sort(key=busiest)  # stable: LIMIT_KINDS' order among equals
+    out["rows"] = rows[:CAPACITY_ROWS]
+    out["more"] = max(0, len(rows) - CAPACITY_ROWS)
+    return out
+
+
+def _page(
+    request: HttpRequest,
+    title: str,
+    scope: str,
+    build: Any,
+    limits: dict[str, dict[str, Any]],
+    **extra: Any,
+) -> HttpResponse:
     form = RangeForm(request.GET)
     context: dict[str, Any] = {
         **admin.site.each_context(request),
         "title": title,
         "scope": scope,
         "form": form,
+        "capacity": _capacity(limits),
         **extra,
     }
     if not form.is_valid():
@@ -260,7 +359,8 @@ def traffic(request: HttpRequest) -> HttpResponse:
             "records": _records_link(start, end),
         }
 
-    return _page(request, "Traffic", "all", build)
+    everything: dict[str, dict[str, Any]] = {kind.letter: {} for kind in LIMIT_KINDS}
+    return _page(request, "Traffic", "all", build, everything)
 
 
 @permission_required(PERMISSION, raise_exception=True)
@@ -302,6 +402,8 @@ def carrier_traffic(request: HttpRequest, pk: int) -> HttpResponse:
         f"Traffic of carrier {carrier.name}",
         "carrier",
         build,
+        # The carrier's own limits, its gateways' and its IP sources'.
+        {"c": {"pk": pk}, "g": {"carrier_id": pk}, "s": {"carrier_id": pk}},
         subject=carrier,
         subject_admin=reverse("admin:routing_carrier_change", args=[pk]),
     )
@@ -346,6 +448,8 @@ def tenant_traffic(request: HttpRequest, pk: int) -> HttpResponse:
         f"Traffic of customer {tenant.name}",
         "tenant",
         build,
+        # The tenant's own limits, its PBXs' and their IP sources'.
+        {"t": {"pk": pk}, "p": {"tenant_id": pk}, "s": {"pbx__tenant_id": pk}},
         subject=tenant,
         subject_admin=reverse("admin:routing_tenant_change", args=[pk]),
     )

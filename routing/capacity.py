@@ -1,4 +1,6 @@
-"""Capacity limits as Kamailio counts them: the counters in Redis, for /metrics.
+"""Capacity limits as Kamailio counts them: the counters in Redis, for /metrics and the
+admin's Traffic pages (routing/admin_traffic.py: the limits' rows from the database, their
+counters from here).
 
 Kamailio keeps them (kamailio_cfg/capacity.lua, README "Capacity limits"): per limit key
 ("t12": tenant 12; "p", "c", "g", "s": PBX, carrier, gateway, IP source), the sorted set
@@ -17,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 
 from django.conf import settings
 from prometheus_client import CollectorRegistry, generate_latest
@@ -38,6 +41,7 @@ def client():  # type: ignore[no-untyped-def]
     return redis.Redis(
         host=capacity["REDIS_HOST"],
         port=capacity["REDIS_PORT"],
+        db=capacity["REDIS_DB"],
         socket_timeout=TIMEOUT_SECONDS,
         socket_connect_timeout=TIMEOUT_SECONDS,
     )
@@ -48,11 +52,12 @@ def _owner(table: Table, key: str) -> tuple[str, str, str]:
     return kind, key[1:], name
 
 
-def read(table: Table, redis_client=None) -> dict[str, dict[str, int]]:  # type: ignore[no-untyped-def]
-    """Per limit key of the table: its limits, the calls in progress, the refusals."""
+def counters(keys: Sequence[str], redis_client=None) -> dict[str, dict[str, int]]:  # type: ignore[no-untyped-def]
+    """Per limit key ("t12"...): the calls holding a place now (places not yet expired) and
+    the refusals counted so far, as Kamailio's script keeps them. One pipeline and one HGETALL
+    whatever the number of keys."""
     redis_client = redis_client or client()
     now = int(redis_client.time()[0])
-    keys = sorted(table.limits)
     pipe = redis_client.pipeline(transaction=False)
     for key in keys:
         pipe.zcount(f"c4:calls:{key}", now + 1, "+inf")
@@ -60,16 +65,24 @@ def read(table: Table, redis_client=None) -> dict[str, dict[str, int]]:  # type:
     refused = {
         name.decode(): int(count) for name, count in redis_client.hgetall("c4:refused").items()
     }
-    out = {}
-    for key, calls in zip(keys, in_progress, strict=True):
-        _, max_calls, max_cps = table.limits[key].split(":")
-        out[key] = {
+    return {
+        key: {
             "in_progress": int(calls),
             "refused_calls": refused.get(f"{key}:calls", 0),
             "refused_cps": refused.get(f"{key}:cps", 0),
-            "max_calls": -1 if max_calls == "-" else int(max_calls),
-            "max_cps": -1 if max_cps == "-" else int(max_cps),
         }
+        for key, calls in zip(keys, in_progress, strict=True)
+    }
+
+
+def read(table: Table, redis_client=None) -> dict[str, dict[str, int]]:  # type: ignore[no-untyped-def]
+    """Per limit key of the table: its limits, the calls in progress, the refusals."""
+    keys = sorted(table.limits)
+    out = counters(keys, redis_client)
+    for key in keys:
+        _, max_calls, max_cps = table.limits[key].split(":")
+        out[key]["max_calls"] = -1 if max_calls == "-" else int(max_calls)
+        out[key]["max_cps"] = -1 if max_cps == "-" else int(max_cps)
     return out
 
 

@@ -12,6 +12,7 @@ Two sources of records:
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,95 @@ def test_charts_from_records_of_a_real_sipp_run(
     assert found["chart-quality"]["plotted"] and found["chart-quality"]["marks"] > 0
     assert found["chart-codes"]["points"] == {"attempts": 2}
     assert admin_browser.table("#traffic-parts")[1][:3] == ["alpha-1", "2", "0"]
+
+
+# --- capacity limits: calls in progress and refusals, counted by a real Kamailio ------------
+
+# Redis's database for this test's counters: apart from the e2e suite's (0) and the counter
+# tests' (15), which empty theirs.
+CAPACITY_REDIS_DB = 14
+
+
+def _flush_capacity_db() -> None:
+    import redis
+    from django.conf import settings
+
+    config = settings.C4ROUTER_CAPACITY
+    redis.Redis(
+        host=config["REDIS_HOST"], port=config["REDIS_PORT"], db=CAPACITY_REDIS_DB
+    ).flushdb()
+
+
+@pytest.fixture
+def capacity_server(browser_db: None, tmp_path: Path, settings):  # type: ignore[no-untyped-def]
+    """A c4router with the limits on, and the edge's settings the same (the config the
+    test renders counts in the same Redis database as the server reads)."""
+    settings.C4ROUTER_CAPACITY = {
+        **settings.C4ROUTER_CAPACITY, "ENABLED": True, "REDIS_DB": CAPACITY_REDIS_DB,
+    }  # fmt: skip
+    _flush_capacity_db()
+    server = C4RouterServer(
+        tmp_path,
+        env={
+            "C4ROUTER_CAPACITY_ENABLED": "1",
+            "C4ROUTER_CAPACITY_REDIS_DB": str(CAPACITY_REDIS_DB),
+        },
+    )
+    yield server
+    server.stop()
+    _flush_capacity_db()
+
+
+@pytest.mark.e2e
+def test_a_limits_calls_in_progress_and_refusals_appear_on_the_traffic_pages(
+    _chromium: object,
+    admin_user: object,
+    capacity_server: C4RouterServer,
+    start_edge,  # noqa: F811 - the fixture
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    from test_capacity import offer, outcomes
+
+    from tests.browser.conftest import log_in
+
+    h.skip_or_fail_without_requirements()
+    world = make_world(f"{capacity_server.url}/kamailio/rtjson")
+    world.pbx.max_calls = 1
+    world.pbx.save()
+    capacity_server.start()
+    edge = start_edge(world.instance)
+    browser = Browser(_chromium, capacity_server.url)
+    log_in(browser, admin_user)
+
+    # Two 12 s calls a second apart from Acme's PBX, which may have 1 at once: the first
+    # goes through, the second is refused at once.
+    results: list[h.SippResult] = []
+    with carrier("uas.xml", world.alpha_port, tmp_path, "alpha"):
+        caller = threading.Thread(
+            target=lambda: results.append(offer(edge, tmp_path, rate=1, calls=2, call_ms=12000))
+        )
+        caller.start()
+        try:
+            browser.go(f"/admin/traffic/tenant/{world.pbx.tenant_id}/")
+
+            def shown(driver) -> bool:  # type: ignore[no-untyped-def]
+                driver.refresh()
+                row = browser.table("#traffic-capacity")[1:]
+                return bool(row) and row[0][2] == "1 (100 %)" and row[0][5] == "1"
+
+            browser.wait(shown, "the PBX's call in progress and its refusal", timeout=10)
+            rows = browser.table("#traffic-capacity")
+            assert rows[1] == ["PBX", "Acme / hq", "1 (100 %)", "1", "-", "1", "0"], rows
+            assert "Calls in progress: holding a place now" in browser.text(
+                "#traffic-capacity-note"
+            )
+        finally:
+            caller.join(timeout=60)
+    assert outcomes(results[0]) == Counter({200: 1, 503: 1}), results[0].describe()
+
+    # The call ended: its place is free again; the refusal stays counted.
+    browser.go("/admin/traffic/")
+    rows = browser.table("#traffic-capacity")
+    assert rows[1] == ["PBX", "Acme / hq", "0 (0 %)", "1", "-", "1", "0"], rows
