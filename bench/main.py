@@ -931,7 +931,8 @@ class Summary:
         self.add(f"  {ov.get('setup', '')}")
         self.add(
             f"  {'factor':>6} {'offered/s':>9} {'completed/s':>11} {'% of max':>8} "
-            f"{'refused/s':>9} {'<50ms':>6} {'failed':>6} {'retrans':>7} {'load':>5}"
+            f"{'refused/s':>9} {'<50ms':>6} {'median':>6} {'failed':>6} {'retrans':>7} "
+            f"{'load':>5}"
         )
         for step in ov["steps"]:
             seconds = step["seconds"]
@@ -940,7 +941,8 @@ class Summary:
             self.add(
                 f"  {step['factor']:>5.1f}x {step['rate']:>9} {done:>11.0f} "
                 f"{100 * done / best:>7.0f}% {step['refused'] / seconds:>9.0f} "
-                f"{100 * fast:>5.0f}% {step['failed'] + step['missing']:>6} "
+                f"{100 * fast:>5.0f}% {step.get('refused_median') or '-':>6} "
+                f"{step['failed'] + step['missing']:>6} "
                 f"{step['retransmissions']:>7} {step['load']:>5}"
             )
         for step in ov["steps"]:

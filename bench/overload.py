@@ -88,6 +88,13 @@ def offer(harness: Any, work: Path, sip_port: int, rate: int, seconds: int, tag:
     completed = sum(_stats_int(stats, f"ResponseTimeRepartition1_{b}") for b in buckets)
     refused = sum(refused_by.values())
     fast = refused_by["<10"] + refused_by["<20"] + refused_by["<50"]
+    # The median refusal time, as SIPp's buckets give it: the bucket holding the middle one.
+    median, seen = "", 0
+    for bucket, count in refused_by.items():
+        seen += count
+        if refused and 2 * seen >= refused:
+            median = bucket
+            break
     failed = _stats_int(stats, "FailedCall(C)")
     timeouts = _stats_int(stats, "FailedMaxUDPRetrans(C)") + _stats_int(
         stats, "FailedTimeoutOnRecv(C)"
@@ -99,6 +106,7 @@ def offer(harness: Any, work: Path, sip_port: int, rate: int, seconds: int, tag:
         "completed": completed,
         "refused": refused,
         "refused_fast": fast,
+        "refused_median": median,
         "failed": failed,
         "missing": max(0, calls - completed - refused - failed),
         "timeouts": timeouts,
