@@ -88,6 +88,10 @@ CAPACITY_SCRIPT = TEMPLATE_DIR / "capacity.lua"
 # A limit's place outlives the longest call by this much (s): the dialog's timeout ends
 # the call first, so an expired place is always a call Kamailio forgot (restart, lost BYE).
 CAPACITY_TTL_MARGIN_S = 60
+# Overload: a new call is refused (503 Overloaded) while less than this share of Kamailio's
+# shared memory is free: what the calls already admitted still need (their replies, BYEs,
+# failovers) is left to them. kamailio.cfg, "overload".
+OVERLOAD_SHM_FREE_PERCENT = 20
 
 PROBE_KEYS = ("id", "host", "port", "transport", "interval", "down_after", "up_after",
               "alive_codes")  # fmt: skip
@@ -261,6 +265,7 @@ def validate_context(context: dict[str, Any]) -> dict[str, Any]:
     _int(ctx, "capacity_retry_after", 0, 86_400)
     _int(ctx, "overload_api_queries", 0, 1_000_000)
     ctx["capacity_ttl"] = ctx["max_call_seconds"] + CAPACITY_TTL_MARGIN_S
+    ctx["overload_shm_free_percent"] = OVERLOAD_SHM_FREE_PERCENT
     ctx["capacity_lua"] = capacity_script(ctx["capacity_ttl"])
     # Redis names scripts by their SHA-1 (EVALSHA): an identifier, not a security measure.
     ctx["capacity_sha"] = hashlib.sha1(

@@ -536,3 +536,22 @@ def test_calls_beyond_the_bound_waiting_for_the_api_are_refused_at_once(
     assert len(api.requests) == 2  # the refused calls never reached c4router
     again = h.run_sipp("uac_expect_fail.xml", edge.port, workdir=tmp_path / "again", timeout_s=20)
     assert again.final_status() == 486, show(again)
+
+
+def test_calls_are_refused_at_once_while_shared_memory_runs_low(
+    api, kamailio_factory, tmp_path, monkeypatch
+):
+    # The bound on shared memory, made to hold at once: with "less than 100% free" as the
+    # floor, Kamailio's real free memory (its $stat(free_size), read each call) is always
+    # under it. Every call is refused before it takes a transaction and never reaches
+    # c4router; at the real floor (20%), the same calls go on.
+    from routing import kamailio_render
+
+    monkeypatch.setattr(kamailio_render, "OVERLOAD_SHM_FREE_PERCENT", 100)
+    edge = kamailio_factory(api_urls=[api.url], overload_api_queries=2)
+    api.reset(lambda req: (200, h.rtjson_refusal(486, "Busy Here"), 0))
+    refused = h.run_sipp("uac_expect_fail.xml", edge.port, workdir=tmp_path / "low", timeout_s=20)
+    last = refused.received()[-1]
+    assert (last.status, last.reason, last.header("Retry-After")) == (503, "Overloaded", "5")
+    assert api.requests == []
+    assert "less than 100% of shared memory free, refused" in edge.log_tail()
