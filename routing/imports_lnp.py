@@ -11,7 +11,10 @@ Each line is checked in Python (the models' own validators); the good rows go to
 temporary table (PostgreSQL: COPY), then three statements apply the difference
 (DELETE, UPDATE, INSERT), in one transaction with one routing version bump, taken first
 (its row lock orders concurrent writers). --dry-run counts what would be new, changed and
-removed, then rolls back. No per-row history (tens of millions of rows): the import writes
+removed, then rolls back. A delta of at most PORTED_OVERLAY_MAX_ROWS numbers logs them one
+by one: the workers read those numbers into an overlay over their arrays, without
+rebuilding them; a bigger delta, and a full import, make every worker rebuild (which
+folds its overlay in). No per-row history (tens of millions of rows): the import writes
 one admin log entry with its counts (routing.admin_log; the command's --user names
 who, a LogEntry needs one) and a line in the console log.
 """
@@ -32,7 +35,14 @@ from django.utils.dateparse import parse_datetime
 
 from routing.admin_log import ADDITION, CHANGE, log_action
 from routing.imports import _Errors
-from routing.models import PortedNumber, bump_routing_version, validate_e164
+from routing.models import (
+    Changes,
+    PortedNumber,
+    bump_routing_version,
+    record_changes,
+    validate_e164,
+)
+from routing.models.version import PORTED_OVERLAY_MAX_ROWS
 
 logger = logging.getLogger("c4router.imports")
 
@@ -134,7 +144,7 @@ def import_ported_numbers(
     table = PortedNumber._meta.db_table
     vendor = connection.vendor
     with transaction.atomic():
-        bump_routing_version(changed=None)  # the lock first; every worker rebuilds after
+        version = bump_routing_version(changed=Changes())  # the lock; changes logged at the end
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
             cursor.execute(
@@ -188,7 +198,9 @@ def import_ported_numbers(
             )
             result.unchanged = cursor.fetchone()[0]
             if not dry_run:
+                changed = _changed_numbers(cursor, table, delta, result)
                 _apply(cursor, table, delta)
+                record_changes(version, changed)
             cursor.execute(f"DROP TABLE {_STAGE}")
         if dry_run:
             transaction.set_rollback(True)
@@ -203,6 +215,21 @@ def import_ported_numbers(
                 repr_=f"Ported numbers import ({done})"[:200],
             )
     return result
+
+
+def _changed_numbers(
+    cursor: Any, table: str, delta: bool, result: LnpImportResult
+) -> Changes | None:
+    """The numbers a small delta changes, for the workers' overlay; None (every worker
+    rebuilds) for a full import or a delta of more than PORTED_OVERLAY_MAX_ROWS numbers."""
+    if not delta or result.new + result.changed + result.removed > PORTED_OVERLAY_MAX_ROWS:
+        return None
+    cursor.execute(
+        f"SELECT s.number FROM {_STAGE} s LEFT JOIN {table} p ON p.number = s.number "  # noqa: S608
+        "WHERE (s.lrn = '' AND p.number IS NOT NULL) OR (s.lrn <> '' AND (p.number IS NULL "
+        "OR p.lrn <> s.lrn OR p.effective_from IS DISTINCT FROM s.effective_from))"
+    )
+    return Changes(ported=[(None, None, number) for (number,) in cursor.fetchall()])
 
 
 def _removed(cursor: Any, table: str, delta: bool) -> int:

@@ -187,3 +187,26 @@ def test_lookups_through_the_directory_agree_with_a_plain_dict():
     probes = [*table, *(str(n + 1) for n in numbers), "1", "999999999999999", "12025000000"]
     for probe in probes:
         assert found.find(probe) == table.get(probe), probe
+
+
+def test_an_overlay_of_edits_wins_over_the_arrays_without_touching_them():
+    base = ported((PORTED, LRN), ("12025330000", "12025440000"))
+    later = NOW + timedelta(hours=1)
+    edited = base.patched(
+        {
+            PORTED: None,  # no longer ported
+            "12025330000": ("19995550000", None),  # another LRN
+            "12025339999": ("13035440000", later),  # new, effective in an hour
+        }
+    )
+    assert edited.numbers is base.numbers and edited.lrns is base.lrns
+    assert edited.find(PORTED, NOW) is None
+    assert edited.find("12025330000", NOW) == "19995550000"
+    assert edited.find("12025339999", NOW) is None
+    assert edited.find("12025339999", later) == "13035440000"
+    assert edited.count == 2  # one removed, one added
+    assert base.find(PORTED, NOW) == LRN and not base.overlay  # the old one is untouched
+    again = edited.patched({PORTED: (LRN, None)})
+    assert again.find(PORTED, NOW) == LRN and again.count == 3
+    with pytest.raises(ValueError, match=r"not E\.164"):
+        base.patched({"0123": (LRN, None)})
