@@ -209,10 +209,13 @@ class Ported:
     rule: LnpRuleRow
     number: str
     lrn: str
+    # The LRN came with the call (the Request-URI's rn, with npdi), not from our database.
+    upstream: bool = False
 
     @property
     def why(self) -> str:
-        return f"Ported: {self.number} -> LRN {self.lrn} ({self.rule.label})"
+        source = ", rn from the Request-URI" if self.upstream else ""
+        return f"Ported: {self.number} -> LRN {self.lrn} ({self.rule.label}{source})"
 
 
 def find_lnp_rule(

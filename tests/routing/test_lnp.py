@@ -68,6 +68,15 @@ def test_the_route_command_says_the_number_is_ported(lnp, capsys):
     assert "Answer: 200" in out
 
 
+def test_the_route_command_honours_an_npdi_in_the_request_uri(lnp, capsys):
+    out = run_route(
+        capsys, "--source-ip", "10.10.0.10", "--to", DIALLED,
+        "--request-uri", f"sip:+{NUMBER};npdi@x;user=phone",
+    )  # fmt: skip
+    assert "Portability: npdi in the Request-URI (looked up upstream): not looked up" in out
+    assert "Ported:" not in out
+
+
 def test_a_ported_number_saved_later_reaches_the_workers_without_a_rebuild(routing_data):
     table = build_from_database()
     saved(LnpRule(prefix="336"))
