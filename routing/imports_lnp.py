@@ -34,7 +34,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from routing.admin_log import ADDITION, CHANGE, log_action
-from routing.imports import _Errors
+from routing.imports import Exporter, _batched, _Errors
 from routing.models import (
     Changes,
     PortedNumber,
@@ -47,6 +47,8 @@ from routing.models.version import PORTED_OVERLAY_MAX_ROWS
 logger = logging.getLogger("c4router.imports")
 
 COLUMNS = ("number", "lrn", "effective_from")
+FULL = "full"  # the file is the whole database
+DELTA = "delta"  # the file changes some numbers
 _STAGE = "c4_lnp_stage"
 _BATCH = 10_000
 
@@ -92,8 +94,16 @@ def _when(text: str) -> datetime.datetime | None:
 
 
 def _rows(file: Iterable[str], delta: bool, errors: _Errors) -> Iterable[tuple[Any, ...]]:
-    """(line, number, lrn, effective_from) of each good line; the bad ones into `errors`."""
+    """(line, number, lrn, effective_from) of each good line; the bad ones into `errors`
+    (a file that is not UTF-8 text ends the reading with its error)."""
     reader = csv.reader(file)
+    try:
+        yield from _checked(reader, delta, errors)
+    except UnicodeDecodeError:
+        errors.add(reader.line_num + 1, "file", "The file is not UTF-8 text.")
+
+
+def _checked(reader: Any, delta: bool, errors: _Errors) -> Iterable[tuple[Any, ...]]:
     header = next(reader, None)
     names = [cell.strip().lower() for cell in header] if header else []
     if names[:2] != ["number", "lrn"] or not set(names) <= set(COLUMNS) or len(names) > 3:
@@ -270,4 +280,28 @@ def _apply(cursor: Any, table: str, delta: bool) -> None:
     )
 
 
-__all__ = ["COLUMNS", "LnpImportResult", "import_ported_numbers"]
+def _ported_batches(queryset: Any) -> Iterable[list[list[str]]]:
+    """Ported numbers (all, or `queryset`) as rows of cells, a batch at a time, in the
+    import's format (effective_from in ISO 8601, UTC)."""
+    if queryset is None:
+        queryset = PortedNumber.objects.all()
+    rows = queryset.order_by("number").values_list("number", "lrn", "effective_from")
+    for batch in _batched(rows.iterator(chunk_size=_BATCH), _BATCH):
+        yield [
+            [number, lrn, when.astimezone(datetime.UTC).isoformat() if when else ""]
+            for number, lrn, when in batch
+        ]
+
+
+# The export, in the import's format: an export imported again (full) changes nothing.
+export_ported_numbers = Exporter(COLUMNS, _ported_batches)
+
+
+__all__ = [
+    "COLUMNS",
+    "DELTA",
+    "FULL",
+    "LnpImportResult",
+    "export_ported_numbers",
+    "import_ported_numbers",
+]

@@ -111,10 +111,6 @@ def parse_query(body: bytes) -> Query:
     )
 
 
-# RFC 3966's visual separators, allowed in a telephone number's digits and dropped.
-_VISUAL = str.maketrans("", "", "-.()")
-
-
 def _portability(uri: str) -> tuple[bool, str | None]:
     """(npdi, rn) of a Request-URI (RFC 4694): the parameters of its telephone-subscriber,
     in a sip:/sips: URI's user part (`sip:+12025331234;npdi;rn=+13035440000@host`) or a
@@ -145,7 +141,9 @@ def _portability(uri: str) -> tuple[bool, str | None]:
         if name == "npdi":
             npdi = True
         elif name == "rn" and rn is None:
-            digits = value.strip().translate(_VISUAL)
+            # RFC 3966's visual separators are allowed in the digits, and dropped.
+            digits = value.strip().replace("-", "").replace(".", "").replace("(", "")
+            digits = digits.replace(")", "")
             number = digits[1:] if digits.startswith("+") else digits
             if not (0 < len(number) <= 15 and number.isascii() and number.isdigit()):
                 raise QueryError("request_uri: rn is not a telephone number")
