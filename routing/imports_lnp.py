@@ -182,6 +182,13 @@ def import_ported_numbers(
                 if batch:
                     cursor.executemany(insert, batch)
             errors.raise_if_any()
+            if vendor == "postgresql":
+                # Statistics for the planner: a temporary table never gets them by itself,
+                # and the ported numbers' may say "empty" when they were taken before a
+                # first import of millions. With those, the joins below become nested loops
+                # over millions of rows each (hours instead of a minute).
+                cursor.execute(f"ANALYZE {_STAGE}")
+                cursor.execute(f"ANALYZE {table}")
             cursor.execute(
                 f"SELECT number, min(line), max(line) FROM {_STAGE} GROUP BY number "  # noqa: S608
                 "HAVING count(*) > 1 ORDER BY min(line) LIMIT 50"
@@ -273,10 +280,13 @@ def _apply(cursor: Any, table: str, delta: bool) -> None:
         f"AND ({table}.lrn <> s.lrn OR {table}.effective_from IS DISTINCT FROM "
         "s.effective_from)"
     )
+    # The numbers already there were updated above: the unique index skips them. (Not an
+    # anti-join against the table being inserted into: with the table empty when the
+    # statement is planned, that is a scan of the growing table per staged row.)
     cursor.execute(
         f"INSERT INTO {table} (number, lrn, effective_from) "  # noqa: S608
-        f"SELECT number, lrn, effective_from FROM {_STAGE} s WHERE s.lrn <> '' AND NOT EXISTS "
-        f"(SELECT 1 FROM {table} p WHERE p.number = s.number)"
+        f"SELECT number, lrn, effective_from FROM {_STAGE} s WHERE s.lrn <> '' "
+        "ON CONFLICT (number) DO NOTHING"
     )
 
 
