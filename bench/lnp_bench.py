@@ -13,16 +13,29 @@ the lookup adds to a call (the same decide() without LNP measured in the same ru
 4. decide() over 2,000 queries (half to ported numbers) against one table with an LNP rule
    for "1" and the same table without it, rounds alternated: microseconds per call each,
    and the ratio (the reference is the run without LNP, same process, same numbers).
-Prints one JSON line (RESULT {...}). No server: req/s through gunicorn is not measured here.
+Prints one JSON line (RESULT {...}). No server: req/s through gunicorn is measured by
+bench/run's "lnp" section, whose data this module prepares:
+
+    python -m bench.lnp_bench prepare --src c4router_bench --db c4router_bench_lnp \
+        --pool POOL [--numbers 10000000]
+
+copies the 100k bench database (the same routing data: the section's two servers differ by
+portability only), adds a global LNP rule for every number (each outbound call looks its
+called number up: the worst case) and imports N ported numbers through the operator's
+path, a quarter of the pool's routed called numbers among them (their LRN another routed
+number of the pool, so they still route); then in this process the worker's read and
+compile, and decide() over the pool with and without the rule (RESULT {...}).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import random
 import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -76,7 +89,107 @@ def write_delta(path: Path, sample: list[str], count: int, rng: random.Random) -
                 out.write(f"{19_000_000_000 + i},19995550000\n")  # new
 
 
+def prepare(src: str, db: str, pool_path: str, count: int) -> dict[str, Any]:
+    from bench.lists_bench import copy_database
+    from bench.queries import read_pool
+
+    copy_database(src, db)
+    _setup_django(db)
+    from routing.engine.decide import decide
+    from routing.engine.query import parse_query
+    from routing.imports_lnp import import_ported_numbers
+    from routing.loader import _read_ported, build_from_database
+    from routing.models import LnpRule
+
+    queries = [parse_query(body) for body in read_pool(Path(pool_path))]
+    now = datetime.now(UTC)
+    plain = build_from_database()
+    routed = sorted(
+        {
+            d.callee
+            for d in (decide(q, plain, now, random.Random(1)) for q in queries)
+            if d.routed and d.direction == "outbound" and d.callee
+        }
+    )
+    rng = random.Random(17)
+    chosen = set(rng.sample(routed, len(routed) // 4))
+    ported = {number: rng.choice(routed) for number in sorted(chosen)}
+    ported = {number: lrn for number, lrn in ported.items() if lrn != number}
+    result: dict[str, Any] = {"db": db, "numbers": count, "pool_ported": len(ported)}
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as file:
+        file.write("number,lrn\n")
+        file.writelines(f"{number},{lrn}\n" for number, lrn in ported.items())
+        lrns = [f"1{rng.randrange(200, 999)}{rng.randrange(200, 999)}0000" for _ in range(1000)]
+        gap = max(2, 7_000_000_000 // count)
+        written = len(ported)
+        lines = []
+        i = 0
+        while written < count:
+            number = 12_000_000_000 + i * gap + rng.randrange(gap)
+            i += 1
+            if str(number) in ported:
+                continue
+            lines.append(f"{number},{lrns[i % 1000]}\n")
+            written += 1
+            if len(lines) >= 100_000:
+                file.writelines(lines)
+                lines = []
+        file.writelines(lines)
+        file.seek(0)
+        started = time.perf_counter()
+        imported = import_ported_numbers(file, filename="bench")
+        result["import_s"] = time.perf_counter() - started
+    assert imported.new == count, imported
+    result["import_s_per_million"] = result["import_s"] / (count / 1e6)
+    print(f"full import of {count:,} numbers: {result['import_s']:.1f} s", flush=True)
+    LnpRule.objects.create(prefix="", description="bench: every number is looked up")
+
+    gc.collect()
+    before = _rss_kb()
+    started = time.perf_counter()
+    compiled = _read_ported("default")
+    result["read_s"] = time.perf_counter() - started
+    gc.collect()
+    result["rss_bytes_per_number"] = (_rss_kb() - before) * 1024 / compiled.count
+    result["array_bytes_per_number"] = compiled.nbytes() / compiled.count
+    del compiled
+    with_lnp = build_from_database()
+    result["loaded"] = with_lnp.ported.count
+    without = dataclasses.replace(with_lnp, lnp_rules={})
+    per_call: dict[str, float] = {}
+    ported_calls = 0
+    for label, table in (("off", without), ("on", with_lnp)) * 5:
+        rng_decide = random.Random(1)
+        started = time.perf_counter()
+        decisions = [decide(query, table, now, rng_decide) for query in queries]
+        us = (time.perf_counter() - started) / len(queries) * 1e6
+        per_call[label] = min(per_call.get(label, us), us)
+        if label == "on":
+            ported_calls = sum(1 for d in decisions if d.ported is not None)
+    result["decide_us"] = per_call
+    result["ported_calls"] = ported_calls
+    result["queries"] = len(queries)
+    print(
+        f"worker read and compile: {result['read_s']:.1f} s; arrays "
+        f"{result['array_bytes_per_number']:.1f} B/number; decide() {per_call['off']:.1f} us "
+        f"off, {per_call['on']:.1f} on ({ported_calls} of {len(queries)} calls ported)",
+        flush=True,
+    )
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["prepare"]:
+        sub = argparse.ArgumentParser(prog="python -m bench.lnp_bench prepare")
+        sub.add_argument("--src", required=True)
+        sub.add_argument("--db", required=True)
+        sub.add_argument("--pool", required=True)
+        sub.add_argument("--numbers", type=int, default=10_000_000)
+        options = sub.parse_args(argv[1:])
+        prepared = prepare(options.src, options.db, options.pool, options.numbers)
+        print("RESULT " + json.dumps(prepared), flush=True)
+        return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--numbers", type=int, default=10_000_000)
     parser.add_argument("--db", default=f"{DB_PREFIX}_lnp")

@@ -11,6 +11,9 @@ Sections (bench/README.md says what each measures and how to read it):
   admin       routing p99 alone, during API exports and during API imports (same host)
   lists       routing req/s with number lists of 1M entries vs without (two servers, same
               data otherwise, rounds alternated); bytes per entry; import time of 1M entries
+  lnp         routing req/s with LNP on (10M ported numbers, every call looked up) vs off
+              (two servers, same data otherwise, rounds alternated); bytes per number and
+              import time per million
   overload    the maximum calls/s through Kamailio, then 0.5x..3x of it: completed calls
               stay flat, the rest are refused fast (Kamailio's overload bound)
   health      carrier health: its per-answer cost (reference: no health data, same run), a
@@ -46,11 +49,12 @@ from bench.queries import build_pool, write_pool
 
 SECTIONS = (
     "data", "throughput", "scale", "reload", "kamailio", "records", "admin", "lists",
-    "overload", "health",
+    "lnp", "overload", "health",
 )  # fmt: skip
 DB_100K = f"{DB_PREFIX}"
 DB_1M = f"{DB_PREFIX}_1m"
 DB_LISTS = f"{DB_PREFIX}_lists"
+DB_LNP = f"{DB_PREFIX}_lnp"
 POOL_SIZE = 8000
 RESULTS = REPO / "bench" / "results"
 
@@ -64,6 +68,7 @@ TARGETS = {
     "calls_per_s": 500,
     "dashboard_s": 1.0,
     "lists_ratio": 0.95,
+    "lnp_ratio": 0.90,
 }
 
 
@@ -391,34 +396,55 @@ class Bench:
             f"{prepared['int_us']:.3f} us, for the machine's speed)"
         )
         self.pools[DB_LISTS] = self.pools[DB_100K]  # the same calls against both
+        self.compare_servers(out, DB_100K, DB_LISTS)
+
+    # -- lnp ------------------------------------------------------------------------------------
+    def lnp(self) -> None:
+        numbers = 1_000_000 if self.quick else 10_000_000
+        say(f"  {DB_LNP}: a copy of {DB_100K} with {numbers:,} ported numbers imported")
+        prepared = self.result_of(
+            self.python(
+                "-m", "bench.lnp_bench", "prepare", "--src", DB_100K, "--db", DB_LNP,
+                "--pool", str(self.pools[DB_100K]), "--numbers", str(numbers),
+                timeout=3600,
+            )
+        )  # fmt: skip
+        out: dict[str, Any] = {"prepared": prepared}
+        self.results["lnp"] = out
+        self.pools[DB_LNP] = self.pools[DB_100K]  # the same calls against both
+        self.compare_servers(out, DB_100K, DB_LNP)
+
+    def compare_servers(self, out: dict[str, Any], reference: str, db: str) -> None:
+        """c64 req/s of the same pool against two databases, rounds alternated; the median
+        of the per-round ratios db / reference into out["ratio"]."""
         config = CONFIGS[0]
         servers: dict[str, Server] = {}
         try:
-            for db in (DB_100K, DB_LISTS):
-                server = self.server("c4router", config, db)
-                server.start(timeout=300)
-                servers[db] = server
-                say(f"  {db}: c4router ({config.label}) ready in {server.ready_after:.1f}s")
-            for db, server in servers.items():
-                self.wrk(server, db, 64, self.warmup)
-            runs: dict[str, list[WrkResult]] = {db: [] for db in servers}
+            for name in (reference, db):
+                server = self.server("c4router", config, name)
+                server.start(timeout=600)
+                servers[name] = server
+                say(f"  {name}: c4router ({config.label}) ready in {server.ready_after:.1f}s")
+            for name, server in servers.items():
+                self.wrk(server, name, 64, self.warmup)
+            runs: dict[str, list[WrkResult]] = {name: [] for name in servers}
             for index in range(self.rounds):
-                for db, server in servers.items():
-                    result = self.wrk(server, db, 64, self.seconds)
-                    runs[db].append(result)
+                for name, server in servers.items():
+                    result = self.wrk(server, name, 64, self.seconds)
+                    runs[name].append(result)
                     say(
-                        f"    c64 round {index + 1}/{self.rounds} {db}: {fmt_int(result.rps)} "
+                        f"    c64 round {index + 1}/{self.rounds} {name}: {fmt_int(result.rps)} "
                         f"req/s p50 {result.p50_ms:.2f} p99 {result.p99_ms:.2f} ms "
                         f"err {result.errors} cpu {result.server_cpu_us:.0f} us/req"
                     )
-            for db, server in servers.items():
-                out[db] = {
-                    "c64": median_of(runs[db]),
+            for name, server in servers.items():
+                out[name] = {
+                    "c64": median_of(runs[name]),
                     "rss_mb": [m.get("VmRSS", 0) for m in server.memory()],
                 }
-                say(f"    {db} worker RSS after the load: {mb_list(out[db]['rss_mb'])}")
+                say(f"    {name} worker RSS after the load: {mb_list(out[name]['rss_mb'])}")
             out["ratio"] = statistics.median(
-                a.rps / b.rps for a, b in zip(runs[DB_LISTS], runs[DB_100K], strict=True)
+                a.rps / b.rps for a, b in zip(runs[db], runs[reference], strict=True)
             )
         finally:
             for server in servers.values():
@@ -464,6 +490,7 @@ class Bench:
             "records": self.records,
             "admin": self.admin,
             "lists": self.lists,
+            "lnp": self.lnp,
             "overload": self.overload,
             "health": self.health,
         }
@@ -683,6 +710,7 @@ class Summary:
         self.records()
         self.admin()
         self.lists()
+        self.lnp()
         self.overload()
         self.health()
         for name, error in self.r.get("failed", {}).items():
@@ -1103,6 +1131,45 @@ class Summary:
             f"{ls['ratio']:.1%}",
             ">= 95%",
             ls["ratio"] >= TARGETS["lists_ratio"],
+        )
+
+    def lnp(self) -> None:
+        section = self.r.get("lnp")
+        if not section or "ratio" not in section:
+            return
+        p = section["prepared"]
+        off, on = section[DB_100K], section[DB_LNP]
+        self.add(
+            f"portability (gunicorn -w 2, c64): {p['numbers']:,} ported numbers and a global "
+            "LNP rule (every outbound call looked up), vs the same data without"
+        )
+        self.add(
+            f"  req/s {fmt_int(on['c64']['rps'])} with LNP, {fmt_int(off['c64']['rps'])} "
+            f"without (median of per-round ratios {section['ratio']:.1%}); p99 "
+            f"{on['c64']['p99_ms']:.2f} / {off['c64']['p99_ms']:.2f} ms; cpu "
+            f"{on['c64']['cpu_us']:.0f} / {off['c64']['cpu_us']:.0f} us/req; worker RSS "
+            f"{mb_list(on['rss_mb'])} with, {mb_list(off['rss_mb'])} without"
+        )
+        self.add(
+            f"  memory: {p['array_bytes_per_number']:.1f} B per number in the arrays, "
+            f"{p['rss_bytes_per_number']:.1f} B of RSS growth; a worker reads and compiles them "
+            f"in {p['read_s']:.1f}s"
+        )
+        self.add(
+            f"  import (validate, COPY, apply, one version bump): {p['numbers']:,} numbers in "
+            f"{p['import_s']:.1f}s, {p['import_s_per_million']:.1f}s per million"
+        )
+        self.add(
+            f"  in one process: decide() {p['decide_us']['on']:.1f} us/query with LNP, "
+            f"{p['decide_us']['off']:.1f} without ({p['ported_calls']} of {p['queries']} pool "
+            "calls ported)"
+        )
+        self.add("")
+        self.check(
+            f"c64 with LNP ({p['numbers'] / 1e6:g}M ported) vs off",
+            f"{section['ratio']:.1%}",
+            ">= 90%",
+            section["ratio"] >= TARGETS["lnp_ratio"],
         )
 
     def health(self) -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Prefetch, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
@@ -21,8 +22,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
-from routing import imports
-from routing.admin_csv import CsvImportExportMixin
+from routing import imports, imports_lnp
+from routing.admin_csv import CsvImportExportMixin, CsvUploadForm
 from routing.api.history import object_history
 from routing.models import (
     Carrier,
@@ -979,10 +980,46 @@ class LnpRuleAdmin(SimpleHistoryAdmin):
     )
 
 
+class PortedImportForm(CsvUploadForm):
+    """The ported numbers' upload: full or delta, previewed (counted, nothing written)
+    before it is applied, as `manage.py import_ported_numbers --dry-run` does."""
+
+    mode = forms.ChoiceField(
+        choices=[
+            (
+                imports_lnp.FULL,
+                "Full: the file is the whole database (numbers not in it are removed)",
+            ),
+            (imports_lnp.DELTA, "Delta: only the file's numbers change (an empty lrn removes one)"),
+        ],
+        initial=imports_lnp.FULL,
+        widget=forms.RadioSelect,
+    )
+    dry_run = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Preview only",
+        help_text="Check the whole file and count what would be new, changed, removed and "
+        "unchanged; write nothing. Untick it to apply.",
+    )
+
+
 @admin.register(PortedNumber)
-class PortedNumberAdmin(admin.ModelAdmin):
+class PortedNumberAdmin(CsvImportExportMixin, admin.ModelAdmin):
     """The local portability database: tens of millions of rows, no per-row history
-    (an import writes one log entry). Bulk loads: manage.py import_ported_numbers."""
+    (an import writes one log entry). Bulk loads: Import CSV (preview, then apply), the
+    API's ported-numbers/import/ or manage.py import_ported_numbers."""
+
+    csv_import_form = PortedImportForm
+    csv_exporter = staticmethod(imports_lnp.export_ported_numbers)
+    csv_filename = "ported-numbers.csv"
+    csv_format_template = "admin/routing/csv_format_portednumber.html"
+    csv_example_filename = "example-ported-numbers.csv"
+    csv_example = (
+        "number,lrn,effective_from\r\n"
+        "12025331234,13035440000,\r\n"
+        "12025331235,13035440000,2027-01-15T06:00:00Z\r\n"
+    )
 
     list_display = ("number", "lrn", "effective_from")
     search_fields = ("^number", "^lrn")
@@ -992,11 +1029,34 @@ class PortedNumberAdmin(admin.ModelAdmin):
             "Ported number",
             {
                 "fields": ("number", "lrn", "effective_from"),
-                "description": "E.164 digits without '+'. The whole database is loaded with "
-                "manage.py import_ported_numbers FILE (--delta for a refresh).",
+                "description": "E.164 digits without '+'. A change here reaches routing "
+                "within the reload interval, without rebuilding the whole table. The whole "
+                "database is loaded with Import CSV (full, or delta for a refresh).",
             },
         ),
     )
+
+    def run_csv_import(
+        self, request: HttpRequest, text: Any, data: dict[str, Any], filename: str
+    ) -> str:
+        # Both modes may remove numbers (full: those not in the file; delta: empty lrn).
+        if not data["dry_run"] and not (
+            self.has_change_permission(request) and self.has_delete_permission(request)
+        ):
+            raise PermissionDenied("Applying an import needs the change and delete permissions.")
+        result = imports_lnp.import_ported_numbers(
+            text,
+            delta=data["mode"] == imports_lnp.DELTA,
+            dry_run=data["dry_run"],
+            user=request.user,
+            filename=f"“{filename}” (admin)",
+        )
+        if result.dry_run:
+            return (
+                f"Preview of “{filename}” ({data['mode']}): {result.summary}. Nothing was "
+                "written: untick Preview only to apply."
+            )
+        return f"Imported “{filename}” ({data['mode']}): {result.summary}."
 
 
 @admin.register(NormalizationRule)

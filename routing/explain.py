@@ -55,6 +55,7 @@ def explain_call(
     *,
     from_name: str = "",
     to_name: str = "",
+    request_uri: str = "",
     at: datetime | None = None,
     table: Table | None = None,
     seed: int | None = None,
@@ -70,6 +71,7 @@ def explain_call(
             "from_uri": from_uri or "<null>",
             "to_name": to_name,
             "to_uri": to_uri,
+            "request_uri": request_uri or "<null>",
         }
     )
     query = parse_query(body)
@@ -105,10 +107,13 @@ def describe(decision: Decision, table: Table, now: datetime) -> list[str]:
         ported = decision.ported
         tenant = table.tenants.get(ported.rule.tenant_id) if ported.rule.tenant_id else None
         scope = f"tenant {tenant.name}" if tenant is not None else "global"
+        source = ", rn from the Request-URI: not looked up" if ported.upstream else ""
         lines.append(
             f"Ported: {ported.number} -> LRN {ported.lrn} (LNP rule #{ported.rule.id}, "
-            f"{scope}, prefix {ported.rule.prefix or '(any)'})"
+            f"{scope}, prefix {ported.rule.prefix or '(any)'}{source})"
         )
+    elif decision.npdi:
+        lines.append("Portability: npdi in the Request-URI (looked up upstream): not looked up")
     lines.extend(f"Skipped: {reason}" for reason in closed_windows(decision, table, now))
     if decision.rule is not None:
         lines.append(f"Rule: {decision.rule.label}")

@@ -11,7 +11,10 @@ Each line is checked in Python (the models' own validators); the good rows go to
 temporary table (PostgreSQL: COPY), then three statements apply the difference
 (DELETE, UPDATE, INSERT), in one transaction with one routing version bump, taken first
 (its row lock orders concurrent writers). --dry-run counts what would be new, changed and
-removed, then rolls back. No per-row history (tens of millions of rows): the import writes
+removed, then rolls back. A delta of at most PORTED_OVERLAY_MAX_ROWS numbers logs them one
+by one: the workers read those numbers into an overlay over their arrays, without
+rebuilding them; a bigger delta, and a full import, make every worker rebuild (which
+folds its overlay in). No per-row history (tens of millions of rows): the import writes
 one admin log entry with its counts (routing.admin_log; the command's --user names
 who, a LogEntry needs one) and a line in the console log.
 """
@@ -31,12 +34,21 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from routing.admin_log import ADDITION, CHANGE, log_action
-from routing.imports import _Errors
-from routing.models import PortedNumber, bump_routing_version, validate_e164
+from routing.imports import Exporter, _batched, _Errors
+from routing.models import (
+    Changes,
+    PortedNumber,
+    bump_routing_version,
+    record_changes,
+    validate_e164,
+)
+from routing.models.version import PORTED_OVERLAY_MAX_ROWS
 
 logger = logging.getLogger("c4router.imports")
 
 COLUMNS = ("number", "lrn", "effective_from")
+FULL = "full"  # the file is the whole database
+DELTA = "delta"  # the file changes some numbers
 _STAGE = "c4_lnp_stage"
 _BATCH = 10_000
 
@@ -82,8 +94,16 @@ def _when(text: str) -> datetime.datetime | None:
 
 
 def _rows(file: Iterable[str], delta: bool, errors: _Errors) -> Iterable[tuple[Any, ...]]:
-    """(line, number, lrn, effective_from) of each good line; the bad ones into `errors`."""
+    """(line, number, lrn, effective_from) of each good line; the bad ones into `errors`
+    (a file that is not UTF-8 text ends the reading with its error)."""
     reader = csv.reader(file)
+    try:
+        yield from _checked(reader, delta, errors)
+    except UnicodeDecodeError:
+        errors.add(reader.line_num + 1, "file", "The file is not UTF-8 text.")
+
+
+def _checked(reader: Any, delta: bool, errors: _Errors) -> Iterable[tuple[Any, ...]]:
     header = next(reader, None)
     names = [cell.strip().lower() for cell in header] if header else []
     if names[:2] != ["number", "lrn"] or not set(names) <= set(COLUMNS) or len(names) > 3:
@@ -134,7 +154,7 @@ def import_ported_numbers(
     table = PortedNumber._meta.db_table
     vendor = connection.vendor
     with transaction.atomic():
-        bump_routing_version(changed=None)  # the lock first; every worker rebuilds after
+        version = bump_routing_version(changed=Changes())  # the lock; changes logged at the end
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
             cursor.execute(
@@ -162,6 +182,13 @@ def import_ported_numbers(
                 if batch:
                     cursor.executemany(insert, batch)
             errors.raise_if_any()
+            if vendor == "postgresql":
+                # Statistics for the planner: a temporary table never gets them by itself,
+                # and the ported numbers' may say "empty" when they were taken before a
+                # first import of millions. With those, the joins below become nested loops
+                # over millions of rows each (hours instead of a minute).
+                cursor.execute(f"ANALYZE {_STAGE}")
+                cursor.execute(f"ANALYZE {table}")
             cursor.execute(
                 f"SELECT number, min(line), max(line) FROM {_STAGE} GROUP BY number "  # noqa: S608
                 "HAVING count(*) > 1 ORDER BY min(line) LIMIT 50"
@@ -188,7 +215,9 @@ def import_ported_numbers(
             )
             result.unchanged = cursor.fetchone()[0]
             if not dry_run:
+                changed = _changed_numbers(cursor, table, delta, result)
                 _apply(cursor, table, delta)
+                record_changes(version, changed)
             cursor.execute(f"DROP TABLE {_STAGE}")
         if dry_run:
             transaction.set_rollback(True)
@@ -203,6 +232,21 @@ def import_ported_numbers(
                 repr_=f"Ported numbers import ({done})"[:200],
             )
     return result
+
+
+def _changed_numbers(
+    cursor: Any, table: str, delta: bool, result: LnpImportResult
+) -> Changes | None:
+    """The numbers a small delta changes, for the workers' overlay; None (every worker
+    rebuilds) for a full import or a delta of more than PORTED_OVERLAY_MAX_ROWS numbers."""
+    if not delta or result.new + result.changed + result.removed > PORTED_OVERLAY_MAX_ROWS:
+        return None
+    cursor.execute(
+        f"SELECT s.number FROM {_STAGE} s LEFT JOIN {table} p ON p.number = s.number "  # noqa: S608
+        "WHERE (s.lrn = '' AND p.number IS NOT NULL) OR (s.lrn <> '' AND (p.number IS NULL "
+        "OR p.lrn <> s.lrn OR p.effective_from IS DISTINCT FROM s.effective_from))"
+    )
+    return Changes(ported=[(None, None, number) for (number,) in cursor.fetchall()])
 
 
 def _removed(cursor: Any, table: str, delta: bool) -> int:
@@ -236,11 +280,38 @@ def _apply(cursor: Any, table: str, delta: bool) -> None:
         f"AND ({table}.lrn <> s.lrn OR {table}.effective_from IS DISTINCT FROM "
         "s.effective_from)"
     )
+    # The numbers already there were updated above: the unique index skips them. (Not an
+    # anti-join against the table being inserted into: with the table empty when the
+    # statement is planned, that is a scan of the growing table per staged row.)
     cursor.execute(
         f"INSERT INTO {table} (number, lrn, effective_from) "  # noqa: S608
-        f"SELECT number, lrn, effective_from FROM {_STAGE} s WHERE s.lrn <> '' AND NOT EXISTS "
-        f"(SELECT 1 FROM {table} p WHERE p.number = s.number)"
+        f"SELECT number, lrn, effective_from FROM {_STAGE} s WHERE s.lrn <> '' "
+        "ON CONFLICT (number) DO NOTHING"
     )
 
 
-__all__ = ["COLUMNS", "LnpImportResult", "import_ported_numbers"]
+def _ported_batches(queryset: Any) -> Iterable[list[list[str]]]:
+    """Ported numbers (all, or `queryset`) as rows of cells, a batch at a time, in the
+    import's format (effective_from in ISO 8601, UTC)."""
+    if queryset is None:
+        queryset = PortedNumber.objects.all()
+    rows = queryset.order_by("number").values_list("number", "lrn", "effective_from")
+    for batch in _batched(rows.iterator(chunk_size=_BATCH), _BATCH):
+        yield [
+            [number, lrn, when.astimezone(datetime.UTC).isoformat() if when else ""]
+            for number, lrn, when in batch
+        ]
+
+
+# The export, in the import's format: an export imported again (full) changes nothing.
+export_ported_numbers = Exporter(COLUMNS, _ported_batches)
+
+
+__all__ = [
+    "COLUMNS",
+    "DELTA",
+    "FULL",
+    "LnpImportResult",
+    "export_ported_numbers",
+    "import_ported_numbers",
+]

@@ -90,7 +90,7 @@ from routing.models import (
     current_routing_version,
     current_versions,
 )
-from routing.models.version import ChangeKind
+from routing.models.version import PORTED_OVERLAY_MAX_ROWS, ChangeKind
 
 logger = logging.getLogger("c4router.loader")
 
@@ -362,7 +362,9 @@ _TARGET_CELL = {
 }
 
 
-def _id_filter(vendor: str, column: str, ids: Collection[int] | None) -> tuple[str, list[Any]]:
+def _id_filter(
+    vendor: str, column: str, ids: Collection[int] | Collection[str] | None
+) -> tuple[str, list[Any]]:
     if ids is None:
         return "", []
     if vendor == "postgresql":
@@ -512,6 +514,20 @@ def _read_ported(using: str) -> PortedNumbers:
     return builder.finish()
 
 
+def _read_ported_rows(
+    using: str, numbers: Collection[str]
+) -> dict[str, tuple[str, datetime | None] | None]:
+    """These numbers' rows now (None: no longer ported), for the overlay."""
+    connection = connections[using]
+    number_filter, params = _id_filter(connection.vendor, "number", numbers)
+    table = PortedNumber._meta.db_table
+    sql = f"SELECT number, lrn, effective_from FROM {table} WHERE TRUE{number_filter}"  # noqa: S608
+    rows: dict[str, tuple[str, datetime | None] | None] = dict.fromkeys(numbers)
+    for number, lrn, effective_from in _stream(connection, sql, params):
+        rows[number] = (lrn, effective_from)
+    return rows
+
+
 def _read_list_entries(using: str, list_ids: Collection[int]) -> dict[int, ListEntries]:
     """The compiled entries of these lists, read ordered by number (the unique index's
     order): each kind and length fills its sorted array by appending, no sort."""
@@ -588,7 +604,15 @@ def update_from_database(current: Table | None, using: str | None = None) -> Tab
 def _update(using: str, current: Table | None, version: int) -> tuple[Table, str]:
     """The table at `version`, patched from `current` or built whole, and how."""
     changes = None if current is None else changes_between(using, current.version, version)
-    if current is None or changes is None or current.target_lists.needs_rebuild:
+    ported_moved: set[str] = set()
+    if changes is not None:
+        ported_moved = {key for kind, _, _, key in changes if kind == ChangeKind.PORTED and key}
+    if (
+        current is None
+        or changes is None
+        or current.target_lists.needs_rebuild
+        or len(current.ported.overlay) + len(ported_moved) > PORTED_OVERLAY_MAX_ROWS
+    ):
         table = _build_all(using, version)
         how = "built"
     else:
@@ -616,10 +640,14 @@ def _update(using: str, current: Table | None, version: int) -> tuple[Table, str
             lists_changed=lists_changed,
             list_entries=_read_list_entries(using, sorted(lists_changed & enabled)),
         )
+        if ported_moved:
+            ported = current.ported.patched(_read_ported_rows(using, ported_moved))
+            patch = dataclasses.replace(patch, small=dataclasses.replace(small, ported=ported))
         table = patch_table(current, patch, version=version)
         how = (
             f"patched ({len(rules_moved)} rule, {len(dids_moved)} DID and "
-            f"{len(lists_changed)} number list changes)"
+            f"{len(lists_changed)} number list changes"
+            + (f", {len(ported_moved)} ported number changes)" if ported_moved else ")")
         )
     return table, how
 

@@ -37,7 +37,13 @@ def _remember_old_key(sender: type, instance: Any, raw: bool = False, **kwargs: 
 
 def _changes(sender: type, instance: Any, deleted: bool) -> Changes | None:
     if sender is PortedNumber:
-        return None  # the ported numbers are re-read whole: every worker rebuilds
+        # Into the workers' overlay over their arrays (the number, and the one it had
+        # before when an edit changed it): no rebuild of millions of numbers.
+        numbers = [instance.number]
+        old = None if deleted else getattr(instance, "_routing_old_key", None)
+        if old and old[0] != instance.number:
+            numbers.append(old[0])
+        return Changes(ported=[(None, None, number) for number in numbers])
     if sender is RouteRule:
         if deleted:
             return Changes(rules=[(instance.pk, instance.tenant_id, instance.prefix)])
@@ -72,7 +78,7 @@ def _bump_deleted(sender: type, instance: Any, using: str = "default", **kwargs:
     _bump(sender, instance, using, deleted=True)
 
 
-for _model in (RouteRule, Did):
+for _model in (RouteRule, Did, PortedNumber):
     pre_save.connect(
         _remember_old_key, sender=_model, dispatch_uid=f"routing-old-{_model.__name__}"
     )

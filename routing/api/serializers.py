@@ -605,6 +605,33 @@ class ImportResultSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField()
 
 
+class PortedImportRequestSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="The CSV file (UTF-8): number,lrn[,effective_from], the export's format."
+    )
+    mode = serializers.ChoiceField(
+        choices=["full", "delta"],
+        default="full",
+        help_text="full: the file is the whole database, numbers not in it are removed; "
+        "delta: only the file's numbers change, an empty lrn removes one.",
+    )
+    dry_run = serializers.BooleanField(
+        default=False,
+        help_text="The preview: check the file and count what would be new, changed, removed "
+        "and unchanged, then roll everything back.",
+    )
+
+
+class PortedImportResultSerializer(serializers.Serializer):
+    rows = serializers.IntegerField(help_text="Lines read, without the header.")
+    new = serializers.IntegerField()
+    changed = serializers.IntegerField()
+    removed = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    dry_run = serializers.BooleanField()
+    delta = serializers.BooleanField()
+
+
 class ImportErrorItemSerializer(serializers.Serializer):
     line = serializers.IntegerField(
         allow_null=True,

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db.models import Count, ProtectedError, RestrictedError
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
@@ -22,7 +22,7 @@ from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from routing import imports
+from routing import imports, imports_lnp
 from routing.admin_log import ADDITION, CHANGE, DELETION, log_action, log_import
 from routing.api import filtersets, serializers
 from routing.api.history import object_history
@@ -184,6 +184,10 @@ class CsvImportExportMixin:
     importer: Any
     exporter: Any
     export_filename: str
+    # The upload's form; run_import() does the import (ported numbers: their own).
+    import_request_serializer: type[serializers.serializers.Serializer] = (
+        serializers.ImportRequestSerializer
+    )
 
     @IMPORT_SCHEMA
     @action(
@@ -213,7 +217,7 @@ class CsvImportExportMixin:
                 {"file": [imports.upload_size_error(int(declared))]},
                 status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
-        form = serializers.ImportRequestSerializer(data=request.data)
+        form = self.import_request_serializer(data=request.data)
         if not form.is_valid():
             return self._upload_refused(form.errors, status.HTTP_400_BAD_REQUEST)
         too_large = imports.upload_size_error(form.validated_data["file"].size)
@@ -221,26 +225,30 @@ class CsvImportExportMixin:
             return self._upload_refused(
                 {"file": [too_large]}, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
             )
-        mode = form.validated_data["mode"]
+        upload = form.validated_data["file"]
+        text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
+        try:
+            return self.run_import(request, text, form.validated_data, upload.name)
+        except imports.ImportFailed as exc:
+            body = {"detail": str(exc.summary), "errors": [e.as_dict() for e in exc.errors]}
+            return Response(body, status=status.HTTP_400_BAD_REQUEST)
+
+    def run_import(self, request: Request, text: Any, data: dict[str, Any], name: str) -> Response:
+        """Import `text` with the form's `data`; raises ImportFailed (nothing written)."""
+        mode = data["mode"]
         model = self.get_queryset().model  # type: ignore[attr-defined]
         if mode != "add" and not request.user.has_perm(
             f"{model._meta.app_label}.delete_{model._meta.model_name}"
         ):
             raise exceptions.PermissionDenied("Replacing rows needs the delete permission.")
-        upload = form.validated_data["file"]
-        text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
-        try:
-            result = type(self).importer(
-                text,
-                mode=mode,
-                dry_run=form.validated_data["dry_run"],
-                user=request.user,
-                change_reason=f"API import of {upload.name}"[:100],
-            )
-        except imports.ImportFailed as exc:
-            body = {"detail": str(exc.summary), "errors": [e.as_dict() for e in exc.errors]}
-            return Response(body, status=status.HTTP_400_BAD_REQUEST)
-        log_import(request.user, model, upload.name, result, "API")
+        result = type(self).importer(
+            text,
+            mode=mode,
+            dry_run=data["dry_run"],
+            user=request.user,
+            change_reason=f"API import of {name}"[:100],
+        )
+        log_import(request.user, model, name, result, "API")
         return Response(serializers.ImportResultSerializer(result.as_dict()).data)
 
     @staticmethod
@@ -314,15 +322,49 @@ class LnpRuleViewSet(RoutingViewSet):
     ordering_fields = ["id", "prefix", "created_at", "updated_at"]
 
 
-class PortedNumberViewSet(RoutingViewSet):
-    """Ported numbers one by one (bulk: manage.py import_ported_numbers). No per-row
-    history (tens of millions of rows): no history route."""
+@extend_schema_view(
+    import_csv=extend_schema(
+        summary="Import ported numbers from CSV: full or delta, preview (dry_run) then apply",
+        request={"multipart/form-data": serializers.PortedImportRequestSerializer},
+        responses={
+            200: serializers.PortedImportResultSerializer,
+            400: serializers.ImportErrorSerializer,
+            413: serializers.ImportErrorSerializer,
+        },
+        filters=False,
+    )
+)
+class PortedNumberViewSet(CsvImportExportMixin, RoutingViewSet):
+    """Ported numbers one by one, or a CSV file at a time (import: full or delta, with a
+    dry_run preview of the counts; export). No per-row history (tens of millions of
+    rows): no history route; an import writes one admin log entry."""
 
     queryset = PortedNumber.objects.all()
     serializer_class = serializers.PortedNumberSerializer
     filterset_class = filtersets.PortedNumberFilterSet
     ordering_fields = ["id", "number", "lrn"]
     history = None  # type: ignore[assignment]
+    import_request_serializer = serializers.PortedImportRequestSerializer
+    exporter = staticmethod(imports_lnp.export_ported_numbers)
+    export_filename = "ported-numbers.csv"
+
+    def run_import(self, request: Request, text: Any, data: dict[str, Any], name: str) -> Response:
+        # Both modes may remove numbers (full: those not in the file; delta: an empty lrn).
+        if not data["dry_run"] and not (
+            request.user.has_perm("routing.change_portednumber")
+            and request.user.has_perm("routing.delete_portednumber")
+        ):
+            raise exceptions.PermissionDenied(
+                "Applying an import needs the change and delete permissions."
+            )
+        result = imports_lnp.import_ported_numbers(
+            text,
+            delta=data["mode"] == imports_lnp.DELTA,
+            dry_run=data["dry_run"],
+            user=request.user,
+            filename=f"{name} (API)",
+        )
+        return Response(serializers.PortedImportResultSerializer(result.as_dict()).data)
 
 
 class NormalizationRuleViewSet(RoutingViewSet):

@@ -10,7 +10,9 @@ so tests can replay any decision. The steps:
    or an allow list not holding it, refuses the call with the list's code and reason;
 4. outbound, when an LNP rule covers the called number: its routing number (LRN) from the
    portability database, routed on in step 5 while the Request-URI keeps the dialled
-   number (with ;npdi;rn=+<LRN> for carriers that want it, RFC 4694);
+   number (with ;npdi;rn=+<LRN> for carriers that want it, RFC 4694); a Request-URI with
+   `npdi` was looked up upstream: not looked up again, routed on its `rn=` if it has one,
+   and its npdi and rn go on to every carrier (once, however many there were);
 5. inbound: the DID (exact, then range, then longest prefix) gives the PBX, else the To
    domain does; outbound: the best route rule (see RouteRule) gives ordered targets, less
    the carriers whose number lists refuse the call, or its own refusal (a rule that
@@ -143,6 +145,8 @@ class Decision:
     # rejects), "no_profitable_route" (margin protection); "" otherwise.
     outcome: str = ""
     ported: Ported | None = None  # LNP: the called number is ported, routed on its LRN
+    # LNP: the Request-URI said the lookup was done upstream (RFC 4694 npdi / rn).
+    npdi: bool = False
     # Capacity: the limits the call counts against when it comes in: the IP source it came
     # from, and outbound, its tenant and PBX; inbound, the carrier it came from.
     limits: str = ""
@@ -293,13 +297,30 @@ def _outbound(
 
     routing_number = callee
     ported = None
+    # RFC 4694: npdi (or an rn) in the Request-URI: the number was looked up upstream.
+    upstream_rn = None
+    upstream = None  # what the Request-URI's user part keeps for every carrier
+    if query.npdi or query.rn is not None:
+        context["npdi"] = True
+        if query.rn is not None:
+            upstream_rn = to_e164(query.rn, pbx.inbound, CALLEE)
+            if upstream_rn is None:
+                return _refuse(
+                    ADDRESS_INCOMPLETE, f"the routing number rn={query.rn!r} is not a number",
+                    **context,
+                )  # fmt: skip
+        upstream = f";npdi;rn=+{upstream_rn}" if upstream_rn is not None else ";npdi"
     if table.lnp_rules:  # one dict test per call when LNP is off
         lnp_rule = find_lnp_rule(table.lnp_rules, tenant.id, callee)
         if lnp_rule is not None:
-            lrn = table.ported.find(callee, now)
-            if lrn is not None and lrn != callee:
-                ported = Ported(lnp_rule, callee, lrn)
-                routing_number = lrn
+            if upstream is None:
+                lrn = table.ported.find(callee, now)
+                if lrn is not None and lrn != callee:
+                    ported = Ported(lnp_rule, callee, lrn)
+            elif upstream_rn is not None and upstream_rn != callee:
+                ported = Ported(lnp_rule, callee, upstream_rn, upstream=True)
+            if ported is not None:
+                routing_number = ported.lrn
                 context["ported"] = ported
     rule = find_rule(table, tenant.id, routing_number, caller or "", now)
     if rule is None:
@@ -343,7 +364,8 @@ def _outbound(
     presented = rule.caller_id or caller
     lrn = ported.lrn if ported is not None else None
     routes = tuple(
-        _gateway_route(query, table, rule, gateway, callee, presented, lrn) for gateway in gateways
+        _gateway_route(query, table, rule, gateway, callee, presented, lrn, upstream)
+        for gateway in gateways
     )
     if pricing is not None:
         by_carrier = {price.carrier_id: price for price in pricing.carriers}
@@ -732,8 +754,10 @@ def _gateway_route(
     callee: str,
     caller: str | None,
     lrn: str | None = None,
+    upstream: str | None = None,
 ) -> Route:
-    """`lrn`: the called number's routing number when it is ported (LNP)."""
+    """`lrn`: the called number's routing number when it is ported (LNP); `upstream`: the
+    npdi and rn parameters of an incoming Request-URI, for the user part of every route's."""
     carrier = table.carriers[gateway.carrier_id]
     hop = table.gateway_hops[gateway.id]
     number = _user(
@@ -749,7 +773,11 @@ def _gateway_route(
     extra += table.carrier_headers[carrier.id]
     if carrier.send_pai and caller is not None:
         extra += f"P-Asserted-Identity: <sip:+{caller}@{from_host}>\r\n"
-    if lrn is not None and carrier.send_rn:
+    if upstream is not None:
+        # The lookup was done upstream: its npdi (and rn) go on as they came (RFC 4694
+        # says not to drop them), whatever the carrier's setting, and only once.
+        uri = f"sip:{number}{upstream}{hop.uri_tail};user=phone"
+    elif lrn is not None and carrier.send_rn:
         # RFC 4694: tel parameters in the user part, in lexical order (RFC 3966), the LRN
         # global ("+"); user=phone says the user part is a telephone-subscriber.
         uri = f"sip:{number};npdi;rn=+{lrn}{hop.uri_tail};user=phone"

@@ -2,7 +2,9 @@
 
 The body is what the seed's RELAY_API route builds with jansson_set. Kamailio writes the
 string "<null>" for an empty pseudo-variable and may send numbers as strings; fields a
-newer config adds are ignored. Nothing from here reaches a header unchecked: URIs are
+newer config adds are ignored. `request_uri` (optional, c4router's own config sends it) is
+read for RFC 4694's portability parameters only: `npdi` (the number was looked up
+upstream) and `rn=` (its routing number). Nothing from here reaches a header unchecked: URIs are
 parsed into a user and a host with strict character sets; display names are decoded to
 plain text (a quoted-string's quotes and quoted-pairs undone, control characters dropped)
 and quoted again on the way out (routing.engine.rtjson.quote_display).
@@ -50,6 +52,11 @@ class Query:
     call_id: str
     caller: Party
     callee: Party
+    # RFC 4694, from the Request-URI: `npdi` (the portability lookup was done upstream)
+    # and `rn` (the routing number it found): "+" and E.164 digits for a global rn, the
+    # digits as sent for a local one (normalized like the called number), None without.
+    npdi: bool = False
+    rn: str | None = None
 
 
 ANONYMOUS = Party(display="", user="anonymous", host="anonymous.invalid")
@@ -91,13 +98,59 @@ def parse_query(body: bytes) -> Query:
     for name in ("from_tag", "to_tag"):
         _text(data, name)
     _auth(data.get("auth"))
+    request_uri = _text(data, "request_uri")
+    npdi, rn = _portability(request_uri) if request_uri is not None else (False, None)
     return Query(
         source_ip=source_ip,
         source_port=source_port,
         call_id=call_id,
         caller=caller,
         callee=callee,
+        npdi=npdi,
+        rn=rn,
     )
+
+
+def _portability(uri: str) -> tuple[bool, str | None]:
+    """(npdi, rn) of a Request-URI (RFC 4694): the parameters of its telephone-subscriber,
+    in a sip:/sips: URI's user part (`sip:+12025331234;npdi;rn=+13035440000@host`) or a
+    tel: URI; the SIP URI's own parameters too, where some gateways put them. Other
+    parameters are ignored; an rn that is not a telephone number is refused."""
+    lowered = uri.lower()
+    if "npdi" not in lowered and "rn=" not in lowered:
+        return False, None  # the usual call: one scan of the text, nothing to parse
+    if _CONTROL_RE.search(uri):
+        raise QueryError("request_uri: control characters are not allowed")
+    text = uri.strip()
+    if text.startswith("<") and text.endswith(">"):
+        text = text[1:-1]
+    scheme, sep, rest = text.partition(":")
+    if not sep or scheme.lower() not in {"sip", "sips", "tel"}:
+        raise QueryError("request_uri: not a sip:, sips: or tel: URI")
+    rest = rest.split("?", 1)[0]
+    if scheme.lower() == "tel":
+        params = rest.split(";")[1:]
+    else:
+        userinfo, _, hostpart = rest.rpartition("@")
+        params = userinfo.split(":", 1)[0].split(";")[1:] + hostpart.split(";")[1:]
+    npdi = False
+    rn = None
+    for param in params:
+        name, _, value = param.partition("=")
+        name = name.strip().lower()
+        if name == "npdi":
+            npdi = True
+        elif name == "rn" and rn is None:
+            # RFC 3966's visual separators are allowed in the digits, and dropped.
+            digits = value.strip().replace("-", "").replace(".", "").replace("(", "")
+            digits = digits.replace(")", "")
+            number = digits[1:] if digits.startswith("+") else digits
+            if not (0 < len(number) <= 15 and number.isascii() and number.isdigit()):
+                raise QueryError("request_uri: rn is not a telephone number")
+            if digits.startswith("+") and number[0] == "0":
+                raise QueryError("request_uri: rn is not an E.164 number")
+            rn = digits
+    return npdi, rn
 
 
 _IP_CACHE: dict[str, ipaddress.IPv4Address | ipaddress.IPv6Address] = {}

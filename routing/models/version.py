@@ -23,6 +23,11 @@ CHANGE_LOG_VERSIONS = 10_000
 # 1,000,000 prefixes (bench data): a 100,000-rule import patches in 1.0 s and leaves a
 # worker at 331 MB; a rebuild takes 6 s and leaves it near 425 MB (two tables for a moment).
 PATCH_MAX_ROWS = 100_000
+# Ported numbers changed since a worker's last whole build that it keeps in an overlay over
+# its arrays (routing.engine.lnp), about 200 bytes each; past this, it rebuilds the arrays
+# (14-23 s at 10 million numbers), folding the overlay in. A delta import of more numbers
+# than this logs "everything" at once.
+PORTED_OVERLAY_MAX_ROWS = 10_000
 
 
 class RoutingVersion(models.Model):
@@ -51,6 +56,7 @@ class ChangeKind(models.TextChoices):
     RULE = "rule", "route rule"
     DID = "did", "DID"
     LIST = "list", "number list"
+    PORTED = "port", "ported number"
     ALL = "all", "everything"
 
 
@@ -84,6 +90,9 @@ class Changes:
     # Number lists whose entries or settings changed: (list id, None, None); the workers
     # re-read those lists' entries.
     lists: list[tuple[int, None, None]] = field(default_factory=list)
+    # Ported numbers saved or deleted: (None, None, number); the workers re-read those
+    # numbers into an overlay over their arrays (routing.engine.lnp), no rebuild.
+    ported: list[tuple[None, None, str]] = field(default_factory=list)
 
 
 def bump_routing_version(using: str = "default", *, changed: Changes | None = None) -> int:
@@ -120,9 +129,9 @@ def record_changes(version: int, changed: Changes | None, using: str = "default"
     transaction (which bumped it). None, or more rows than a worker patches
     (PATCH_MAX_ROWS), logs "everything": the workers rebuild. A bulk import bumps first,
     for the lock, and says what it changed here at the end."""
-    if changed is not None and len(changed.rules) + len(changed.dids) + len(changed.lists) > (
-        PATCH_MAX_ROWS
-    ):
+    if changed is not None and len(changed.rules) + len(changed.dids) + len(changed.lists) + len(
+        changed.ported
+    ) > (PATCH_MAX_ROWS):
         changed = None
     if changed is None:
         rows: Iterator[RoutingChange] = iter([RoutingChange(version=version, kind=ChangeKind.ALL)])
@@ -131,7 +140,8 @@ def record_changes(version: int, changed: Changes | None, using: str = "default"
             RoutingChange(version=version, kind=kind, object_id=object_id,
                           old_tenant_id=tenant_id, old_key=key)
             for kind, items in ((ChangeKind.RULE, changed.rules), (ChangeKind.DID, changed.dids),
-                                (ChangeKind.LIST, changed.lists))
+                                (ChangeKind.LIST, changed.lists),
+                                (ChangeKind.PORTED, changed.ported))
             for object_id, tenant_id, key in items
         )  # fmt: skip
     # A batch of instances at a time: 100,000 of them at once cost an import 50 MB.

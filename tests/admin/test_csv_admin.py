@@ -115,3 +115,56 @@ def test_messages_keep_the_file_name_and_count_in_the_singular(admin_client, wor
     )
     message = admin_client.get(response["Location"]).content.decode()
     assert "Imported “Good_rules.csv”: 1 route rule was created." in message
+
+
+# --- ported numbers: preview, then apply ----------------------------------------------------
+
+
+def test_ported_numbers_upload_previews_then_applies_and_exports(admin_client, db):
+    from django.contrib.admin.models import LogEntry
+
+    from routing.models import PortedNumber
+
+    PortedNumber.objects.create(number="12025550100", lrn="13125550000")
+    changelist = admin_client.get(reverse("admin:routing_portednumber_changelist")).content
+    assert reverse("admin:routing_portednumber_import_csv").encode() in changelist
+    page = admin_client.get(reverse("admin:routing_portednumber_import_csv")).content.decode()
+    assert "effective_from" in page and "Preview only" in page
+    assert not [word for word in INTERNAL if word in page]
+    text = "number,lrn\n12025550101,14155550000\n"
+    url = reverse("admin:routing_portednumber_import_csv")
+    preview = admin_client.post(
+        url, {"file": SimpleUploadedFile("ported.csv", text.encode()), "mode": "full",
+              "dry_run": "on"},
+    )  # fmt: skip
+    message = admin_client.get(preview["Location"]).content.decode()
+    assert "Preview of “ported.csv” (full): 1 rows: 1 new, 0 changed, 1 removed" in message
+    assert PortedNumber.objects.count() == 1  # nothing written
+    applied = admin_client.post(
+        url, {"file": SimpleUploadedFile("ported.csv", text.encode()), "mode": "full"}
+    )
+    message = admin_client.get(applied["Location"]).content.decode()
+    assert "Imported “ported.csv” (full): 1 rows: 1 new, 0 changed, 1 removed" in message
+    assert list(PortedNumber.objects.values_list("number", "lrn")) == [
+        ("12025550101", "14155550000")
+    ]
+    assert "“ported.csv” (admin)" in LogEntry.objects.latest("action_time").change_message
+    exported = admin_client.get(reverse("admin:routing_portednumber_export_csv"))
+    assert b"".join(exported.streaming_content) == (
+        b"number,lrn,effective_from\n12025550101,14155550000,\n"
+    )
+
+
+def test_a_bad_ported_numbers_file_lists_its_errors_and_writes_nothing(admin_client, db):
+    from routing.models import PortedNumber
+
+    text = "number,lrn\n12025550101,14155550000\n12025550101,14155550001\n"
+    response = admin_client.post(
+        reverse("admin:routing_portednumber_import_csv"),
+        {"file": SimpleUploadedFile("p.csv", text.encode()), "mode": "delta"},
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "nothing was imported" in page
+    assert "<td>3</td><td>number</td><td>12025550101 is on line 2 already.</td>" in page
+    assert not PortedNumber.objects.exists()

@@ -153,6 +153,39 @@ def test_csv_import_that_fails_shows_each_line_and_field(
     assert not RouteRule.objects.filter(name__in=["Fine", "Letters", "Nobody"]).exists()
 
 
+def test_ported_numbers_upload_preview_then_apply(
+    admin_browser: Browser, routing_data: RouteRule, tmp_path: Path
+) -> None:
+    from routing.models import PortedNumber
+
+    PortedNumber.objects.create(number="33612345600", lrn="33700000009")  # not in the file
+    upload = tmp_path / "ported.csv"
+    upload.write_text("number,lrn\n33612345678,33700000001\n")
+    browser = admin_browser
+    browser.go("/admin/routing/portednumber/")
+    with browser.navigation("the import page"):
+        browser.click("a[href$='/portednumber/import-csv/']")
+    assert "effective_from" in browser.text("#csv-format-help")
+    browser.find("input[type=file]").send_keys(str(upload))
+    browser.submit("#content form [type=submit]")  # Preview only is ticked at first
+    assert browser.path == "/admin/routing/portednumber/", browser.text("#content")
+    assert (
+        "Preview of “ported.csv” (full): 1 rows: 1 new, 0 changed, 1 removed, 0 unchanged. "
+        "Nothing was written"
+    ) in messages(browser)
+    assert list(PortedNumber.objects.values_list("number", flat=True)) == ["33612345600"]
+
+    browser.go("/admin/routing/portednumber/import-csv/")
+    browser.find("input[type=file]").send_keys(str(upload))
+    browser.click("#id_dry_run")  # untick: apply
+    browser.submit("#content form [type=submit]")
+    assert "Imported “ported.csv” (full): 1 rows: 1 new, 0 changed, 1 removed" in messages(browser)
+    assert "33612345678" in browser.text("#result_list")
+    assert list(PortedNumber.objects.values_list("number", "lrn")) == [
+        ("33612345678", "33700000001")
+    ]
+
+
 def test_the_rules_history_shows_a_target_change(
     admin_browser: Browser, routing_data: RouteRule
 ) -> None:

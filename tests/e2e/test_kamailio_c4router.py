@@ -475,6 +475,33 @@ def test_a_ported_number_goes_to_its_lrns_carrier_with_rn_and_npdi(world, server
     assert seen_alpha.received() == [], show(seen_alpha)
 
 
+def test_an_incoming_npdi_and_rn_route_the_call_and_reach_the_carrier_once(
+    world, server, edge, tmp_path
+):
+    # The caller's Request-URI says the lookup was done upstream (RFC 4694): rn=337...
+    # routes to Beta only. Our own database says otherwise (a LRN on France's rule, Alpha
+    # first): an npdi call is not looked up again. Beta does not ask for the rn, but
+    # RFC 4694's npdi and rn go on as they came, once.
+    lrn_rule = saved(RouteRule(name="Mobile LRN", prefix="337"))
+    saved(RouteTarget(rule=lrn_rule, gateway=world.beta1, order=0))
+    saved(LnpRule(prefix="33"))
+    saved(PortedNumber(number=FRANCE, lrn="33100000009"))
+    wait_for_answer(server, lambda answer: answer["c4"].get("lrn") == "33100000009")
+    with (
+        carrier("uas.xml", world.alpha_port, tmp_path, "alpha") as alpha,
+        carrier("uas.xml", world.beta_port, tmp_path, "beta") as beta_uas,
+    ):
+        caller = call(edge, tmp_path, scenario="uac_npdi.xml", extra=["-key", "rn", "+33700000001"])
+        seen_beta = beta_uas.wait(10)
+        seen_alpha = alpha.stop()
+    assert caller.ok, show(caller, seen_beta, edge.log_tail())
+    invite = next(m for m in seen_beta.received() if m.method == "INVITE")
+    assert invite.request_uri == (
+        f"sip:{NATIONAL};npdi;rn=+33700000001@127.0.0.1:{world.beta_port};user=phone"
+    ), show(seen_beta)
+    assert seen_alpha.received() == [], show(seen_alpha)
+
+
 def test_a_rule_that_rejects_gives_its_code_and_reason(world, server, edge, tmp_path):
     # The operator blocks German numbers with a code and reason of their choosing (item 5);
     # the server reloads the change with a generous bound (a loaded machine).

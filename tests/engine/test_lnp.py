@@ -187,3 +187,114 @@ def test_lookups_through_the_directory_agree_with_a_plain_dict():
     probes = [*table, *(str(n + 1) for n in numbers), "1", "999999999999999", "12025000000"]
     for probe in probes:
         assert found.find(probe) == table.get(probe), probe
+
+
+def test_an_overlay_of_edits_wins_over_the_arrays_without_touching_them():
+    base = ported((PORTED, LRN), ("12025330000", "12025440000"))
+    later = NOW + timedelta(hours=1)
+    edited = base.patched(
+        {
+            PORTED: None,  # no longer ported
+            "12025330000": ("19995550000", None),  # another LRN
+            "12025339999": ("13035440000", later),  # new, effective in an hour
+        }
+    )
+    assert edited.numbers is base.numbers and edited.lrns is base.lrns
+    assert edited.find(PORTED, NOW) is None
+    assert edited.find("12025330000", NOW) == "19995550000"
+    assert edited.find("12025339999", NOW) is None
+    assert edited.find("12025339999", later) == "13035440000"
+    assert edited.count == 2  # one removed, one added
+    assert base.find(PORTED, NOW) == LRN and not base.overlay  # the old one is untouched
+    again = edited.patched({PORTED: (LRN, None)})
+    assert again.find(PORTED, NOW) == LRN and again.count == 3
+    with pytest.raises(ValueError, match=r"not E\.164"):
+        base.patched({"0123": (LRN, None)})
+
+
+# --- an incoming npdi (RFC 4694): looked up upstream ---------------------------------------
+
+
+def test_an_incoming_npdi_without_rn_is_not_looked_up_and_keeps_its_npdi():
+    # The database says ported (to Beta's 1303), but upstream says: looked up, not ported.
+    decision = route(
+        lnp_table(GLOBAL_NANP),
+        to_uri=DIALLED,
+        request_uri="sip:0012025331234;npdi@c4router.example;user=phone",
+    )
+    assert gateway_names(decision) == ["alpha-1"]  # routed on the dialled number
+    assert decision.ported is None and decision.npdi
+    assert decision.routes[0].uri == f"sip:{PORTED};npdi@203.0.113.10:5060;user=phone"
+
+
+def test_an_incoming_rn_is_routed_on_instead_of_the_database():
+    # Upstream's LRN (1303..., Beta) for a number our database does not have ported.
+    decision = route(
+        lnp_table(GLOBAL_NANP, numbers=()),
+        to_uri="sip:0012025339999@x",
+        request_uri="sip:0012025339999;npdi;rn=+1-303-544-0000@x;user=phone",
+    )
+    assert gateway_names(decision) == ["beta-1"]
+    assert decision.ported is not None and decision.ported.upstream
+    assert decision.ported.lrn == LRN
+    # Beta does not want rn: it still gets the incoming npdi and rn, once, E.164.
+    assert decision.routes[0].uri == f"sip:12025339999;npdi;rn=+{LRN}@192.0.2.20:5060;user=phone"
+    document = orjson.loads(answer_bytes(decision))["rtjson"]
+    assert document["c4"]["lrn"] == LRN and document["c4"]["callee"] == "12025339999"
+
+
+def test_a_carrier_with_send_rn_gets_the_incoming_rn_once_not_doubled():
+    carriers = (CarrierRow(1, "Alpha"), CarrierRow(2, "Beta", send_rn=True))
+    decision = route(
+        lnp_table(GLOBAL_NANP, carriers=carriers),  # the database has PORTED -> LRN too
+        to_uri=DIALLED,
+        request_uri=f"sip:0012025331234;npdi;rn=+{LRN}@c4router.example;user=phone",
+    )
+    (only,) = decision.routes
+    assert only.uri == f"sip:{PORTED};npdi;rn=+{LRN}@192.0.2.20:5060;user=phone"
+    assert only.uri.count("npdi") == 1 and only.uri.count("rn=") == 1
+
+
+def test_an_incoming_rn_without_an_lnp_rule_is_passed_on_but_not_routed_on():
+    decision = route(
+        lnp_table(numbers=()),
+        to_uri=DIALLED,
+        request_uri=f"sip:+12025331234;npdi;rn=+{LRN}@x;user=phone",
+    )
+    assert gateway_names(decision) == ["alpha-1"]  # no rule: the dialled number's route
+    assert decision.ported is None
+    assert decision.routes[0].uri == f"sip:{PORTED};npdi;rn=+{LRN}@203.0.113.10:5060;user=phone"
+
+
+def test_a_local_rn_is_normalized_like_the_called_number():
+    # PBX hq's plan: 00 + E.164 (a local rn in the PBX's own format; rn-context not read).
+    decision = route(
+        lnp_table(GLOBAL_NANP, numbers=()),
+        to_uri="sip:0012025339999@x",
+        request_uri="tel:0012025339999;npdi;rn=0013035440000",
+    )
+    assert decision.ported is not None and decision.ported.lrn == LRN
+    assert gateway_names(decision) == ["beta-1"]
+
+
+def test_an_rn_no_rule_matches_is_404_naming_both_numbers():
+    decision = route(
+        lnp_table(GLOBAL_NANP),
+        to_uri=DIALLED,
+        request_uri="sip:0012025331234;npdi;rn=123@x",  # not 00 + E.164 for PBX hq
+    )
+    assert decision.code == 404
+    assert "no route rule matches 123 (LRN of 12025331234)" in decision.why
+
+
+def test_the_route_tester_says_npdi_came_in():
+    tbl = lnp_table(GLOBAL_NANP)
+    decision = route(tbl, to_uri=DIALLED, request_uri=f"sip:{PORTED};npdi@x")
+    lines = describe(decision, tbl, NOW)
+    assert "Portability: npdi in the Request-URI (looked up upstream): not looked up" in lines
+    decision = route(tbl, to_uri=DIALLED, request_uri=f"sip:{PORTED};npdi;rn=+{LRN}@x")
+    lines = describe(decision, tbl, NOW)
+    assert (
+        f"Ported: {PORTED} -> LRN {LRN} (LNP rule #1, global, prefix 1, rn from the "
+        "Request-URI: not looked up)"
+    ) in lines

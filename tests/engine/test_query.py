@@ -98,3 +98,46 @@ def test_contract_example_is_the_seed_example():
     shared = CONTRACT / "seed-example-query.json"
     if shared.exists():
         assert json.loads(shared.read_bytes()) == orjson.loads(SEED_QUERY)
+
+
+# --- request_uri: RFC 4694's npdi and rn ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("uri", "npdi", "rn"),
+    [
+        ("sip:+12025331234@x;user=phone", False, None),  # the usual call
+        ("sip:+12025331234;npdi@x;user=phone", True, None),
+        ("sip:+12025331234;npdi;rn=+13035440000@x;user=phone", True, "+13035440000"),
+        ("sip:+12025331234;rn=+1-303-544-0000;NPDI@x:5060;user=phone", True, "+13035440000"),
+        ("tel:+12025331234;npdi;rn=+13035440000", True, "+13035440000"),
+        ("sip:12025331234@x;npdi;rn=+13035440000", True, "+13035440000"),  # in the URI params
+        ("sip:2025331234;npdi;rn=3035440000;rn-context=+1@x", True, "3035440000"),
+        ("<null>", False, None),
+    ],
+)
+def test_the_request_uri_gives_npdi_and_rn(uri, npdi, rn):
+    query = parse_query(query_bytes(request_uri=uri))
+    assert (query.npdi, query.rn) == (npdi, rn)
+
+
+def test_a_query_without_request_uri_has_no_npdi():
+    query = parse_query(query_bytes())
+    assert (query.npdi, query.rn) == (False, None)
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("sip:1;npdi;rn=+1303x@x", "request_uri: rn is not a telephone number"),
+        ("sip:1;npdi;rn=@x", "request_uri: rn is not a telephone number"),
+        ("sip:1;npdi;rn=+0123@x", "request_uri: rn is not an E.164 number"),
+        ("sip:1;npdi;rn=+1234567890123456@x", "request_uri: rn is not a telephone number"),
+        ("sip:1;npdi\r\nX-Evil: 1@x", "request_uri: control characters are not allowed"),
+        ("http://x/?npdi", "request_uri: not a sip:, sips: or tel: URI"),
+        ("x" * 1025 + "npdi", "request_uri: longer than 1024 characters"),
+    ],
+)
+def test_a_bad_request_uri_is_refused_naming_the_field(uri, message):
+    with pytest.raises(QueryError, match=message.replace("+", r"\+").replace(".", r"\.")):
+        parse_query(query_bytes(request_uri=uri))

@@ -68,7 +68,16 @@ def test_the_route_command_says_the_number_is_ported(lnp, capsys):
     assert "Answer: 200" in out
 
 
-def test_a_ported_number_saved_later_reaches_the_workers_by_a_rebuild(routing_data, caplog):
+def test_the_route_command_honours_an_npdi_in_the_request_uri(lnp, capsys):
+    out = run_route(
+        capsys, "--source-ip", "10.10.0.10", "--to", DIALLED,
+        "--request-uri", f"sip:+{NUMBER};npdi@x;user=phone",
+    )  # fmt: skip
+    assert "Portability: npdi in the Request-URI (looked up upstream): not looked up" in out
+    assert "Ported:" not in out
+
+
+def test_a_ported_number_saved_later_reaches_the_workers_without_a_rebuild(routing_data):
     table = build_from_database()
     saved(LnpRule(prefix="336"))
     table = update_from_database(table)
@@ -78,6 +87,70 @@ def test_a_ported_number_saved_later_reaches_the_workers_by_a_rebuild(routing_da
     saved(PortedNumber(number=NUMBER, lrn=LRN))
     table = update_from_database(table)
     assert table is not None and targets(call(table)) == ["gateway Beta/beta-1"]
+    assert table.ported.overlay  # patched in, not rebuilt
+
+
+def test_an_edit_in_the_admin_or_api_patches_the_ported_numbers_without_rebuilding(lnp, caplog):
+    """One number saved, changed, renumbered or deleted (the admin and the API save the
+    model): the workers patch an overlay over the arrays they keep, no rebuild."""
+    PortedNumber.objects.create(number="33612345600", lrn=LRN)
+    table = build_from_database()
+    arrays = table.ported.numbers
+    assert table.counts["ported_numbers"] == 2
+    other = "sip:0698765432@x"  # not ported: Alpha first
+    added = PortedNumber.objects.create(number="33698765432", lrn=LRN)
+    with caplog.at_level("INFO", logger="c4router.loader"):
+        table = update_from_database(table)
+    assert table is not None and targets(call(table, other)) == ["gateway Beta/beta-1"]
+    assert table.ported.numbers is arrays  # the arrays are the same: nothing rebuilt
+    assert ", 1 ported number changes" in caplog.text
+    assert table.counts["ported_numbers"] == 3
+    # Renumbered: the old number is no longer ported, the new one is.
+    added.number = "33698765433"
+    added.save()
+    table = update_from_database(table)
+    assert table is not None and targets(call(table, other))[0] == "gateway Alpha/alpha-1"
+    assert targets(call(table, "sip:0698765433@x")) == ["gateway Beta/beta-1"]
+    # Deleted: the number in the arrays routes as not ported again.
+    PortedNumber.objects.get(number=NUMBER).delete()
+    table = update_from_database(table)
+    assert table is not None and targets(call(table))[0] == "gateway Alpha/alpha-1"
+    assert table.ported.numbers is arrays
+    assert table.counts["ported_numbers"] == 2
+    # A full build folds the overlay into new arrays, with the same answers.
+    rebuilt = build_from_database()
+    assert not rebuilt.ported.overlay and rebuilt.counts["ported_numbers"] == 2
+    assert targets(call(rebuilt, "sip:0698765433@x")) == ["gateway Beta/beta-1"]
+    assert targets(call(rebuilt))[0] == "gateway Alpha/alpha-1"
+
+
+def test_a_small_delta_patches_the_workers_and_a_full_import_rebuilds(lnp):
+    table = build_from_database()
+    run("number,lrn\n33698765432,33700000001\n33612345678,\n", delta=True)
+    patched = update_from_database(table)
+    assert patched is not None and patched.ported.numbers is table.ported.numbers
+    assert targets(call(patched, "sip:0698765432@x")) == ["gateway Beta/beta-1"]
+    assert targets(call(patched))[0] == "gateway Alpha/alpha-1"  # removed by the delta
+    run("number,lrn\n33698765432,33700000001\n")
+    rebuilt = update_from_database(patched)
+    assert rebuilt is not None and not rebuilt.ported.overlay
+    assert rebuilt.ported.numbers is not table.ported.numbers
+    assert targets(call(rebuilt, "sip:0698765432@x")) == ["gateway Beta/beta-1"]
+
+
+def test_an_overlay_past_its_bound_is_folded_in_by_a_rebuild(lnp, monkeypatch):
+    from routing import loader
+
+    monkeypatch.setattr(loader, "PORTED_OVERLAY_MAX_ROWS", 1)
+    table = build_from_database()
+    PortedNumber.objects.create(number="33698765432", lrn=LRN)
+    table = update_from_database(table)
+    assert table is not None and len(table.ported.overlay) == 1
+    PortedNumber.objects.create(number="33698765433", lrn=LRN)
+    table = update_from_database(table)
+    assert table is not None and not table.ported.overlay  # rebuilt
+    assert table.counts["ported_numbers"] == 3
+    assert targets(call(table, "sip:0698765433@x")) == ["gateway Beta/beta-1"]
 
 
 def test_a_rule_change_patches_the_table_and_keeps_the_ported_numbers(lnp):

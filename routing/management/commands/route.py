@@ -18,6 +18,12 @@ class Command(BaseCommand):
         parser.add_argument("--from", dest="from_uri", default="", help="From URI (caller).")
         parser.add_argument("--to", dest="to_uri", required=True, help="To URI (called party).")
         parser.add_argument(
+            "--request-uri",
+            default="",
+            help="Request-URI, for RFC 4694's npdi and rn (e.g. "
+            "'sip:+12025331234;npdi;rn=+13035440000@x'); default: none sent.",
+        )
+        parser.add_argument(
             "--at", help="Route as if it were this ISO 8601 time (e.g. 2026-11-30T10:00+01:00)."
         )
         parser.add_argument(
@@ -39,6 +45,7 @@ class Command(BaseCommand):
                 str(options["source_ip"]),
                 str(options["from_uri"]),
                 str(options["to_uri"]),
+                request_uri=str(options["request_uri"]),
                 at=at,
                 seed=options["seed"],  # type: ignore[arg-type]
             )
