@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from routing.cdr.records import UNPRICED
 from routing.cdr.rollups import bucket_of
 from routing.cdr.store import store_rows
 from routing.models import Pbx, RouteRule
@@ -114,6 +115,7 @@ def _call(rng: random.Random, call_id: str, start: datetime, pbx_id: int, tenant
         "pbx_id": pbx_id, "source_carrier_id": None, "rule_id": route.rule_id,
         "source_ip": "192.0.2.10", "caller_in": caller, "callee_in": callee, "caller": caller,
         "callee": callee, "caller_out": caller, "callee_out": callee, "q850_cause": None,
+        **UNPRICED,
     }  # fmt: skip
     rows: list[dict[str, Any]] = []
     elapsed = 0.0
