@@ -4,6 +4,7 @@ Run as a subprocess by bench/run, with DATABASE_URL naming the bench database:
 
     python -m bench.dataset ensure --db c4router_bench --prefixes 100000 [--rebuild]
     python -m bench.dataset set-gateways --db c4router_bench --fail-port P --ok-port Q
+    python -m bench.dataset set-rule-mode --db c4router_bench --mode lcr|priority
     python -m bench.dataset probe-changes --db c4router_bench   (reads "change" lines)
 
 What `ensure` builds (seeded, so two builds with the same parameters are identical):
@@ -543,6 +544,41 @@ def set_gateways(db: str, fail_port: int, ok_port: int) -> None:
             gateway.save()  # the post_save signal bumps the routing version
 
 
+def set_rule_mode(db: str, mode: str) -> None:
+    """The Kamailio rule (KAMAILIO_PREFIX) in `mode` ("priority" or "lcr"); for "lcr", the
+    two SIPp carriers and the SIPp callers' tenant get decks (once) that bill like real
+    ones: a connect fee and 30/6 s increments, so each route of the answer carries rate,
+    fee, increments, the customer's rate and its own (what the records price calls with).
+    Bumps the routing version."""
+    _setup_django(db)
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from django.db import transaction
+
+    from routing.models import Carrier, Rate, RateDeck, RouteRule, Tenant
+
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    with transaction.atomic():
+        owners = [
+            ({"carrier": Carrier.objects.get(name="SIPp 503")}, "0.0100"),
+            ({"carrier": Carrier.objects.get(name="SIPp 200")}, "0.0120"),
+            ({"tenant": Tenant.objects.get(name="SIPp callers")}, "0.0300"),
+        ]
+        for owner, rate in owners:
+            name = f"bench {next(iter(owner.values())).name}"
+            deck, made = RateDeck.objects.get_or_create(
+                name=name, defaults={**owner, "currency": "EUR"}
+            )
+            if made:
+                Rate.objects.create(deck=deck, prefix=KAMAILIO_PREFIX, rate=Decimal(rate),
+                                    connect_fee=Decimal("0.01"), initial_increment=30,
+                                    next_increment=6, effective_from=start)  # fmt: skip
+        rule = RouteRule.objects.get(prefix=KAMAILIO_PREFIX, tenant=None)
+        rule.mode = mode
+        rule.save()  # the post_save signal bumps the routing version
+
+
 def probe_changes(db: str) -> None:
     """Change the probe rule's target to another gateway for each "change" line on stdin.
 
@@ -588,6 +624,9 @@ def main(argv: list[str] | None = None) -> None:
     p_gw.add_argument("--db", required=True)
     p_gw.add_argument("--fail-port", type=int, required=True)
     p_gw.add_argument("--ok-port", type=int, required=True)
+    p_mode = sub.add_parser("set-rule-mode")
+    p_mode.add_argument("--db", required=True)
+    p_mode.add_argument("--mode", choices=("priority", "lcr"), required=True)
     p_probe = sub.add_parser("probe-changes")
     p_probe.add_argument("--db", required=True)
     args = parser.parse_args(argv)
@@ -597,6 +636,8 @@ def main(argv: list[str] | None = None) -> None:
         print("RESULT " + json.dumps(result), flush=True)
     elif args.command == "set-gateways":
         set_gateways(args.db, args.fail_port, args.ok_port)
+    elif args.command == "set-rule-mode":
+        set_rule_mode(args.db, args.mode)
     else:
         probe_changes(args.db)
 
