@@ -203,12 +203,22 @@ def test_a_call_c4router_could_not_route_has_its_500(world, server, edge, cdr_qu
     assert "non-string values are not supported" not in edge.log_text()
 
 
-def deck(name: str, rate: str, *, fee: str = "0", inc: tuple[int, int] = (1, 1), **owner) -> None:
-    """A EUR deck with one rate for 33 (every French number), in effect since yesterday."""
+def deck(
+    name: str,
+    rate: str,
+    *,
+    fee: str = "0",
+    inc: tuple[int, int] = (1, 1),
+    prefix: str = "33",
+    **owner,
+) -> None:
+    """A EUR deck with one rate (default for 33: every French number), in effect since
+    yesterday."""
     rates = saved(RateDeck(name=name, currency="EUR", **owner))
     saved(
-        Rate(deck=rates, prefix="33", rate=D(rate), connect_fee=D(fee), initial_increment=inc[0],
-             next_increment=inc[1], effective_from=timezone.now() - timedelta(days=1))
+        Rate(deck=rates, prefix=prefix, rate=D(rate), connect_fee=D(fee),
+             initial_increment=inc[0], next_increment=inc[1],
+             effective_from=timezone.now() - timedelta(days=1))
     )  # fmt: skip
 
 
@@ -266,9 +276,11 @@ def test_a_least_cost_call_is_priced_by_the_carrier_that_answered(
 def test_a_ported_number_keeps_the_dialled_number_and_its_lrn(
     world, server, edge, cdr_queue, tmp_path
 ):
-    # FRANCE is ported: its LRN's rule sends it to Beta.
-    lrn_rule = saved(RouteRule(name="Mobile LRN", prefix="337"))
+    # FRANCE is ported: its LRN's rule, least-cost, sends it to Beta, priced on the LRN
+    # (Beta's deck has a rate for 337, none for the dialled 336).
+    lrn_rule = saved(RouteRule(name="Mobile LRN", prefix="337", mode="lcr"))
     saved(RouteTarget(rule=lrn_rule, gateway=world.beta1, order=0))
+    deck("Beta buy", "0.06", prefix="337", inc=(30, 30), carrier=world.beta1.carrier)
     saved(LnpRule(prefix="33"))
     saved(PortedNumber(number=FRANCE, lrn="33700000001"))
     wait_for_answer(server, lambda answer: answer["c4"].get("lrn") == "33700000001", timeout=30)
@@ -284,3 +296,7 @@ def test_a_ported_number_keeps_the_dialled_number_and_its_lrn(
             FRANCE, "33700000001", world.beta1.carrier_id,
         ), record  # fmt: skip
         assert (record.rule_id, record.callee_out) == (lrn_rule.pk, NATIONAL)
+        assert (record.rate, record.currency) == (D("0.06"), "EUR")
+    # The call: 200 ms of talk (SIPp's pause), billed 30 s: 0.06 x 30 / 60; no sell deck.
+    whole = CallRecord.objects.get(kind="call")
+    assert (whole.billed_seconds, whole.cost, whole.revenue) == (30, D("0.03"), None)
