@@ -272,9 +272,10 @@ def _django() -> None:
     django.setup()
 
 
-def ingest_figure(records: int) -> dict[str, Any]:
+def ingest_figure(records: int, priced: bool = False) -> dict[str, Any]:
     """Queue `records` Kamailio-shaped messages (a third of them calls), then time the
-    ingester storing them all."""
+    ingester storing them all. `priced`: each route carries a least-cost rule's rates and
+    billing terms, each answered call is priced (and summed in the money rollups)."""
     import orjson
     import pika
     from django.conf import settings
@@ -287,8 +288,11 @@ def ingest_figure(records: int) -> dict[str, Any]:
     channel = connection.channel()
     declare(channel, queue)
     t0 = time.time() - 600
-    route = {"attempt": 1, "rule": 1, "carrier": 1, "gateway": 1, "to": "33612345678",
-             "from": "33100000000"}  # fmt: skip
+    route: dict[str, Any] = {"attempt": 1, "rule": 1, "carrier": 1, "gateway": 1,
+                             "to": "33612345678", "from": "33100000000"}  # fmt: skip
+    if priced:
+        route.update(rate="0.012500", currency="EUR", fee="0.010000", inc="30/6",
+                     sell="0.030000", sfee="0.010000", sinc="60/60")  # fmt: skip
     call = {"dir": "out", "tenant": 1, "pbx": 1, "callee": "33612345678", "caller": "33100000000"}
     for index in range(records):
         start = t0 + index * 0.001
@@ -318,7 +322,8 @@ def ingest_figure(records: int) -> dict[str, Any]:
 
     CallRecord.objects.filter(call_id__startswith="bench-").delete()
     return {"records": records, "stored": counts.stored, "seconds": seconds,
-            "records_per_s": counts.stored / seconds, "batches": counts.batches}  # fmt: skip
+            "records_per_s": counts.stored / seconds, "batches": counts.batches,
+            "priced": priced}  # fmt: skip
 
 
 def dashboard_figure(attempts: int) -> dict[str, Any]:
@@ -499,11 +504,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default=DB_PREFIX)
     parser.add_argument("--records", type=int, default=INGEST_RECORDS)
     parser.add_argument("--attempts", type=int, default=DAY_ATTEMPTS)
+    parser.add_argument("--priced", action="store_true", help="ingest: least-cost routes")
     args = parser.parse_args(argv)
     os.environ["DATABASE_URL"] = server_url(args.db)
     _django()
     if args.what == "ingest":
-        result = ingest_figure(args.records)
+        result = ingest_figure(args.records, args.priced)
     else:
         result = dashboard_figure(args.attempts)
     print("RESULT " + json.dumps(result), flush=True)
