@@ -26,7 +26,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import orjson
@@ -52,8 +52,12 @@ COLUMNS = (
     "sip_reason", "q850_cause", "pdd_ms", "answer_ms", "duration_ms", "hangup", "lrn",
     "currency", "rate", "sell_rate", "billed_seconds", "cost", "revenue", "margin",
 )  # fmt: skip
-# A rate in the answer: a decimal string of the decks' shape (12 digits, 6 places).
-_DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,6})?")
+# A rate in the answer: a non-negative decimal string (str() of a Decimal: a computed one,
+# e.g. a pricing policy's cost + 20%, may have more places or an exponent: "0E-7"), stored
+# rounded half up to the records' 6 places.
+_DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,24})?(?:[eE][-+]?[0-9]{1,2})?")
+_PLACES = Decimal("0.000001")
+_RATE_MAX = Decimal(10) ** 12
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _INCREMENTS = re.compile(r"([0-9]{1,5})/([0-9]{1,5})")
 
@@ -193,9 +197,11 @@ def _decimal(obj: dict[str, Any], key: str) -> Decimal | None:
     value = obj.get(key)
     if value is None:
         return None
-    if not isinstance(value, str) or not _DECIMAL.fullmatch(value):
-        raise RecordError(f"{key}: not a rate ({str(value)[:40]!r})")
-    return Decimal(value)
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+        number = Decimal(value)
+        if number < _RATE_MAX:  # (and quantize() stays within the context's precision)
+            return number.quantize(_PLACES, rounding=ROUND_HALF_UP)
+    raise RecordError(f"{key}: not a rate ({str(value)[:40]!r})")
 
 
 def _currency(value: object) -> str:

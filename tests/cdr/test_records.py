@@ -169,14 +169,24 @@ def test_a_ported_call_keeps_the_dialled_number_and_its_lrn():
     assert parse(call(T0))["lrn"] == ""
 
 
+def test_a_computed_rate_with_more_places_or_an_exponent_is_rounded_not_refused():
+    # A customer rate a pricing policy computed (cost + 20%) is a Decimal of any shape.
+    route = {**LCR_ROUTE, "rate": "0E-7", "fee": "0.0000004", "sell": "0.0150000000000000001"}
+    row = parse(call(T0, j_route=route))
+    assert (row["rate"], row["sell_rate"]) == (D("0.000000"), D("0.015000"))
+    assert row["cost"] == D("0")  # rate 0, fee rounds to 0 at 6 places
+
+
 @pytest.mark.parametrize(
     ("changes", "error"),
     [
         ({"rate": "0,01"}, "rate: not a rate"),
+        ({"rate": "1e99"}, "rate: not a rate"),
+        ({"rate": "1000000000000"}, "rate: not a rate"),
         ({"rate": 0.01}, "rate: not a rate"),
         ({"rate": "-1"}, "rate: not a rate"),
-        ({"sell": "1e3"}, "sell: not a rate"),
-        ({"fee": "0.1234567"}, "fee: not a rate"),
+        ({"sell": "+1"}, "sell: not a rate"),
+        ({"fee": "0.1234567.8"}, "fee: not a rate"),
         ({"inc": "0/6"}, "inc: not initial/next seconds"),
         ({"sinc": "60"}, "sinc: not initial/next seconds"),
         ({"currency": "eur"}, "currency: not an ISO 4217 code"),
