@@ -1,10 +1,13 @@
 """bench/run's "records" section: call records through Kamailio, ingestion, dashboard queries.
 
 - records: the kamailio section's setup (SIPp caller -> Kamailio -> c4router -> a 503
-  carrier -> a 200 carrier) at RATE calls/s, once with the call records off and once on
-  (a second Kamailio, rendered with call_records, publishing to a queue of the run's own,
-  `manage.py ingest_cdrs` storing them in c4router_bench): calls, failed, Kamailio's CPU per
-  call on vs off, and the records stored against the attempts and calls placed.
+  carrier -> a 200 carrier) at RATE calls/s, once with the call records off, once on, and
+  once on with the rule in least-cost mode (every route with its rates and billing terms,
+  every answered call priced at ingest: `bench.dataset set-rule-mode`), each time a
+  Kamailio of its own (with records: rendered with call_records, publishing to a queue of
+  the run's own, `manage.py ingest_cdrs` storing them in c4router_bench): calls, failed,
+  Kamailio's CPU per call off, on and least-cost, and the records stored against the
+  attempts and calls placed (least-cost: and the calls priced).
 - ingest: records per second the ingester stores (INGEST_RECORDS Kamailio-shaped messages
   queued first, then `Ingester.run(drain=True)` timed in this process).
 - dashboard: the rollups of a day of 10,000,000 attempts (288 buckets x 2,000 keys of
@@ -131,7 +134,14 @@ def kamailio_records(bench: Bench, rate: int = RATE) -> dict[str, Any]:
         ingester = procs.spawn([*manage, "--batch", "1000"], log=work / "ingester.log", cwd=REPO,
                                env=env)  # fmt: skip
         try:
-            for records in (False, True):
+            # off and on: the rule in priority mode; lcr: records on, the rule in least-cost
+            # mode, each route carrying its rates and billing terms, each call priced.
+            for name, records, mode in (("off", False, "priority"), ("on", True, "priority"),
+                                        ("lcr", True, "lcr")):  # fmt: skip
+                if mode == "lcr":
+                    bench.python("-m", "bench.dataset", "set-rule-mode", "--db", DB_PREFIX,
+                                 "--mode", "lcr", timeout=60)  # fmt: skip
+                    kamailio_load.wait_routes(server.url, fail_port, ok_port, priced=True)
                 sip_port = harness.free_port()
                 context = {
                     "name": "bench", "listen_ip": "127.0.0.1", "listen_port": sip_port,
@@ -146,7 +156,6 @@ def kamailio_records(bench: Bench, rate: int = RATE) -> dict[str, Any]:
                     "cdr_queue": queue, "max_call_seconds": 3600, **CAPACITY_OFF, **OVERLOAD_OFF,
                     "api_breaker_failures": 3, "api_breaker_seconds": 30, "probes": [],
                 }  # fmt: skip
-                name = "on" if records else "off"
                 kamailio = harness.KamailioProcess(
                     render_kamailio_config(context), port=sip_port, workdir=work / name,
                     shm_mb=256, pkg_mb=16,
@@ -180,11 +189,14 @@ def kamailio_records(bench: Bench, rate: int = RATE) -> dict[str, Any]:
                     if records:
                         # The last calls' records: published within CDR_INTERVAL_MS of their
                         # BYE, then stored: wait until the ingester has stored them all.
-                        out["stored"] = wait_stored(started, step["attempts"] + step["calls"])
+                        stored = wait_stored(started, step["attempts"] + step["calls"])
+                        out["stored" if name == "on" else f"stored_{name}"] = stored
                 finally:
                     kamailio.stop()
                 time.sleep(2)
         finally:
+            bench.python("-m", "bench.dataset", "set-rule-mode", "--db", DB_PREFIX, "--mode",
+                         "priority", timeout=60)  # fmt: skip
             procs.stop(ingester)
             procs.stop(fail_uas)
             procs.stop(ok_uas)
@@ -204,11 +216,13 @@ def wait_stored(since: float, expected: int, timeout: float = 120.0) -> dict[str
             row = conn.execute(
                 "SELECT count(*) FILTER (WHERE kind = 'attempt'), "
                 "count(*) FILTER (WHERE kind = 'call'), "
-                "count(DISTINCT (call_id, kind, attempt)) FROM routing_callrecord "
+                "count(DISTINCT (call_id, kind, attempt)), "
+                "count(*) FILTER (WHERE kind = 'call' AND cost IS NOT NULL) "
+                "FROM routing_callrecord "
                 "WHERE start_time >= to_timestamp(%s)",
                 [since - 1],
             ).fetchone()
-        now = {"attempts": row[0], "calls": row[1], "distinct": row[2]}
+        now = {"attempts": row[0], "calls": row[1], "distinct": row[2], "priced": row[3]}
         if now["attempts"] + now["calls"] >= expected or (now == last and now["calls"]):
             return now
         last = now
@@ -258,9 +272,10 @@ def _django() -> None:
     django.setup()
 
 
-def ingest_figure(records: int) -> dict[str, Any]:
+def ingest_figure(records: int, priced: bool = False) -> dict[str, Any]:
     """Queue `records` Kamailio-shaped messages (a third of them calls), then time the
-    ingester storing them all."""
+    ingester storing them all. `priced`: each route carries a least-cost rule's rates and
+    billing terms, each answered call is priced (and summed in the money rollups)."""
     import orjson
     import pika
     from django.conf import settings
@@ -273,8 +288,11 @@ def ingest_figure(records: int) -> dict[str, Any]:
     channel = connection.channel()
     declare(channel, queue)
     t0 = time.time() - 600
-    route = {"attempt": 1, "rule": 1, "carrier": 1, "gateway": 1, "to": "33612345678",
-             "from": "33100000000"}  # fmt: skip
+    route: dict[str, Any] = {"attempt": 1, "rule": 1, "carrier": 1, "gateway": 1,
+                             "to": "33612345678", "from": "33100000000"}  # fmt: skip
+    if priced:
+        route.update(rate="0.012500", currency="EUR", fee="0.010000", inc="30/6",
+                     sell="0.030000", sfee="0.010000", sinc="60/60")  # fmt: skip
     call = {"dir": "out", "tenant": 1, "pbx": 1, "callee": "33612345678", "caller": "33100000000"}
     for index in range(records):
         start = t0 + index * 0.001
@@ -304,7 +322,8 @@ def ingest_figure(records: int) -> dict[str, Any]:
 
     CallRecord.objects.filter(call_id__startswith="bench-").delete()
     return {"records": records, "stored": counts.stored, "seconds": seconds,
-            "records_per_s": counts.stored / seconds, "batches": counts.batches}  # fmt: skip
+            "records_per_s": counts.stored / seconds, "batches": counts.batches,
+            "priced": priced}  # fmt: skip
 
 
 def dashboard_figure(attempts: int) -> dict[str, Any]:
@@ -485,11 +504,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default=DB_PREFIX)
     parser.add_argument("--records", type=int, default=INGEST_RECORDS)
     parser.add_argument("--attempts", type=int, default=DAY_ATTEMPTS)
+    parser.add_argument("--priced", action="store_true", help="ingest: least-cost routes")
     args = parser.parse_args(argv)
     os.environ["DATABASE_URL"] = server_url(args.db)
     _django()
     if args.what == "ingest":
-        result = ingest_figure(args.records)
+        result = ingest_figure(args.records, args.priced)
     else:
         result = dashboard_figure(args.attempts)
     print("RESULT " + json.dumps(result), flush=True)

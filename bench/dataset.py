@@ -5,6 +5,7 @@ Run as a subprocess by bench/run, with DATABASE_URL naming the bench database:
     python -m bench.dataset ensure --db c4router_bench --prefixes 100000 [--rebuild]
     python -m bench.dataset set-gateways --db c4router_bench --fail-port P --ok-port Q
     python -m bench.dataset set-limits --db c4router_bench [--calls N] [--cps N]
+    python -m bench.dataset set-rule-mode --db c4router_bench --mode lcr|priority
     python -m bench.dataset probe-changes --db c4router_bench   (reads "change" lines)
 
 What `ensure` builds (seeded, so two builds with the same parameters are identical):
@@ -558,6 +559,41 @@ def set_limits(db: str, calls: int | None, cps: int | None) -> None:
             model.objects.update(max_calls=calls, max_cps=cps)
 
 
+def set_rule_mode(db: str, mode: str) -> None:
+    """The Kamailio rule (KAMAILIO_PREFIX) in `mode` ("priority" or "lcr"); for "lcr", the
+    two SIPp carriers and the SIPp callers' tenant get decks (once) that bill like real
+    ones: a connect fee and 30/6 s increments, so each route of the answer carries rate,
+    fee, increments, the customer's rate and its own (what the records price calls with).
+    Bumps the routing version."""
+    _setup_django(db)
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from django.db import transaction
+
+    from routing.models import Carrier, Rate, RateDeck, RouteRule, Tenant
+
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    with transaction.atomic():
+        owners = [
+            ({"carrier": Carrier.objects.get(name="SIPp 503")}, "0.0100"),
+            ({"carrier": Carrier.objects.get(name="SIPp 200")}, "0.0120"),
+            ({"tenant": Tenant.objects.get(name="SIPp callers")}, "0.0300"),
+        ]
+        for owner, rate in owners:
+            name = f"bench {next(iter(owner.values())).name}"
+            deck, made = RateDeck.objects.get_or_create(
+                name=name, defaults={**owner, "currency": "EUR"}
+            )
+            if made:
+                Rate.objects.create(deck=deck, prefix=KAMAILIO_PREFIX, rate=Decimal(rate),
+                                    connect_fee=Decimal("0.01"), initial_increment=30,
+                                    next_increment=6, effective_from=start)  # fmt: skip
+        rule = RouteRule.objects.get(prefix=KAMAILIO_PREFIX, tenant=None)
+        rule.mode = mode
+        rule.save()  # the post_save signal bumps the routing version
+
+
 def probe_changes(db: str) -> None:
     """Change the probe rule's target to another gateway for each "change" line on stdin.
 
@@ -607,6 +643,9 @@ def main(argv: list[str] | None = None) -> None:
     p_limits.add_argument("--db", required=True)
     p_limits.add_argument("--calls", type=int, help="max_calls of every row (none: no limit)")
     p_limits.add_argument("--cps", type=int, help="max_cps of every row (none: no limit)")
+    p_mode = sub.add_parser("set-rule-mode")
+    p_mode.add_argument("--db", required=True)
+    p_mode.add_argument("--mode", choices=("priority", "lcr"), required=True)
     p_probe = sub.add_parser("probe-changes")
     p_probe.add_argument("--db", required=True)
     args = parser.parse_args(argv)
@@ -618,6 +657,8 @@ def main(argv: list[str] | None = None) -> None:
         set_gateways(args.db, args.fail_port, args.ok_port)
     elif args.command == "set-limits":
         set_limits(args.db, args.calls, args.cps)
+    elif args.command == "set-rule-mode":
+        set_rule_mode(args.db, args.mode)
     else:
         probe_changes(args.db)
 

@@ -231,8 +231,11 @@ def run(bench: Bench, quick: bool = False) -> dict[str, Any]:
     return out
 
 
-def wait_routes(url: str, fail_port: int, ok_port: int, timeout: float = 15.0) -> None:
-    """Until c4router answers the two SIPp carriers for KAMAILIO_PREFIX (the change is live)."""
+def wait_routes(
+    url: str, fail_port: int, ok_port: int, timeout: float = 15.0, priced: bool | None = None
+) -> None:
+    """Until c4router answers the two SIPp carriers for KAMAILIO_PREFIX (the change is live);
+    with `priced`, until the routes carry rates (a least-cost rule) or not."""
     import httpx
 
     body = (
@@ -251,7 +254,9 @@ def wait_routes(url: str, fail_port: int, ok_port: int, timeout: float = 15.0) -
         )
         seen = response.json()
         routes = seen.get("rtjson", {}).get("routes") or []
-        if [route["dst_uri"] for route in routes] == want:
+        if [route["dst_uri"] for route in routes] == want and (
+            priced is None or ("rate" in routes[0].get("c4", {})) == priced
+        ):
             return
         time.sleep(0.1)
     raise RuntimeError(f"c4router does not route {KAMAILIO_PREFIX} to the SIPp carriers: {seen}")

@@ -12,6 +12,8 @@ machine, wall time mostly measures the neighbours), for the same three targets:
 - lcr: the carriers priced and ordered by rate, margin-checked against the sell deck;
 - lcr_band: the same, grouped in a 5% band.
 
+The first lines give each mode's answer and its size in bytes (3 routes).
+
 Prints figures; it is a benchmark, not a test (nothing is asserted).
 """
 
@@ -61,7 +63,10 @@ QUERY = parse_query(
 
 def deck(deck_id: int, prefixes: int, base: str, **owner: int) -> DeckRow:
     rng = random.Random(deck_id)
-    rates = {"33": RateRow("33", Decimal(base), START), "336": RateRow("336", Decimal(base), START)}
+    # The prefixes the bench's call matches bill like a real deck: a connect fee, 30/6 s
+    # increments (the answer carries them for the call records).
+    fee, terms = Decimal("0.01"), (30, 6)
+    rates = {p: RateRow(p, Decimal(base), START, None, fee, *terms) for p in ("33", "336")}
     while len(rates) < prefixes:
         prefix = str(rng.randrange(10, 10**7))[: rng.randint(2, 7)]
         rates.setdefault(prefix, RateRow(prefix, Decimal(rng.randint(1, 900)) / 10000, START))
@@ -105,7 +110,8 @@ def main() -> None:
     tables = {mode: table(mode, args.prefixes) for mode in ("priority", "lcr", "lcr_band")}
     for mode, tbl in tables.items():  # the answers are what the bench says they are
         decision = decide(QUERY, tbl, NOW, random.Random(1))
-        print(f"{mode}: {decision.code}, routes {[r.target for r in decision.routes]}")
+        size = len(answer_bytes(decision))
+        print(f"{mode}: {decision.code}, routes {[r.target for r in decision.routes]}, {size} B")
     best = {mode: float("inf") for mode in tables}
     for _ in range(3):
         for mode, tbl in tables.items():

@@ -1013,6 +1013,16 @@ class Summary:
                 f"Kamailio CPU/call {on['kamailio_cpu_ms_per_call']:.3f} ms on vs "
                 f"{off['kamailio_cpu_ms_per_call']:.3f} ms off ({off['failed']} failed off)"
             )
+            lcr, stored_lcr = km.get("lcr"), km.get("stored_lcr", {})
+            if lcr:
+                # The same with the rule in least-cost mode: rates and billing terms in each
+                # route, each answered call priced by the ingester.
+                self.add(
+                    f"  records, least-cost rule: {lcr['failed']} failed, "
+                    f"{stored_lcr.get('priced', 0)} of {stored_lcr.get('calls', 0)} call "
+                    f"records priced, Kamailio CPU/call {lcr['kamailio_cpu_ms_per_call']:.3f} ms "
+                    f"vs {on['kamailio_cpu_ms_per_call']:.3f} ms priority (records on, same run)"
+                )
             self.check(
                 "calls/s with records on, 503 failover on each",
                 f"{km['rate']} calls/s, {on['failed']} failed",

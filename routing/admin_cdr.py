@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import admin
@@ -30,6 +31,7 @@ EXPORT_COLUMNS = (
     "tenant_id", "pbx_id", "source_carrier_id", "rule_id", "carrier_id", "gateway_id",
     "source_ip", "caller_in", "callee_in", "caller", "callee", "caller_out", "callee_out",
     "sip_code", "sip_reason", "q850_cause", "pdd_ms", "answer_ms", "duration_ms", "hangup",
+    "lrn", "currency", "rate", "sell_rate", "billed_seconds", "cost", "revenue", "margin",
 )  # fmt: skip
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -38,6 +40,8 @@ def csv_cell(value: object) -> str:
     """One CSV cell: text a spreadsheet would run as a formula gets a leading quote."""
     if value is None:
         return ""
+    if isinstance(value, int | Decimal):
+        return str(value)  # a number, even a negative margin, is no formula
     text = value.isoformat() if hasattr(value, "isoformat") else str(value)
     return "'" + text if text.startswith(_FORMULA_START) else text
 
@@ -128,7 +132,8 @@ class CallRecordAdmin(admin.ModelAdmin):
 
     list_display = (
         "start_time", "kind", "attempt", "direction", "tenant", "carrier", "gateway", "callee",
-        "callee_out", "sip_code", "sip_reason", "pdd_ms", "duration_s", "hangup", "call_id",
+        "lrn", "callee_out", "sip_code", "sip_reason", "pdd_ms", "duration_s", "hangup",
+        "cost", "revenue", "margin", "currency", "call_id",
     )  # fmt: skip
     list_filter = (
         StartedFilter, "kind", "direction", TenantFilter, CarrierFilter, GatewayFilter,

@@ -656,7 +656,8 @@ class CallRecordSerializer(serializers.ModelSerializer):
             "direction", "tenant_id", "pbx_id", "source_carrier_id", "rule_id", "carrier_id",
             "gateway_id", "source_ip", "caller_in", "callee_in", "caller", "callee",
             "caller_out", "callee_out", "sip_code", "sip_reason", "q850_cause", "pdd_ms",
-            "answer_ms", "duration_ms", "hangup",
+            "answer_ms", "duration_ms", "hangup", "lrn", "currency", "rate", "sell_rate",
+            "billed_seconds", "cost", "revenue", "margin",
         ]  # fmt: skip
         read_only_fields = fields
 

@@ -3,7 +3,9 @@
 Clearly labelled: every Call-ID is `demo-...@traffic.demo.invalid`. The calls follow the
 demo's route rules and carriers (each carrier with its own answer rate, failover rate, PDD
 and call lengths), more by day than by night, from the demo's PBXs. They go through the
-same store as real records (store.py: the rollups too), and are deterministic in absolute
+same store as real records (store.py: the rollups too); an answered call through a carrier
+with a rate deck is priced (and earns the tenant's rate when it has a deck in the same
+currency), as if a least-cost rule had routed it. They are deterministic in absolute
 time: the calls of a 5-minute bucket are always the same, so running the command again
 (later, or twice) adds only the buckets that are new, never doubles one.
 """
@@ -16,9 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from routing.cdr.pricing import Terms, charge
+from routing.cdr.records import UNPRICED
 from routing.cdr.rollups import bucket_of
 from routing.cdr.store import store_rows
-from routing.models import Pbx, RouteRule
+from routing.models import Pbx, RateDeck, RouteRule
 from routing.models.cdr import BUCKET_SECONDS
 
 LABEL = "demo-"
@@ -71,6 +75,66 @@ def _routes() -> list[_Route]:
     return routes
 
 
+# A deck as the demo prices with it: its currency and its rates in effect by prefix.
+_Deck = tuple[str, dict[str, Terms]]
+
+
+@dataclass(frozen=True)
+class _Prices:
+    buy: dict[int, _Deck]  # per carrier
+    sell: dict[int, _Deck]  # per tenant
+
+
+def _prices(now: datetime) -> _Prices:
+    """The rate decks' rates in effect now (the demo's calls are priced as if a least-cost
+    rule had routed them: a call through a carrier with a deck gets its cost, and its
+    revenue when the tenant has a deck in the same currency)."""
+    prices = _Prices({}, {})
+    for deck in RateDeck.objects.prefetch_related("rates").order_by("id"):
+        rates = {}
+        for rate in sorted(deck.rates.all(), key=lambda r: r.effective_from):
+            if rate.effective_from <= now and (
+                rate.effective_until is None or now < rate.effective_until
+            ):
+                rates[rate.prefix] = Terms(
+                    rate.rate, rate.connect_fee, rate.initial_increment, rate.next_increment
+                )
+        if deck.carrier_id is not None:
+            prices.buy[deck.carrier_id] = (deck.currency, rates)
+        elif deck.tenant_id is not None:
+            prices.sell[deck.tenant_id] = (deck.currency, rates)
+    return prices
+
+
+def _terms(deck: _Deck | None, number: str) -> tuple[str, Terms] | None:
+    if deck is None:
+        return None
+    currency, rates = deck
+    for length in range(len(number), -1, -1):
+        found = rates.get(number[:length])
+        if found is not None:
+            return currency, found
+    return None
+
+
+def _price(row: dict[str, Any], prices: _Prices, tenant_id: int | None) -> None:
+    carrier_id, duration = row["carrier_id"], row["duration_ms"]
+    buy = _terms(prices.buy.get(carrier_id), row["callee"])
+    if buy is None or duration is None:
+        return
+    currency, terms = buy
+    row["billed_seconds"], row["cost"] = charge(terms, duration)
+    row["currency"], row["rate"] = currency, terms.rate
+    sell = _terms(prices.sell.get(tenant_id or 0), row["callee"])
+    if sell is not None and sell[0] == currency:
+        _billed, revenue = charge(sell[1], duration)
+        row["sell_rate"], row["revenue"], row["margin"] = (
+            sell[1].rate,
+            revenue,
+            revenue - row["cost"],
+        )
+
+
 def calls_per_bucket(moment: datetime, per_hour: int) -> float:
     """More calls by day than by night (UTC): a smooth daily curve, peak at 14:00."""
     hour = moment.hour + moment.minute / 60
@@ -85,6 +149,7 @@ def generate(now: datetime | None = None, *, hours: int = 24, per_hour: int = 60
     pbxs = list(Pbx.objects.filter(enabled=True).order_by("id").values_list("id", "tenant_id"))
     if not routes or not pbxs:
         return []
+    prices = _prices(now)
     carriers = sorted({carrier for route in routes for carrier, _ in route.gateways})
     profiles = {carrier: PROFILES[index % len(PROFILES)] for index, carrier in enumerate(carriers)}
     rows: list[dict[str, Any]] = []
@@ -100,13 +165,14 @@ def generate(now: datetime | None = None, *, hours: int = 24, per_hour: int = 60
             pbx_id, tenant_id = rng.choice(pbxs)
             route = rng.choice(routes)
             rows.extend(_call(rng, f"{LABEL}{seed}-{index}{DOMAIN}", start, pbx_id,
-                              tenant_id, route, profiles))  # fmt: skip
+                              tenant_id, route, profiles, prices))  # fmt: skip
         bucket += timedelta(seconds=BUCKET_SECONDS)
     return rows
 
 
 def _call(rng: random.Random, call_id: str, start: datetime, pbx_id: int, tenant_id: int,
-          route: _Route, profiles: dict[int, Profile]) -> list[dict[str, Any]]:  # fmt: skip
+          route: _Route, profiles: dict[int, Profile],
+          prices: _Prices) -> list[dict[str, Any]]:  # fmt: skip
     callee = route.prefix + "".join(rng.choice("0123456789") for _ in range(11 - len(route.prefix)))
     caller = "33" + "".join(rng.choice("0123456789") for _ in range(9))
     common = {
@@ -114,6 +180,7 @@ def _call(rng: random.Random, call_id: str, start: datetime, pbx_id: int, tenant
         "pbx_id": pbx_id, "source_carrier_id": None, "rule_id": route.rule_id,
         "source_ip": "192.0.2.10", "caller_in": caller, "callee_in": callee, "caller": caller,
         "callee": callee, "caller_out": caller, "callee_out": callee, "q850_cause": None,
+        **UNPRICED,
     }  # fmt: skip
     rows: list[dict[str, Any]] = []
     elapsed = 0.0
@@ -161,6 +228,7 @@ def _call(rng: random.Random, call_id: str, start: datetime, pbx_id: int, tenant
         "duration_ms": duration,
         "hangup": rng.choice(("caller", "callee")) if duration is not None else "",
     })  # fmt: skip
+    _price(rows[-1], prices, tenant_id)
     return rows
 
 

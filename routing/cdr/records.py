@@ -14,6 +14,10 @@ ingester sets it aside in the rejected queue, nothing is lost). Two shapes arriv
   (`callid`, `t0`, `attempts`, `code`, `reason`, `reason_hdr`, `t18x`, `tans` the answer,
   `bye` who hung up, `j_call`, `j_route` the last attempt's ids).
 
+From the answer's ids also: `lrn` (j_call: the routing number of a ported called number)
+and a least-cost route's rates (j_route: `rate`, `currency`, `fee`, `inc`, `sell`, `sfee`,
+`sinc`), kept on both kinds; an answered call is priced from them (pricing.py).
+
 Times come as Unix seconds ("1795697058.569076" or a number); an unset value as "".
 """
 
@@ -22,10 +26,12 @@ from __future__ import annotations
 import ipaddress
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import orjson
 
+from routing.cdr.pricing import Terms, charge
 from routing.models.cdr import CdrKind, Hangup
 
 # Codes a user, not the network, answered with: they count as "effective" in the NER
@@ -43,8 +49,25 @@ COLUMNS = (
     "kind", "call_id", "attempt", "start_time", "end_time", "direction", "tenant_id", "pbx_id",
     "source_carrier_id", "rule_id", "carrier_id", "gateway_id", "attempts", "source_ip",
     "caller_in", "callee_in", "caller", "callee", "caller_out", "callee_out", "sip_code",
-    "sip_reason", "q850_cause", "pdd_ms", "answer_ms", "duration_ms", "hangup",
+    "sip_reason", "q850_cause", "pdd_ms", "answer_ms", "duration_ms", "hangup", "lrn",
+    "currency", "rate", "sell_rate", "billed_seconds", "cost", "revenue", "margin",
 )  # fmt: skip
+# A rate in the answer: a non-negative decimal string (str() of a Decimal: a computed one,
+# e.g. a pricing policy's cost + 20%, may have more places or an exponent: "0E-7"), stored
+# rounded half up to the records' 6 places.
+_DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,24})?(?:[eE][-+]?[0-9]{1,2})?")
+_PLACES = Decimal("0.000001")
+_RATE_MAX = Decimal(10) ** 12
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_INCREMENTS = re.compile(r"([0-9]{1,5})/([0-9]{1,5})")
+
+
+# The columns of a record with no portability and no price (what a row built by other code
+# than parse_message, e.g. the demo's, starts from).
+UNPRICED: dict[str, Any] = {
+    "lrn": "", "currency": "", "rate": None, "sell_rate": None, "billed_seconds": None,
+    "cost": None, "revenue": None, "margin": None,
+}  # fmt: skip
 
 
 class RecordError(ValueError):
@@ -117,7 +140,24 @@ def _call(data: dict[str, Any]) -> dict[str, Any]:
         duration_ms=_ms(answered, end) if answered else None,
         hangup=hangup,
     )
+    if answered and row["duration_ms"] is not None:
+        _price(row, route)
     return row
+
+
+def _price(row: dict[str, Any], route: dict[str, Any]) -> None:
+    """An answered call's billed seconds, cost, revenue and margin (routing/cdr/pricing.py),
+    from the terms of its last route (none: a rule in priority mode, nothing priced)."""
+    cost_terms = _terms(route, "")
+    if cost_terms is None:
+        return
+    duration = row["duration_ms"]
+    row["billed_seconds"], cost = charge(cost_terms, duration)
+    row["cost"] = cost
+    sell_terms = _terms(route, "s")
+    if sell_terms is not None:
+        _billed, revenue = charge(sell_terms, duration)
+        row["revenue"], row["margin"] = revenue, revenue - cost
 
 
 def _common(
@@ -145,7 +185,48 @@ def _common(
         "caller_out": _text(route.get("from"), 64),
         "callee_out": _text(route.get("to"), 64),
         "q850_cause": _q850(data.get("reason_hdr")),
+        **UNPRICED,
+        "lrn": _digits(call.get("lrn")),
+        "currency": _currency(route.get("currency")),
+        "rate": _decimal(route, "rate"),
+        "sell_rate": _decimal(route, "sell"),
     }
+
+
+def _decimal(obj: dict[str, Any], key: str) -> Decimal | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+        number = Decimal(value)
+        if number < _RATE_MAX:  # (and quantize() stays within the context's precision)
+            return number.quantize(_PLACES, rounding=ROUND_HALF_UP)
+    raise RecordError(f"{key}: not a rate ({str(value)[:40]!r})")
+
+
+def _currency(value: object) -> str:
+    if value in (None, ""):
+        return ""
+    if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
+        raise RecordError(f"currency: not an ISO 4217 code ({str(value)[:40]!r})")
+    return value
+
+
+def _terms(route: dict[str, Any], side: str) -> Terms | None:
+    """A side's rate, fee and increments ("" the carrier's, "s" the customer's); the
+    answer leaves out a fee of 0 and increments of 1/1."""
+    rate = _decimal(route, "rate" if not side else "sell")
+    if rate is None:
+        return None
+    fee = _decimal(route, side + "fee") or Decimal(0)
+    increments = route.get(side + "inc")
+    if increments is None:
+        return Terms(rate, fee)
+    found = _INCREMENTS.fullmatch(increments) if isinstance(increments, str) else None
+    initial, next_ = (int(found.group(1)), int(found.group(2))) if found else (0, 0)
+    if not (initial >= 1 and next_ >= 1):
+        raise RecordError(f"{side}inc: not initial/next seconds ({str(increments)[:40]!r})")
+    return Terms(rate, fee, initial, next_)
 
 
 def _object(data: dict[str, Any], key: str) -> dict[str, Any]:

@@ -14,7 +14,10 @@ Figures (per group of buckets):
 - ACD = talk time of the answered calls / answered calls (call records, by the carrier of
   their last attempt, the one that answered);
 - PDD p50/p95: from a histogram of the attempts' post-dial delays (PDD_BOUNDS_MS),
-  interpolated inside the bucket holding the percentile.
+  interpolated inside the bucket holding the percentile;
+- money (TrafficMoneyRollup, per currency): the answered least-cost calls' billed seconds,
+  cost, revenue, and the cost of those with a revenue (margin = revenue - that cost), by
+  the carrier of their last attempt (money_by, money_totals).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection
@@ -35,11 +39,14 @@ from routing.models.cdr import (
     CdrKind,
     TrafficCodeRollup,
     TrafficCodeRollupHour,
+    TrafficMoneyRollup,
+    TrafficMoneyRollupHour,
     TrafficRollup,
     TrafficRollupHour,
 )
 
 HOUR = 3600
+ZERO = Decimal(0)
 
 Key = tuple[datetime, str, int, int, int, int]  # bucket, direction, tenant, carrier, gw, rule
 COUNTERS = (
@@ -71,6 +78,14 @@ def _by_hour(delta: Deltas) -> Deltas:
     for (key, code), count in delta.codes.items():
         hour_code = ((bucket_of(key[0], HOUR), *key[1:]), code)
         out.codes[hour_code] = out.codes.get(hour_code, 0) + count  # type: ignore[index]
+    for (key, currency), sums in delta.money.items():
+        hour_money = ((bucket_of(key[0], HOUR), *key[1:]), currency)
+        total = out.money.get(hour_money)  # type: ignore[arg-type]
+        if total is None:
+            out.money[hour_money] = list(sums)  # type: ignore[index]
+        else:
+            for index, value in enumerate(sums):
+                total[index] += value
     return out
 
 
@@ -94,10 +109,15 @@ def pdd_bucket(pdd_ms: int) -> int:
     return len(PDD_BOUNDS_MS)
 
 
+# The money sums of answered least-cost calls, per key and currency (TrafficMoneyRollup).
+MONEY = ("priced", "billed_seconds", "cost", "sold", "revenue", "sold_cost")
+
+
 @dataclass
 class Deltas:
     counters: dict[Key, list[int]] = field(default_factory=dict)
     codes: dict[tuple[Key, int], int] = field(default_factory=dict)
+    money: dict[tuple[Key, str], list[Any]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.counters)
@@ -132,7 +152,26 @@ def deltas(rows: Iterable[dict[str, Any]]) -> Deltas:
             if answered:
                 counts[_INDEX["calls_answered"]] += 1
                 counts[_INDEX["duration_sum_ms"]] += row["duration_ms"] or 0
+            cost = row.get("cost")
+            if cost is not None:
+                _add_money(out.money, (key, row["currency"]), row, cost)
     return out
+
+
+def _add_money(
+    money: dict[tuple[Key, str], list[Any]], at: Any, row: dict[str, Any], cost: Any
+) -> None:
+    sums = money.get(at)
+    if sums is None:
+        sums = money[at] = [0, 0, ZERO, 0, ZERO, ZERO]
+    sums[0] += 1
+    sums[1] += row["billed_seconds"] or 0
+    sums[2] += cost
+    revenue = row.get("revenue")
+    if revenue is not None:
+        sums[3] += 1
+        sums[4] += revenue
+        sums[5] += cost
 
 
 def apply(delta: Deltas) -> None:
@@ -140,18 +179,20 @@ def apply(delta: Deltas) -> None:
     ingesters lock rows in the same order and cannot deadlock)."""
     if not delta:
         return
-    _apply(delta, TrafficRollup, TrafficCodeRollup)
-    _apply(_by_hour(delta), TrafficRollupHour, TrafficCodeRollupHour)
+    _apply(delta, TrafficRollup, TrafficCodeRollup, TrafficMoneyRollup)
+    _apply(_by_hour(delta), TrafficRollupHour, TrafficCodeRollupHour, TrafficMoneyRollupHour)
 
 
-def _apply(delta: Deltas, rollup: type, codes_rollup: type) -> None:
+def _apply(delta: Deltas, rollup: type, codes_rollup: type, money_rollup: type) -> None:
     from routing.cdr.store import rows_source
 
     quote = connection.ops.quote_name
     adapt = connection.ops.adapt_datetimefield_value
     pg = connection.vendor == "postgresql"
     types = {"bucket": "timestamptz", "direction": "varchar", "sip_code": "smallint",
-             "pdd_sum_ms": "bigint", "duration_sum_ms": "bigint"}  # fmt: skip
+             "pdd_sum_ms": "bigint", "duration_sum_ms": "bigint", "currency": "varchar",
+             "billed_seconds": "bigint", "cost": "numeric", "revenue": "numeric",
+             "sold_cost": "numeric"}  # fmt: skip
     with connection.cursor() as cursor:
         columns = (*KEY_COLUMNS, *COUNTERS)
         rows = [
@@ -169,6 +210,16 @@ def _apply(delta: Deltas, rollup: type, codes_rollup: type) -> None:
         table = quote(codes_rollup._meta.db_table)
         for source, params in rows_source(columns, _typed(columns, types), rows):
             cursor.execute(_upsert_sql(table, columns, source, ("count",)), params)
+        if not delta.money:
+            return
+        columns = (*KEY_COLUMNS, "currency", *MONEY)
+        rows = [
+            (key[0] if pg else adapt(key[0]), *key[1:], currency, *delta.money[key, currency])
+            for key, currency in sorted(delta.money)
+        ]
+        table = quote(money_rollup._meta.db_table)
+        for source, params in rows_source(columns, _typed(columns, types), rows):
+            cursor.execute(_upsert_sql(table, columns, source, MONEY), params)
 
 
 def _typed(columns: Sequence[str], types: dict[str, str]) -> dict[str, str]:
@@ -396,16 +447,88 @@ def top_tenants(start: datetime, end: datetime, limit: int = 10) -> list[tuple[i
     return ranked[:limit]  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class Money:
+    """Cost and revenue of a group of answered least-cost calls, in one currency."""
+
+    currency: str
+    priced: int = 0  # answered calls with a cost
+    billed_seconds: int = 0
+    cost: Decimal = ZERO
+    sold: int = 0  # of those, calls with a revenue (a customer rate)
+    revenue: Decimal = ZERO
+    sold_cost: Decimal = ZERO  # the cost of the calls with a revenue
+
+    @property
+    def margin(self) -> Decimal | None:
+        """Revenue - cost, over the calls that have both (None: no revenue)."""
+        return self.revenue - self.sold_cost if self.sold else None
+
+    @property
+    def margin_percent(self) -> Decimal | None:
+        margin = self.margin
+        if margin is None or not self.revenue:
+            return None
+        return (margin * 100 / self.revenue).quantize(Decimal("0.1"))
+
+
+def money_by(
+    dimension: str | None, start: datetime, end: datetime, **filters: object
+) -> dict[int | str, list[Money]]:
+    """The money per carrier_id, tenant_id, gateway_id or rule_id (None: one group, key 0)
+    over a range: a Money per currency, the largest cost first."""
+    if dimension not in (None, "carrier_id", "gateway_id", "tenant_id", "rule_id"):
+        raise ValueError(f"cannot group by {dimension!r}")
+    group = (dimension, "currency") if dimension else ("currency",)
+    merged: dict[tuple[int | str, str], dict[str, Any]] = {}
+    for hourly, first, last in parts(start, end):
+        model = TrafficMoneyRollupHour if hourly else TrafficMoneyRollup
+        rows = (
+            model.objects.filter(bucket__gte=first, bucket__lt=last, **filters)
+            .values(*group)
+            .annotate(**{name: Sum(name) for name in MONEY})
+            .order_by(*group)
+        )
+        for row in rows:
+            sums = merged.setdefault((row[dimension] if dimension else 0, row["currency"]), {})
+            for name in MONEY:
+                sums[name] = sums.get(name, 0) + (row[name] or 0)
+    out: dict[int | str, list[Money]] = {}
+    for (key, currency), sums in sorted(merged.items()):
+        out.setdefault(key, []).append(
+            Money(
+                currency,
+                int(sums["priced"]),
+                int(sums["billed_seconds"]),
+                Decimal(sums["cost"]),
+                int(sums["sold"]),
+                Decimal(sums["revenue"]),
+                Decimal(sums["sold_cost"]),
+            )
+        )
+    for moneys in out.values():
+        moneys.sort(key=lambda money: (-money.cost, money.currency))
+    return out
+
+
+def money_totals(start: datetime, end: datetime, **filters: object) -> list[Money]:
+    """The money of a range (optionally of one carrier, tenant, ...), per currency."""
+    return money_by(None, start, end, **filters).get(0, [])
+
+
 def delete_before(cutoff: datetime) -> int:
     """Retention: forget the buckets older than cutoff (the records go by partition)."""
     deleted = 0
-    for model in (TrafficRollup, TrafficCodeRollup, TrafficRollupHour, TrafficCodeRollupHour):
+    for model in (
+        TrafficRollup, TrafficCodeRollup, TrafficRollupHour, TrafficCodeRollupHour,
+        TrafficMoneyRollup, TrafficMoneyRollupHour,
+    ):  # fmt: skip
         count, _ = model.objects.filter(bucket__lt=cutoff).delete()
         deleted += count
     return deleted
 
 
 __all__ = [
-    "Deltas", "Stats", "apply", "bucket_of", "carrier_stats", "deltas", "series", "stats_by",
-    "top_codes", "top_tenants", "totals",
+    "Deltas", "Money", "Stats", "apply", "bucket_of", "carrier_stats", "deltas", "money_by",
+    "money_totals", "series", "stats_by", "top_codes", "top_tenants", "totals",
 ]  # fmt: skip

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from routing.cdr import partitions, rollups
 from routing.cdr.records import COLUMNS
 
-CHUNK = 500  # rows per INSERT on SQLite: 27 columns x 500 stays under its parameter limit
+CHUNK = 500  # rows per INSERT on SQLite: 35 columns x 500 stays under its parameter limit
 _DATETIMES = frozenset({"start_time", "end_time"})
 # PostgreSQL types of the columns, for unnest() (records.COLUMNS' order).
 PG_TYPES = {
@@ -29,6 +29,8 @@ PG_TYPES = {
     "callee": "varchar", "caller_out": "varchar", "callee_out": "varchar",
     "sip_code": "smallint", "sip_reason": "varchar", "q850_cause": "smallint",
     "pdd_ms": "integer", "answer_ms": "integer", "duration_ms": "bigint", "hangup": "varchar",
+    "lrn": "varchar", "currency": "varchar", "rate": "numeric", "sell_rate": "numeric",
+    "billed_seconds": "integer", "cost": "numeric", "revenue": "numeric", "margin": "numeric",
 }  # fmt: skip
 
 

@@ -6,8 +6,10 @@ ignores, for the call records Kamailio writes (kamailio_cfg/kamailio.cfg, "call 
 rule, its numbers in E.164), each route's `c4` what the attempt is (its number, rule,
 carrier, gateway or PBX, and the numbers it sends). Cost: 2-5 us of CPU per answer of 3
 routes (two small dicts per route, ~140 more bytes each), measured on a loaded machine.
-A least-cost rule's routes also carry, in `c4`, the carrier's rate (`rate`, `currency`)
-and the customer's (`sell`), as decimal strings.
+A least-cost rule's routes also carry, in `c4`, what pricing the call needs: the carrier's
+rate per minute (`rate`, `currency`) with its connect fee and billing increments (`fee`,
+`inc` "initial/next" seconds), the customer's (`sell`, `sfee`, `sinc`; `sell` null: no
+customer rate), decimal strings; a fee of 0 and increments of 1/1 are left out.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import re
 import orjson
 
 from routing.engine.decide import INBOUND, OUTBOUND, Decision, Route
+from routing.engine.rates import RateRow
 
 _DIRECTION = {INBOUND: "in", OUTBOUND: "out"}
 
@@ -88,16 +91,32 @@ def route_document(
         },
     }
     if route.rate is not None:
-        # Least-cost routing: what the attempt costs and what the customer pays (per minute,
-        # decimal strings in their decks' currencies; null: no sell deck), for the records.
-        c4 = document["c4"]
-        c4["rate"] = str(route.rate.rate.rate) if route.rate.rate is not None else None  # type: ignore[index]
-        c4["currency"] = route.rate.currency  # type: ignore[index]
-        c4["sell"] = str(route.sell.rate) if route.sell is not None else None  # type: ignore[index]
+        # Least-cost routing: what the attempt costs and what the customer pays, for the
+        # records (routing/cdr/pricing.py prices the answered call from them).
+        c4: dict[str, object] = document["c4"]  # type: ignore[assignment]
+        buy = route.rate.rate
+        c4["rate"] = str(buy.rate) if buy is not None else None
+        c4["currency"] = route.rate.currency
+        if buy is not None:
+            _billing_terms(c4, "", buy)
+        sell = route.sell
+        c4["sell"] = str(sell.rate) if sell is not None else None
+        if sell is not None:
+            _billing_terms(c4, "s", sell)
     if route.limits:
         # Capacity: the limits this attempt counts against (kamailio.cfg, "capacity").
         document["limits"] = route.limits
     return document
+
+
+def _billing_terms(c4: dict[str, object], side: str, rate: RateRow) -> None:
+    """A rate's connect fee (`fee`/`sfee`, a decimal string) and billing increments
+    (`inc`/`sinc`, "initial/next" seconds), each left out at its default (no fee, 1/1):
+    a deck billed per second adds no byte to the answer."""
+    if rate.connect_fee:
+        c4[side + "fee"] = str(rate.connect_fee)
+    if rate.initial_increment != 1 or rate.next_increment != 1:
+        c4[side + "inc"] = f"{rate.initial_increment}/{rate.next_increment}"
 
 
 def call_ids(decision: Decision) -> dict[str, object]:

@@ -9,6 +9,8 @@ from routing.models.cdr import (
     Hangup,
     TrafficCodeRollup,
     TrafficCodeRollupHour,
+    TrafficMoneyRollup,
+    TrafficMoneyRollupHour,
     TrafficRollup,
     TrafficRollupHour,
 )
@@ -82,6 +84,8 @@ __all__ = [
     "Tenant",
     "TrafficCodeRollup",
     "TrafficCodeRollupHour",
+    "TrafficMoneyRollup",
+    "TrafficMoneyRollupHour",
     "TrafficRollup",
     "TrafficRollupHour",
     "Transport",

@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from django.db import models
 
+# Money in the records: 6 decimal places like the rate decks, room for a long call at the
+# highest rate a deck takes (999,999.999999 per minute).
+MONEY_DIGITS = 18
+MONEY_PLACES = 6
+# Sums of money in the rollups.
+SUM_DIGITS = 24
+
 
 class CdrKind(models.TextChoices):
     CALL = "call", "call"
@@ -85,6 +92,58 @@ class CallRecord(models.Model):
         "duration (ms)", null=True, blank=True, help_text="Answer to end (ms)."
     )
     hangup = models.CharField(max_length=7, choices=Hangup.choices, blank=True)
+    # Portability: callee stays the dialled number; a ported one was routed on its LRN.
+    lrn = models.CharField(
+        "LRN",
+        max_length=32,
+        blank=True,
+        help_text="The routing number a ported called number was routed on (LNP), E.164.",
+    )
+    # Least-cost routing: the rates of the route (call: its last attempt), from the answer,
+    # and what an answered call costs and brings (routing/cdr/pricing.py).
+    currency = models.CharField(max_length=3, blank=True, help_text="Of the rates and amounts.")
+    rate = models.DecimalField(
+        "rate (per minute)",
+        max_digits=MONEY_DIGITS,
+        decimal_places=MONEY_PLACES,
+        null=True,
+        blank=True,
+        help_text="The carrier's rate for the number (least-cost rules only).",
+    )
+    sell_rate = models.DecimalField(
+        "customer rate (per minute)",
+        max_digits=MONEY_DIGITS,
+        decimal_places=MONEY_PLACES,
+        null=True,
+        blank=True,
+        help_text="The customer's rate for the number (a sell deck or a pricing policy).",
+    )
+    billed_seconds = models.IntegerField(
+        null=True,
+        blank=True,
+        help_text="Answered call: the seconds the carrier bills (its increments applied).",
+    )
+    cost = models.DecimalField(
+        max_digits=MONEY_DIGITS,
+        decimal_places=MONEY_PLACES,
+        null=True,
+        blank=True,
+        help_text="Answered call: connect fee + rate x billed minutes.",
+    )
+    revenue = models.DecimalField(
+        max_digits=MONEY_DIGITS,
+        decimal_places=MONEY_PLACES,
+        null=True,
+        blank=True,
+        help_text="Answered call: the same with the customer's rate, fee and increments.",
+    )
+    margin = models.DecimalField(
+        max_digits=MONEY_DIGITS,
+        decimal_places=MONEY_PLACES,
+        null=True,
+        blank=True,
+        help_text="Answered call: revenue - cost.",
+    )
 
     class Meta:
         db_table = "routing_callrecord"
@@ -205,6 +264,78 @@ class TrafficRollupHour(RollupCounters):
         indexes = [
             models.Index(fields=["carrier_id", "bucket"], name="routing_rolluphour_carrier"),
             models.Index(fields=["tenant_id", "bucket"], name="routing_rolluphour_tenant"),
+        ]
+
+
+class MoneyCounters(models.Model):
+    """The key and sums of a money rollup row (see TrafficMoneyRollup)."""
+
+    bucket = models.DateTimeField()
+    direction = models.CharField(max_length=3, choices=CallDirection.choices, blank=True)
+    tenant_id = models.IntegerField(default=0)
+    carrier_id = models.IntegerField(default=0)
+    gateway_id = models.IntegerField(default=0)
+    rule_id = models.IntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    priced = models.IntegerField(default=0, help_text="Answered calls with a cost.")
+    billed_seconds = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=SUM_DIGITS, decimal_places=MONEY_PLACES, default=0)
+    sold = models.IntegerField(default=0, help_text="Priced calls with a revenue too.")
+    revenue = models.DecimalField(max_digits=SUM_DIGITS, decimal_places=MONEY_PLACES, default=0)
+    sold_cost = models.DecimalField(
+        max_digits=SUM_DIGITS,
+        decimal_places=MONEY_PLACES,
+        default=0,
+        help_text="The cost of the calls with a revenue (the margin's base).",
+    )
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return (
+            f"{self.bucket:%Y-%m-%d %H:%M} carrier {self.carrier_id}: {self.cost} {self.currency}"
+        )
+
+
+class TrafficMoneyRollup(MoneyCounters):
+    """Cost and revenue of the answered least-cost calls over 5 minutes, per currency, with
+    the keys of TrafficRollup (calls by the carrier of their last attempt, the one that
+    answered). Kept by the ingester like the other rollups."""
+
+    class Meta:
+        db_table = "routing_trafficmoneyrollup"
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "bucket", "direction", "tenant_id", "carrier_id", "gateway_id", "rule_id",
+                    "currency",
+                ],
+                name="routing_trafficmoneyrollup_key",
+            ),
+        ]  # fmt: skip
+        indexes = [
+            # Money over a range (the Traffic pages: all, per carrier, per tenant).
+            models.Index(fields=["bucket", "carrier_id"], name="routing_moneyrollup_bucket"),
+        ]
+
+
+class TrafficMoneyRollupHour(MoneyCounters):
+    """The same per hour."""
+
+    class Meta:
+        db_table = "routing_trafficmoneyrolluphour"
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "bucket", "direction", "tenant_id", "carrier_id", "gateway_id", "rule_id",
+                    "currency",
+                ],
+                name="routing_trafficmoneyrolluphour_key",
+            ),
+        ]  # fmt: skip
+        indexes = [
+            models.Index(fields=["bucket", "carrier_id"], name="routing_moneyrolluphour_bucket"),
         ]
 
 

@@ -42,6 +42,8 @@ from routing.models import (
     Tenant,
     TrafficCodeRollup,
     TrafficCodeRollupHour,
+    TrafficMoneyRollup,
+    TrafficMoneyRollupHour,
     TrafficRollup,
     TrafficRollupHour,
     current_routing_version,
@@ -134,7 +136,10 @@ def test_every_routing_model_is_in_the_admin() -> None:
     # bookkeeping (each object's History page is what admins read); the traffic rollups are
     # sums of the call records, read by the Traffic pages, never edited. A gateway's health
     # and its history are Kamailio's reports, shown on the gateway's page and lists.
-    rollups = {TrafficRollup, TrafficRollupHour, TrafficCodeRollup, TrafficCodeRollupHour}
+    rollups = {
+        TrafficRollup, TrafficRollupHour, TrafficCodeRollup, TrafficCodeRollupHour,
+        TrafficMoneyRollup, TrafficMoneyRollupHour,
+    }  # fmt: skip
     health = {GatewayHealth, GatewayHealthEvent}
     assert registered == concrete - {RouteTarget, RoutingChange} - rollups - health
     # Call records are read-only, made by Kamailio: tests/admin/test_cdr_admin.py.

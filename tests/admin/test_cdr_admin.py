@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal as D
 
 import pytest
 
@@ -33,6 +34,14 @@ def records():
         CallRecord.objects.create(
             kind="call", call_id="b", start_time=NOW - timedelta(days=1, hours=1),
             tenant_id=tenant.pk, sip_code=404, callee="4930123456", caller_in="=HYPERLINK(1)",
+        ),
+        # A least-cost call to a ported number, answered: priced, with its LRN.
+        CallRecord.objects.create(
+            kind="call", call_id="c", start_time=NOW - timedelta(minutes=20),
+            tenant_id=tenant.pk, carrier_id=alpha.pk, sip_code=200, callee="12025550123",
+            lrn="13125550000", duration_ms=61000, currency="EUR", rate=D("0.0125"),
+            sell_rate=D("0.02"), billed_seconds=66, cost=D("0.06375"), revenue=D("0.04"),
+            margin=D("-0.02375"),
         ),
     ]  # fmt: skip
     yield made
@@ -93,3 +102,20 @@ def test_csv_export_of_the_filtered_list(admin_client, records):
 def test_the_list_links_to_its_export(admin_client, records):
     page = admin_client.get(f"{LIST}?code=404").content.decode()
     assert f'href="{LIST}export/?code=404"' in page
+
+
+def test_a_priced_ported_call_shows_its_money_and_its_lrn(admin_client, records):
+    page = admin_client.get(f"{LIST}?q=1202").content.decode()
+    for shown in ("12025550123", "13125550000", "0.063750", "0.040000", "-0.023750", "EUR"):
+        assert shown in page
+    detail = admin_client.get(f"{LIST}{records[2].pk}/change/").content.decode().lower()
+    for shown in ("lrn", "13125550000", "customer rate (per minute)", "0.020000", "66"):
+        assert shown in detail
+
+
+def test_the_csv_export_has_the_money_as_numbers(admin_client, records):
+    response = admin_client.get(f"{LIST}export/?q=1202")
+    (row,) = csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))
+    assert (row["callee"], row["lrn"], row["currency"]) == ("12025550123", "13125550000", "EUR")
+    assert (row["cost"], row["revenue"], row["margin"]) == ("0.063750", "0.040000", "-0.023750")
+    assert (row["rate"], row["sell_rate"], row["billed_seconds"]) == ("0.012500", "0.020000", "66")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal as D
 
 import pytest
 from rest_framework.test import APIClient
@@ -106,3 +107,19 @@ def test_in_the_openapi_schema(api_client: APIClient):
     assert {"start_after", "start_before", "carrier", "gateway", "tenant", "sip_code",
             "prefix", "cursor"} <= names  # fmt: skip
     assert "post" not in schema["paths"]["/api/v1/cdrs/"]
+
+
+def test_a_priced_ported_call_has_its_money_and_its_lrn(api_client: APIClient, records):
+    CallRecord.objects.filter(call_id="a", kind="call").update(
+        lrn="13125550000", currency="EUR", rate=D("0.0125"), sell_rate=D("0.02"),
+        billed_seconds=66, cost=D("0.06375"), revenue=D("0.04"), margin=D("-0.02375"),
+    )  # fmt: skip
+    response = api_client.get("/api/v1/cdrs/?call_id=a&kind=call")
+    (record,) = response.json()["results"]
+    assert {k: record[k] for k in ("lrn", "currency", "rate", "sell_rate", "billed_seconds")} == {
+        "lrn": "13125550000", "currency": "EUR", "rate": "0.012500", "sell_rate": "0.020000",
+        "billed_seconds": 66,
+    }  # fmt: skip
+    assert (record["cost"], record["revenue"], record["margin"]) == (
+        "0.063750", "0.040000", "-0.023750",
+    )  # fmt: skip

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from routing.models import Carrier
+from routing.models import Carrier, Rate, RateDeck, Tenant
 from tests.browser.driver import Browser
 
 pytestmark = pytest.mark.browser
@@ -106,6 +108,41 @@ def test_the_demo_day_draws_every_chart(admin_browser: Browser) -> None:
     # The range selector: the last hour, in 5-minute steps (12 of them).
     admin_browser.click_link("last hour")
     assert charts(admin_browser)["chart-rate"]["points"]["attempts/s"] <= 12
+
+
+def test_the_traffic_page_shows_cost_revenue_and_margin(admin_browser: Browser) -> None:
+    from routing.cdr.demo import seed_traffic
+    from routing.demo import seed_demo
+
+    seed_demo()
+    # Acme pays 0.03 EUR/min for every number, billed per minute: the demo's answered calls
+    # through Alpha Telecom (its deck: EUR) are priced, and earn Acme's rate.
+    acme = Tenant.objects.get(name="Acme Corp")
+    deck = RateDeck.objects.create(name="Acme sell", tenant=acme, currency="EUR")
+    Rate.objects.create(
+        deck=deck, prefix="", rate=Decimal("0.03"), initial_increment=60, next_increment=60,
+        effective_from=datetime(2020, 1, 1, tzinfo=UTC),
+    )  # fmt: skip
+    assert seed_traffic(hours=6, per_hour=120) > 0
+    admin_browser.go("/admin/traffic/?range=6h")
+    rows = admin_browser.table("#traffic-money table")
+    assert rows[0] == [
+        "", "Currency", "Priced calls", "Billed minutes", "Cost", "Revenue", "Margin", "Margin %",
+    ]  # fmt: skip
+    lines = {tuple(row[:2]): row for row in rows if len(row) == 8}
+    total, alpha = lines[("all", "EUR")], lines[("Alpha Telecom", "EUR")]
+    assert total[2:] == alpha[2:] and int(total[2]) > 0  # Alpha's deck is the only one
+    # Acme's calls all have its rate: their margin is their revenue less their cost (the
+    # total's margin counts the calls with a customer rate only: Globex has none).
+    cost, revenue, margin = (Decimal(value) for value in lines[("Acme Corp", "EUR")][4:7])
+    assert cost > 0 and revenue > 0 and margin == revenue - cost
+    assert lines[("Globex", "EUR")][5:7] == ["-", "-"]
+    admin_browser.assert_no_horizontal_overflow(1366)
+    # A customer's page: its money per carrier.
+    admin_browser.click_link("Acme Corp")
+    assert admin_browser.text("h1") == "Traffic of customer Acme Corp"
+    rows = admin_browser.table("#traffic-money table")
+    assert ["Alpha Telecom", "EUR"] in [row[:2] for row in rows]
 
 
 def test_an_empty_range_says_how_to_fill_it(admin_browser: Browser) -> None:

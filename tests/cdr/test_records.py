@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal as D
 
 import pytest
 
 from routing.cdr.records import RecordError, parse_message
 
-from .samples import answered_attempt, body, call, failed_attempt
+from .samples import CALL, ROUTE_2, answered_attempt, body, call, failed_attempt
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC).timestamp()
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -121,3 +122,76 @@ def test_what_is_not_a_record_is_refused_with_the_reason(message, reason):
 )
 def test_the_q850_cause_of_a_reason_header(header, cause):
     assert parse(failed_attempt(T0, reason_hdr=header))["q850_cause"] == cause
+
+
+LCR_ROUTE = {**ROUTE_2, "rate": "0.0125", "currency": "EUR", "fee": "0.05", "inc": "30/6",
+             "sell": "0.02", "sinc": "60/60"}  # fmt: skip
+
+
+def test_an_answered_least_cost_call_is_priced_from_its_last_route():
+    # Answered at t0 + 0.1634, ended at t0 + 60.670: 60.507 s, 61 started seconds.
+    row = parse(call(T0, j_route=LCR_ROUTE))
+    assert (row["currency"], row["rate"], row["sell_rate"]) == ("EUR", D("0.0125"), D("0.02"))
+    # cost: 30/6 bills 66 s: 0.05 + 0.0125 x 66 / 60; revenue: 60/60 bills 120 s, no fee
+    assert row["billed_seconds"] == 66
+    assert row["cost"] == D("0.063750")
+    assert row["revenue"] == D("0.040000")
+    assert row["margin"] == D("-0.023750")
+
+
+def test_an_attempt_keeps_its_rates_but_is_not_priced():
+    row = parse(answered_attempt(T0, j_route=LCR_ROUTE))
+    assert (row["currency"], row["rate"], row["sell_rate"]) == ("EUR", D("0.0125"), D("0.02"))
+    assert row["cost"] is None and row["revenue"] is None and row["billed_seconds"] is None
+
+
+def test_an_unanswered_call_costs_nothing_and_a_priority_call_has_no_price():
+    failed = parse(call(T0, j_route=LCR_ROUTE, tans="", code="503", bye=""))
+    assert failed["rate"] == D("0.0125") and failed["cost"] is None
+    plain = parse(call(T0))
+    assert (plain["currency"], plain["rate"], plain["cost"], plain["margin"]) == (
+        "",
+        None,
+        None,
+        None,
+    )
+
+
+def test_without_a_customer_rate_there_is_a_cost_and_no_revenue():
+    row = parse(call(T0, j_route={**ROUTE_2, "rate": "0.01", "currency": "USD", "sell": None}))
+    assert (row["billed_seconds"], row["cost"]) == (61, D("0.010167"))
+    assert row["revenue"] is None and row["margin"] is None
+
+
+def test_a_ported_call_keeps_the_dialled_number_and_its_lrn():
+    row = parse(call(T0, j_call={**CALL, "callee": "12025550123", "lrn": "13125550000"}))
+    assert (row["callee"], row["lrn"]) == ("12025550123", "13125550000")
+    assert parse(call(T0))["lrn"] == ""
+
+
+def test_a_computed_rate_with_more_places_or_an_exponent_is_rounded_not_refused():
+    # A customer rate a pricing policy computed (cost + 20%) is a Decimal of any shape.
+    route = {**LCR_ROUTE, "rate": "0E-7", "fee": "0.0000004", "sell": "0.0150000000000000001"}
+    row = parse(call(T0, j_route=route))
+    assert (row["rate"], row["sell_rate"]) == (D("0.000000"), D("0.015000"))
+    assert row["cost"] == D("0")  # rate 0, fee rounds to 0 at 6 places
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"rate": "0,01"}, "rate: not a rate"),
+        ({"rate": "1e99"}, "rate: not a rate"),
+        ({"rate": "1000000000000"}, "rate: not a rate"),
+        ({"rate": 0.01}, "rate: not a rate"),
+        ({"rate": "-1"}, "rate: not a rate"),
+        ({"sell": "+1"}, "sell: not a rate"),
+        ({"fee": "0.1234567.8"}, "fee: not a rate"),
+        ({"inc": "0/6"}, "inc: not initial/next seconds"),
+        ({"sinc": "60"}, "sinc: not initial/next seconds"),
+        ({"currency": "eur"}, "currency: not an ISO 4217 code"),
+    ],
+)
+def test_bad_rates_are_refused_with_the_field(changes, error):
+    with pytest.raises(RecordError, match=error):
+        parse(call(T0, j_route={**LCR_ROUTE, **changes}))

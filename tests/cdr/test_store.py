@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal as D
 
 import pytest
 from django.db import connection
@@ -12,7 +13,7 @@ from routing.cdr.records import parse_message
 from routing.cdr.store import store_rows
 from routing.models import CallRecord, TrafficCodeRollup, TrafficRollup, TrafficRollupHour
 
-from .samples import answered_attempt, body, call, failed_attempt
+from .samples import ROUTE_2, answered_attempt, body, call, failed_attempt
 
 pytestmark = pytest.mark.django_db
 
@@ -150,3 +151,40 @@ def sum_of(field: str):
     from django.db.models import Sum
 
     return Sum(field)
+
+
+LCR_ROUTE = {**ROUTE_2, "rate": "0.0125", "currency": "EUR", "fee": "0.05", "inc": "30/6",
+             "sell": "0.02", "sinc": "60/60"}  # fmt: skip
+
+
+def priced_call(call_id: str, start: float = T0, route: dict = LCR_ROUTE, **changes) -> list[dict]:
+    return rows(call(start, call_id, j_route=route, **changes))
+
+
+def test_priced_calls_are_stored_and_their_money_summed_per_carrier_once():
+    # Each call: 60.507 s; cost 0.05 + 0.0125 x 66 / 60 = 0.06375, revenue 0.04.
+    assert store_rows(priced_call("m-1") + priced_call("m-2") + priced_call("m-1")) == 2
+    stored = CallRecord.objects.get(call_id="m-1")
+    assert (stored.currency, stored.billed_seconds) == ("EUR", 66)
+    assert (stored.cost, stored.revenue, stored.margin) == (D("0.06375"), D("0.04"), D("-0.02375"))
+    # The same call again in a later batch: not summed twice.
+    store_rows(priced_call("m-2"))
+    start, end = datetime.fromtimestamp(T0, UTC) - timedelta(hours=1), NOW + timedelta(hours=1)
+    (money,) = rollups.money_by("carrier_id", start, end)[11]
+    assert (money.currency, money.priced, money.billed_seconds) == ("EUR", 2, 132)
+    assert (money.cost, money.revenue, money.margin) == (D("0.1275"), D("0.08"), D("-0.0475"))
+    assert money.margin_percent == D("-59.4")
+    assert rollups.money_totals(start, end, tenant_id=1) == [money]
+
+
+def test_money_is_summed_per_currency_and_a_call_without_revenue_has_no_margin():
+    usd = {**ROUTE_2, "carrier": 12, "rate": "0.6", "currency": "USD", "sell": None}
+    store_rows(priced_call("m-1") + priced_call("u-1", route=usd) + rows(call(T0, "plain")))
+    start, end = NOW - timedelta(days=1), NOW + timedelta(hours=1)
+    totals = {m.currency: m for m in rollups.money_totals(start, end)}
+    assert set(totals) == {"EUR", "USD"}
+    # 61 s at 0.6/min billed per second: 0.61; no customer rate: no revenue, no margin
+    assert (totals["USD"].cost, totals["USD"].sold, totals["USD"].margin) == (D("0.61"), 0, None)
+    assert totals["EUR"].margin == D("-0.02375")
+    # Hourly and 5-minute tables agree (a day's range reads whole hours from the hourly one).
+    assert rollups.money_totals(start, end) == rollups.money_by(None, start, end)[0]

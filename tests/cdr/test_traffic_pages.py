@@ -21,7 +21,7 @@ from routing.cdr.records import parse_message
 from routing.cdr.store import store_rows
 from routing.models import CallRecord, Carrier, Gateway, Tenant
 
-from .samples import answered_attempt, body, call, failed_attempt
+from .samples import ROUTE_2, answered_attempt, body, call, failed_attempt
 
 pytestmark = pytest.mark.django_db
 
@@ -255,3 +255,43 @@ def test_a_carriers_inbound_calls_have_their_own_row_on_its_page(staff, names):
     html = staff.get(f"/admin/traffic/carrier/{names['alpha'].pk}/", {"range": "1h"})
     rows = rows_of(html.content.decode(), "traffic-parts")
     assert [row[:4] for row in rows] == [["(calls from this carrier)", "1", "1", "100.0 %"]]
+
+
+def money_rows(html: str, tbody_id: str) -> list[list[str]]:
+    """The lines of one part of the money table (after its title line)."""
+    section = html.split(f'<tbody id="{tbody_id}">', 1)[1].split("</tbody>", 1)[0]
+    rows = []
+    for row in re.findall(r"<tr>(.*?)</tr>", section, re.S)[1:]:
+        cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
+        rows.append([unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in cells])
+    return rows
+
+
+LCR_ROUTE = {**ROUTE_2, "rate": "0.0125", "currency": "EUR", "fee": "0.05", "inc": "30/6",
+             "sell": "0.02", "sinc": "60/60"}  # fmt: skip
+
+
+def test_the_pages_show_cost_revenue_and_margin_per_carrier_and_customer(staff, traffic):
+    # Two answered least-cost calls through Beta (60.5 s each: cost 0.06375, revenue 0.04),
+    # besides the fixture's three calls, which no least-cost rule priced.
+    start = (NOW - timedelta(minutes=30)).timestamp()
+    store_rows(
+        [parse_message(body(call(start + n, f"lcr-{n}", j_route=LCR_ROUTE))) for n in (0, 1)]
+    )
+    html = staff.get(TRAFFIC, {"range": "6h"}).content.decode()
+    header = ["Currency", "Priced calls", "Billed minutes", "Cost", "Revenue", "Margin", "Margin %"]
+    assert all(f">{name}</th>" in html for name in header)
+    line = ["EUR", "2", "2.2", "0.1275", "0.0800", "-0.0475", "-59.4 %"]
+    assert money_rows(html, "money-total") == [["all", *line]]
+    assert money_rows(html, "money-carrier") == [["Beta Voice", *line]]
+    assert money_rows(html, "money-tenant") == [["Acme Corp", *line]]
+    beta, acme = traffic["beta"], traffic["acme"]
+    assert f'href="/admin/traffic/carrier/{beta.pk}/?range=6h">Beta Voice' in html
+    # A carrier's page: its money per customer; a customer's: per carrier.
+    beta_html = staff.get(f"/admin/traffic/carrier/{beta.pk}/", {"range": "6h"}).content.decode()
+    assert money_rows(beta_html, "money-tenant") == [["Acme Corp", *line]]
+    acme_html = staff.get(f"/admin/traffic/tenant/{acme.pk}/", {"range": "6h"}).content.decode()
+    assert money_rows(acme_html, "money-carrier") == [["Beta Voice", *line]]
+    # Alpha answered nothing: no money on its page.
+    alpha_html = staff.get(f"/admin/traffic/carrier/{traffic['alpha'].pk}/", {"range": "6h"})
+    assert 'id="traffic-money"' not in alpha_html.content.decode()

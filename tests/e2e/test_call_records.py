@@ -13,11 +13,14 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal as D
 
 import harness as h
 import pika
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from test_kamailio_c4router import (  # the same world and helpers
     FRANCE,
     NATIONAL,
@@ -26,12 +29,23 @@ from test_kamailio_c4router import (  # the same world and helpers
     call,
     carrier,
     make_world,
+    saved,
     show,
     start_edge,  # noqa: F401 - a fixture
+    wait_for_answer,
 )
 
-from routing.cdr import ingest
-from routing.models import CallRecord, TrafficRollup
+from routing.cdr import ingest, rollups
+from routing.models import (
+    CallRecord,
+    LnpRule,
+    PortedNumber,
+    Rate,
+    RateDeck,
+    RouteRule,
+    RouteTarget,
+    TrafficRollup,
+)
 from tests.live import C4RouterServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -187,3 +201,102 @@ def test_a_call_c4router_could_not_route_has_its_500(world, server, edge, cdr_qu
     assert (record.kind, record.sip_code, record.sip_reason) == ("call", 500, "API Not Available")
     assert (record.attempts, record.tenant_id, record.rule_id) == (0, None, None)
     assert "non-string values are not supported" not in edge.log_text()
+
+
+def deck(
+    name: str,
+    rate: str,
+    *,
+    fee: str = "0",
+    inc: tuple[int, int] = (1, 1),
+    prefix: str = "33",
+    **owner,
+) -> None:
+    """A EUR deck with one rate (default for 33: every French number), in effect since
+    yesterday."""
+    rates = saved(RateDeck(name=name, currency="EUR", **owner))
+    saved(
+        Rate(deck=rates, prefix=prefix, rate=D(rate), connect_fee=D(fee),
+             initial_increment=inc[0], next_increment=inc[1],
+             effective_from=timezone.now() - timedelta(days=1))
+    )  # fmt: skip
+
+
+def test_a_least_cost_call_is_priced_by_the_carrier_that_answered(
+    world, server, edge, cdr_queue, tmp_path
+):
+    # The France rule orders by cost: Alpha (0.0125/min) first, then Beta (0.02/min, a
+    # 0.05 connect fee, billed 1 s then 6 s at a time); Acme pays 0.05/min plus 0.02 per
+    # call, billed per whole minute.
+    deck("Alpha buy", "0.0125", carrier=world.alpha)
+    deck("Beta buy", "0.02", fee="0.05", inc=(1, 6), carrier=world.beta1.carrier)
+    deck("Acme sell", "0.05", fee="0.02", inc=(60, 60), tenant=world.pbx.tenant)
+    world.france.mode = "lcr"
+    saved(world.france)
+    wait_for_answer(
+        server, lambda answer: answer["routes"][0]["c4"].get("rate") == "0.012500", timeout=30
+    )
+    # Alpha, the cheapest, fails; Beta answers; the caller hangs up 3 s after the answer.
+    with (
+        carrier("uas_503.xml", world.alpha_port, tmp_path, "alpha") as alpha,
+        carrier("uas.xml", world.beta_port, tmp_path, "beta") as beta,
+    ):
+        caller = call(edge, tmp_path, duration_ms=3000)
+        seen_alpha, seen_beta = alpha.wait(10), beta.wait(10)
+    assert caller.ok, show(caller, seen_alpha, seen_beta, edge.log_tail())
+
+    ingester = store_records(cdr_queue, 3)
+    assert (ingester.counts.stored, ingester.counts.rejected) == (3, 0), edge.log_tail()
+    first, second = CallRecord.objects.filter(kind="attempt").order_by("attempt")
+    whole = CallRecord.objects.get(kind="call")
+    # Each attempt keeps its carrier's rate and the customer's; attempts are not priced.
+    assert (first.carrier_id, first.rate, first.sell_rate) == (
+        world.alpha.pk,
+        D("0.0125"),
+        D("0.05"),
+    )
+    assert (second.rate, second.currency, second.cost) == (D("0.02"), "EUR", None)
+    # The call: 3 s and a little (SIPp's pause, then the BYE through Kamailio): 4 started
+    # seconds at most, which Beta bills as 1 + 6 = 7 s (anything from 1.001 s to 7 s would).
+    assert 3000 <= whole.duration_ms <= 6000, whole.duration_ms
+    assert (whole.carrier_id, whole.currency, whole.billed_seconds) == (
+        world.beta1.carrier_id, "EUR", 7,
+    )  # fmt: skip
+    assert whole.cost == D("0.052333")  # 0.05 + 0.02 x 7 / 60 = 0.0523333...
+    assert whole.revenue == D("0.07")  # 0.02 + 0.05 x 60 / 60
+    assert whole.margin == D("0.017667")
+    # ... and the money in the rollups, by the carrier that answered.
+    start, end = whole.start_time - timedelta(hours=1), whole.start_time + timedelta(hours=1)
+    (money,) = rollups.money_by("carrier_id", start, end)[world.beta1.carrier_id]
+    assert (money.currency, money.priced, money.cost, money.revenue, money.margin) == (
+        "EUR", 1, D("0.052333"), D("0.07"), D("0.017667"),
+    )  # fmt: skip
+
+
+def test_a_ported_number_keeps_the_dialled_number_and_its_lrn(
+    world, server, edge, cdr_queue, tmp_path
+):
+    # FRANCE is ported: its LRN's rule, least-cost, sends it to Beta, priced on the LRN
+    # (Beta's deck has a rate for 337, none for the dialled 336).
+    lrn_rule = saved(RouteRule(name="Mobile LRN", prefix="337", mode="lcr"))
+    saved(RouteTarget(rule=lrn_rule, gateway=world.beta1, order=0))
+    deck("Beta buy", "0.06", prefix="337", inc=(30, 30), carrier=world.beta1.carrier)
+    saved(LnpRule(prefix="33"))
+    saved(PortedNumber(number=FRANCE, lrn="33700000001"))
+    wait_for_answer(server, lambda answer: answer["c4"].get("lrn") == "33700000001", timeout=30)
+    with carrier("uas.xml", world.beta_port, tmp_path, "beta") as beta:
+        caller = call(edge, tmp_path)
+        seen_beta = beta.wait(10)
+    assert caller.ok, show(caller, seen_beta, edge.log_tail())
+
+    ingester = store_records(cdr_queue, 2)
+    assert (ingester.counts.stored, ingester.counts.rejected) == (2, 0), edge.log_tail()
+    for record in CallRecord.objects.all():
+        assert (record.callee, record.lrn, record.carrier_id) == (
+            FRANCE, "33700000001", world.beta1.carrier_id,
+        ), record  # fmt: skip
+        assert (record.rule_id, record.callee_out) == (lrn_rule.pk, NATIONAL)
+        assert (record.rate, record.currency) == (D("0.06"), "EUR")
+    # The call: 200 ms of talk (SIPp's pause), billed 30 s: 0.06 x 30 / 60; no sell deck.
+    whole = CallRecord.objects.get(kind="call")
+    assert (whole.billed_seconds, whole.cost, whole.revenue) == (30, D("0.03"), None)

@@ -284,6 +284,27 @@ def test_each_route_carries_its_rate_and_the_customer_rate():
     ]
 
 
+def test_each_route_carries_the_billing_terms_the_records_price_with():
+    # A connect fee and increments ride as fee/inc (the carrier's) and sfee/sinc (the
+    # customer's); the defaults (no fee, 1/1) are left out of the answer.
+    tbl = lcr_table(
+        deck(1, RateRow("33", D("0.0100"), LONG_AGO, None, D("0.05"), 30, 6), carrier=1),
+        deck(2, rate("33", "0.0120"), carrier=2),
+        deck(9, RateRow("33", D("0.02"), LONG_AGO, None, D("0.1"), 60, 60), tenant=1),
+        tenants=(TenantRow(1, "Acme"), TenantRow(2, "Globex")),
+    )
+    answer = orjson.loads(answer_bytes(route(tbl, to_uri=f"sip:{CALLED}@x")))
+    assert not list(ANSWER.iter_errors(answer))
+    routes = answer["rtjson"]["routes"]  # Alpha's two gateways, then Beta's
+    first, second = routes[0]["c4"], routes[-1]["c4"]
+    assert {k: first[k] for k in ("rate", "fee", "inc", "sell", "sfee", "sinc")} == {
+        "rate": "0.0100", "fee": "0.05", "inc": "30/6",
+        "sell": "0.02", "sfee": "0.1", "sinc": "60/60",
+    }  # fmt: skip
+    assert "fee" not in second and "inc" not in second
+    assert (second["sfee"], second["sinc"]) == ("0.1", "60/60")
+
+
 def test_without_a_sell_deck_there_is_no_margin_check():
     tbl = lcr_table(deck(1, rate("33", "9.99"), carrier=1))
     decision = route(tbl, to_uri=f"sip:{CALLED}@x")

@@ -41,6 +41,8 @@ from routing.models import (
     Tenant,
     TrafficCodeRollup,
     TrafficCodeRollupHour,
+    TrafficMoneyRollup,
+    TrafficMoneyRollupHour,
     TrafficRollup,
     TrafficRollupHour,
 )
@@ -158,6 +160,12 @@ def rollup(model: type[models.Model]) -> Callable[[Objects], object]:
 def code_rollup(model: type[models.Model]) -> Callable[[Objects], object]:
     return lambda o: model._default_manager.create(
         bucket=CALL_START, carrier_id=o.carrier.pk, sip_code=503
+    )
+
+
+def money_rollup(model: type[models.Model]) -> Callable[[Objects], object]:
+    return lambda o: model._default_manager.create(
+        bucket=CALL_START, carrier_id=o.carrier.pk, currency="EUR"
     )
 
 
@@ -352,6 +360,16 @@ CASES: list[tuple[str, str, Callable[[Objects], object]]] = [
         "routing_trafficcoderolluphour_key",
         "same hour and code twice",
         twice(code_rollup(TrafficCodeRollupHour)),
+    ),
+    (
+        "routing_trafficmoneyrollup_key",
+        "same bucket and currency twice",
+        twice(money_rollup(TrafficMoneyRollup)),
+    ),
+    (
+        "routing_trafficmoneyrolluphour_key",
+        "same hour and currency twice",
+        twice(money_rollup(TrafficMoneyRollupHour)),
     ),
     # Number lists
     ("routing_numberlist_mode_valid", "mode maybe", lambda o: number_list(o, mode="maybe")),
