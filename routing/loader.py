@@ -19,8 +19,10 @@ import gc
 import json
 import logging
 import os
+import sys
 import threading
 import time
+from array import array
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,7 +41,7 @@ from routing.answer_gate import gate_rows, rule_ok
 from routing.engine.lists import ListEntries, ListEntriesBuilder, NumberListRow
 from routing.engine.lnp import LnpRuleRow, PortedBuilder, PortedNumbers
 from routing.engine.numbers import NumberPlan, NumberRule, RuleError
-from routing.engine.rates import DeckRow, RateRow
+from routing.engine.rates import OVERLAY_MAX, DeckRates, DeckRow, RateRow
 from routing.engine.table import (
     PLAIN_MAX_ID,
     PLAIN_PRIORITY,
@@ -178,9 +180,15 @@ def _headers(text: str) -> tuple[tuple[str, str], ...]:
         return (("", text),)
 
 
-def _read_small(using: str) -> TableRows:
-    """Every table but the two big ones (rules, DIDs): thousands of rows at most, read whole
-    at every change."""
+# A deck's compiled rates by deck id, for the decks given (the rates reader of _read_small).
+RatesReader = Callable[[Collection[int]], dict[int, DeckRates]]
+
+
+def _read_small(using: str, rates: RatesReader | None = None) -> TableRows:
+    """Every table but the big ones (rules, DIDs, ported numbers, list entries, rates):
+    thousands of rows at most, read whole at every change. The decks' rates come from
+    `rates` (default: every deck read whole; a patch keeps the decks that did not
+    change)."""
     plans, left_out = _plans(using)
     empty = NumberPlan()
 
@@ -275,32 +283,158 @@ def _read_small(using: str) -> TableRows:
             left_out=left_out,
             number_lists=number_lists,
             health=health,
-            rate_decks=_read_rate_decks(using),
+            rate_decks=_read_rate_decks(using, rates),
             lnp_rules=lnp_rules,
         )
     )
 
 
-def _read_rate_decks(using: str) -> tuple[DeckRow, ...]:
-    """Every rate deck with its rates (least-cost routing; the core reads them whole with
-    the small tables: see the README for the scale this is meant for)."""
-    rates: dict[int, list[RateRow]] = {}
-    for deck_id, *values in (
-        Rate.objects.using(using)
-        .order_by()
-        .values_list(
-            "deck_id", "prefix", "rate", "effective_from", "effective_until", "connect_fee",
-            "initial_increment", "next_increment",
-        )
-        .iterator(chunk_size=20_000)
-    ):  # fmt: skip
-        rates.setdefault(deck_id, []).append(RateRow(*values))
+def _read_rate_decks(using: str, rates: RatesReader | None = None) -> tuple[DeckRow, ...]:
+    """Every rate deck, with its compiled rates (`rates`: see _read_small)."""
+    decks = list(
+        RateDeck.objects.using(using).values_list("id", "name", "currency", "carrier_id",
+                                                  "tenant_id")
+    )  # fmt: skip
+    reader = rates or (lambda ids: read_deck_rates(using, ids))
+    compiled = reader([deck[0] for deck in decks])
     return tuple(
-        DeckRow(deck_id, name, currency, carrier_id, tenant_id, tuple(rates.get(deck_id, ())))
-        for deck_id, name, currency, carrier_id, tenant_id in RateDeck.objects.using(
-            using
-        ).values_list("id", "name", "currency", "carrier_id", "tenant_id")
+        DeckRow(deck_id, name, currency, carrier_id, tenant_id, compiled=compiled[deck_id])
+        for deck_id, name, currency, carrier_id, tenant_id in decks
     )
+
+
+_RATE_FIELDS = ("rate", "effective_from", "effective_until", "connect_fee", "initial_increment",
+                "next_increment")  # fmt: skip
+# The keys and palette of one deck, computed by PostgreSQL: a million rates come back as
+# two byte strings (the keys, big-endian 64-bit; each rate's index in the palette, 32-bit)
+# and the palette's few thousand rows, instead of a million rows through Python. The
+# palette's order (ORDER BY _TERMS_ORDER) numbers its rows in both statements.
+_TERMS_ORDER = (
+    "rate, effective_from, effective_until NULLS FIRST, connect_fee, initial_increment, "
+    "next_increment"
+)
+_TERMS_SQL = (
+    "SELECT DISTINCT rate, effective_from, effective_until, connect_fee, initial_increment, "
+    "next_increment FROM {table} WHERE deck_id = %s AND length(prefix) <= 17 "
+    "ORDER BY {order}"
+)
+_ARRAYS_SQL = (
+    "WITH terms AS (SELECT rate, effective_from, coalesce(effective_until, 'infinity') AS until, "
+    "connect_fee, initial_increment, next_increment, "
+    "(row_number() OVER (ORDER BY {order}) - 1)::int AS n "
+    "FROM (SELECT DISTINCT rate, effective_from, effective_until, connect_fee, "
+    "initial_increment, next_increment FROM {table} WHERE deck_id = %s "
+    "AND length(prefix) <= 17) AS distinct_terms), "
+    "keyed AS (SELECT CASE WHEN r.prefix = '' THEN 0 "
+    "ELSE rpad(r.prefix, 17, '0')::bigint * 32 + length(r.prefix) END AS key, "
+    "r.effective_from, t.n FROM {table} AS r JOIN terms AS t USING (rate, effective_from, "
+    "connect_fee, initial_increment, next_increment) "
+    "WHERE r.deck_id = %s AND length(r.prefix) <= 17 "
+    "AND coalesce(r.effective_until, 'infinity') = t.until) "
+    "SELECT string_agg(int8send(key), '' ORDER BY key, effective_from), "
+    "string_agg(int4send(n), '' ORDER BY key, effective_from) FROM keyed"
+)
+
+
+def read_deck_rates(using: str, deck_ids: Collection[int]) -> dict[int, DeckRates]:
+    """The compiled rates of these decks, each read whole."""
+    return {deck_id: _read_deck(using, deck_id) for deck_id in deck_ids}
+
+
+def _read_deck(using: str, deck_id: int) -> DeckRates:
+    connection = connections[using]
+    table = Rate._meta.db_table
+    if connection.vendor != "postgresql":  # SQLite: row by row (small decks)
+        rows = Rate.objects.using(using).filter(deck_id=deck_id).order_by()
+        return DeckRates.from_rows(
+            RateRow(prefix, *values)
+            for prefix, *values in rows.values_list("prefix", *_RATE_FIELDS).iterator(5000)
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(_TERMS_SQL.format(table=table, order=_TERMS_ORDER), [deck_id])
+        palette = cursor.fetchall()
+        cursor.execute(_ARRAYS_SQL.format(table=table, order=_TERMS_ORDER), [deck_id, deck_id])
+        key_bytes, term_bytes = cursor.fetchone()
+        cursor.execute(
+            f"SELECT prefix, {', '.join(_RATE_FIELDS)} FROM {table} "  # noqa: S608
+            "WHERE deck_id = %s AND length(prefix) > 17",
+            [deck_id],
+        )
+        long = [RateRow(*row) for row in cursor.fetchall()]
+    keys, terms = array("q"), array("i")
+    if key_bytes is not None:
+        keys.frombytes(bytes(key_bytes))
+        terms.frombytes(bytes(term_bytes))
+        if sys.byteorder == "little":  # the database sends them big-endian
+            keys.byteswap()
+            terms.byteswap()
+    del key_bytes, term_bytes
+    small_terms = array("H" if len(palette) <= 65536 else "I", terms)
+    del terms
+    overlay: dict[str, list[RateRow]] = {}
+    for row in long:
+        overlay.setdefault(row.prefix, []).append(row)
+    return DeckRates(
+        keys,
+        small_terms,
+        [tuple(row) for row in palette],  # type: ignore[misc]
+        {prefix: tuple(rows) for prefix, rows in overlay.items()},
+    )
+
+
+def _read_prefix_rates(
+    using: str, deck_id: int, prefixes: Collection[str]
+) -> dict[str, tuple[RateRow, ...]]:
+    """The rates of these prefixes of a deck now (a prefix with none: an empty tuple)."""
+    found: dict[str, list[RateRow]] = {prefix: [] for prefix in prefixes}
+    rows = Rate.objects.using(using).filter(deck_id=deck_id, prefix__in=list(prefixes))
+    for prefix, *values in rows.values_list("prefix", *_RATE_FIELDS):
+        found[prefix].append(RateRow(prefix, *values))
+    return {prefix: tuple(rows) for prefix, rows in found.items()}
+
+
+def _patched_rates(
+    using: str, current: Table, changes: list[tuple[str, int | None, int | None, str | None]]
+) -> tuple[RatesReader, list[int]]:
+    """The rates reader of a patch: a deck the change log does not name keeps its arrays;
+    the prefixes it names are re-read into the deck's overlay; a deck named whole (an
+    import), new, or whose overlay would pass OVERLAY_MAX prefixes is re-read whole.
+    Also: [prefixes, whole decks] re-read, counted as the reader runs."""
+    old = {deck.id: deck.rates for deck in current.carrier_decks.values()}
+    old.update((deck.id, deck.rates) for deck in current.tenant_decks.values())
+    whole: set[int] = set()
+    prefixes: dict[int, set[str]] = {}
+    for kind, deck_id, _, prefix in changes:
+        if kind != ChangeKind.RATE or deck_id is None:
+            continue
+        if prefix is None:
+            whole.add(deck_id)
+        else:
+            prefixes.setdefault(deck_id, set()).add(prefix)
+    counts = [0, 0]
+
+    def reader(deck_ids: Collection[int]) -> dict[int, DeckRates]:
+        compiled = {}
+        for deck_id in deck_ids:
+            rates = old.get(deck_id)
+            touched = prefixes.get(deck_id)
+            if (
+                touched
+                and rates is not None
+                and deck_id not in whole
+                and len(rates.overlay.keys() | touched) <= OVERLAY_MAX
+            ):
+                compiled[deck_id] = rates.with_overlay(_read_prefix_rates(using, deck_id, touched))
+                counts[0] += len(touched)
+                continue
+            if rates is None or deck_id in whole or touched:
+                compiled[deck_id] = _read_deck(using, deck_id)
+                counts[1] += 1
+            else:
+                compiled[deck_id] = rates
+        return compiled
+
+    return reader, counts
 
 
 def _read_health(using: str) -> Iterator[HealthRow]:
@@ -600,7 +734,8 @@ def _update(using: str, current: Table | None, version: int) -> tuple[Table, str
         dids_moved = tuple(
             (object_id, key) for kind, object_id, _, key in changes if kind == ChangeKind.DID
         )
-        small = _read_small(using)
+        rates, reread = _patched_rates(using, current, changes)
+        small = _read_small(using, rates)
         lists_changed = frozenset(
             object_id
             for kind, object_id, _, _ in changes
@@ -619,7 +754,8 @@ def _update(using: str, current: Table | None, version: int) -> tuple[Table, str
         table = patch_table(current, patch, version=version)
         how = (
             f"patched ({len(rules_moved)} rule, {len(dids_moved)} DID and "
-            f"{len(lists_changed)} number list changes)"
+            f"{len(lists_changed)} number list changes; {reread[0]} rate prefixes and "
+            f"{reread[1]} decks re-read)"
         )
     return table, how
 

@@ -121,7 +121,7 @@ class DeckRates:
                 long.setdefault(row.prefix, []).append(row)
                 continue
             terms = row[1:]
-            index = palette.setdefault(terms, len(palette))  # type: ignore[arg-type]
+            index = palette.setdefault(terms, len(palette))
             items.append((prefix_key(row.prefix), row.effective_from, index))
         items.sort(key=lambda item: (item[0], item[1]))
         kind = "H" if len(palette) <= 65536 else "I"
