@@ -36,7 +36,7 @@ from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, connections, transaction
 from django.db.models import Q
 
-from routing import metrics, validators
+from routing import deck_cache, metrics, validators
 from routing.answer_gate import gate_rows, rule_ok
 from routing.engine.lists import ListEntries, ListEntriesBuilder, NumberListRow
 from routing.engine.lnp import LnpRuleRow, PortedBuilder, PortedNumbers
@@ -125,13 +125,13 @@ def _snapshot(using: str) -> Iterator[None]:
         yield
 
 
-def _build_all(using: str, version: int) -> Table:
+def _build_all(using: str, version: int, *, cache: bool = True) -> Table:
     """The whole table from every row (inside the caller's snapshot). The rules stream
     straight into the index, the plain ones without ever being a RuleRow: a million rules
     are never all in memory as rows."""
     rules = RuleIndexBuilder()
     _read_rules(using, into=rules)
-    small = _read_small(using)
+    small = _read_small(using, lambda ids: read_deck_rates(using, ids, version if cache else None))
     rows = dataclasses.replace(
         small,
         dids=tuple(_read_dids(using)),
@@ -295,7 +295,7 @@ def _read_rate_decks(using: str, rates: RatesReader | None = None) -> tuple[Deck
         RateDeck.objects.using(using).values_list("id", "name", "currency", "carrier_id",
                                                   "tenant_id")
     )  # fmt: skip
-    reader = rates or (lambda ids: read_deck_rates(using, ids))
+    reader = rates or (lambda ids: read_deck_rates(using, ids, None))
     compiled = reader([deck[0] for deck in decks])
     return tuple(
         DeckRow(deck_id, name, currency, carrier_id, tenant_id, compiled=compiled[deck_id])
@@ -306,39 +306,50 @@ def _read_rate_decks(using: str, rates: RatesReader | None = None) -> tuple[Deck
 _RATE_FIELDS = ("rate", "effective_from", "effective_until", "connect_fee", "initial_increment",
                 "next_increment")  # fmt: skip
 # The keys and palette of one deck, computed by PostgreSQL: a million rates come back as
-# two byte strings (the keys, big-endian 64-bit; each rate's index in the palette, 32-bit)
-# and the palette's few thousand rows, instead of a million rows through Python. The
-# palette's order (ORDER BY _TERMS_ORDER) numbers its rows in both statements.
+# one byte string (each rate's key and its index in the palette, big-endian 64-bit each,
+# in the keys' order: one sort) and the palette's few thousand rows, instead of a million
+# rows through Python. The palette's order (ORDER BY _TERMS_ORDER) numbers its rows in
+# both statements. The sort of a million rows wants more than the default work_mem (4 MB:
+# it would spill to disk).
 _TERMS_ORDER = (
     "rate, effective_from, effective_until NULLS FIRST, connect_fee, initial_increment, "
     "next_increment"
 )
 _TERMS_SQL = (
     "SELECT DISTINCT rate, effective_from, effective_until, connect_fee, initial_increment, "
-    "next_increment FROM {table} WHERE deck_id = %s AND length(prefix) <= 17 "
-    "ORDER BY {order}"
+    "next_increment FROM {table} WHERE deck_id = %s ORDER BY {order}"
 )
+# Each rate's palette index is its dense rank in the palette's order (no join).
 _ARRAYS_SQL = (
-    "WITH terms AS (SELECT rate, effective_from, coalesce(effective_until, 'infinity') AS until, "
-    "connect_fee, initial_increment, next_increment, "
-    "(row_number() OVER (ORDER BY {order}) - 1)::int AS n "
-    "FROM (SELECT DISTINCT rate, effective_from, effective_until, connect_fee, "
-    "initial_increment, next_increment FROM {table} WHERE deck_id = %s "
-    "AND length(prefix) <= 17) AS distinct_terms), "
-    "keyed AS (SELECT CASE WHEN r.prefix = '' THEN 0 "
-    "ELSE rpad(r.prefix, 17, '0')::bigint * 32 + length(r.prefix) END AS key, "
-    "r.effective_from, t.n FROM {table} AS r JOIN terms AS t USING (rate, effective_from, "
-    "connect_fee, initial_increment, next_increment) "
-    "WHERE r.deck_id = %s AND length(r.prefix) <= 17 "
-    "AND coalesce(r.effective_until, 'infinity') = t.until) "
-    "SELECT string_agg(int8send(key), '' ORDER BY key, effective_from), "
-    "string_agg(int4send(n), '' ORDER BY key, effective_from) FROM keyed"
+    "SELECT string_agg(int8send(key) || int8send(n), '' ORDER BY key, effective_from) "
+    "FILTER (WHERE key IS NOT NULL) FROM (SELECT CASE WHEN length(prefix) > 17 THEN NULL "
+    "WHEN prefix = '' THEN 0 ELSE rpad(prefix, 17, '0')::bigint * 32 + length(prefix) END "
+    "AS key, effective_from, dense_rank() OVER (ORDER BY {order}) - 1 AS n FROM {table} "
+    "WHERE deck_id = %s) AS ranked"
 )
 
 
-def read_deck_rates(using: str, deck_ids: Collection[int]) -> dict[int, DeckRates]:
-    """The compiled rates of these decks, each read whole."""
-    return {deck_id: _read_deck(using, deck_id) for deck_id in deck_ids}
+def read_deck_rates(
+    using: str, deck_ids: Collection[int], version: int | None
+) -> dict[int, DeckRates]:
+    """The compiled rates of these decks, each read whole; from the host's deck cache
+    (routing.deck_cache) when one is set and `version` (the routing version read) given."""
+    directory = settings.C4ROUTER.get("DECK_CACHE_DIR", "")
+    connection = connections[using]
+    if not directory or version is None or connection.vendor != "postgresql" or not deck_ids:
+        return {deck_id: _read_deck(using, deck_id) for deck_id in deck_ids}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT concat_ws('|', inet_server_addr(), inet_server_port(), current_database(), "
+            "(SELECT oid FROM pg_database WHERE datname = current_database()))"
+        )
+        (identity,) = cursor.fetchone()
+    return {
+        deck_id: deck_cache.cached(
+            directory, identity, deck_id, version, lambda d=deck_id: _read_deck(using, d)
+        )
+        for deck_id in deck_ids
+    }
 
 
 def _read_deck(using: str, deck_id: int) -> DeckRates:
@@ -351,26 +362,27 @@ def _read_deck(using: str, deck_id: int) -> DeckRates:
             for prefix, *values in rows.values_list("prefix", *_RATE_FIELDS).iterator(5000)
         )
     with connection.cursor() as cursor:
+        if connection.in_atomic_block:  # (SET LOCAL: the read's transaction only)
+            cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute(_TERMS_SQL.format(table=table, order=_TERMS_ORDER), [deck_id])
         palette = cursor.fetchall()
-        cursor.execute(_ARRAYS_SQL.format(table=table, order=_TERMS_ORDER), [deck_id, deck_id])
-        key_bytes, term_bytes = cursor.fetchone()
+        cursor.execute(_ARRAYS_SQL.format(table=table, order=_TERMS_ORDER), [deck_id])
+        (pairs_bytes,) = cursor.fetchone()
         cursor.execute(
             f"SELECT prefix, {', '.join(_RATE_FIELDS)} FROM {table} "  # noqa: S608
             "WHERE deck_id = %s AND length(prefix) > 17",
             [deck_id],
         )
         long = [RateRow(*row) for row in cursor.fetchall()]
-    keys, terms = array("q"), array("i")
-    if key_bytes is not None:
-        keys.frombytes(bytes(key_bytes))
-        terms.frombytes(bytes(term_bytes))
+    pairs = array("q")
+    if pairs_bytes is not None:
+        pairs.frombytes(bytes(pairs_bytes))
         if sys.byteorder == "little":  # the database sends them big-endian
-            keys.byteswap()
-            terms.byteswap()
-    del key_bytes, term_bytes
-    small_terms = array("H" if len(palette) <= 65536 else "I", terms)
-    del terms
+            pairs.byteswap()
+    del pairs_bytes
+    keys = pairs[0::2]
+    small_terms = array("H" if len(palette) <= 65536 else "I", pairs[1::2])
+    del pairs
     overlay: dict[str, list[RateRow]] = {}
     for row in long:
         overlay.setdefault(row.prefix, []).append(row)
@@ -394,7 +406,10 @@ def _read_prefix_rates(
 
 
 def _patched_rates(
-    using: str, current: Table, changes: list[tuple[str, int | None, int | None, str | None]]
+    using: str,
+    current: Table,
+    changes: list[tuple[str, int | None, int | None, str | None]],
+    version: int,
 ) -> tuple[RatesReader, list[int]]:
     """The rates reader of a patch: a deck the change log does not name keeps its arrays;
     the prefixes it names are re-read into the deck's overlay; a deck named whole (an
@@ -428,7 +443,7 @@ def _patched_rates(
                 counts[0] += len(touched)
                 continue
             if rates is None or deck_id in whole or touched:
-                compiled[deck_id] = _read_deck(using, deck_id)
+                compiled[deck_id] = read_deck_rates(using, [deck_id], version)[deck_id]
                 counts[1] += 1
             else:
                 compiled[deck_id] = rates
@@ -682,7 +697,9 @@ def _first_line(exc: BaseException, *, named: bool = True) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if named else text.splitlines()[0]
 
 
-def update_from_database(current: Table | None, using: str | None = None) -> Table | None:
+def update_from_database(
+    current: Table | None, using: str | None = None, *, cache: bool = True
+) -> Table | None:
     """A new table if the routing data changed since `current` (None if not).
 
     Patched from the change log when only some rules and DIDs changed (milliseconds,
@@ -703,7 +720,7 @@ def update_from_database(current: Table | None, using: str | None = None) -> Tab
             )  # fmt: skip
             return table
         try:
-            table, how = _update(using, current, version)
+            table, how = _update(using, current, version, cache=cache)
         except (OperationalError, InterfaceError):
             raise  # the connection failed halfway: the database, not the data
         except Exception as exc:
@@ -719,11 +736,13 @@ def update_from_database(current: Table | None, using: str | None = None) -> Tab
     return table
 
 
-def _update(using: str, current: Table | None, version: int) -> tuple[Table, str]:
+def _update(
+    using: str, current: Table | None, version: int, *, cache: bool = True
+) -> tuple[Table, str]:
     """The table at `version`, patched from `current` or built whole, and how."""
     changes = None if current is None else changes_between(using, current.version, version)
     if current is None or changes is None or current.target_lists.needs_rebuild:
-        table = _build_all(using, version)
+        table = _build_all(using, version, cache=cache)
         how = "built"
     else:
         rules_moved = tuple(
@@ -734,7 +753,7 @@ def _update(using: str, current: Table | None, version: int) -> tuple[Table, str
         dids_moved = tuple(
             (object_id, key) for kind, object_id, _, key in changes if kind == ChangeKind.DID
         )
-        rates, reread = _patched_rates(using, current, changes)
+        rates, reread = _patched_rates(using, current, changes, version)
         small = _read_small(using, rates)
         lists_changed = frozenset(
             object_id
@@ -849,7 +868,9 @@ class TableHolder:
     def _refresh_locked(self, *, force: bool) -> bool:
         started = time.perf_counter()
         try:
-            table = update_from_database(None if force else self.table)
+            # Forced: data may have been written around the version bump: no shared deck
+            # file of this version is trusted.
+            table = update_from_database(None if force else self.table, cache=not force)
         except TableBuildError:
             self.status.last_check_ok_at = time.time()  # the database did answer
             raise

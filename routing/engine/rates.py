@@ -80,25 +80,29 @@ class DeckRates:
         self.palette = palette
         count = len(keys)
         parents = array("i", bytes(4 * count))
-        # The prefixes holding the current rate, innermost last, as (last key inside, the
-        # index of the prefix's last rate). A prefix's rates are adjacent: each one gets
-        # the parent of the prefix; the holder is its last rate (where a lookup lands).
-        holding: list[tuple[int, int]] = []
+        # The prefixes holding the current rate, innermost last: where each one's keys end,
+        # and the index of its last rate (where a lookup lands). A prefix's rates are
+        # adjacent: each one gets the parent of the prefix.
+        ends: list[int] = []
+        holders: list[int] = []
         width = _WIDTH
-        i = 0
-        while i < count:
-            key = keys[i]
-            j = i + 1
-            while j < count and keys[j] == key:
-                j += 1
-            while holding and holding[-1][0] < key:
-                holding.pop()
-            parent = holding[-1][1] if holding else -1
-            for k in range(i, j):
-                parents[k] = parent
+        previous = -1
+        for i, key in enumerate(keys):
+            if key == previous:
+                parents[i] = parents[i - 1]
+                holders[-1] = i
+                continue
+            previous = key
+            while ends and ends[-1] < key:
+                ends.pop()
+                holders.pop()
+            if holders:
+                parents[i] = holders[-1]
+            else:
+                parents[i] = -1
             length = key & 31
-            holding.append((key - length + width[length] - 1, j - 1))
-            i = j
+            ends.append(key - length + width[length] - 1)
+            holders.append(i)
         self.parents = parents
         self.directory: array[int] | None = None
         if count >= _DIRECTORY_MIN:
@@ -131,6 +135,27 @@ class DeckRates:
             list(palette),
             {prefix: _latest_first(rates) for prefix, rates in long.items()},
         )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        keys: Sequence[int],
+        terms: Sequence[int],
+        parents: Sequence[int],
+        directory: Sequence[int] | None,
+        palette: Sequence[Terms],
+        overlay: dict[str, tuple[RateRow, ...]],
+    ) -> DeckRates:
+        """From arrays computed already (a file mapped by routing.deck_cache: any sequence
+        of ints indexes as an array does)."""
+        rates = DeckRates.__new__(DeckRates)
+        rates.keys, rates.terms, rates.parents = keys, terms, parents  # type: ignore[assignment]
+        rates.directory = directory  # type: ignore[assignment]
+        rates.palette = palette
+        rates.overlay = overlay
+        rates.overlay_lengths = _lengths(overlay)
+        rates.count = len(keys) + sum(len(r) for r in overlay.values())
+        return rates
 
     def with_overlay(self, changed: dict[str, tuple[RateRow, ...]]) -> DeckRates:
         """A copy whose prefixes in `changed` have those rates (none: the prefix has no
@@ -166,7 +191,7 @@ class DeckRates:
         arrays = [self.keys, self.terms, self.parents]
         if self.directory is not None:
             arrays.append(self.directory)
-        return sum(a.buffer_info()[1] * a.itemsize for a in arrays)
+        return sum(len(a) * a.itemsize for a in arrays)
 
 
 def _latest_first(rates: Iterable[RateRow]) -> tuple[RateRow, ...]:

@@ -31,7 +31,7 @@ def rows_of(deck: RateDeck) -> list[RateRow]:
 
 
 def reference_terms(deck: RateDeck) -> list[tuple]:  # type: ignore[type-arg]
-    return [row[1:] for row in rows_of(deck) if len(row.prefix) <= 17]
+    return [row[1:] for row in rows_of(deck)]  # (those of 18-20 digit prefixes too)
 
 
 def test_the_databases_arrays_answer_as_the_engines_build(routing_data):
@@ -141,3 +141,64 @@ def test_a_whole_deck_change_re_reads_that_deck_only(routing_data, caplog):
     alpha_now = patched.carrier_decks[routing_data.alpha.pk]
     assert alpha_now.count == 2 and not alpha_now.rates.overlay
     assert find_rate(alpha_now, "3412", NOW).rate == Decimal("0.01")
+
+
+def test_the_workers_share_one_file_per_deck_and_version(routing_data, settings, tmp_path):
+    """With a deck cache, the first build writes each deck's arrays to a file and maps it;
+    another worker's build (here: this process again) maps the same file, with the same
+    answers; a new version gets a new file and the old one goes."""
+    cache = tmp_path / "decks"
+    settings.C4ROUTER = {**settings.C4ROUTER, "DECK_CACHE_DIR": str(cache)}
+    alpha, _ = decks(routing_data)
+    Rate.objects.bulk_create(
+        Rate(deck=alpha, prefix=f"33{i}", rate=Decimal(i) / 1000, effective_from=START)
+        for i in range(1, 200)
+    )
+    bump_routing_version(changed=Changes(rates=[(alpha.pk, None, None)]))
+    first = build_from_database()
+    files = sorted(cache.glob(f"deck-{alpha.pk}-*.bin"))
+    assert len(files) == 1 and oct(cache.stat().st_mode & 0o777) == "0o700"
+    second = build_from_database()
+    one, other = (t.carrier_decks[routing_data.alpha.pk] for t in (first, second))
+    assert isinstance(other.rates.keys, memoryview)  # mapped, not a copy
+    for number in ("33112", "3319912", "33", "4412"):
+        assert find_rate(other, number, NOW) == find_rate(one, number, NOW)
+    assert find_rate(other, "3319912", NOW).rate == Decimal("0.199")
+
+    Rate.objects.filter(deck=alpha, prefix="33199").update(rate=Decimal("0.5"))
+    bump_routing_version()  # "everything": a full build at a new version
+    third = build_from_database()
+    assert find_rate(third.carrier_decks[routing_data.alpha.pk], "3319912", NOW).rate == (
+        Decimal("0.5")
+    )
+    assert sorted(cache.glob(f"deck-{alpha.pk}-*.bin")) != files  # replaced
+    assert len(list(cache.glob(f"deck-{alpha.pk}-*.bin"))) == 1
+
+
+def test_a_forced_rebuild_does_not_trust_the_deck_cache(routing_data, settings, tmp_path):
+    from routing.loader import holder
+
+    settings.C4ROUTER = {**settings.C4ROUTER, "DECK_CACHE_DIR": str(tmp_path / "d")}
+    alpha, _ = decks(routing_data)
+    Rate.objects.create(deck=alpha, prefix="33", rate=Decimal("0.02"), effective_from=START)
+    previous = holder.table
+    try:
+        holder.refresh(force=True)
+        Rate.objects.filter(deck=alpha).update(rate=Decimal("0.03"))  # no version bump
+        holder.refresh(force=True)
+        deck = holder.table.carrier_decks[routing_data.alpha.pk]
+        assert find_rate(deck, "3312", NOW).rate == Decimal("0.03")
+    finally:
+        holder.table = previous
+
+
+def test_a_deck_cache_others_may_write_is_refused(tmp_path):
+    import pytest
+
+    from routing import deck_cache
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(PermissionError, match="writable by others"):
+        deck_cache.cached(str(shared), "x", 1, 1, lambda: DeckRates.from_rows([]))
