@@ -43,6 +43,7 @@ ZERO = Decimal(0)
 HUNDRED = Decimal(100)
 # Past this many prefixes in a deck's overlay, the loader re-reads the deck whole.
 OVERLAY_MAX = 20_000
+FOUND_MAX = 100_000  # RateRows kept per deck for the next lookups (about 150 B each)
 _WIDTH: tuple[int, ...] = tuple(10 ** (KEY_DIGITS - n) * 32 for n in range(KEY_DIGITS + 1))
 _DIRECTORY_SHIFT = 46  # keys < 2 ** 62: 65,536 buckets at most (as the number lists)
 _DIRECTORY_MIN = 4096  # rates below which a deck has no directory (a bisection is short)
@@ -65,8 +66,8 @@ Terms = tuple[Decimal, datetime, "datetime | None", Decimal, int, int]
 class DeckRates:
     """A deck's compiled rates (immutable once built; see the module doc)."""
 
-    __slots__ = ("count", "directory", "keys", "overlay", "overlay_lengths", "palette",
-                 "parents", "terms")  # fmt: skip
+    __slots__ = ("count", "directory", "found", "keys", "overlay", "overlay_lengths",
+                 "palette", "parents", "terms")  # fmt: skip
 
     def __init__(
         self,
@@ -113,6 +114,9 @@ class DeckRates:
         self.overlay: dict[str, tuple[RateRow, ...]] = overlay or {}
         self.overlay_lengths = _lengths(self.overlay)
         self.count = count + sum(len(rates) for rates in self.overlay.values())
+        # The RateRows handed out, by rate index (made once: the prefix's text and the
+        # tuple), at most FOUND_MAX of them.
+        self.found: dict[int, RateRow] = {}
 
     @classmethod
     def from_rows(cls, rows: Iterable[RateRow]) -> DeckRates:
@@ -155,6 +159,7 @@ class DeckRates:
         rates.overlay = overlay
         rates.overlay_lengths = _lengths(overlay)
         rates.count = len(keys) + sum(len(r) for r in overlay.values())
+        rates.found = {}
         return rates
 
     def with_overlay(self, changed: dict[str, tuple[RateRow, ...]]) -> DeckRates:
@@ -163,6 +168,7 @@ class DeckRates:
         copy = DeckRates.__new__(DeckRates)
         for name in ("keys", "terms", "palette", "parents", "directory"):
             setattr(copy, name, getattr(self, name))
+        copy.found = {}
         copy.overlay = {**self.overlay, **{p: _latest_first(r) for p, r in changed.items()}}
         copy.overlay_lengths = _lengths(copy.overlay)
         copy.count = self._count_with(copy.overlay)
@@ -285,7 +291,12 @@ def find_rate(deck: Deck, number: str, now: datetime) -> RateRow | None:
             while j >= 0 and keys[j] == found:
                 item = palette[terms[j]]
                 if item[1] <= now and (item[2] is None or now < item[2]):
-                    return _make((prefix_of(found), *item))
+                    made = rates.found.get(j)
+                    if made is None:
+                        if len(rates.found) >= FOUND_MAX:
+                            rates.found = {}
+                        made = rates.found[j] = _make((prefix_of(found), *item))
+                    return made
                 j -= 1
         i = parents[i]
     return None
