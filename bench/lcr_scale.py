@@ -373,6 +373,7 @@ def inproc(db: str, pool_dir: Path) -> dict[str, Any]:
                 answer_bytes(decide(query, table, now, rng))
             times[name].append((time.process_time() - t0) / len(items) * 1e6)
     result["decide_us"] = {name: min(values) for name, values in times.items()}
+    result.update(_lookup_share(table, queries["lcr"], now, rng))
     numbers = [q.callee.user.lstrip("+") for q in queries["lcr"]]
     deck = decks[0]
     passes = []
@@ -398,6 +399,52 @@ def inproc(db: str, pool_dir: Path) -> dict[str, Any]:
 
     shutil.rmtree(cache_dir, ignore_errors=True)
     return result
+
+
+def _lookup_share(table: Any, queries: list[Any], now: Any, rng: Any) -> dict[str, float]:
+    """What the deck lookups are of a least-cost decision: the lookups per call, their
+    time inside decide() (each timed), and decide()+answer with every lookup answered from
+    a dict instead (what the rest of the pricing step costs)."""
+    from routing.engine import decide as module
+    from routing.engine.rtjson import answer_bytes
+
+    real = module.find_rate
+    spent: list[float] = []
+
+    def timed(deck: Any, number: str, moment: Any) -> Any:
+        t0 = time.perf_counter()
+        found = real(deck, number, moment)
+        spent.append(time.perf_counter() - t0)
+        return found
+
+    memo: dict[tuple[int, str], Any] = {}
+
+    def remembered(deck: Any, number: str, moment: Any) -> Any:
+        key = (deck.id, number)
+        found = memo.get(key)
+        if found is None:
+            found = memo[key] = real(deck, number, moment)
+        return found
+
+    try:
+        module.find_rate = timed
+        for query in queries:
+            module.decide(query, table, now, rng)
+        module.find_rate = remembered
+        best = float("inf")
+        for _ in range(7):
+            t0 = time.process_time()
+            for query in queries:
+                answer_bytes(module.decide(query, table, now, rng))
+            best = min(best, (time.process_time() - t0) / len(queries) * 1e6)
+    finally:
+        module.find_rate = real
+    return {
+        "lookups_per_call": len(spent) / len(queries),
+        "lookup_in_decide_us": sorted(spent)[len(spent) // 2] * 1e6,
+        "lookups_us_per_call": sum(spent) / len(queries) * 1e6,
+        "decide_lcr_lookups_memoized_us": best,
+    }
 
 
 def change(db: str, pool_dir: Path) -> None:
