@@ -64,7 +64,7 @@ NUMBER = st.one_of(
 MOMENT = st.integers(-7, 12).map(lambda days: NOW + timedelta(days=days, hours=1))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(rate_rows(), st.lists(st.tuples(NUMBER, MOMENT), min_size=1, max_size=30))
 def test_the_arrays_answer_as_the_dict(rows, calls):  # type: ignore[no-untyped-def]
     deck = build_deck(DeckRow(1, "d", "USD", carrier_id=1, rates=tuple(rows)))
@@ -73,7 +73,7 @@ def test_the_arrays_answer_as_the_dict(rows, calls):  # type: ignore[no-untyped-
         assert find_rate(deck, number, now) == reference(rows, number, now), (number, now)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(rate_rows(), rate_rows(), st.lists(st.tuples(NUMBER, MOMENT), min_size=1, max_size=30))
 def test_an_overlay_answers_as_the_dict_of_the_new_rows(before, after, calls):  # type: ignore[no-untyped-def]
     """An edit: the prefixes whose rates changed (added, changed, removed) in the overlay."""
