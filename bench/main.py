@@ -19,6 +19,9 @@ Sections (bench/README.md says what each measures and how to read it):
   health      carrier health: its per-answer cost (reference: no health data, same run), a
               state change applied by a worker, and the post-dial delay with a dead first
               gateway / a frozen API URL before and after they are left out (Kamailio, SIPp)
+  lcr         least-cost routing at carrier scale: 10 buy decks of 1M prefixes + a sell deck
+              of 1M, 2 workers: build time, memory of all processes, least-cost req/s vs
+              priority-mode req/s (same run), a rate change -> live (bench/lcr_load.py)
 Every load is bounded in time; everything started is stopped at the end, on errors and on
 Ctrl-C. Only 127.0.0.1 is ever contacted.
 """
@@ -42,14 +45,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import admin_load, cdr_bench, health_bench, kamailio_load, overload, procs
+from bench import (
+    admin_load,
+    cdr_bench,
+    health_bench,
+    kamailio_load,
+    lcr_load,
+    overload,
+    procs,
+)
 from bench.dataset import DB_PREFIX, PROBE_PREFIX, TOKEN, server_url
 from bench.procs import CONFIGS, REPO, Server, ServerConfig, WrkResult
 from bench.queries import build_pool, write_pool
 
 SECTIONS = (
     "data", "throughput", "scale", "reload", "kamailio", "records", "admin", "lists",
-    "lnp", "overload", "health",
+    "lnp", "overload", "health", "lcr",
 )  # fmt: skip
 DB_100K = f"{DB_PREFIX}"
 DB_1M = f"{DB_PREFIX}_1m"
@@ -458,6 +469,10 @@ class Bench:
     def health(self) -> None:
         self.results["health"] = health_bench.run(self, quick=self.quick)
 
+    # -- lcr ------------------------------------------------------------------------------------
+    def lcr(self) -> None:
+        self.results["lcr"] = lcr_load.run(self, quick=self.quick)
+
     # -- run --------------------------------------------------------------------------------------
     def run(self) -> None:
         only = self.args.only
@@ -466,7 +481,7 @@ class Bench:
             sections = [
                 s
                 for s in sections
-                if s not in ("scale", "kamailio", "admin", "overload", "health") or only
+                if s not in ("scale", "kamailio", "admin", "overload", "health", "lcr") or only
             ]
         self.results["sections"] = sections
         say(
@@ -493,6 +508,7 @@ class Bench:
             "lnp": self.lnp,
             "overload": self.overload,
             "health": self.health,
+            "lcr": self.lcr,
         }
         for name in sections:
             load = procs.loadavg()
@@ -713,6 +729,7 @@ class Summary:
         self.lnp()
         self.overload()
         self.health()
+        self.lcr()
         for name, error in self.r.get("failed", {}).items():
             self.add(f"section {name} FAILED: {error}")
         if self.checks:
@@ -730,6 +747,16 @@ class Summary:
         self.add("")
         self.add(f"bench/run{' --quick' if self.bench.quick else ''} took {took:.0f}s")
         return "\n".join(self.lines)
+
+    def lcr(self) -> None:
+        result = self.r.get("lcr")
+        if not result or "ratio" not in result:
+            return
+        for line in lcr_load.summary_lines(result):
+            self.add(line)
+        self.add("")
+        for check in lcr_load.checks(result):
+            self.check(*check)
 
     def header(self) -> None:
         r, bench = self.r, self.bench

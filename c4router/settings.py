@@ -324,6 +324,10 @@ C4ROUTER: dict[str, Any] = {  # mixed values: typed where each is read
     # /readyz keeps saying "degraded" (200) while the database is unreachable and the last
     # good table is at most this old; past it, "unavailable" (503).
     "READY_MAX_STALE_SECONDS": env_int("C4ROUTER_READY_MAX_STALE_SECONDS", 3600, minimum=1),
+    # A private directory where the workers of a host share the compiled rate decks (one
+    # file per deck and version, built once, memory-mapped by every worker: routing/
+    # deck_cache.py). Empty: each worker reads and keeps its own copy.
+    "DECK_CACHE_DIR": env_str("C4ROUTER_DECK_CACHE_DIR").strip(),
 }
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

@@ -19,8 +19,10 @@ import gc
 import json
 import logging
 import os
+import sys
 import threading
 import time
+from array import array
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,12 +36,12 @@ from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, connections, transaction
 from django.db.models import Q
 
-from routing import metrics, validators
+from routing import deck_cache, metrics, validators
 from routing.answer_gate import gate_rows, rule_ok
 from routing.engine.lists import ListEntries, ListEntriesBuilder, NumberListRow
 from routing.engine.lnp import LnpRuleRow, PortedBuilder, PortedNumbers
 from routing.engine.numbers import NumberPlan, NumberRule, RuleError
-from routing.engine.rates import DeckRow, RateRow
+from routing.engine.rates import OVERLAY_MAX, DeckRates, DeckRow, RateRow
 from routing.engine.table import (
     PLAIN_MAX_ID,
     PLAIN_PRIORITY,
@@ -123,13 +125,13 @@ def _snapshot(using: str) -> Iterator[None]:
         yield
 
 
-def _build_all(using: str, version: int) -> Table:
+def _build_all(using: str, version: int, *, cache: bool = True) -> Table:
     """The whole table from every row (inside the caller's snapshot). The rules stream
     straight into the index, the plain ones without ever being a RuleRow: a million rules
     are never all in memory as rows."""
     rules = RuleIndexBuilder()
     _read_rules(using, into=rules)
-    small = _read_small(using)
+    small = _read_small(using, lambda ids: read_deck_rates(using, ids, version if cache else None))
     rows = dataclasses.replace(
         small,
         dids=tuple(_read_dids(using)),
@@ -178,9 +180,15 @@ def _headers(text: str) -> tuple[tuple[str, str], ...]:
         return (("", text),)
 
 
-def _read_small(using: str) -> TableRows:
-    """Every table but the two big ones (rules, DIDs): thousands of rows at most, read whole
-    at every change."""
+# A deck's compiled rates by deck id, for the decks given (the rates reader of _read_small).
+RatesReader = Callable[[Collection[int]], dict[int, DeckRates]]
+
+
+def _read_small(using: str, rates: RatesReader | None = None) -> TableRows:
+    """Every table but the big ones (rules, DIDs, ported numbers, list entries, rates):
+    thousands of rows at most, read whole at every change. The decks' rates come from
+    `rates` (default: every deck read whole; a patch keeps the decks that did not
+    change)."""
     plans, left_out = _plans(using)
     empty = NumberPlan()
 
@@ -275,32 +283,173 @@ def _read_small(using: str) -> TableRows:
             left_out=left_out,
             number_lists=number_lists,
             health=health,
-            rate_decks=_read_rate_decks(using),
+            rate_decks=_read_rate_decks(using, rates),
             lnp_rules=lnp_rules,
         )
     )
 
 
-def _read_rate_decks(using: str) -> tuple[DeckRow, ...]:
-    """Every rate deck with its rates (least-cost routing; the core reads them whole with
-    the small tables: see the README for the scale this is meant for)."""
-    rates: dict[int, list[RateRow]] = {}
-    for deck_id, *values in (
-        Rate.objects.using(using)
-        .order_by()
-        .values_list(
-            "deck_id", "prefix", "rate", "effective_from", "effective_until", "connect_fee",
-            "initial_increment", "next_increment",
-        )
-        .iterator(chunk_size=20_000)
-    ):  # fmt: skip
-        rates.setdefault(deck_id, []).append(RateRow(*values))
+def _read_rate_decks(using: str, rates: RatesReader | None = None) -> tuple[DeckRow, ...]:
+    """Every rate deck, with its compiled rates (`rates`: see _read_small)."""
+    decks = list(
+        RateDeck.objects.using(using).values_list("id", "name", "currency", "carrier_id",
+                                                  "tenant_id")
+    )  # fmt: skip
+    reader = rates or (lambda ids: read_deck_rates(using, ids, None))
+    compiled = reader([deck[0] for deck in decks])
     return tuple(
-        DeckRow(deck_id, name, currency, carrier_id, tenant_id, tuple(rates.get(deck_id, ())))
-        for deck_id, name, currency, carrier_id, tenant_id in RateDeck.objects.using(
-            using
-        ).values_list("id", "name", "currency", "carrier_id", "tenant_id")
+        DeckRow(deck_id, name, currency, carrier_id, tenant_id, compiled=compiled[deck_id])
+        for deck_id, name, currency, carrier_id, tenant_id in decks
     )
+
+
+_RATE_FIELDS = ("rate", "effective_from", "effective_until", "connect_fee", "initial_increment",
+                "next_increment")  # fmt: skip
+# The keys and palette of one deck, computed by PostgreSQL: a million rates come back as
+# one byte string (each rate's key and its index in the palette, big-endian 64-bit each,
+# in the keys' order: one sort) and the palette's few thousand rows, instead of a million
+# rows through Python. The palette's order (ORDER BY _TERMS_ORDER) numbers its rows in
+# both statements. The sort of a million rows wants more than the default work_mem (4 MB:
+# it would spill to disk).
+_TERMS_ORDER = (
+    "rate, effective_from, effective_until NULLS FIRST, connect_fee, initial_increment, "
+    "next_increment"
+)
+_TERMS_SQL = (
+    "SELECT DISTINCT rate, effective_from, effective_until, connect_fee, initial_increment, "
+    "next_increment FROM {table} WHERE deck_id = %s ORDER BY {order}"
+)
+# Each rate's palette index is its dense rank in the palette's order (no join).
+_ARRAYS_SQL = (
+    "SELECT string_agg(int8send(key) || int8send(n), '' ORDER BY key, effective_from) "
+    "FILTER (WHERE key IS NOT NULL) FROM (SELECT CASE WHEN length(prefix) > 17 THEN NULL "
+    "WHEN prefix = '' THEN 0 ELSE rpad(prefix, 17, '0')::bigint * 32 + length(prefix) END "
+    "AS key, effective_from, dense_rank() OVER (ORDER BY {order}) - 1 AS n FROM {table} "
+    "WHERE deck_id = %s) AS ranked"
+)
+
+
+def read_deck_rates(
+    using: str, deck_ids: Collection[int], version: int | None
+) -> dict[int, DeckRates]:
+    """The compiled rates of these decks, each read whole; from the host's deck cache
+    (routing.deck_cache) when one is set and `version` (the routing version read) given."""
+    directory = settings.C4ROUTER.get("DECK_CACHE_DIR", "")
+    connection = connections[using]
+    if not directory or version is None or connection.vendor != "postgresql" or not deck_ids:
+        return {deck_id: _read_deck(using, deck_id) for deck_id in deck_ids}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT concat_ws('|', inet_server_addr(), inet_server_port(), current_database(), "
+            "(SELECT oid FROM pg_database WHERE datname = current_database()))"
+        )
+        (identity,) = cursor.fetchone()
+    return {
+        deck_id: deck_cache.cached(
+            directory, identity, deck_id, version, lambda d=deck_id: _read_deck(using, d)
+        )
+        for deck_id in deck_ids
+    }
+
+
+def _read_deck(using: str, deck_id: int) -> DeckRates:
+    connection = connections[using]
+    table = Rate._meta.db_table
+    if connection.vendor != "postgresql":  # SQLite: row by row (small decks)
+        rows = Rate.objects.using(using).filter(deck_id=deck_id).order_by()
+        return DeckRates.from_rows(
+            RateRow(prefix, *values)
+            for prefix, *values in rows.values_list("prefix", *_RATE_FIELDS).iterator(5000)
+        )
+    with connection.cursor() as cursor:
+        if connection.in_atomic_block:  # (SET LOCAL: the read's transaction only)
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute(_TERMS_SQL.format(table=table, order=_TERMS_ORDER), [deck_id])
+        palette = cursor.fetchall()
+        cursor.execute(_ARRAYS_SQL.format(table=table, order=_TERMS_ORDER), [deck_id])
+        (pairs_bytes,) = cursor.fetchone()
+        cursor.execute(
+            f"SELECT prefix, {', '.join(_RATE_FIELDS)} FROM {table} "  # noqa: S608
+            "WHERE deck_id = %s AND length(prefix) > 17",
+            [deck_id],
+        )
+        long = [RateRow(*row) for row in cursor.fetchall()]
+    pairs = array("q")
+    if pairs_bytes is not None:
+        pairs.frombytes(bytes(pairs_bytes))
+        if sys.byteorder == "little":  # the database sends them big-endian
+            pairs.byteswap()
+    del pairs_bytes
+    keys = pairs[0::2]
+    small_terms = array("H" if len(palette) <= 65536 else "I", pairs[1::2])
+    del pairs
+    overlay: dict[str, list[RateRow]] = {}
+    for row in long:
+        overlay.setdefault(row.prefix, []).append(row)
+    return DeckRates(
+        keys,
+        small_terms,
+        [tuple(row) for row in palette],  # type: ignore[misc]
+        {prefix: tuple(rows) for prefix, rows in overlay.items()},
+    )
+
+
+def _read_prefix_rates(
+    using: str, deck_id: int, prefixes: Collection[str]
+) -> dict[str, tuple[RateRow, ...]]:
+    """The rates of these prefixes of a deck now (a prefix with none: an empty tuple)."""
+    found: dict[str, list[RateRow]] = {prefix: [] for prefix in prefixes}
+    rows = Rate.objects.using(using).filter(deck_id=deck_id, prefix__in=list(prefixes))
+    for prefix, *values in rows.values_list("prefix", *_RATE_FIELDS):
+        found[prefix].append(RateRow(prefix, *values))
+    return {prefix: tuple(rows) for prefix, rows in found.items()}
+
+
+def _patched_rates(
+    using: str,
+    current: Table,
+    changes: list[tuple[str, int | None, int | None, str | None]],
+    version: int,
+) -> tuple[RatesReader, list[int]]:
+    """The rates reader of a patch: a deck the change log does not name keeps its arrays;
+    the prefixes it names are re-read into the deck's overlay; a deck named whole (an
+    import), new, or whose overlay would pass OVERLAY_MAX prefixes is re-read whole.
+    Also: [prefixes, whole decks] re-read, counted as the reader runs."""
+    old = {deck.id: deck.rates for deck in current.carrier_decks.values()}
+    old.update((deck.id, deck.rates) for deck in current.tenant_decks.values())
+    whole: set[int] = set()
+    prefixes: dict[int, set[str]] = {}
+    for kind, deck_id, _, prefix in changes:
+        if kind != ChangeKind.RATE or deck_id is None:
+            continue
+        if prefix is None:
+            whole.add(deck_id)
+        else:
+            prefixes.setdefault(deck_id, set()).add(prefix)
+    counts = [0, 0]
+
+    def reader(deck_ids: Collection[int]) -> dict[int, DeckRates]:
+        compiled = {}
+        for deck_id in deck_ids:
+            rates = old.get(deck_id)
+            touched = prefixes.get(deck_id)
+            if (
+                touched
+                and rates is not None
+                and deck_id not in whole
+                and len(rates.overlay.keys() | touched) <= OVERLAY_MAX
+            ):
+                compiled[deck_id] = rates.with_overlay(_read_prefix_rates(using, deck_id, touched))
+                counts[0] += len(touched)
+                continue
+            if rates is None or deck_id in whole or touched:
+                compiled[deck_id] = read_deck_rates(using, [deck_id], version)[deck_id]
+                counts[1] += 1
+            else:
+                compiled[deck_id] = rates
+        return compiled
+
+    return reader, counts
 
 
 def _read_health(using: str) -> Iterator[HealthRow]:
@@ -564,7 +713,9 @@ def _first_line(exc: BaseException, *, named: bool = True) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if named else text.splitlines()[0]
 
 
-def update_from_database(current: Table | None, using: str | None = None) -> Table | None:
+def update_from_database(
+    current: Table | None, using: str | None = None, *, cache: bool = True
+) -> Table | None:
     """A new table if the routing data changed since `current` (None if not).
 
     Patched from the change log when only some rules and DIDs changed (milliseconds,
@@ -585,7 +736,7 @@ def update_from_database(current: Table | None, using: str | None = None) -> Tab
             )  # fmt: skip
             return table
         try:
-            table, how = _update(using, current, version)
+            table, how = _update(using, current, version, cache=cache)
         except (OperationalError, InterfaceError):
             raise  # the connection failed halfway: the database, not the data
         except Exception as exc:
@@ -601,7 +752,9 @@ def update_from_database(current: Table | None, using: str | None = None) -> Tab
     return table
 
 
-def _update(using: str, current: Table | None, version: int) -> tuple[Table, str]:
+def _update(
+    using: str, current: Table | None, version: int, *, cache: bool = True
+) -> tuple[Table, str]:
     """The table at `version`, patched from `current` or built whole, and how."""
     changes = None if current is None else changes_between(using, current.version, version)
     ported_moved: set[str] = set()
@@ -613,7 +766,7 @@ def _update(using: str, current: Table | None, version: int) -> tuple[Table, str
         or current.target_lists.needs_rebuild
         or len(current.ported.overlay) + len(ported_moved) > PORTED_OVERLAY_MAX_ROWS
     ):
-        table = _build_all(using, version)
+        table = _build_all(using, version, cache=cache)
         how = "built"
     else:
         rules_moved = tuple(
@@ -624,7 +777,8 @@ def _update(using: str, current: Table | None, version: int) -> tuple[Table, str
         dids_moved = tuple(
             (object_id, key) for kind, object_id, _, key in changes if kind == ChangeKind.DID
         )
-        small = _read_small(using)
+        rates, reread = _patched_rates(using, current, changes, version)
+        small = _read_small(using, rates)
         lists_changed = frozenset(
             object_id
             for kind, object_id, _, _ in changes
@@ -646,8 +800,9 @@ def _update(using: str, current: Table | None, version: int) -> tuple[Table, str
         table = patch_table(current, patch, version=version)
         how = (
             f"patched ({len(rules_moved)} rule, {len(dids_moved)} DID and "
-            f"{len(lists_changed)} number list changes"
-            + (f", {len(ported_moved)} ported number changes)" if ported_moved else ")")
+            f"{len(lists_changed)} number list changes; {reread[0]} rate prefixes and "
+            f"{reread[1]} decks re-read"
+            + (f"; {len(ported_moved)} ported number changes)" if ported_moved else ")")
         )
     return table, how
 
@@ -741,7 +896,9 @@ class TableHolder:
     def _refresh_locked(self, *, force: bool) -> bool:
         started = time.perf_counter()
         try:
-            table = update_from_database(None if force else self.table)
+            # Forced: data may have been written around the version bump: no shared deck
+            # file of this version is trusted.
+            table = update_from_database(None if force else self.table, cache=not force)
         except TableBuildError:
             self.status.last_check_ok_at = time.time()  # the database did answer
             raise

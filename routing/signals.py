@@ -20,6 +20,7 @@ from routing.models import (
     NumberList,
     NumberListEntry,
     PortedNumber,
+    Rate,
     RouteRule,
     RouteTarget,
     bump_routing_version,
@@ -30,7 +31,9 @@ def _remember_old_key(sender: type, instance: Any, raw: bool = False, **kwargs: 
     """Before an update: where the worker's table holds this rule or DID now."""
     if raw or instance.pk is None:
         return
-    fields = ("tenant_id", "prefix") if sender is RouteRule else ("number",)
+    fields = {RouteRule: ("tenant_id", "prefix"), Rate: ("deck_id", "prefix")}.get(
+        sender, ("number",)
+    )
     old = sender._base_manager.using(kwargs.get("using")).filter(pk=instance.pk)
     instance._routing_old_key = old.values_list(*fields).first()
 
@@ -60,6 +63,13 @@ def _changes(sender: type, instance: Any, deleted: bool) -> Changes | None:
             return Changes(dids=[(instance.pk, None, instance.number)])
         old = getattr(instance, "_routing_old_key", None)
         return Changes(dids=[(instance.pk, None, old[0] if old else None)])
+    if sender is Rate:
+        # The workers re-read the rates of this prefix of the deck (and of where it was).
+        rates: list[tuple[int, None, str | None]] = [(instance.deck_id, None, instance.prefix)]
+        old = None if deleted else getattr(instance, "_routing_old_key", None)
+        if old is not None and tuple(old) != (instance.deck_id, instance.prefix):
+            rates.append((old[0], None, old[1]))
+        return Changes(rates=rates)
     if sender is NumberList:
         return Changes(lists=[(instance.pk, None, None)])
     if sender is NumberListEntry:
@@ -78,7 +88,7 @@ def _bump_deleted(sender: type, instance: Any, using: str = "default", **kwargs:
     _bump(sender, instance, using, deleted=True)
 
 
-for _model in (RouteRule, Did, PortedNumber):
+for _model in (RouteRule, Did, PortedNumber, Rate):
     pre_save.connect(
         _remember_old_key, sender=_model, dispatch_uid=f"routing-old-{_model.__name__}"
     )

@@ -1,23 +1,52 @@
 """Rate decks as the engine reads them (least-cost routing): pure data, no Django.
 
-A deck (a carrier's buy rates or a tenant's sell rates) is a dict from prefix (E.164
-digits) to that prefix's rates, the latest start first, and the prefix lengths the deck
-has, longest first. find_rate() gives the rate of a called number at the call's time:
-the longest prefix holding a rate in effect then (effective_from <= now < effective_until,
-no end: open-ended). A prefix whose rates are all past or future falls through to a
-shorter one. Cost: one dict probe per prefix length of the deck (a slice and a lookup),
-at most 20.
+Ten vendor decks of a million prefixes and a million customer rates must fit every
+worker, so a deck is not a dict of strings and tuples (a few hundred bytes a rate) but
+three flat arrays, the layout of the number lists (routing.engine.lists):
+
+- keys: array("q"), each rate's prefix as a 64-bit key (lists.number_key: the digits
+  padded with zeros to 17 places, times 32, plus the length), sorted, and for one prefix
+  its rates by effective_from, oldest first. A prefix is an interval of keys; the
+  intervals nest or are disjoint, so
+- parents: array("i"), for each rate the last rate of the nearest shorter prefix of the
+  deck that contains it (-1: none); and
+- terms: array("H") (or "I"), for each rate the index of its terms (rate, effective
+  from/until, connect fee, increments) in the deck's palette, a list of distinct tuples:
+  decks repeat a few thousand prices and a few dates over a million prefixes.
+
+14 bytes per rate (16 past 65,536 distinct terms), plus the palette and a directory of
+the keys' top bits (a bisection narrowed to a few comparisons). find_rate() bisects once
+for the last key at or before the number's, then climbs parents until a prefix holds the
+number and has a rate in effect at the call's time (effective_from <= now <
+effective_until, no end: open-ended): a prefix whose rates are all past or future falls
+through to a shorter one, with no rebuild when a future-dated rate starts.
+
+A rate edit does not rebuild the arrays: the loader re-reads the rates of the prefixes it
+touched and gives them as an overlay (a small dict, prefix -> rates, with_overlay()) that
+replaces the arrays' rates for those prefixes; past OVERLAY_MAX prefixes it re-reads the
+deck. Prefixes of 18 to 20 digits (longer than E.164) sit in the overlay too.
 """
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
+from routing.engine.lists import KEY_DIGITS, number_key
+
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
+# Past this many prefixes in a deck's overlay, the loader re-reads the deck whole.
+OVERLAY_MAX = 20_000
+FOUND_MAX = 100_000  # RateRows kept per deck for the next lookups (about 150 B each)
+_WIDTH: tuple[int, ...] = tuple(10 ** (KEY_DIGITS - n) * 32 for n in range(KEY_DIGITS + 1))
+_DIRECTORY_SHIFT = 46  # keys < 2 ** 62: 65,536 buckets at most (as the number lists)
+_DIRECTORY_MIN = 4096  # rates below which a deck has no directory (a bisection is short)
 
 
 class RateRow(NamedTuple):
@@ -30,9 +59,172 @@ class RateRow(NamedTuple):
     next_increment: int = 1
 
 
+# A rate without its prefix, as the palette holds it (RateRow's other fields, in order).
+Terms = tuple[Decimal, datetime, "datetime | None", Decimal, int, int]
+
+
+class DeckRates:
+    """A deck's compiled rates (immutable once built; see the module doc)."""
+
+    __slots__ = ("count", "directory", "found", "keys", "overlay", "overlay_lengths",
+                 "palette", "parents", "terms")  # fmt: skip
+
+    def __init__(
+        self,
+        keys: array[int],
+        terms: array[int],
+        palette: Sequence[Terms],
+        overlay: dict[str, tuple[RateRow, ...]] | None = None,
+    ) -> None:
+        self.keys = keys
+        self.terms = terms
+        self.palette = palette
+        count = len(keys)
+        parents = array("i", bytes(4 * count))
+        # The prefixes holding the current rate, innermost last: where each one's keys end,
+        # and the index of its last rate (where a lookup lands). A prefix's rates are
+        # adjacent: each one gets the parent of the prefix.
+        ends: list[int] = []
+        holders: list[int] = []
+        width = _WIDTH
+        previous = -1
+        for i, key in enumerate(keys):
+            if key == previous:
+                parents[i] = parents[i - 1]
+                holders[-1] = i
+                continue
+            previous = key
+            while ends and ends[-1] < key:
+                ends.pop()
+                holders.pop()
+            if holders:
+                parents[i] = holders[-1]
+            else:
+                parents[i] = -1
+            length = key & 31
+            ends.append(key - length + width[length] - 1)
+            holders.append(i)
+        self.parents = parents
+        self.directory: array[int] | None = None
+        if count >= _DIRECTORY_MIN:
+            top = (keys[-1] >> _DIRECTORY_SHIFT) + 2
+            self.directory = array(
+                "I", (bisect_right(keys, (b << _DIRECTORY_SHIFT) - 1) for b in range(top))
+            )
+        self.overlay: dict[str, tuple[RateRow, ...]] = overlay or {}
+        self.overlay_lengths = _lengths(self.overlay)
+        self.count = count + sum(len(rates) for rates in self.overlay.values())
+        # The RateRows handed out, by rate index (made once: the prefix's text and the
+        # tuple), at most FOUND_MAX of them.
+        self.found: dict[int, RateRow] = {}
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[RateRow]) -> DeckRates:
+        """From rates in any order (tests, SQLite, a deck read row by row)."""
+        palette: dict[Terms, int] = {}
+        items: list[tuple[int, datetime, int]] = []
+        long: dict[str, list[RateRow]] = {}
+        for row in rows:
+            if len(row.prefix) > KEY_DIGITS:
+                long.setdefault(row.prefix, []).append(row)
+                continue
+            terms = row[1:]
+            index = palette.setdefault(terms, len(palette))
+            items.append((prefix_key(row.prefix), row.effective_from, index))
+        items.sort(key=lambda item: (item[0], item[1]))
+        kind = "H" if len(palette) <= 65536 else "I"
+        return cls(
+            array("q", (item[0] for item in items)),
+            array(kind, (item[2] for item in items)),
+            list(palette),
+            {prefix: _latest_first(rates) for prefix, rates in long.items()},
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        keys: Sequence[int],
+        terms: Sequence[int],
+        parents: Sequence[int],
+        directory: Sequence[int] | None,
+        palette: Sequence[Terms],
+        overlay: dict[str, tuple[RateRow, ...]],
+    ) -> DeckRates:
+        """From arrays computed already (a file mapped by routing.deck_cache: any sequence
+        of ints indexes as an array does)."""
+        rates = DeckRates.__new__(DeckRates)
+        rates.keys, rates.terms, rates.parents = keys, terms, parents  # type: ignore[assignment]
+        rates.directory = directory  # type: ignore[assignment]
+        rates.palette = palette
+        rates.overlay = overlay
+        rates.overlay_lengths = _lengths(overlay)
+        rates.count = len(keys) + sum(len(r) for r in overlay.values())
+        rates.found = {}
+        return rates
+
+    def with_overlay(self, changed: dict[str, tuple[RateRow, ...]]) -> DeckRates:
+        """A copy whose prefixes in `changed` have those rates (none: the prefix has no
+        rate any more), the arrays shared (the old object is not modified)."""
+        copy = DeckRates.__new__(DeckRates)
+        for name in ("keys", "terms", "palette", "parents", "directory"):
+            setattr(copy, name, getattr(self, name))
+        copy.found = {}
+        copy.overlay = {**self.overlay, **{p: _latest_first(r) for p, r in changed.items()}}
+        copy.overlay_lengths = _lengths(copy.overlay)
+        copy.count = self._count_with(copy.overlay)
+        return copy
+
+    def _count_with(self, overlay: dict[str, tuple[RateRow, ...]]) -> int:
+        hidden = 0
+        for prefix in overlay:
+            if len(prefix) <= KEY_DIGITS:
+                hidden += len(self._base_rates(prefix))
+        return len(self.keys) - hidden + sum(len(rates) for rates in overlay.values())
+
+    def _base_rates(self, prefix: str) -> list[int]:
+        """The indexes of the arrays' rates of exactly `prefix`."""
+        key = prefix_key(prefix)
+        keys = self.keys
+        i = bisect_right(keys, key) - 1
+        found = []
+        while i >= 0 and keys[i] == key:
+            found.append(i)
+            i -= 1
+        return found
+
+    def nbytes(self) -> int:
+        """The memory its arrays hold (without the palette's few objects)."""
+        arrays = [self.keys, self.terms, self.parents]
+        if self.directory is not None:
+            arrays.append(self.directory)
+        return sum(len(a) * a.itemsize for a in arrays)
+
+
+def _latest_first(rates: Iterable[RateRow]) -> tuple[RateRow, ...]:
+    return tuple(sorted(rates, key=lambda r: r.effective_from, reverse=True))
+
+
+def _lengths(overlay: dict[str, tuple[RateRow, ...]]) -> tuple[int, ...]:
+    return tuple(sorted({len(prefix) for prefix in overlay}, reverse=True))
+
+
+def prefix_key(prefix: str) -> int:
+    """A prefix's key (the empty prefix: 0, before every other)."""
+    return number_key(prefix) if prefix else 0
+
+
+def prefix_of(key: int) -> str:
+    length = key & 31
+    return str(key >> 5).zfill(KEY_DIGITS)[:length] if length else ""
+
+
+EMPTY_RATES = DeckRates(array("q"), array("H"), [])
+
+
 @dataclass(frozen=True, slots=True)
 class DeckRow:
-    """One deck as the loader (or a test) gives it: exactly one of carrier_id, tenant_id."""
+    """One deck as the loader (or a test) gives it: exactly one of carrier_id, tenant_id;
+    its rates as rows, or compiled already (`compiled`: the loader's arrays)."""
 
     id: int
     name: str
@@ -40,6 +232,7 @@ class DeckRow:
     carrier_id: int | None = None
     tenant_id: int | None = None
     rates: tuple[RateRow, ...] = ()
+    compiled: DeckRates | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,44 +240,109 @@ class Deck:
     id: int
     name: str
     currency: str
-    by_prefix: dict[str, tuple[RateRow, ...]]
-    lengths: tuple[int, ...]  # longest first
+    rates: DeckRates
 
     @property
     def count(self) -> int:
-        return sum(len(rates) for rates in self.by_prefix.values())
+        return self.rates.count
 
 
 def build_deck(row: DeckRow) -> Deck:
-    grouped: dict[str, list[RateRow]] = {}
-    for rate in row.rates:
-        grouped.setdefault(rate.prefix, []).append(rate)
-    by_prefix = {
-        prefix: tuple(sorted(rates, key=lambda r: r.effective_from, reverse=True))
-        for prefix, rates in grouped.items()
-    }
-    lengths = tuple(sorted({len(prefix) for prefix in by_prefix}, reverse=True))
-    return Deck(row.id, row.name, row.currency, by_prefix, lengths)
+    rates = row.compiled if row.compiled is not None else DeckRates.from_rows(row.rates)
+    return Deck(row.id, row.name, row.currency, rates)
+
+
+def _digits_key(number: str) -> tuple[int, int]:
+    """(key, length) of the number's leading digits (a prefix holds only digits: a number
+    with something else in it matches the prefixes of the digits before it)."""
+    if not (number.isascii() and number.isdigit()):
+        end = 0
+        while end < len(number) and "0" <= number[end] <= "9":
+            end += 1
+        number = number[:end]
+    return (number_key(number) if number else 0), len(number)
 
 
 def find_rate(deck: Deck, number: str, now: datetime) -> RateRow | None:
     """The rate of the called number (E.164 digits) at `now`: longest prefix first."""
-    size = len(number)
-    by_prefix = deck.by_prefix
-    for length in deck.lengths:
+    rates = deck.rates
+    key, size = _digits_key(number)
+    if rates.overlay:
+        return _find_with_overlay(rates, number[:size], key, size, now)
+    keys = rates.keys
+    directory = rates.directory
+    if directory is None:
+        i = bisect_right(keys, key) - 1
+    else:
+        bucket = key >> _DIRECTORY_SHIFT
+        if bucket + 1 < len(directory):
+            i = bisect_right(keys, key, directory[bucket], directory[bucket + 1]) - 1
+        else:
+            i = len(keys) - 1
+    parents, terms, palette = rates.parents, rates.terms, rates.palette
+    while i >= 0:
+        found = keys[i]
+        length = found & 31
+        if length <= size and key < found - length + _WIDTH[length]:
+            j = i
+            # The prefix's rates, latest start first (the arrays hold them oldest first):
+            # the latest started rate still in effect wins (an older open-ended rate
+            # applies again once a later, bounded one has ended).
+            while j >= 0 and keys[j] == found:
+                item = palette[terms[j]]
+                if item[1] <= now and (item[2] is None or now < item[2]):
+                    made = rates.found.get(j)
+                    if made is None:
+                        if len(rates.found) >= FOUND_MAX:
+                            rates.found = {}
+                        made = rates.found[j] = _make((prefix_of(found), *item))
+                    return made
+                j -= 1
+        i = parents[i]
+    return None
+
+
+_make = RateRow._make
+
+
+def _find_with_overlay(
+    rates: DeckRates, digits: str, key: int, size: int, now: datetime
+) -> RateRow | None:
+    """find_rate() when some prefixes' rates come from the overlay: the arrays' answer
+    (skipping the prefixes the overlay replaces), unless a longer prefix of the overlay
+    has a rate in effect."""
+    overlay = rates.overlay
+    best: RateRow | None = None
+    best_length = -1
+    keys, parents, terms, palette = rates.keys, rates.parents, rates.terms, rates.palette
+    i = bisect_right(keys, key) - 1
+    while i >= 0:
+        found = keys[i]
+        length = found & 31
+        if length <= size and key < found - length + _WIDTH[length]:
+            prefix = prefix_of(found)
+            if prefix not in overlay:
+                j = i
+                while j >= 0 and keys[j] == found:
+                    item = palette[terms[j]]
+                    if item[1] <= now and (item[2] is None or now < item[2]):
+                        best, best_length = _make((prefix, *item)), length
+                        break
+                    j -= 1
+                if best is not None:
+                    break
+        i = parents[i]
+    for length in rates.overlay_lengths:
+        if length <= best_length:
+            break
         if length > size:
             continue
-        rates = by_prefix.get(number[:length])
-        if rates is None:
-            continue
-        # The latest start first: the latest started rate still in effect wins (an older
-        # open-ended rate applies again once a later, bounded one has ended).
-        for rate in rates:
+        for rate in overlay.get(digits[:length], ()):
             if rate.effective_from <= now and (
                 rate.effective_until is None or now < rate.effective_until
             ):
                 return rate
-    return None
+    return best
 
 
 def margin_percent(cost: Decimal, sell: Decimal) -> Decimal | None:
@@ -100,7 +358,10 @@ def profitable(cost: Decimal, sell: Decimal, min_margin: Decimal) -> bool:
 
 
 __all__ = [
+    "EMPTY_RATES",
+    "OVERLAY_MAX",
     "Deck",
+    "DeckRates",
     "DeckRow",
     "RateRow",
     "build_deck",

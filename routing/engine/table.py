@@ -610,7 +610,8 @@ class Table:
     health: dict[int, HealthRow] = field(default_factory=dict)
     health_version: int = 0
     # Least-cost routing (routing.engine.rates): each carrier's buy deck and each tenant's
-    # sell deck, by owner id (a small table: rebuilt whole at every change).
+    # sell deck, by owner id (compiled arrays: a patch keeps those of the decks it did not
+    # touch, and gives an edited deck an overlay).
     carrier_decks: dict[int, Deck] = field(default_factory=dict)
     tenant_decks: dict[int, Deck] = field(default_factory=dict)
     # Portability: the enabled LNP rules by tenant id (None: global), longest prefix first,

@@ -57,6 +57,7 @@ class ChangeKind(models.TextChoices):
     DID = "did", "DID"
     LIST = "list", "number list"
     PORTED = "port", "ported number"
+    RATE = "rate", "rate"
     ALL = "all", "everything"
 
 
@@ -67,7 +68,8 @@ class RoutingChange(models.Model):
     kind = models.CharField(max_length=4, choices=ChangeKind.choices)
     object_id = models.BigIntegerField(null=True)
     # Where the worker may hold the row's previous state: (tenant id, prefix) for a rule,
-    # the number for a DID. Empty for a row that is new.
+    # the number for a DID. Empty for a row that is new. For a rate: object_id is its
+    # deck, old_key the prefix whose rates changed (empty: the whole deck).
     old_tenant_id = models.BigIntegerField(null=True)
     old_key = models.CharField(max_length=20, null=True)
 
@@ -93,6 +95,10 @@ class Changes:
     # Ported numbers saved or deleted: (None, None, number); the workers re-read those
     # numbers into an overlay over their arrays (routing.engine.lnp), no rebuild.
     ported: list[tuple[None, None, str]] = field(default_factory=list)
+    # Rates: (deck id, None, prefix) for the rates of one prefix of a deck (the workers
+    # re-read that prefix's rates), (deck id, None, None) for a whole deck (an import:
+    # the workers re-read that deck, and nothing else).
+    rates: list[tuple[int, None, str | None]] = field(default_factory=list)
 
 
 def bump_routing_version(using: str = "default", *, changed: Changes | None = None) -> int:
@@ -129,9 +135,14 @@ def record_changes(version: int, changed: Changes | None, using: str = "default"
     transaction (which bumped it). None, or more rows than a worker patches
     (PATCH_MAX_ROWS), logs "everything": the workers rebuild. A bulk import bumps first,
     for the lock, and says what it changed here at the end."""
-    if changed is not None and len(changed.rules) + len(changed.dids) + len(changed.lists) + len(
-        changed.ported
-    ) > (PATCH_MAX_ROWS):
+    if changed is not None and (
+        len(changed.rules)
+        + len(changed.dids)
+        + len(changed.lists)
+        + len(changed.ported)
+        + len(changed.rates)
+        > PATCH_MAX_ROWS
+    ):
         changed = None
     if changed is None:
         rows: Iterator[RoutingChange] = iter([RoutingChange(version=version, kind=ChangeKind.ALL)])
@@ -141,7 +152,8 @@ def record_changes(version: int, changed: Changes | None, using: str = "default"
                           old_tenant_id=tenant_id, old_key=key)
             for kind, items in ((ChangeKind.RULE, changed.rules), (ChangeKind.DID, changed.dids),
                                 (ChangeKind.LIST, changed.lists),
-                                (ChangeKind.PORTED, changed.ported))
+                                (ChangeKind.PORTED, changed.ported),
+                                (ChangeKind.RATE, changed.rates))
             for object_id, tenant_id, key in items
         )  # fmt: skip
     # A batch of instances at a time: 100,000 of them at once cost an import 50 MB.

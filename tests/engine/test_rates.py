@@ -1,0 +1,117 @@
+"""The compiled rate decks (routing.engine.rates) give the answers of the simple dict they
+replace: random decks, numbers and moments (hypothesis), with and without an overlay."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from routing.engine.rates import DeckRow, RateRow, build_deck, find_rate, prefix_key, prefix_of
+
+from .builders import NOW
+
+
+def reference(rows: list[RateRow], number: str, now) -> RateRow | None:  # type: ignore[no-untyped-def]
+    """The first design: a dict prefix -> rates (latest start first), probed per length."""
+    by_prefix: dict[str, list[RateRow]] = {}
+    for row in rows:
+        by_prefix.setdefault(row.prefix, []).append(row)
+    for length in sorted({len(p) for p in by_prefix}, reverse=True):
+        if length > len(number):
+            continue
+        for rate in sorted(by_prefix.get(number[:length], ()), key=lambda r: r.effective_from,
+                           reverse=True):  # fmt: skip
+            if rate.effective_from <= now and (
+                rate.effective_until is None or now < rate.effective_until
+            ):
+                return rate
+    return None
+
+
+PREFIX = st.one_of(
+    st.text("0123", max_size=6),
+    st.text("12", min_size=17, max_size=20),  # at and past the keys' 17 digits
+)
+
+
+@st.composite
+def rate_rows(draw):  # type: ignore[no-untyped-def]
+    rows: dict[tuple[str, int], RateRow] = {}
+    for _ in range(draw(st.integers(0, 40))):
+        prefix = draw(PREFIX)
+        start = draw(st.integers(-5, 5))
+        span = draw(st.one_of(st.none(), st.integers(1, 6)))
+        rows[(prefix, start)] = RateRow(
+            prefix,
+            Decimal(draw(st.integers(0, 9))) / 1000,
+            NOW + timedelta(days=start),
+            None if span is None else NOW + timedelta(days=start + span),
+            Decimal(draw(st.integers(0, 2))) / 100,
+            draw(st.sampled_from((1, 6, 60))),
+            draw(st.sampled_from((1, 6, 60))),
+        )
+    return list(rows.values())
+
+
+NUMBER = st.one_of(
+    st.text("0123", max_size=9),
+    st.text("12", min_size=16, max_size=21),
+    st.text("0123#*a", max_size=8),  # not only digits: the digits before count
+)
+MOMENT = st.integers(-7, 12).map(lambda days: NOW + timedelta(days=days, hours=1))
+
+
+@settings(max_examples=150, deadline=None)
+@given(rate_rows(), st.lists(st.tuples(NUMBER, MOMENT), min_size=1, max_size=30))
+def test_the_arrays_answer_as_the_dict(rows, calls):  # type: ignore[no-untyped-def]
+    deck = build_deck(DeckRow(1, "d", "USD", carrier_id=1, rates=tuple(rows)))
+    assert deck.count == len(rows)
+    for number, now in calls:
+        assert find_rate(deck, number, now) == reference(rows, number, now), (number, now)
+
+
+@settings(max_examples=120, deadline=None)
+@given(rate_rows(), rate_rows(), st.lists(st.tuples(NUMBER, MOMENT), min_size=1, max_size=30))
+def test_an_overlay_answers_as_the_dict_of_the_new_rows(before, after, calls):  # type: ignore[no-untyped-def]
+    """An edit: the prefixes whose rates changed (added, changed, removed) in the overlay."""
+    deck = build_deck(DeckRow(1, "d", "USD", carrier_id=1, rates=tuple(before)))
+    touched = {r.prefix for r in before} ^ {r.prefix for r in after}
+    touched |= {r.prefix for r in after if r not in before}
+    changed = {p: tuple(r for r in after if r.prefix == p) for p in touched}
+    patched = dataclass_replace(deck, deck.rates.with_overlay(changed))
+    expected = [r for r in before if r.prefix not in touched] + [
+        r for r in after if r.prefix in touched
+    ]
+    assert patched.count == len(expected)
+    for number, now in calls:
+        assert find_rate(patched, number, now) == reference(expected, number, now), (number, now)
+    for number, now in calls:  # the old deck is not modified (requests may still read it)
+        assert find_rate(deck, number, now) == reference(before, number, now)
+
+
+def dataclass_replace(deck, rates):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    return dataclasses.replace(deck, rates=rates)
+
+
+def test_a_prefix_key_gives_its_prefix_back():
+    for prefix in ("", "0", "00", "1", "33", "330", "0336", "12345678901234567"):
+        assert prefix_of(prefix_key(prefix)) == prefix
+
+
+def test_a_big_deck_costs_14_bytes_a_rate_and_uses_its_directory():
+    rows = [
+        RateRow(str(10_000 + i * 7), Decimal(i % 900) / 10000, NOW - timedelta(days=1))
+        for i in range(100_000)
+    ]
+    deck = build_deck(DeckRow(1, "big", "USD", carrier_id=1, rates=tuple(rows)))
+    directory = deck.rates.directory
+    assert directory is not None  # 65,536 slots at most: 0.26 B a rate at 1M rates
+    assert (deck.rates.nbytes() - 4 * len(directory)) / len(rows) == 14
+    for row in rows[::997]:
+        assert find_rate(deck, row.prefix + "123", NOW) == row
+    assert find_rate(deck, "9", NOW) is None
