@@ -103,7 +103,7 @@ def test_an_edit_in_the_admin_or_api_patches_the_ported_numbers_without_rebuildi
         table = update_from_database(table)
     assert table is not None and targets(call(table, other)) == ["gateway Beta/beta-1"]
     assert table.ported.numbers is arrays  # the arrays are the same: nothing rebuilt
-    assert ", 1 ported number changes" in caplog.text
+    assert "; 1 ported number changes" in caplog.text
     assert table.counts["ported_numbers"] == 3
     # Renumbered: the old number is no longer ported, the new one is.
     added.number = "33698765433"
