@@ -31,14 +31,24 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from routing.admin_log import ADDITION, CHANGE, log_action
-from routing.imports import _Errors
+from routing.imports import Stage, _Errors
 from routing.models import PortedNumber, bump_routing_version, validate_e164
 
 logger = logging.getLogger("c4router.imports")
 
 COLUMNS = ("number", "lrn", "effective_from")
-_STAGE = "c4_lnp_stage"
-_BATCH = 10_000
+# The file's rows, checked, in a temporary table (routing.imports.Stage): the difference
+# with the live table is then counted and applied in SQL.
+STAGE = Stage(
+    "c4_lnp_stage",
+    (
+        ("number", "varchar(15)"),
+        ("lrn", "varchar(15)"),
+        ("effective_from", "timestamp with time zone"),
+    ),
+    key="number",
+)
+_STAGE = STAGE.table
 
 
 @dataclass(slots=True)
@@ -132,42 +142,13 @@ def import_ported_numbers(
     result = LnpImportResult(dry_run=dry_run, delta=delta)
     errors = _Errors()
     table = PortedNumber._meta.db_table
-    vendor = connection.vendor
     with transaction.atomic():
         bump_routing_version(changed=None)  # the lock first; every worker rebuilds after
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
-            cursor.execute(
-                f"CREATE TEMPORARY TABLE {_STAGE} (line bigint, number varchar(15), "
-                "lrn varchar(15), effective_from timestamp with time zone)"
-            )
-            rows = _rows(file, delta, errors)
-            if vendor == "postgresql":
-                statement = f"COPY {_STAGE} (line, number, lrn, effective_from) FROM STDIN"
-                with cursor.cursor.copy(statement) as copy:
-                    for row in rows:
-                        result.rows += 1
-                        if not errors:
-                            copy.write_row(row)
-            else:
-                batch: list[tuple[Any, ...]] = []
-                insert = f"INSERT INTO {_STAGE} VALUES (%s, %s, %s, %s)"  # noqa: S608
-                for row in rows:
-                    result.rows += 1
-                    if not errors:
-                        batch.append(row)
-                    if len(batch) >= _BATCH:
-                        cursor.executemany(insert, batch)
-                        batch = []
-                if batch:
-                    cursor.executemany(insert, batch)
+            STAGE.create(cursor)
+            result.rows = STAGE.fill(cursor, _rows(file, delta, errors), errors)
             errors.raise_if_any()
-            cursor.execute(
-                f"SELECT number, min(line), max(line) FROM {_STAGE} GROUP BY number "  # noqa: S608
-                "HAVING count(*) > 1 ORDER BY min(line) LIMIT 50"
-            )
-            for number, first, again in cursor.fetchall():
-                errors.add(again, "number", f"{number} is on line {first} already.")
+            STAGE.duplicates(cursor, errors, str)
             errors.raise_if_any()
             result.removed = _removed(cursor, table, delta)
             cursor.execute(
@@ -189,7 +170,7 @@ def import_ported_numbers(
             result.unchanged = cursor.fetchone()[0]
             if not dry_run:
                 _apply(cursor, table, delta)
-            cursor.execute(f"DROP TABLE {_STAGE}")
+            STAGE.drop(cursor)
         if dry_run:
             transaction.set_rollback(True)
         else:
