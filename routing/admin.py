@@ -23,6 +23,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from routing import imports
 from routing.admin_csv import CsvImportExportMixin
+from routing.admin_rates import RateImportMixin
 from routing.api.history import object_history
 from routing.models import (
     Carrier,
@@ -854,7 +855,7 @@ class NumberListEntryAdmin(CsvImportExportMixin, SimpleHistoryAdmin):
 
 
 @admin.register(RateDeck)
-class RateDeckAdmin(SimpleHistoryAdmin):
+class RateDeckAdmin(RateImportMixin, SimpleHistoryAdmin):
     list_display = ("name", "owner_display", "currency", "rate_count")
     list_filter = ("currency",)
     list_select_related = ("carrier", "tenant")
