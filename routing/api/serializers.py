@@ -231,7 +231,8 @@ class TenantSerializer(DisplayMixin, ModelCleanSerializer):
         model = Tenant
         fields = [
             "id", "url", "display", "name", "enabled", "description", *LIMITS,
-            "min_margin_percent", "no_profit_code", "no_profit_reason", *TIMESTAMPS,
+            "min_margin_percent", "no_profit_code", "no_profit_reason", "pricing", "markup",
+            "pricing_currency", *TIMESTAMPS,
         ]  # fmt: skip
 
 
