@@ -25,7 +25,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from routing import imports
-from routing.imports_rates import KIND_LABELS, KINDS, RateImportResult, import_rates
+from routing.imports_rates import (
+    KIND_LABELS,
+    KINDS,
+    RATES_COMMAND,
+    RateImportResult,
+    import_rates,
+)
 from routing.models import RateDeck
 
 SESSION_KEY = "c4router_rate_imports"
@@ -54,7 +60,7 @@ class RateImportForm(forms.Form):
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]
-        too_large = imports.upload_size_error(upload.size)
+        too_large = imports.upload_size_error(upload.size, RATES_COMMAND)
         if too_large:
             raise forms.ValidationError(too_large)
         return upload

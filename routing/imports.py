@@ -223,7 +223,9 @@ class ImportFailed(Exception):
         return "\n".join(lines)
 
 
-def upload_size_error(size: int) -> str | None:
+def upload_size_error(
+    size: int, command: str = "manage.py import_routes or import_dids"
+) -> str | None:
     """Why an uploaded file of `size` bytes is refused (over C4ROUTER_IMPORT_MAX_BYTES), or
     None. The API and the admin ask before reading the file; the commands read files of any
     size (an operator's own), in bounded memory as well."""
@@ -232,8 +234,7 @@ def upload_size_error(size: int) -> str | None:
         return None
     return (
         f"The file is {size:,} bytes; an upload takes at most {limit:,} "
-        "(C4ROUTER_IMPORT_MAX_BYTES). Split it, or import it with manage.py import_routes "
-        "or import_dids."
+        f"(C4ROUTER_IMPORT_MAX_BYTES). Split it, or import it with {command}."
     )
 
 

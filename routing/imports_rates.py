@@ -62,6 +62,7 @@ logger = logging.getLogger("c4router.imports")
 COLUMNS = ("prefix", "rate", "connect_fee", "initial_increment", "next_increment", "description")
 REQUIRED = ("prefix", "rate")
 SAMPLE_SIZE = 10
+RATES_COMMAND = "manage.py import_rates DECK FILE"  # for a file over the upload limit
 # What the preview counts, in the order it shows them.
 KINDS = ("new", "increased", "decreased", "unchanged", "terms", "removed")
 KIND_LABELS = {
@@ -397,6 +398,7 @@ __all__ = [
     "COLUMNS",
     "KINDS",
     "KIND_LABELS",
+    "RATES_COMMAND",
     "RateChange",
     "RateImportResult",
     "effective_date_error",

@@ -27,7 +27,7 @@ from routing.admin_log import ADDITION, CHANGE, DELETION, log_action, log_import
 from routing.api import filtersets, serializers
 from routing.api.history import object_history
 from routing.api.schema import RoutingAutoSchema
-from routing.imports_rates import import_rates
+from routing.imports_rates import RATES_COMMAND, import_rates
 from routing.models import (
     CallRecord,
     Carrier,
@@ -401,14 +401,14 @@ class RateDeckViewSet(RoutingViewSet):
         declared = request.META.get("CONTENT_LENGTH") or ""
         if declared.isdigit() and imports.upload_size_error(int(declared) - MULTIPART_SLACK):
             return CsvImportExportMixin._upload_refused(
-                {"file": [imports.upload_size_error(int(declared))]},
+                {"file": [imports.upload_size_error(int(declared), RATES_COMMAND)]},
                 status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
         form = serializers.RateImportRequestSerializer(data=request.data)
         if not form.is_valid():
             return CsvImportExportMixin._upload_refused(form.errors, status.HTTP_400_BAD_REQUEST)
         upload = form.validated_data["file"]
-        too_large = imports.upload_size_error(upload.size)
+        too_large = imports.upload_size_error(upload.size, RATES_COMMAND)
         if too_large:
             return CsvImportExportMixin._upload_refused(
                 {"file": [too_large]}, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE

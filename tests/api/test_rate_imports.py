@@ -86,6 +86,7 @@ def test_a_too_large_file_is_refused(api_client: APIClient, deck: RateDeck, sett
     response = api_client.post(url(deck), {"file": upload("prefix,rate\n" + "33,0.1\n" * 500)})
     assert response.status_code == 413
     assert "C4ROUTER_IMPORT_MAX_BYTES" in response.json()["errors"][0]["message"]
+    assert "manage.py import_rates DECK FILE" in response.json()["errors"][0]["message"]
 
 
 def test_a_viewer_may_preview_but_not_apply(readonly_client: APIClient, deck: RateDeck) -> None:
