@@ -352,12 +352,19 @@ def _apply(
 ) -> None:
     """End, delete and insert (each with its history records), in this order: the file's
     rates start at `when`, where the ones they replace end."""
-    kept = f"SELECT current_id FROM {_DIFF} WHERE kind = 'unchanged'"  # noqa: S608
-    kept_prefixes = f"SELECT prefix FROM {_DIFF} WHERE kind = 'unchanged'"  # noqa: S608
+
+    # NOT EXISTS, not NOT IN: an anti-join PostgreSQL can hash (and spill to disk), where
+    # NOT IN over a million kept prefixes would run its subquery once per row.
+    def kept(column: str, outer: str) -> str:
+        return (
+            f"NOT EXISTS (SELECT 1 FROM {_DIFF} d WHERE d.kind = 'unchanged' "  # noqa: S608
+            f"AND d.{column} = {outer})"
+        )
+
     # In effect at `when` (started before it) and not kept: ends at `when`.
     ending = (
         "deck_id = %s AND effective_from < %s AND (effective_until IS NULL OR effective_until > "
-        f"%s) AND prefix NOT IN ({kept_prefixes})"
+        f"%s) AND {kept('prefix', _TABLE + '.prefix')}"
     )
     cursor.execute(
         f"UPDATE {_TABLE} SET effective_until = %s, updated_at = %s WHERE {ending}",  # noqa: S608
@@ -371,7 +378,7 @@ def _apply(
             [*history[1], deck_id, when, write.date],
         )
     # Starting at or after `when`, not kept: the file replaces them.
-    doomed = f"deck_id = %s AND effective_from >= %s AND id NOT IN ({kept})"
+    doomed = f"deck_id = %s AND effective_from >= %s AND {kept('current_id', _TABLE + '.id')}"
     history = _history_select(Rate, write, "-")
     if history is not None:
         cursor.execute(history[0] + doomed, [*history[1], deck_id, when])
@@ -382,7 +389,7 @@ def _apply(
         "next_increment, effective_from, effective_until, description, created_at, updated_at) "
         "SELECT %s, s.prefix, s.rate, s.connect_fee, s.initial_increment, s.next_increment, "
         f"%s, NULL, s.description, %s, %s FROM {STAGE.table} s "
-        f"WHERE s.prefix NOT IN ({kept_prefixes})",
+        f"WHERE {kept('prefix', 's.prefix')}",
         [deck_id, when, write.date, write.date],
     )
     result.created = cursor.rowcount
