@@ -66,7 +66,7 @@ RATES_COMMAND = "manage.py import_rates DECK FILE"  # for a file over the upload
 # What the preview counts, in the order it shows them.
 KINDS = ("new", "increased", "decreased", "unchanged", "terms", "removed")
 KIND_LABELS = {
-    "new": "new prefixes",
+    "new": "new",
     "increased": "increased",
     "decreased": "decreased",
     "unchanged": "unchanged",

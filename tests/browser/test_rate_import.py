@@ -52,7 +52,7 @@ def test_upload_preview_apply(admin_browser: Browser, deck: RateDeck, tmp_path: 
     assert "Preview of “vendor-2026-12.csv” against Alpha buy (EUR)" in preview
     counts = {row[0]: row[1] for row in browser.table("#rate-preview-counts")[1:]}
     assert counts == {
-        "New prefixes": "1", "Increased": "1", "Decreased": "0", "Unchanged": "1",
+        "New": "1", "Increased": "1", "Decreased": "0", "Unchanged": "1",
         "Same rate, other terms changed": "0", "Removed": "0",
     }  # fmt: skip
     assert "33: 0.01 → 0.012 (line 2)" in browser.text("#preview-increased")

@@ -180,7 +180,7 @@ def test_the_command_previews_then_applies(deck, tmp_path):
     call_command("import_rates", "Alpha buy", str(path), "--preview", stdout=out)
     text = out.getvalue()
     assert "Preview of deck Alpha buy" in text
-    assert "1 new prefixes, 1 increased, 1 decreased, 0 unchanged" in text
+    assert "4 rows: 1 new, 1 increased, 1 decreased, 0 unchanged" in text
     assert "  33: 0.01 -> 0.012 (line 2)" in text
     assert "  1: 0.005 (ends)" in text
     assert "Preview only: nothing was written." in text
