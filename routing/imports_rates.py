@@ -179,10 +179,6 @@ def import_rates(
     result = RateImportResult(deck=deck.name, effective_from=when, preview=preview)
     errors = _Errors()
     with transaction.atomic():
-        if not preview:
-            # The lock first (it orders concurrent writers); nothing changes in the route
-            # rules or DIDs: the workers re-read the small tables, the decks with them.
-            bump_routing_version(changed=Changes())
         with connection.cursor() as cursor:
             STAGE.create(cursor)
             result.rows = STAGE.fill(cursor, _checked(file, errors), errors)
@@ -192,6 +188,13 @@ def import_rates(
             errors.raise_if_any()
             STAGE.duplicates(cursor, errors, lambda prefix: f"Prefix {prefix or '(empty)'}")
             errors.raise_if_any()
+            if not preview:
+                # The version's row lock before reading the deck: it orders concurrent
+                # writers (READ COMMITTED: the comparison below sees what a previous import
+                # committed), and is held for the comparison and the writes only, not while
+                # the file is read. Nothing changes in the route rules or DIDs: the workers
+                # re-read the small tables, the decks with them.
+                bump_routing_version(changed=Changes())
             _compare(cursor, deck.pk, when)
             _count(cursor, result, sample_size)
             if not preview:
