@@ -288,3 +288,27 @@ def test_a_policy_and_a_sell_deck_exclude_each_other(api_client, lcr):  # type: 
     )
     assert response.status_code == 400
     assert "is priced by a policy" in str(response.json())
+
+
+def test_an_imported_deck_reaches_the_table_and_takes_effect_at_its_date(client, lcr, capsys):
+    """Beta's deck re-imported with 336 at 0.03 from tomorrow: today's calls still go to
+    Beta at 0.01; from tomorrow Beta costs more than Acme pays and is left out."""
+    import io
+
+    from django.utils import timezone
+
+    from routing.imports_rates import import_rates
+
+    tomorrow = timezone.now() + datetime.timedelta(days=1)
+    version = holder.table.version
+    deck = RateDeck.objects.get(name="Beta buy")
+    import_rates(deck, io.StringIO("prefix,rate\n+336,0.03\n"), effective_from=tomorrow)
+    holder.refresh()
+    assert holder.table.version == version + 1
+    assert answer(client)["routes"][0]["c4"]["rate"] == "0.010000"
+    later = (tomorrow + datetime.timedelta(hours=1)).isoformat()
+    call_command("route", "--source-ip", "10.10.0.10", "--from", "sip:0123456789@x",
+                 "--to", "sip:0612345678@x", "--at", later)  # fmt: skip
+    out = capsys.readouterr().out
+    assert "Carrier Beta: 0.03 EUR/min (prefix 336)" in out
+    assert "left out: rate 0.030000 above the customer's 0.015000" in out
