@@ -24,6 +24,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from routing import imports, imports_lnp
 from routing.admin_csv import CsvImportExportMixin, CsvUploadForm
+from routing.admin_rates import RateImportMixin
 from routing.api.history import object_history
 from routing.models import (
     Carrier,
@@ -293,10 +294,17 @@ class TenantAdmin(SimpleHistoryAdmin):
         (
             "Least-cost routing: margin protection",
             {
-                "fields": ("min_margin_percent", "no_profit_code", "no_profit_reason"),
-                "description": "With a sell rate deck for this tenant, least-cost rules leave "
-                "out a carrier whose rate leaves less than this margin of the tenant's rate; "
-                "when none is left, the call is refused with this code and reason.",
+                "fields": (
+                    ("pricing", "markup", "pricing_currency"),
+                    "min_margin_percent",
+                    "no_profit_code",
+                    "no_profit_reason",
+                ),
+                "description": "The customer's rate is its sell rate deck's, or without a "
+                "deck the pricing policy's (each carrier's rate plus a percentage or a fixed "
+                "amount per minute). Least-cost rules leave out a carrier whose rate leaves "
+                "less than the minimum margin of the customer's rate; when none is left, the "
+                "call is refused with this code and reason.",
                 "classes": ("collapse",),
             },
         ),
@@ -855,7 +863,7 @@ class NumberListEntryAdmin(CsvImportExportMixin, SimpleHistoryAdmin):
 
 
 @admin.register(RateDeck)
-class RateDeckAdmin(SimpleHistoryAdmin):
+class RateDeckAdmin(RateImportMixin, SimpleHistoryAdmin):
     list_display = ("name", "owner_display", "currency", "rate_count")
     list_filter = ("currency",)
     list_select_related = ("carrier", "tenant")

@@ -147,7 +147,12 @@ def describe_pricing(pricing: Pricing, callee: str) -> list[str]:
     its matched prefix, its margin, and why it was left out."""
     lines = [f"Mode: {_MODES.get(pricing.mode, pricing.mode)}"]
     sell = pricing.sell
-    if sell is not None:
+    if pricing.policy:
+        lines.append(
+            f"Customer rate: {pricing.policy} (pricing policy), minimum margin "
+            f"{plain(pricing.min_margin)}%"
+        )
+    elif sell is not None:
         lines.append(
             f"Customer rate: {plain(sell.rate)} {pricing.sell_currency}/min "
             f"(prefix {sell.prefix or '*'}), minimum margin {plain(pricing.min_margin)}%"
@@ -164,6 +169,8 @@ def describe_pricing(pricing: Pricing, callee: str) -> list[str]:
             f"Carrier {price.name}: {plain(price.rate.rate)} {price.currency}/min "
             f"(prefix {price.rate.prefix or '*'})"
         )
+        if price.sell is not None:
+            text += f", customer {plain(price.sell.rate)}"
         if price.margin is not None:
             text += f", margin {plain(price.margin)}%"
         text += f", left out: {price.left_out}" if price.left_out else ", kept"

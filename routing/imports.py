@@ -223,7 +223,9 @@ class ImportFailed(Exception):
         return "\n".join(lines)
 
 
-def upload_size_error(size: int) -> str | None:
+def upload_size_error(
+    size: int, command: str = "manage.py import_routes or import_dids"
+) -> str | None:
     """Why an uploaded file of `size` bytes is refused (over C4ROUTER_IMPORT_MAX_BYTES), or
     None. The API and the admin ask before reading the file; the commands read files of any
     size (an operator's own), in bounded memory as well."""
@@ -232,8 +234,7 @@ def upload_size_error(size: int) -> str | None:
         return None
     return (
         f"The file is {size:,} bytes; an upload takes at most {limit:,} "
-        "(C4ROUTER_IMPORT_MAX_BYTES). Split it, or import it with manage.py import_routes "
-        "or import_dids."
+        f"(C4ROUTER_IMPORT_MAX_BYTES). Split it, or import it with {command}."
     )
 
 
@@ -318,14 +319,20 @@ def restore_formula(cell: str) -> str:
 
 
 def _records(
-    file: Iterable[str], columns: Sequence[str], required: Sequence[str], errors: _Errors
+    file: Iterable[str],
+    columns: Sequence[str],
+    required: Sequence[str],
+    errors: _Errors,
+    extra_cells_hint: str = "",
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """The file's records, read one at a time, as (first line number, column -> cell).
 
     Cells are stripped and lose the quote an export put before a formula character. A
     record with a control character is reported (line and column) and skipped. Problems
     with the file itself (header, cell count, not CSV, not UTF-8) are reported and end the
-    reading. Nothing is kept: the caller checks each record as it comes.
+    reading; `extra_cells_hint` follows the message of a record with more cells than the
+    header (a rate deck: an unquoted decimal comma). Nothing is kept: the caller checks
+    each record as it comes.
     """
     lines = iter(file)
     reader = csv.reader(())
@@ -367,11 +374,10 @@ def _records(
             if not record or (len(record) == 1 and not record[0].strip()):
                 continue  # blank lines are allowed anywhere (",," is a row of empty cells)
             if len(record) != len(names):
-                errors.add(
-                    start,
-                    "file",
-                    f"Expected {len(names)} cells as in the header, found {len(record)}.",
-                )
+                message = f"Expected {len(names)} cells as in the header, found {len(record)}."
+                if extra_cells_hint and len(record) > len(names):
+                    message += f" {extra_cells_hint}"
+                errors.add(start, "file", message)
                 return
             # No NUL or other control character (validators.TEXT_CONTROL_RE): one search
             # per record; the cells are looked at one by one only when it finds one.
@@ -843,6 +849,36 @@ def _copy_history(
     _copy(cursor, table, history_columns, history_rows, count, write, desc)
 
 
+def _history_select(
+    model: type[models.Model], write: _Write, history_type: str
+) -> tuple[str, list[Any]] | None:
+    """ "INSERT INTO <model's history> (...) SELECT ..., %s, %s, %s, %s FROM <table> WHERE "
+    and its four parameters: a history record (who, why, when, +/~/-) for each row the
+    caller's WHERE picks, as the row is then, written in SQL (the rows never travel to
+    Python and back). None when django-simple-history is switched off."""
+    if not write.history:
+        return None
+    quote = connection.ops.quote_name
+    history_model = model.history.model  # type: ignore[attr-defined]
+    copied = [f.column for f in history_model.tracked_fields]
+    extra = ["history_date", "history_change_reason", "history_type", "history_user_id"]
+    expected = {f.column for f in history_model._meta.concrete_fields} - {"history_id"}
+    if set(copied + extra) != expected:  # pragma: no cover - a new history field
+        raise RuntimeError(f"{history_model.__name__}: unexpected columns {expected}")
+    copy_columns = [quote(c) for c in copied]
+    # Names from the models' meta, quoted; every value is a parameter.
+    history_table = quote(history_model._meta.db_table)
+    all_columns = ", ".join(copy_columns + [quote(c) for c in extra])
+    insert = (
+        f"INSERT INTO {history_table} ({all_columns}) "  # noqa: S608
+        f"SELECT {', '.join(copy_columns)}, %s, %s, %s, %s "
+        f"FROM {quote(model._meta.db_table)} WHERE "
+    )
+    user_id = write.user.pk if write.user is not None else None
+    date = connection.ops.adapt_datetimefield_value(write.date)
+    return insert, [date, write.reason, history_type, user_id]
+
+
 def _delete(model: type[models.Model], column: str, keys: Iterable[Any], write: _Write) -> int:
     """Delete the rows whose `column` is one of `keys`, with a "-" history record each.
 
@@ -855,33 +891,83 @@ def _delete(model: type[models.Model], column: str, keys: Iterable[Any], write: 
         return 0
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    copy_columns: list[str] = []
-    if write.history:
-        history_model = model.history.model  # type: ignore[attr-defined]
-        copied = [f.column for f in history_model.tracked_fields]
-        extra = ["history_date", "history_change_reason", "history_type", "history_user_id"]
-        expected = {f.column for f in history_model._meta.concrete_fields} - {"history_id"}
-        if set(copied + extra) != expected:  # pragma: no cover - a new history field
-            raise RuntimeError(f"{history_model.__name__}: unexpected columns {expected}")
-        copy_columns = [quote(c) for c in copied]
-        # Names from the models' meta, quoted; every value is a parameter.
-        history_table = quote(history_model._meta.db_table)
-        all_columns = ", ".join(copy_columns + [quote(c) for c in extra])
-        insert = (
-            f"INSERT INTO {history_table} ({all_columns}) "  # noqa: S608
-            f"SELECT {', '.join(copy_columns)}, %s, %s, %s, %s FROM {table} WHERE "
-        )
-        user_id = write.user.pk if write.user is not None else None
-        tail = [connection.ops.adapt_datetimefield_value(write.date), write.reason, "-", user_id]
+    history = _history_select(model, write, "-")
     deleted = 0
     with connection.cursor() as cursor:
         for batch in _chunks(keys, LOOKUP_CHUNK):
             where = f"{quote(column)} IN ({', '.join(['%s'] * len(batch))})"
-            if write.history:
-                cursor.execute(insert + where, [*tail, *batch])
+            if history is not None:
+                cursor.execute(history[0] + where, [*history[1], *batch])
             cursor.execute(f"DELETE FROM {table} WHERE {where}", list(batch))  # noqa: S608
             deleted += cursor.rowcount
     return deleted
+
+
+# --- Staging: imports by difference (rate decks, ported numbers) ------------------------------
+#
+# An import that replaces a large set (a carrier's deck of a million prefixes, the national
+# portability database) does not hold it in Python: each checked row goes by COPY into a
+# temporary table, and SQL compares it with the live rows (new, changed, removed) and applies
+# the difference in a few statements. A kind of data describes its temporary table with a
+# Stage: its columns and the key a file may hold once.
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """A temporary table for one import's checked rows (the line number first)."""
+
+    table: str
+    columns: tuple[tuple[str, str], ...]  # (name, SQL type), after "line bigint"
+    key: str  # the column a file may hold once (duplicates are named by line)
+
+    @property
+    def names(self) -> list[str]:
+        return ["line", *(name for name, _ in self.columns)]
+
+    def create(self, cursor: Any) -> None:
+        columns = ", ".join(f"{name} {sql}" for name, sql in self.columns)
+        cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {self.table} (line bigint, {columns})")
+
+    def fill(self, cursor: Any, rows: Iterable[tuple[Any, ...]], errors: _Errors) -> int:
+        """Every row (line first), by COPY on PostgreSQL; the number of rows read. Once a
+        row is bad (`errors`), the rest are still read and checked but no longer written:
+        the caller raises after."""
+        count = 0
+        if connection.vendor == "postgresql":
+            statement = f"COPY {self.table} ({', '.join(self.names)}) FROM STDIN"
+            # cursor.cursor: psycopg's own cursor under Django's wrapper, for COPY.
+            with cursor.cursor.copy(statement) as copy:
+                for row in rows:
+                    count += 1
+                    if not errors:
+                        copy.write_row(row)
+            cursor.execute(f"ANALYZE {self.table}")  # temporary tables have no autovacuum
+            return count
+        insert = f"INSERT INTO {self.table} VALUES ({', '.join(['%s'] * len(self.names))})"  # noqa: S608
+        batch: list[tuple[Any, ...]] = []
+        for row in rows:
+            count += 1
+            if not errors:
+                batch.append(row)
+            if len(batch) >= BATCH_SIZE:
+                cursor.executemany(insert, batch)
+                batch = []
+        if batch:
+            cursor.executemany(insert, batch)
+        return count
+
+    def duplicates(self, cursor: Any, errors: _Errors, shown: Callable[[Any], str]) -> None:
+        """A key the file holds twice: an error on its second line naming the first."""
+        cursor.execute(
+            f"SELECT {self.key}, min(line), max(line) FROM {self.table} "  # noqa: S608
+            f"GROUP BY {self.key} HAVING count(*) > 1 ORDER BY min(line) LIMIT {MAX_ERRORS}"
+        )
+        for key, first, again in cursor.fetchall():
+            errors.add(again, self.key, f"{shown(key)} is on line {first} already.")
+
+    def drop(self, cursor: Any) -> None:
+        cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
 
 
 def _reason(change_reason: str | None, default: str) -> str:

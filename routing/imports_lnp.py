@@ -34,7 +34,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from routing.admin_log import ADDITION, CHANGE, log_action
-from routing.imports import Exporter, _batched, _Errors
+from routing.imports import Exporter, Stage, _batched, _Errors
 from routing.models import (
     Changes,
     PortedNumber,
@@ -49,8 +49,19 @@ logger = logging.getLogger("c4router.imports")
 COLUMNS = ("number", "lrn", "effective_from")
 FULL = "full"  # the file is the whole database
 DELTA = "delta"  # the file changes some numbers
-_STAGE = "c4_lnp_stage"
 _BATCH = 10_000
+# The file's rows, checked, in a temporary table (routing.imports.Stage): the difference
+# with the live table is then counted and applied in SQL.
+STAGE = Stage(
+    "c4_lnp_stage",
+    (
+        ("number", "varchar(15)"),
+        ("lrn", "varchar(15)"),
+        ("effective_from", "timestamp with time zone"),
+    ),
+    key="number",
+)
+_STAGE = STAGE.table
 
 
 @dataclass(slots=True)
@@ -152,49 +163,19 @@ def import_ported_numbers(
     result = LnpImportResult(dry_run=dry_run, delta=delta)
     errors = _Errors()
     table = PortedNumber._meta.db_table
-    vendor = connection.vendor
     with transaction.atomic():
         version = bump_routing_version(changed=Changes())  # the lock; changes logged at the end
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
-            cursor.execute(
-                f"CREATE TEMPORARY TABLE {_STAGE} (line bigint, number varchar(15), "
-                "lrn varchar(15), effective_from timestamp with time zone)"
-            )
-            rows = _rows(file, delta, errors)
-            if vendor == "postgresql":
-                statement = f"COPY {_STAGE} (line, number, lrn, effective_from) FROM STDIN"
-                with cursor.cursor.copy(statement) as copy:
-                    for row in rows:
-                        result.rows += 1
-                        if not errors:
-                            copy.write_row(row)
-            else:
-                batch: list[tuple[Any, ...]] = []
-                insert = f"INSERT INTO {_STAGE} VALUES (%s, %s, %s, %s)"  # noqa: S608
-                for row in rows:
-                    result.rows += 1
-                    if not errors:
-                        batch.append(row)
-                    if len(batch) >= _BATCH:
-                        cursor.executemany(insert, batch)
-                        batch = []
-                if batch:
-                    cursor.executemany(insert, batch)
+            STAGE.create(cursor)
+            result.rows = STAGE.fill(cursor, _rows(file, delta, errors), errors)
             errors.raise_if_any()
-            if vendor == "postgresql":
-                # Statistics for the planner: a temporary table never gets them by itself,
-                # and the ported numbers' may say "empty" when they were taken before a
-                # first import of millions. With those, the joins below become nested loops
-                # over millions of rows each (hours instead of a minute).
-                cursor.execute(f"ANALYZE {_STAGE}")
+            if connection.vendor == "postgresql":
+                # Statistics for the planner (Stage.fill analyzes the staging table): the
+                # ported numbers' may say "empty" when they were taken before a first import
+                # of millions. With those, the joins below become nested loops over millions
+                # of rows each (hours instead of a minute).
                 cursor.execute(f"ANALYZE {table}")
-            cursor.execute(
-                f"SELECT number, min(line), max(line) FROM {_STAGE} GROUP BY number "  # noqa: S608
-                "HAVING count(*) > 1 ORDER BY min(line) LIMIT 50"
-            )
-            for number, first, again in cursor.fetchall():
-                errors.add(again, "number", f"{number} is on line {first} already.")
+            STAGE.duplicates(cursor, errors, str)
             errors.raise_if_any()
             result.removed = _removed(cursor, table, delta)
             cursor.execute(
@@ -218,7 +199,7 @@ def import_ported_numbers(
                 changed = _changed_numbers(cursor, table, delta, result)
                 _apply(cursor, table, delta)
                 record_changes(version, changed)
-            cursor.execute(f"DROP TABLE {_STAGE}")
+            STAGE.drop(cursor)
         if dry_run:
             transaction.set_rollback(True)
         else:

@@ -196,7 +196,7 @@ def _read_small(using: str, rates: RatesReader | None = None) -> TableRows:
         TenantRow(*values)
         for values in Tenant.objects.using(using).values_list(
             "id", "name", "enabled", "max_calls", "max_cps", "min_margin_percent",
-            "no_profit_code", "no_profit_reason",
+            "no_profit_code", "no_profit_reason", "pricing", "markup", "pricing_currency",
         )
     )  # fmt: skip
     pbx_fields = ("id", "tenant_id", "name", "host", "port", "transport", "socket", "enabled",

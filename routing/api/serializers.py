@@ -231,7 +231,8 @@ class TenantSerializer(DisplayMixin, ModelCleanSerializer):
         model = Tenant
         fields = [
             "id", "url", "display", "name", "enabled", "description", *LIMITS,
-            "min_margin_percent", "no_profit_code", "no_profit_reason", *TIMESTAMPS,
+            "min_margin_percent", "no_profit_code", "no_profit_reason", "pricing", "markup",
+            "pricing_currency", *TIMESTAMPS,
         ]  # fmt: skip
 
 
@@ -644,6 +645,62 @@ class ImportErrorItemSerializer(serializers.Serializer):
 class ImportErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     errors = ImportErrorItemSerializer(many=True)
+
+
+class RateImportRequestSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="The deck (UTF-8 CSV): prefix,rate[,connect_fee,initial_increment,"
+        "next_increment,description], with a header line."
+    )
+    effective_from = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="When the new rates take effect (ISO 8601; default: now; not in the past). "
+        "The rates they replace, and the prefixes not in the file, end then.",
+    )
+    preview = serializers.BooleanField(
+        default=False,
+        help_text="Compare with the deck and answer the counts and samples; write nothing.",
+    )
+
+
+class RateChangeSerializer(serializers.Serializer):
+    prefix = serializers.CharField()
+    old = serializers.CharField(allow_null=True, help_text="The rate before (null: new).")
+    new = serializers.CharField(allow_null=True, help_text="The rate after (null: removed).")
+    line = serializers.IntegerField(allow_null=True, help_text="The file's line.")
+
+
+class RateImportCountsSerializer(serializers.Serializer):
+    new = serializers.IntegerField()
+    increased = serializers.IntegerField()
+    decreased = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    terms = serializers.IntegerField(
+        help_text="Same rate, another connect fee, increment or description."
+    )
+    removed = serializers.IntegerField(help_text="In effect at the date, not in the file.")
+
+
+class RateImportSamplesSerializer(serializers.Serializer):
+    new = RateChangeSerializer(many=True)
+    increased = RateChangeSerializer(many=True)
+    decreased = RateChangeSerializer(many=True)
+    unchanged = RateChangeSerializer(many=True)
+    terms = RateChangeSerializer(many=True)
+    removed = RateChangeSerializer(many=True)
+
+
+class RateImportResultSerializer(serializers.Serializer):
+    deck = serializers.CharField()
+    effective_from = serializers.DateTimeField()
+    preview = serializers.BooleanField()
+    rows = serializers.IntegerField(help_text="Lines read, without the header.")
+    counts = RateImportCountsSerializer()
+    samples = RateImportSamplesSerializer(help_text="Up to 10 prefixes of each kind.")
+    ended = serializers.IntegerField(help_text="Rates ended at the date (apply).")
+    deleted = serializers.IntegerField(help_text="Rates starting at or after it, replaced.")
+    created = serializers.IntegerField(help_text="Rates starting at the date (apply).")
 
 
 class CallRecordSerializer(serializers.ModelSerializer):

@@ -17,7 +17,7 @@ from rest_framework import exceptions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import DjangoModelPermissions
+from rest_framework.permissions import DjangoModelPermissions, IsAuthenticated
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,6 +27,7 @@ from routing.admin_log import ADDITION, CHANGE, DELETION, log_action, log_import
 from routing.api import filtersets, serializers
 from routing.api.history import object_history
 from routing.api.schema import RoutingAutoSchema
+from routing.imports_rates import RATES_COMMAND, import_rates
 from routing.models import (
     CallRecord,
     Carrier,
@@ -415,6 +416,74 @@ class RateDeckViewSet(RoutingViewSet):
     serializer_class = serializers.RateDeckSerializer
     filterset_class = filtersets.RateDeckFilterSet
     ordering_fields = ["id", "name", "created_at", "updated_at"]
+
+    @extend_schema(
+        summary="Import the deck's rates from CSV: preview, or apply at a date (all or nothing)",
+        request={"multipart/form-data": serializers.RateImportRequestSerializer},
+        responses={
+            200: serializers.RateImportResultSerializer,
+            400: serializers.ImportErrorSerializer,
+            413: serializers.ImportErrorSerializer,
+        },
+        filters=False,
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[MultiPartParser, FormParser],
+        pagination_class=None,
+        filter_backends=[],
+        permission_classes=[IsAuthenticated],  # the rates' permissions, checked below
+    )
+    def import_rates(self, request: Request, pk: str | None = None) -> Response:
+        if not request.user.has_perm("routing.view_ratedeck"):
+            raise exceptions.PermissionDenied()
+        deck = self.get_object()
+        declared = request.META.get("CONTENT_LENGTH") or ""
+        if declared.isdigit() and imports.upload_size_error(int(declared) - MULTIPART_SLACK):
+            return CsvImportExportMixin._upload_refused(
+                {"file": [imports.upload_size_error(int(declared), RATES_COMMAND)]},
+                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        form = serializers.RateImportRequestSerializer(data=request.data)
+        if not form.is_valid():
+            return CsvImportExportMixin._upload_refused(form.errors, status.HTTP_400_BAD_REQUEST)
+        upload = form.validated_data["file"]
+        too_large = imports.upload_size_error(upload.size, RATES_COMMAND)
+        if too_large:
+            return CsvImportExportMixin._upload_refused(
+                {"file": [too_large]}, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+            )
+        preview = form.validated_data["preview"]
+        # A preview reads the rates; an apply adds, ends and deletes them.
+        needed = ["view_rate"] if preview else ["add_rate", "change_rate", "delete_rate"]
+        if not request.user.has_perms([f"routing.{name}" for name in needed]):
+            raise exceptions.PermissionDenied(
+                "Previewing needs the view permission of rates; applying, the add, change "
+                "and delete ones."
+            )
+        text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
+        try:
+            result = import_rates(
+                deck,
+                text,
+                effective_from=form.validated_data.get("effective_from"),
+                preview=preview,
+                user=request.user,
+                filename=f"API upload {upload.name}",
+            )
+        except imports.ImportFailed as exc:
+            items = [{**e.as_dict(), "line": e.line or None} for e in exc.errors]
+            body = {"detail": str(exc.summary), "errors": items}
+            return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        except UnicodeDecodeError:
+            body = {
+                "detail": "Invalid upload; nothing was imported.",
+                "errors": [{"line": None, "field": "file", "message": "Not UTF-8 text."}],
+            }
+            return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        return Response(serializers.RateImportResultSerializer(result.as_dict()).data)
 
 
 class RateViewSet(RoutingViewSet):

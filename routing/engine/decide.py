@@ -32,6 +32,8 @@ from routing.engine.lists import Listed
 from routing.engine.lists import check as check_lists
 from routing.engine.lnp import Ported, find_lnp_rule
 from routing.engine.numbers import CALLEE, CALLER, from_e164, strip_and_prefix, to_e164
+from routing.engine.pricing import FIXED, customer_rate
+from routing.engine.pricing import describe as describe_policy
 from routing.engine.query import Party, Query
 from routing.engine.rates import Deck, RateRow, find_rate, margin_percent, profitable
 from routing.engine.table import (
@@ -112,6 +114,9 @@ class CarrierPrice:
     rate: RateRow | None = None
     margin: Decimal | None = None  # percent of the customer's rate
     left_out: str = ""
+    # Under the tenant's pricing policy: the customer's rate for this carrier (its cost
+    # plus the markup); None with a sell deck (Pricing.sell) or without either.
+    sell: RateRow | None = None
 
 
 @dataclass(slots=True)
@@ -123,6 +128,7 @@ class Pricing:
     sell_currency: str
     min_margin: Decimal
     carriers: tuple[CarrierPrice, ...]
+    policy: str = ""  # the tenant's pricing policy, as people read it ("cost + 20%")
 
 
 @dataclass(slots=True)
@@ -370,8 +376,9 @@ def _outbound(
     if pricing is not None:
         by_carrier = {price.carrier_id: price for price in pricing.carriers}
         for route in routes:
-            route.rate = by_carrier.get(route.carrier_id)  # type: ignore[arg-type]
-            route.sell = pricing.sell
+            price = by_carrier.get(route.carrier_id)  # type: ignore[arg-type]
+            route.rate = price
+            route.sell = price.sell if price is not None and price.sell else pricing.sell
     why = f"outbound from PBX {tenant.name}/{pbx.name}: {rule.label}"
     if ported is not None:
         why += f" on LRN {ported.lrn}"
@@ -460,6 +467,8 @@ def _least_cost(
     sell_deck = table.tenant_decks.get(tenant.id)
     sell = find_rate(sell_deck, callee, now) if sell_deck is not None else None
     min_margin = tenant.min_margin_percent
+    # A sell deck wins over a pricing policy (the models refuse both at once).
+    policy = tenant if sell_deck is None and tenant.pricing else None
     prices: dict[int, CarrierPrice] = {}
     priced: list[tuple[Decimal, int, TargetRow]] = []
     for target in rule.targets:
@@ -473,7 +482,7 @@ def _least_cost(
         price = prices.get(carrier_id)
         if price is None:
             price = prices[carrier_id] = _price(table, carrier_id, callee, now, sell_deck, sell,
-                                                min_margin)  # fmt: skip
+                                                min_margin, policy)  # fmt: skip
         if not price.left_out:
             priced.append((price.rate.rate, target.order, target))  # type: ignore[union-attr]
     ordered = sorted(prices.values(), key=_cheapest)
@@ -483,6 +492,9 @@ def _least_cost(
         sell_currency=sell_deck.currency if sell_deck is not None else "",
         min_margin=min_margin,
         carriers=tuple(ordered),
+        policy=describe_policy(tenant.pricing, tenant.markup, tenant.pricing_currency)
+        if policy is not None
+        else "",
     )
     if sell_deck is not None and sell is None:
         return pricing, (), f"no customer rate for {callee} in deck {sell_deck.name}"
@@ -534,6 +546,7 @@ def _price(
     sell_deck: Deck | None,
     sell: RateRow | None,
     min_margin: Decimal,
+    policy: TenantRow | None = None,
 ) -> CarrierPrice:
     carrier = table.carriers.get(carrier_id)
     name = carrier.name if carrier is not None else f"#{carrier_id}"
@@ -544,6 +557,18 @@ def _price(
     price = CarrierPrice(carrier_id, name, deck.currency, rate)
     if rate is None:
         price.left_out = f"no rate for {callee} in deck {deck.name}"
+        return price
+    if policy is not None:  # the customer's rate: this carrier's cost plus the markup
+        if policy.pricing == FIXED and deck.currency != policy.pricing_currency:
+            price.left_out = (
+                f"deck {deck.name} is in {deck.currency}, the markup in {policy.pricing_currency}"
+            )
+            return price
+        price.sell = customer_rate(policy.pricing, policy.markup, rate)
+        price.margin = margin_percent(rate.rate, price.sell.rate)
+        if not profitable(rate.rate, price.sell.rate, min_margin):
+            shown = "-" if price.margin is None else f"{price.margin}%"
+            price.left_out = f"margin {shown} under the tenant's minimum {min_margin}%"
         return price
     if sell is None or sell_deck is None:  # no sell deck: no margin protection
         return price

@@ -44,6 +44,11 @@ class TenantRow:
     min_margin_percent: Decimal = Decimal(0)
     no_profit_code: int = 503
     no_profit_reason: str = "No profitable route"
+    # Without a sell deck: the customer's rate is the cost plus a markup (engine.pricing):
+    # "percent" or "fixed" (in pricing_currency); "" none.
+    pricing: str = ""
+    markup: Decimal = Decimal(0)
+    pricing_currency: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from routing.models.normalization import Direction, NormalizationRule, NumberFie
 from routing.models.rates import Rate, RateDeck
 from routing.models.rules import RouteRule, RouteTarget, RuleAction, RuleMode
 from routing.models.sources import IpSource
-from routing.models.tenants import Domain, Pbx, Tenant
+from routing.models.tenants import Domain, Pbx, Pricing, Tenant
 from routing.models.version import (
     Changes,
     RoutingChange,
@@ -71,6 +71,7 @@ __all__ = [
     "NumberListEntry",
     "Pbx",
     "PortedNumber",
+    "Pricing",
     "Rate",
     "RateDeck",
     "RouteRule",

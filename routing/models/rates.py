@@ -90,6 +90,13 @@ class RateDeck(TimestampedModel):
     def clean(self) -> None:
         if bool(self.carrier_id) == bool(self.tenant_id):
             raise ValidationError("Choose exactly one owner: a carrier or a tenant.")
+        if self.tenant_id and self.tenant.pricing:
+            raise ValidationError(
+                {
+                    "tenant": f"{self.tenant} is priced by a policy (cost + a markup): "
+                    "remove the policy first, or keep it and no sell deck."
+                }
+            )
 
 
 class Rate(TimestampedModel):

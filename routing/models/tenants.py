@@ -19,6 +19,15 @@ from routing.models.base import (
 
 NO_PROFIT_CODE = 503
 NO_PROFIT_REASON = "No profitable route"
+MARKUP_PERCENT_MAX = Decimal(1000)
+
+
+class Pricing(models.TextChoices):
+    """How a tenant without a sell rate deck is priced in least-cost rules."""
+
+    NONE = "", "none (a sell rate deck, or no margin protection)"
+    PERCENT = "percent", "cost + a percentage"
+    FIXED = "fixed", "cost + a fixed amount per minute"
 
 
 class Tenant(TimestampedModel, CapacityLimits):
@@ -57,6 +66,37 @@ class Tenant(TimestampedModel, CapacityLimits):
         db_default=NO_PROFIT_REASON,
         validators=[validators.validate_reason_phrase],
     )
+    # Least-cost routing without a sell deck: the customer's rate is each carrier's cost
+    # plus a markup (routing.engine.pricing).
+    pricing = models.CharField(
+        "pricing policy",
+        max_length=10,
+        choices=Pricing.choices,
+        blank=True,
+        default=Pricing.NONE,
+        db_default=Pricing.NONE,
+        help_text="Without a sell rate deck: the customer's rate for a route is its carrier's "
+        "rate plus a markup. Margin protection then applies to it as to a deck's rate.",
+    )
+    markup = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        default=Decimal(0),
+        db_default=Decimal(0),
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Percent of the cost (e.g. 20 for cost + 20%, at most 1000), or an amount "
+        "per minute in the policy's currency (e.g. 0.002).",
+    )
+    pricing_currency = models.CharField(
+        "markup currency",
+        max_length=3,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[validators.validate_currency],
+        help_text="A fixed markup's currency (ISO 4217): carriers whose deck is in another "
+        "one are left out (no conversion is done). Empty for a percentage.",
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -65,6 +105,18 @@ class Tenant(TimestampedModel, CapacityLimits):
             models.CheckConstraint(
                 condition=models.Q(min_margin_percent__gte=0, min_margin_percent__lte=100),
                 name="routing_tenant_min_margin_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(pricing="", markup=0, pricing_currency="")
+                | models.Q(
+                    pricing="percent",
+                    markup__gte=0,
+                    markup__lte=MARKUP_PERCENT_MAX,
+                    pricing_currency="",
+                )
+                | models.Q(pricing="fixed", markup__gte=0, pricing_currency__regex=r"^[A-Z]{3}$"),
+                name="routing_tenant_pricing_valid",
+                violation_error_message="The pricing policy, its markup and currency do not match.",
             ),
             models.CheckConstraint(
                 condition=models.Q(
@@ -77,6 +129,32 @@ class Tenant(TimestampedModel, CapacityLimits):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if not self.pricing:
+            if self.markup:
+                errors["markup"] = "Choose a pricing policy for this markup (or leave it 0)."
+            if self.pricing_currency:
+                errors["pricing_currency"] = "Only a fixed markup has a currency."
+        elif self.pricing == Pricing.PERCENT:
+            if self.markup is not None and self.markup > MARKUP_PERCENT_MAX:
+                errors["markup"] = f"At most {MARKUP_PERCENT_MAX}%."
+            if self.pricing_currency:
+                errors["pricing_currency"] = "A percentage has no currency: leave it empty."
+        elif not self.pricing_currency:
+            errors["pricing_currency"] = "Give the fixed markup's currency (e.g. EUR)."
+        if self.pricing and self.pk is not None:
+            from routing.models.rates import RateDeck  # rates.py imports this module
+
+            deck = RateDeck.objects.filter(tenant_id=self.pk).first()
+            if deck is not None:
+                errors["pricing"] = (
+                    f"The tenant has a sell rate deck ({deck}): its rates are the customer's. "
+                    "Remove the deck or the policy."
+                )
+        if errors:
+            raise ValidationError(errors)
 
 
 class Pbx(SipEndpoint, CapacityLimits):

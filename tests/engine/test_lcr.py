@@ -311,3 +311,72 @@ def test_without_a_sell_deck_there_is_no_margin_check():
     assert carriers_of(decision) == ["alpha"]
     c4 = orjson.loads(answer_bytes(decision))["rtjson"]["routes"][0]["c4"]
     assert (c4["rate"], c4["sell"]) == ("9.99", None)
+
+
+# --- pricing policy (no sell deck: cost plus a markup) ----------------------------------------
+
+
+def policy_table(pricing: str, markup: str, min_margin: str = "0", currency: str = ""):  # type: ignore[no-untyped-def]
+    acme = TenantRow(
+        1, "Acme", min_margin_percent=D(min_margin), pricing=pricing, markup=D(markup),
+        pricing_currency=currency,
+    )  # fmt: skip
+    return lcr_table(
+        deck(1, rate("33", "0.0200"), carrier=1),
+        deck(2, rate("33", "0.0100"), carrier=2),
+        deck(3, RateRow("33", D("0.0120"), LONG_AGO, None, D("0.05")), carrier=3, currency="EUR"),
+        tenants=(acme, TenantRow(2, "Globex")),
+    )
+
+
+def test_a_percent_policy_prices_each_route_from_its_cost():
+    decision = route(policy_table("percent", "20"), to_uri=f"sip:{CALLED}@x")
+    assert decision.code == 200
+    assert carriers_of(decision) == ["beta", "gamma", "alpha"]  # cheapest first, as before
+    assert decision.pricing.policy == "cost + 20%"
+    sells = {p.name: (p.sell.rate, p.sell.connect_fee, p.margin) for p in decision.pricing.carriers}
+    assert sells == {
+        "Beta": (D("0.012"), D(0), D("16.67")),
+        "Gamma": (D("0.0144"), D("0.06"), D("16.67")),  # the connect fee marked up too
+        "Alpha": (D("0.024"), D(0), D("16.67")),
+    }
+    answer = orjson.loads(answer_bytes(decision))
+    assert not list(ANSWER.iter_errors(answer))
+    c4s = [r["c4"] for r in answer["rtjson"]["routes"]]
+    assert [(c["rate"], c["currency"], c["sell"]) for c in c4s] == [
+        ("0.0100", "USD", "0.012000"),
+        ("0.0120", "EUR", "0.014400"),
+        ("0.0200", "USD", "0.024000"),
+        ("0.0200", "USD", "0.024000"),  # Alpha's second gateway
+    ]
+
+
+def test_a_percent_policy_under_the_minimum_margin_refuses_the_call():
+    # cost + 20% leaves 16.67% of the customer's rate: under a 20% minimum, no carrier.
+    decision = route(policy_table("percent", "20", min_margin="20"), to_uri=f"sip:{CALLED}@x")
+    assert (decision.code, decision.outcome) == (503, "no_profitable_route")
+    assert "carrier Beta: margin 16.67% under the tenant's minimum 20%" in decision.skipped
+
+
+def test_a_fixed_policy_keeps_the_carriers_that_leave_the_minimum_margin():
+    # + 0.003/min: Beta 0.013 (23.08%), Alpha 0.023 (13.04%); Gamma's deck is in EUR.
+    decision = route(
+        policy_table("fixed", "0.003", min_margin="15", currency="USD"), to_uri=f"sip:{CALLED}@x"
+    )
+    assert carriers_of(decision) == ["beta"]
+    assert decision.pricing.policy == "cost + 0.003 USD/min"
+    assert "carrier Alpha: margin 13.04% under the tenant's minimum 15%" in decision.skipped
+    assert "carrier Gamma: deck deck-3 is in EUR, the markup in USD" in decision.skipped
+    assert decision.routes[0].sell.rate == D("0.013")
+
+
+def test_a_sell_deck_wins_over_a_policy():
+    acme = TenantRow(1, "Acme", pricing="percent", markup=D(50))
+    tbl = lcr_table(
+        deck(2, rate("33", "0.0100"), carrier=2),
+        deck(9, rate("33", "0.011"), tenant=1),
+        tenants=(acme,),
+    )
+    decision = route(tbl, to_uri=f"sip:{CALLED}@x")
+    assert decision.pricing.policy == ""
+    assert decision.routes[0].sell.rate == D("0.011")

@@ -440,6 +440,18 @@ CASES: list[tuple[str, str, Callable[[Objects], object]]] = [
     ("routing_routerule_mode_valid", "mode cheap", lambda o: route_rule(o, mode="cheap")),
     ("routing_tenant_min_margin_range", "101%", lambda o: tenant_row(o, min_margin_percent=101)),
     ("routing_tenant_min_margin_range", "-1%", lambda o: tenant_row(o, min_margin_percent=-1)),
+    ("routing_tenant_pricing_valid", "markup, no policy", lambda o: tenant_row(o, markup=5)),
+    (
+        "routing_tenant_pricing_valid",
+        "percent 1001",
+        lambda o: tenant_row(o, pricing="percent", markup=1001),
+    ),
+    (
+        "routing_tenant_pricing_valid",
+        "fixed, no currency",
+        lambda o: tenant_row(o, pricing="fixed", markup=1),
+    ),
+    ("routing_tenant_pricing_valid", "policy cheap", lambda o: tenant_row(o, pricing="cheap")),
     (
         "routing_tenant_no_profit_code_range",
         "code 200",

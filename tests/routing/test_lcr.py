@@ -195,3 +195,120 @@ def test_a_rate_deck_has_one_owner_and_a_rate_ends_after_it_starts(routing_data)
     with pytest.raises(ValidationError) as caught:
         negative.full_clean()
     assert set(caught.value.message_dict) >= {"prefix", "rate"}
+
+
+@pytest.fixture
+def api_client(admin_user):  # type: ignore[no-untyped-def]
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    return client
+
+
+@pytest.fixture
+def policy(lcr):  # type: ignore[no-untyped-def]
+    """The lcr fixture without Acme's sell deck: Acme pays cost + 20%."""
+    RateDeck.objects.get(name="Acme sell").delete()
+    lcr.tenant.pricing = "percent"
+    lcr.tenant.markup = Decimal(20)
+    lcr.tenant.full_clean()
+    lcr.tenant.save()
+    holder.refresh(force=True)
+    return lcr
+
+
+def test_a_pricing_policy_prices_each_route_from_its_cost(client, policy, capsys):
+    routed = answer(client)
+    c4s = [(r["c4"]["rate"], r["c4"]["sell"]) for r in routed["routes"]]
+    assert c4s == [("0.010000", "0.012000"), ("0.020000", "0.024000")]  # Beta, then Alpha
+    call_command("route", "--source-ip", "10.10.0.10", "--from", "sip:0123456789@x",
+                 "--to", "sip:0612345678@x")  # fmt: skip
+    out = capsys.readouterr().out
+    assert "Customer rate: cost + 20% (pricing policy), minimum margin 0%" in out
+    assert "Carrier Beta: 0.01 EUR/min (prefix 336), customer 0.012, margin 16.67%, kept" in out
+    assert "  rate: 0.01 EUR/min, customer 0.012" in out
+    # A minimum margin above what the policy leaves: no profitable route.
+    policy.tenant.min_margin_percent = Decimal(20)
+    policy.tenant.save()
+    holder.refresh()
+    assert (answer(client)["code"], answer(client)["reason"]) == (503, "No profitable route")
+
+
+def test_the_admin_route_tester_shows_the_policy(admin_client, policy):
+    page = admin_client.get(
+        "/admin/route-tester/",
+        {"source_ip": "10.10.0.10", "from_uri": "sip:0123456789@x", "to_uri": "sip:0612345678@x"},
+    )
+    assert "Customer rate: cost + 20% (pricing policy)" in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"markup": "5"}, "markup", "Choose a pricing policy for this markup"),
+        ({"pricing": "percent", "markup": "2000"}, "markup", "At most 1000%."),
+        (
+            {"pricing": "percent", "markup": "5", "pricing_currency": "EUR"},
+            "pricing_currency",
+            "A percentage has no currency",
+        ),
+        (
+            {"pricing": "fixed", "markup": "0.002"},
+            "pricing_currency",
+            "Give the fixed markup's currency",
+        ),
+        (
+            {"pricing": "fixed", "markup": "-1", "pricing_currency": "EUR"},
+            "markup",
+            "greater than or equal to 0",
+        ),
+        ({"pricing": "cheap"}, "pricing", "is not one of the available choices"),
+    ],
+)
+def test_the_api_refuses_a_bad_policy(api_client, fields, field, message):  # type: ignore[no-untyped-def]
+    response = api_client.post("/api/v1/tenants/", {"name": "Initech", **fields}, format="json")
+    assert response.status_code == 400, response.json()
+    assert message in " ".join(response.json()[field])
+
+
+def test_a_policy_and_a_sell_deck_exclude_each_other(api_client, lcr):  # type: ignore[no-untyped-def]
+    url = f"/api/v1/tenants/{lcr.tenant.pk}/"
+    response = api_client.patch(url, {"pricing": "percent", "markup": "20"}, format="json")
+    assert response.status_code == 400
+    assert "has a sell rate deck (Acme sell)" in response.json()["pricing"][0]
+    RateDeck.objects.get(name="Acme sell").delete()
+    response = api_client.patch(url, {"pricing": "percent", "markup": "20"}, format="json")
+    assert response.status_code == 200
+    assert (response.json()["pricing"], response.json()["markup"]) == ("percent", "20.000000")
+    response = api_client.post(
+        "/api/v1/rate-decks/",
+        {"name": "Acme again", "tenant": lcr.tenant.pk, "currency": "EUR"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "is priced by a policy" in str(response.json())
+
+
+def test_an_imported_deck_reaches_the_table_and_takes_effect_at_its_date(client, lcr, capsys):
+    """Beta's deck re-imported with 336 at 0.03 from tomorrow: today's calls still go to
+    Beta at 0.01; from tomorrow Beta costs more than Acme pays and is left out."""
+    import io
+
+    from django.utils import timezone
+
+    from routing.imports_rates import import_rates
+
+    tomorrow = timezone.now() + datetime.timedelta(days=1)
+    version = holder.table.version
+    deck = RateDeck.objects.get(name="Beta buy")
+    import_rates(deck, io.StringIO("prefix,rate\n+336,0.03\n"), effective_from=tomorrow)
+    holder.refresh()
+    assert holder.table.version == version + 1
+    assert answer(client)["routes"][0]["c4"]["rate"] == "0.010000"
+    later = (tomorrow + datetime.timedelta(hours=1)).isoformat()
+    call_command("route", "--source-ip", "10.10.0.10", "--from", "sip:0123456789@x",
+                 "--to", "sip:0612345678@x", "--at", later)  # fmt: skip
+    out = capsys.readouterr().out
+    assert "Carrier Beta: 0.03 EUR/min (prefix 336)" in out
+    assert "left out: rate 0.030000 above the customer's 0.015000" in out

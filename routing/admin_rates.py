@@ -1,0 +1,219 @@
+"""Rate deck import in the admin: upload -> preview -> apply (routing.imports_rates).
+
+The deck's page links to "Import rates": the uploaded file is checked and compared with the
+deck (nothing written), the preview page shows the counts and samples, and "Apply" imports
+the same file, all or nothing. Between the two the file waits on the server's disk (a
+random name, known only to the uploader's session), so a deck of a million lines is not
+uploaded twice, nor held in memory.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from routing import imports
+from routing.imports_rates import (
+    KIND_LABELS,
+    KINDS,
+    RATES_COMMAND,
+    RateImportResult,
+    import_rates,
+)
+from routing.models import RateDeck
+
+SESSION_KEY = "c4router_rate_imports"
+KEEP_SECONDS = 24 * 3600  # an upload nobody applied is deleted after a day
+RATE_PERMISSIONS = ("routing.add_rate", "routing.change_rate", "routing.delete_rate")
+
+
+def spool_dir() -> Path:
+    folder = Path(tempfile.gettempdir()) / "c4router-rate-imports"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
+class RateImportForm(forms.Form):
+    file = forms.FileField(
+        label="Deck file (CSV)",
+        help_text="UTF-8, a header line: prefix,rate[,connect_fee,initial_increment,"
+        "next_increment,description]. Prefixes with or without '+'; a decimal point.",
+    )
+    effective_from = forms.DateTimeField(
+        required=False,
+        label="Effective from",
+        help_text="YYYY-MM-DD HH:MM (server time zone). Empty: when you apply. The rates the "
+        "file replaces, and the prefixes not in it, end then.",
+    )
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        too_large = imports.upload_size_error(upload.size, RATES_COMMAND)
+        if too_large:
+            raise forms.ValidationError(too_large)
+        return upload
+
+
+class RateImportMixin:
+    """ "Import rates" on a rate deck's page (RateDeckAdmin)."""
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(
+                "<int:deck_id>/import-rates/",
+                self.admin_site.admin_view(self.import_rates_view),  # type: ignore[attr-defined]
+                name="routing_ratedeck_import_rates",
+            ),
+            path(
+                "<int:deck_id>/import-rates/apply/",
+                self.admin_site.admin_view(self.apply_rates_view),  # type: ignore[attr-defined]
+                name="routing_ratedeck_apply_rates",
+            ),
+        ]
+        return own + super().get_urls()  # type: ignore[misc]
+
+    def _deck(self, request: HttpRequest, deck_id: int) -> RateDeck:
+        deck = RateDeck.objects.filter(pk=deck_id).first()
+        if deck is None:
+            raise Http404("No such rate deck.")
+        if not self.has_change_permission(request, deck):  # type: ignore[attr-defined]
+            raise PermissionDenied
+        return deck
+
+    def import_rates_view(self, request: HttpRequest, deck_id: int) -> HttpResponse:
+        deck = self._deck(request, deck_id)
+        form = RateImportForm(request.POST or None, request.FILES or None)
+        context: dict[str, Any] = {"form": form}
+        if request.method == "POST" and form.is_valid():
+            _prune()
+            upload = form.cleaned_data["file"]
+            token = secrets.token_urlsafe(24)
+            stored = spool_dir() / f"{token}.csv"
+            with stored.open("wb") as out:
+                for chunk in upload.chunks():
+                    out.write(chunk)
+            when = form.cleaned_data["effective_from"]
+            try:
+                result = _run(deck, stored, when, preview=True, user=request.user,
+                              name=upload.name)  # fmt: skip
+            except imports.ImportFailed as exc:
+                stored.unlink(missing_ok=True)
+                context.update(errors=exc.errors, failure=exc.summary)
+            else:
+                pending = request.session.get(SESSION_KEY, {})
+                pending[token] = {
+                    "deck": deck.pk,
+                    "name": upload.name,
+                    "effective_from": when.isoformat() if when else "",
+                }
+                request.session[SESSION_KEY] = pending
+                context.update(preview=_shown(result), token=token, filename=upload.name,
+                               when=when)  # fmt: skip
+        return self._page(request, deck, context)
+
+    def apply_rates_view(self, request: HttpRequest, deck_id: int) -> HttpResponse:
+        deck = self._deck(request, deck_id)
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:routing_ratedeck_import_rates",
+                                                args=[deck.pk]))  # fmt: skip
+        if not request.user.has_perms(RATE_PERMISSIONS):
+            raise PermissionDenied("Applying a deck needs the add, change and delete "
+                                   "permissions of rates.")  # fmt: skip
+        token = str(request.POST.get("token", ""))
+        pending = request.session.get(SESSION_KEY, {})
+        entry = pending.get(token)
+        stored = spool_dir() / f"{token}.csv"
+        if entry is None or entry["deck"] != deck.pk or not stored.exists():
+            self.message_user(  # type: ignore[attr-defined]
+                request,
+                "This preview is no longer available: upload the file again.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(reverse("admin:routing_ratedeck_import_rates",
+                                                args=[deck.pk]))  # fmt: skip
+        when = parse_datetime(entry["effective_from"]) if entry["effective_from"] else None
+        try:
+            result = _run(deck, stored, when, preview=False, user=request.user,
+                          name=entry["name"])  # fmt: skip
+        except imports.ImportFailed as exc:
+            # The deck or the clock moved since the preview (a date now in the past).
+            return self._page(request, deck, {"form": RateImportForm(), "errors": exc.errors,
+                                              "failure": exc.summary})  # fmt: skip
+        finally:
+            pending.pop(token, None)
+            request.session[SESSION_KEY] = pending
+        stored.unlink(missing_ok=True)
+        self.message_user(  # type: ignore[attr-defined]
+            request,
+            f"Imported “{entry['name']}” into {deck.name} from "
+            f"{timezone.localtime(result.effective_from):%Y-%m-%d %H:%M}: {result.summary}. "
+            f"{result.created} rates start then, {result.ended} ended then, "
+            f"{result.deleted} later-dated ones replaced.",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("admin:routing_ratedeck_change", args=[deck.pk]))
+
+    def _page(self, request: HttpRequest, deck: RateDeck, context: dict[str, Any]) -> HttpResponse:
+        opts = RateDeck._meta
+        context = {
+            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            "title": f"Import rates into {deck.name}",
+            "opts": opts,
+            "original": deck,
+            "deck": deck,
+            "may_apply": request.user.has_perms(RATE_PERMISSIONS),
+            **context,
+        }
+        return TemplateResponse(request, "admin/routing/ratedeck/import_rates.html", context)
+
+
+def _run(
+    deck: RateDeck, stored: Path, when: Any, *, preview: bool, user: Any, name: str
+) -> RateImportResult:
+    with stored.open(encoding="utf-8-sig", newline="") as file:
+        try:
+            return import_rates(deck, file, effective_from=when, preview=preview, user=user,
+                                filename=f"admin upload {name}")  # fmt: skip
+        except UnicodeDecodeError:
+            raise imports.ImportFailed(
+                [imports.RowError(0, "file", "The file is not UTF-8 text.")]
+            ) from None
+
+
+def _shown(result: RateImportResult) -> list[dict[str, Any]]:
+    """The preview's kinds for the template: label, count, sample."""
+    return [
+        {
+            "kind": kind,
+            "label": KIND_LABELS[kind],
+            "count": result.counts[kind],
+            "sample": result.samples.get(kind, []),
+        }
+        for kind in KINDS
+    ]
+
+
+def _prune() -> None:
+    """Delete the uploads nobody applied within a day."""
+    limit = time.time() - KEEP_SECONDS
+    for stale in spool_dir().glob("*.csv"):
+        try:
+            if stale.stat().st_mtime < limit:
+                stale.unlink()
+        except OSError:
+            continue
+
+
+__all__ = ["RateImportMixin"]

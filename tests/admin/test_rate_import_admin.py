@@ -1,0 +1,83 @@
+"""The rate deck's "Import rates" pages: upload -> preview (nothing written) -> apply."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from routing.admin_rates import spool_dir
+from routing.models import Rate, RateDeck
+from tests.api import factories
+
+pytestmark = pytest.mark.django_db
+PAST = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+
+
+@pytest.fixture
+def deck() -> RateDeck:
+    deck = RateDeck.objects.create(name="Alpha buy", carrier=factories.carrier(name="Alpha"))
+    Rate.objects.create(deck=deck, prefix="33", rate=Decimal("0.01"), effective_from=PAST)
+    Rate.objects.create(deck=deck, prefix="44", rate=Decimal("0.02"), effective_from=PAST)
+    return deck
+
+
+def upload(text: str) -> SimpleUploadedFile:
+    return SimpleUploadedFile("vendor.csv", text.encode())
+
+
+def test_upload_preview_apply(admin_client: Client, deck: RateDeck) -> None:
+    page = admin_client.get(f"/admin/routing/ratedeck/{deck.pk}/change/")
+    assert b'id="import-rates-link"' in page.content
+    url = f"/admin/routing/ratedeck/{deck.pk}/import-rates/"
+    response = admin_client.post(url, {"file": upload("prefix,rate\n+33,0.02\n336,0.5\n")})
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "Preview of “vendor.csv” against Alpha buy" in text
+    assert '<tr id="preview-increased"><td>Increased</td><td class="count">1</td>' in text
+    assert "33: 0.01 → 0.02 (line 2)" in text
+    assert "44: 0.02 → -" in text  # removed
+    assert Rate.objects.filter(effective_until__isnull=False).count() == 0  # nothing yet
+    token = response.context["token"]
+    assert (spool_dir() / f"{token}.csv").exists()
+    response = admin_client.post(f"{url}apply/", {"token": token})
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/routing/ratedeck/{deck.pk}/change/"
+    assert Rate.objects.filter(effective_until__isnull=False).count() == 2  # 33 and 44 end
+    assert set(Rate.objects.filter(effective_until=None).values_list("prefix", flat=True)) == {
+        "33", "336"
+    }  # fmt: skip
+    assert not (spool_dir() / f"{token}.csv").exists()
+    followed = admin_client.get(response["Location"])
+    assert "Imported “vendor.csv” into Alpha buy" in followed.content.decode()
+    # The token was used: a second apply is refused, nothing changes.
+    again = admin_client.post(f"{url}apply/", {"token": token}, follow=True)
+    assert "no longer available" in again.content.decode()
+
+
+def test_a_bad_file_lists_its_lines_and_offers_no_apply(
+    admin_client: Client, deck: RateDeck
+) -> None:
+    url = f"/admin/routing/ratedeck/{deck.pk}/import-rates/"
+    response = admin_client.post(url, {"file": upload("prefix,rate\n33,0.1\n+33,0,2\n")})
+    text = response.content.decode()
+    assert "nothing was imported" in text
+    assert "Expected 2 cells as in the header, found 3." in text
+    assert 'id="apply-rates"' not in text
+
+
+def test_a_viewer_cannot_reach_the_import(
+    client: Client, deck: RateDeck, django_user_model: Any
+) -> None:
+    user = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_ratedeck", "view_rate"])
+    )
+    client.force_login(user)
+    response = client.get(f"/admin/routing/ratedeck/{deck.pk}/import-rates/")
+    assert response.status_code == 403

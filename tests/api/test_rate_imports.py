@@ -1,0 +1,103 @@
+"""POST /api/v1/rate-decks/{id}/import/: a preview answer, then an apply, all or nothing."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from routing.models import Rate, RateDeck
+from tests.api import factories
+
+pytestmark = pytest.mark.django_db
+PAST = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+
+
+@pytest.fixture
+def deck() -> RateDeck:
+    deck = RateDeck.objects.create(name="Alpha buy", carrier=factories.carrier(name="Alpha"))
+    Rate.objects.create(deck=deck, prefix="33", rate=Decimal("0.01"), effective_from=PAST)
+    Rate.objects.create(deck=deck, prefix="44", rate=Decimal("0.02"), effective_from=PAST)
+    return deck
+
+
+def upload(text: str) -> SimpleUploadedFile:
+    return SimpleUploadedFile("deck.csv", text.encode())
+
+
+def url(deck: RateDeck) -> str:
+    return f"/api/v1/rate-decks/{deck.pk}/import/"
+
+
+def test_preview_then_apply(api_client: APIClient, deck: RateDeck, admin_user: Any) -> None:
+    text = "prefix,rate\n+33,0.015\n49,0.03\n"
+    response = api_client.post(url(deck), {"file": upload(text), "preview": "true"})
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["preview"] is True
+    assert body["counts"] == {
+        "new": 1, "increased": 1, "decreased": 0, "unchanged": 0, "terms": 0, "removed": 1
+    }  # fmt: skip
+    assert body["samples"]["increased"] == [
+        {"prefix": "33", "old": "0.01", "new": "0.015", "line": 2}
+    ]
+    assert body["samples"]["removed"] == [
+        {"prefix": "44", "old": "0.02", "new": None, "line": None}
+    ]
+    assert Rate.objects.count() == 2
+    when = timezone.now() + datetime.timedelta(days=1)
+    response = api_client.post(
+        url(deck), {"file": upload(text), "effective_from": when.isoformat()}
+    )
+    assert response.status_code == 200, response.json()
+    assert (response.json()["created"], response.json()["ended"]) == (2, 2)
+    assert Rate.objects.filter(effective_from=when).count() == 2
+    assert Rate.objects.filter(effective_until=when).count() == 2
+    record = Rate.history.filter(history_type="+").latest("history_date")
+    assert record.history_user == admin_user
+
+
+def test_a_bad_line_is_named_and_nothing_changes(api_client: APIClient, deck: RateDeck) -> None:
+    response = api_client.post(url(deck), {"file": upload("prefix;rate\n33;0,015\n")})
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {
+            "line": 2,
+            "field": "rate",
+            "message": "“0,015” has a decimal comma: write 0.015 (a decimal point).",
+        }
+    ]
+    past = (timezone.now() - datetime.timedelta(days=1)).isoformat()
+    response = api_client.post(url(deck), {"file": upload("prefix,rate\n33,1\n"),
+                                           "effective_from": past})  # fmt: skip
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "effective_from"
+    assert response.json()["errors"][0]["line"] is None
+    assert Rate.objects.filter(effective_until__isnull=False).count() == 0
+
+
+def test_a_too_large_file_is_refused(api_client: APIClient, deck: RateDeck, settings: Any) -> None:
+    settings.C4ROUTER = {**settings.C4ROUTER, "IMPORT_MAX_BYTES": 1024}
+    response = api_client.post(url(deck), {"file": upload("prefix,rate\n" + "33,0.1\n" * 500)})
+    assert response.status_code == 413
+    assert "C4ROUTER_IMPORT_MAX_BYTES" in response.json()["errors"][0]["message"]
+    assert "manage.py import_rates DECK FILE" in response.json()["errors"][0]["message"]
+
+
+def test_a_viewer_may_preview_but_not_apply(readonly_client: APIClient, deck: RateDeck) -> None:
+    text = "prefix,rate\n33,0.5\n"
+    response = readonly_client.post(url(deck), {"file": upload(text), "preview": "true"})
+    assert response.status_code == 200
+    response = readonly_client.post(url(deck), {"file": upload(text)})
+    assert response.status_code == 403
+    assert Rate.objects.get(prefix="33").rate == Decimal("0.01")
+
+
+def test_nobody_may_import(anon_client: APIClient, deck: RateDeck) -> None:
+    response = anon_client.post(url(deck), {"file": upload("prefix,rate\n33,0.5\n")})
+    assert response.status_code in (401, 403)

@@ -1,0 +1,220 @@
+"""Rate deck imports (routing.imports_rates, manage.py import_rates): the preview's counts
+and samples, the all-or-nothing apply at its effective date, the deck habits."""
+
+from __future__ import annotations
+
+import datetime
+import io
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from routing.engine.rates import DeckRow, RateRow, build_deck, find_rate
+from routing.imports import ImportFailed
+from routing.imports_rates import import_rates
+from routing.models import Rate, RateDeck, RoutingVersion
+
+PAST = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+HEADER = "prefix,rate,connect_fee,initial_increment,next_increment,description\n"
+
+
+@pytest.fixture
+def deck(world: dict[str, Any]) -> RateDeck:
+    """Alpha's deck: 33 at 0.01, 44 at 0.02, 49 at 0.03 (60/60), 1 at 0.005, since PAST."""
+    deck = RateDeck.objects.create(name="Alpha buy", carrier=world["alpha"], currency="EUR")
+    for prefix, rate in (("33", "0.01"), ("44", "0.02"), ("1", "0.005")):
+        Rate.objects.create(deck=deck, prefix=prefix, rate=Decimal(rate), effective_from=PAST)
+    Rate.objects.create(
+        deck=deck, prefix="49", rate=Decimal("0.03"), effective_from=PAST,
+        initial_increment=60, next_increment=60,
+    )  # fmt: skip
+    return deck
+
+
+# 33 up, 44 down, 49 same rate but 1/1 billing now, 1 not in the file, 336 new, 7 same.
+FILE = "prefix,rate\n+33,0.012\n44,0.015\n49,0.03\n336,0.02\n"
+
+
+def run(deck: RateDeck, text: str, **kwargs: Any):  # type: ignore[no-untyped-def]
+    return import_rates(deck, io.StringIO(text), filename="test.csv", **kwargs)
+
+
+def in_effect(deck: RateDeck, number: str, when: datetime.datetime) -> RateRow | None:
+    rows = tuple(
+        RateRow(*values)
+        for values in Rate.objects.filter(deck=deck).values_list(
+            "prefix", "rate", "effective_from", "effective_until", "connect_fee",
+            "initial_increment", "next_increment",
+        )
+    )  # fmt: skip
+    return find_rate(build_deck(DeckRow(deck.pk, deck.name, "EUR", rates=rows)), number, when)
+
+
+def test_the_preview_counts_each_kind_with_samples_and_writes_nothing(deck):
+    before = list(Rate.objects.values_list("id", "prefix", "rate", "effective_until"))
+    version = RoutingVersion.objects.get().version
+    result = run(deck, FILE, preview=True)
+    assert result.rows == 4
+    assert result.counts == {
+        "new": 1, "increased": 1, "decreased": 1, "unchanged": 0, "terms": 1, "removed": 1
+    }  # fmt: skip
+    assert [c.as_dict() for c in result.samples["increased"]] == [
+        {"prefix": "33", "old": "0.01", "new": "0.012", "line": 2}
+    ]
+    assert result.samples["removed"][0].as_dict() == {
+        "prefix": "1", "old": "0.005", "new": None, "line": None
+    }  # fmt: skip
+    assert result.samples["new"][0].prefix == "336"
+    assert list(Rate.objects.values_list("id", "prefix", "rate", "effective_until")) == before
+    assert RoutingVersion.objects.get().version == version
+
+
+def test_apply_starts_the_new_rates_at_the_date_and_ends_the_replaced_ones(deck):
+    when = timezone.now() + datetime.timedelta(days=7)
+    version = RoutingVersion.objects.get().version
+    result = run(deck, "prefix,rate\n+33,0.012\n44,0.02\n336,0.02\n", effective_from=when)
+    assert (result.counts["unchanged"], result.counts["removed"]) == (1, 2)
+    assert (result.created, result.ended, result.deleted) == (2, 3, 0)
+    assert RoutingVersion.objects.get().version == version + 1
+    before, after = when - datetime.timedelta(seconds=1), when
+    # Until the date, the old deck; from it, the file.
+    assert in_effect(deck, "3361234", before).rate == Decimal("0.01")  # type: ignore[union-attr]
+    assert in_effect(deck, "3361234", after).rate == Decimal("0.02")  # type: ignore[union-attr]
+    assert in_effect(deck, "3312345", after).rate == Decimal("0.012")  # type: ignore[union-attr]
+    assert in_effect(deck, "1555", before) is not None
+    assert in_effect(deck, "1555", after) is None  # removed: ends at the date
+    assert in_effect(deck, "4912", after) is None
+    # 44 kept as it was (one row, open-ended, the same id).
+    kept = Rate.objects.get(deck=deck, prefix="44")
+    assert kept.effective_from == PAST and kept.effective_until is None
+    # History: the ended rows with their end ("~"), the new ones ("+").
+    ended = Rate.history.filter(history_type="~", history_change_reason="rate import of test.csv")
+    assert sorted(h.prefix for h in ended) == ["1", "33", "49"]
+    assert all(h.effective_until == when for h in ended)
+    created = Rate.history.filter(history_type="+", effective_from=when)
+    assert sorted(h.prefix for h in created) == ["33", "336"]
+
+
+def test_a_second_import_at_a_later_date_replaces_the_future_rates(deck):
+    first = timezone.now() + datetime.timedelta(days=7)
+    second = first + datetime.timedelta(days=7)
+    run(deck, "prefix,rate\n33,0.02\n", effective_from=second)
+    result = run(deck, "prefix,rate\n33,0.03\n", effective_from=first)
+    assert result.deleted == 1  # the rate from `second` on
+    assert in_effect(deck, "33", second).rate == Decimal("0.03")  # type: ignore[union-attr]
+    again = run(deck, "prefix,rate\n33,0.03\n", effective_from=first, preview=True)
+    assert again.counts["unchanged"] == 1 and again.counts["removed"] == 0
+
+
+def test_the_same_file_twice_changes_nothing_the_second_time(deck):
+    run(deck, FILE)
+    rows = list(Rate.objects.order_by("id").values_list("id", "effective_until"))
+    result = run(deck, FILE)
+    assert result.counts["unchanged"] == 4
+    assert (result.created, result.ended, result.deleted) == (0, 0, 0)
+    assert list(Rate.objects.order_by("id").values_list("id", "effective_until")) == rows
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("prefix;rate\n33;0,012\n", ["Line 2, rate: “0,012” has a decimal comma: write 0.012"]),
+        ('prefix,rate\n33,"0,012"\n', ["Line 2, rate: “0,012” has a decimal comma"]),
+        (
+            "prefix,rate\n33,0,012\n",
+            [
+                "Line 2, file: Expected 2 cells as in the header, found 3. "
+                "A rate with a decimal comma (0,0125) splits"
+            ],
+        ),
+        ("prefix,rate\n33,0.01\n34,0.02\n+33,0.03\n", ["Line 4, prefix: Prefix 33 is on line 2"]),
+        ("prefix,rate\n3a,0.01\n", ["Line 2, prefix: Enter digits only"]),
+        ("prefix,rate\n33,-1\n", ["Line 2, rate: Ensure this value is greater than or equal to 0"]),
+        (
+            "prefix,rate\n33,0.0000001\n",
+            ["Line 2, rate: Ensure that there are no more than 6 decimal places"],
+        ),
+        ("prefix,rate\n33,\n", ["Line 2, rate: This field cannot be blank"]),
+        (
+            "prefix,rate,initial_increment\n33,0.1,0\n",
+            ["Line 2, initial_increment: Ensure this value is greater than or equal to 1"],
+        ),
+        ("prefix,rate,description\n33,0.1,a\x00b\n", ["Line 2, description:"]),
+        ("prefix,rate\n", ["Line 2, file: The file has no rates"]),
+        ("rate\n0.1\n", ["Line 1, prefix: This column is required"]),
+    ],
+)
+def test_a_bad_file_is_refused_with_the_line_and_nothing_changes(deck, text, expected):
+    before = list(Rate.objects.values_list("id", "prefix", "rate", "effective_until"))
+    with pytest.raises(ImportFailed) as failed:
+        run(deck, text)
+    shown = str(failed.value)
+    for part in expected:
+        assert part in shown
+    assert list(Rate.objects.values_list("id", "prefix", "rate", "effective_until")) == before
+
+
+def test_deck_habits_header_plus_formula_quote_and_optional_columns(deck):
+    text = HEADER + "+44,0.02,,,,'=UK\n" + "'+7,0.1,0.05,60,6,Russia\n"
+    result = run(deck, text)
+    assert result.counts["new"] == 1 and result.counts["terms"] == 1  # 44: a description
+    seven = Rate.objects.get(deck=deck, prefix="7")
+    assert (seven.connect_fee, seven.initial_increment, seven.next_increment) == (
+        Decimal("0.05"), 60, 6
+    )  # fmt: skip
+    assert Rate.objects.get(deck=deck, prefix="44", effective_until=None).description == "=UK"
+
+
+def test_an_effective_date_in_the_past_is_refused(deck):
+    with pytest.raises(ImportFailed, match="is in the past"):
+        run(deck, FILE, effective_from=timezone.now() - datetime.timedelta(hours=1))
+
+
+def test_the_command_previews_then_applies(deck, tmp_path):
+    path = tmp_path / "deck.csv"
+    path.write_text(FILE, encoding="utf-8")
+    out = io.StringIO()
+    call_command("import_rates", "Alpha buy", str(path), "--preview", stdout=out)
+    text = out.getvalue()
+    assert "Preview of deck Alpha buy" in text
+    assert "4 rows: 1 new, 1 increased, 1 decreased, 0 unchanged" in text
+    assert "  33: 0.01 -> 0.012 (line 2)" in text
+    assert "  1: 0.005 (ends)" in text
+    assert "Preview only: nothing was written." in text
+    assert Rate.objects.count() == 4
+    when = (timezone.now() + datetime.timedelta(days=1)).isoformat()
+    out = io.StringIO()
+    call_command("import_rates", "Alpha buy", str(path), "--effective-from", when, stdout=out)
+    assert "Imported deck Alpha buy" in out.getvalue()
+    assert Rate.objects.filter(deck=deck, effective_from__gt=timezone.now()).count() == 4
+
+
+def test_the_command_names_the_bad_line(deck, tmp_path):
+    path = tmp_path / "deck.csv"
+    path.write_text("prefix;rate\n33;0,5\n", encoding="utf-8")
+    with pytest.raises(CommandError, match="Line 2, rate: “0,5” has a decimal comma"):
+        call_command("import_rates", "Alpha buy", str(path))
+    with pytest.raises(CommandError, match="no rate deck named 'Nope'"):
+        call_command("import_rates", "Nope", str(path))
+
+
+def test_an_applied_import_reaches_a_running_table_and_only_its_deck_is_re_read(deck, world):
+    """The workers patch their table after an import: the deck it names is read again (its
+    new rates answer at the effective date), the other decks keep their arrays."""
+    from routing.loader import build_from_database, update_from_database
+
+    other = RateDeck.objects.create(name="Beta buy", carrier=world["beta"], currency="EUR")
+    Rate.objects.create(deck=other, prefix="33", rate=Decimal("0.02"), effective_from=PAST)
+    table = build_from_database()
+    kept = table.carrier_decks[world["beta"].pk].rates
+    when = timezone.now() + datetime.timedelta(minutes=1)
+    run(deck, FILE, effective_from=when)
+    patched = update_from_database(table)
+    assert patched is not None and patched.version > table.version
+    alpha = patched.carrier_decks[world["alpha"].pk]
+    assert find_rate(alpha, "3312", when).rate == Decimal("0.012")
+    assert find_rate(alpha, "3312", when - datetime.timedelta(seconds=1)).rate == Decimal("0.01")
+    assert patched.carrier_decks[world["beta"].pk].rates is kept
