@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from django import forms
@@ -15,6 +14,7 @@ from django.urls import URLPattern, path, reverse
 
 from routing import imports
 from routing.admin_log import log_import
+from routing.import_process import run_import
 from routing.streaming import StreamingCsvResponse
 
 
@@ -128,10 +128,11 @@ class CsvImportExportMixin:
             if mode != imports.ADD and not self.has_delete_permission(request):  # type: ignore[attr-defined]
                 raise PermissionDenied("Replacing rows needs the delete permission.")
             upload = form.cleaned_data["file"]
-            text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
             try:
-                result = type(self).csv_importer(
-                    text,
+                # In a child process at low priority (routing/import_process.py).
+                result = run_import(
+                    type(self).csv_importer,
+                    upload,
                     mode=mode,
                     dry_run=form.cleaned_data["dry_run"],
                     user=request.user,

@@ -7,7 +7,6 @@ calling routing.imports, the same services as the manage.py commands.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from django.db.models import Count, ProtectedError, RestrictedError
@@ -27,6 +26,7 @@ from routing.admin_log import ADDITION, CHANGE, DELETION, log_action, log_import
 from routing.api import filtersets, serializers
 from routing.api.history import object_history
 from routing.api.schema import RoutingAutoSchema
+from routing.import_process import run_import
 from routing.models import (
     CallRecord,
     Carrier,
@@ -228,10 +228,11 @@ class CsvImportExportMixin:
         ):
             raise exceptions.PermissionDenied("Replacing rows needs the delete permission.")
         upload = form.validated_data["file"]
-        text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
         try:
-            result = type(self).importer(
-                text,
+            # In a child process at low priority (routing/import_process.py).
+            result = run_import(
+                type(self).importer,
+                upload,
                 mode=mode,
                 dry_run=form.validated_data["dry_run"],
                 user=request.user,
