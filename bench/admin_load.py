@@ -9,7 +9,11 @@ queries/s, twice the 500 calls/s the design is sized for), three rounds of the s
   streamed), one export after the other until the round ends;
 - while an admin imports IMPORT_ROWS route rules through the API (POST .../import/, mode
   replace-scope into a tenant of its own, so that each import replaces the last), one after
-  the other; each import is also patched into both workers' tables meanwhile.
+  the other; each import is also patched into both workers' tables meanwhile. The imports
+  run in child processes at low priority (routing/import_process.py): their pids, nice
+  value and CPU come from the server's log;
+- the reference, in the same run: the same import round on a second server whose imports
+  run in the serving workers (C4ROUTER_IMPORT_CHILD=0, as before the child processes).
 
 Per round: wrk's p50/p99/max; the exports' and imports' count, time and size; and the
 workers' RSS before the export round, their peak during it (VmHWM, reset first) and after
