@@ -167,3 +167,16 @@ def test_a_child_past_its_time_is_stopped_and_nothing_is_imported(
             {"file": upload("prefix,targets\n33,carrier:Alpha Telecom\n")},
         )
     assert RouteRule.objects.count() == 0
+
+
+def test_an_upload_on_disk_is_read_by_the_child_where_it_is(
+    api_client: APIClient, world: dict[str, Any], settings: Any, child: Any
+) -> None:
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # Django writes every upload to a temporary file
+    response = api_client.post(
+        "/api/v1/route-rules/import/",
+        {"file": upload("prefix,targets\n33,carrier:Alpha Telecom\n34,carrier:Alpha Telecom\n")},
+    )
+    assert response.status_code == 200, response.content
+    assert sorted(RouteRule.objects.values_list("prefix", flat=True)) == ["33", "34"]
+    assert ran_in(child)[0] != os.getpid()
