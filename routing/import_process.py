@@ -140,10 +140,11 @@ def _run_child(job: dict[str, Any], *, timeout: int) -> dict[str, Any]:
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        # subprocess.run killed it: its connection closes, its transaction rolls back.
+        # subprocess.run killed it: its connection closes, its transaction rolls back
+        # (unless it was killed between its commit and its answer: the history shows it).
         raise ImportProcessError(
-            f"The import did not finish within {timeout} s (C4ROUTER_IMPORT_TIMEOUT_S); "
-            "nothing was imported."
+            f"The import did not finish within {timeout} s (C4ROUTER_IMPORT_TIMEOUT_S) and "
+            "was stopped; nothing was imported."
         ) from exc
     if done.stderr:
         sys.stderr.write(done.stderr)  # the child's log lines and tracebacks, in ours
@@ -165,8 +166,10 @@ def _outcome(answer: dict[str, Any], filename: str) -> Any:
     from routing.imports import ImportFailed, ImportResult, RowError
 
     logger.info(
-        "import of %s by %s: %s in pid %s at nice %s, %.2f s CPU, %.2f s in all%s",
-        filename or "a file",
+        # The file's name as the client sent it: quoted, so that no character of it can
+        # start a log line of its own.
+        "import of %r by %s: %s in pid %s at nice %s, %.2f s CPU, %.2f s in all%s",
+        filename,
         answer["importer"],
         answer["outcome"],
         answer["pid"],
