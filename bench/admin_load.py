@@ -9,7 +9,11 @@ queries/s, twice the 500 calls/s the design is sized for), three rounds of the s
   streamed), one export after the other until the round ends;
 - while an admin imports IMPORT_ROWS route rules through the API (POST .../import/, mode
   replace-scope into a tenant of its own, so that each import replaces the last), one after
-  the other; each import is also patched into both workers' tables meanwhile.
+  the other; each import is also patched into both workers' tables meanwhile. The imports
+  run in child processes at low priority (routing/import_process.py): their pids, nice
+  value and CPU come from the server's log;
+- the reference, in the same run: the same import round on a second server whose imports
+  run in the serving workers (C4ROUTER_IMPORT_CHILD=0, as before the child processes).
 
 Per round: wrk's p50/p99/max; the exports' and imports' count, time and size; and the
 workers' RSS before the export round, their peak during it (VmHWM, reset first) and after
@@ -118,7 +122,28 @@ def run(bench: Bench, *, quick: bool) -> dict[str, Any]:
             )
             out["import"] = {**imported.as_dict(), "runs": imports}
             out["table_updates"] = [f"{k} {s:.2f}s" for k, s in server.table_updates()]
+            out["children"] = import_children(server.log_text())
             say(f"    during imports: {wrk_text(imported)}; {runs_text(imports, 'import')}")
+            say(f"      {children_text(out['children'])}; {patches_text(server)}")
+        # The reference, same run: the same imports in the serving workers, as before
+        # imports had a process of their own (C4ROUTER_IMPORT_CHILD=0).
+        inline = bench.server("c4router", CONFIGS[0], DB)
+        inline.env.update(server.env)
+        inline.env["C4ROUTER_IMPORT_CHILD"] = "0"
+        with inline:
+            _round(inline, pool, 2.0, None)  # warm-up
+            for _ in range(8):
+                httpx.get(
+                    f"{inline.url}/api/v1/route-rules/?limit=1", headers=headers, timeout=30
+                ).raise_for_status()
+            reference, ref_imports = _round(
+                inline, pool, seconds, lambda: import_once(inline.url, headers, data)
+            )
+            out["import_in_workers"] = {**reference.as_dict(), "runs": ref_imports}
+            say(
+                f"    reference, imports in the serving workers (C4ROUTER_IMPORT_CHILD=0): "
+                f"{wrk_text(reference)}; {runs_text(ref_imports, 'import')}; {patches_text(inline)}"
+            )
     finally:
         bench.python("-m", "bench.admin_load", "cleanup", "--db", DB, timeout=300)
     return out
@@ -190,6 +215,49 @@ def import_once(url: str, headers: dict[str, str], data: bytes) -> dict[str, Any
     }
 
 
+CHILD_LINE = re.compile(
+    r"c4router\.imports import of \S+ by \w+: [\w ]+ in pid (\d+) at nice (\d+), "
+    r"([0-9.]+) s CPU, ([0-9.]+) s in all(?:; its database backend ([^\n]*))?"
+)
+
+
+def import_children(log: str) -> list[dict[str, Any]]:
+    """The import processes the server's log reports (routing/import_process.py)."""
+    return [
+        {
+            "pid": int(m[1]),
+            "nice": int(m[2]),
+            "cpu_s": float(m[3]),
+            "seconds": float(m[4]),
+            "backend": m[5] or "",
+        }
+        for m in CHILD_LINE.finditer(log)
+    ]
+
+
+def children_text(children: list[dict[str, Any]]) -> str:
+    if not children:
+        return "no import process in the log: the imports ran in the serving workers"
+    nices = sorted({c["nice"] for c in children})
+    backend = children[-1]["backend"] or "not PostgreSQL"
+    cpu = statistics.median(c["cpu_s"] for c in children)
+    return (
+        f"{len(children)} import processes (pids {children[0]['pid']}..), nice "
+        f"{'/'.join(map(str, nices))}, {cpu:.2f} s CPU each (median); their PostgreSQL "
+        f"backend: {backend.split(' (')[0]}"
+    )
+
+
+def patches_text(server: procs.Server) -> str:
+    patched = [s for kind, s in server.table_updates() if kind == "patched"]
+    if not patched:
+        return "no table patch logged"
+    return (
+        f"the workers' table patches: {len(patched)}, "
+        f"{statistics.median(patched) * 1000:.0f} ms each (median)"
+    )
+
+
 def write_import_csv(path: Path, carrier: str) -> None:
     escaped = re.sub(r"([\\;@/])", r"\\\1", carrier)  # as routing.imports.escape_name
     lines = ["tenant,prefix,priority,targets"]
@@ -229,10 +297,16 @@ def summary_lines(result: dict[str, Any]) -> tuple[list[str], float | None]:
     exports = [r for r in export["runs"] if r.get("status") == 200]
     imports = [r for r in imported["runs"] if r.get("status") == 200]
     rules = exports[0]["rows"] if exports else result["rules"]
+    reference = result.get("import_in_workers")
     lines = [
         f"admin load: routing p99 {alone['p99_ms']:.1f} ms alone, {export['p99_ms']:.1f} ms "
         f"during export of {rules / 1000:.0f}k rules, {imported['p99_ms']:.1f} ms during "
-        f"import of {result['import_rows'] / 1000:.0f}k rules (target < {TARGET_P99_MS:g} ms)",
+        f"import of {result['import_rows'] / 1000:.0f}k rules (target < {TARGET_P99_MS:g} ms)"
+        + (
+            f"; reference: {reference['p99_ms']:.1f} ms with the imports in the serving workers"
+            if reference
+            else ""
+        ),
         f"  routing load: {result['connections']} connections, {result['pause_ms']} ms between "
         f"requests ({alone['rps']:,.0f} req/s alone, {export['rps']:,.0f} during exports, "
         f"{imported['rps']:,.0f} during imports); max {alone['max_ms']:.0f} / "
@@ -240,6 +314,7 @@ def summary_lines(result: dict[str, Any]) -> tuple[list[str], float | None]:
         f"{alone['errors'] + export['errors'] + imported['errors']} (of which no answer "
         f"within 2 s: {alone['timeouts'] + export['timeouts'] + imported['timeouts']})",
         f"  {runs_text(export['runs'], 'export')}; {runs_text(imported['runs'], 'import')}",
+        f"  {children_text(result.get('children', []))}",
         "  worker RSS before the exports "
         + ", ".join(f"{x:.0f}" for x in result["rss_before_mb"])
         + " MB, peak during them "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -22,6 +23,10 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "c4router.settings")
 
 django_application = get_asgi_application()  # sets Django up before the imports below
+# The event loop gets the GIL back within this long when another thread of the worker
+# computes (the reload thread patching the table after an import, an export's batches):
+# Python's 5 ms default showed as 5-18 ms of loop lag per wake-up (bench/gil_lag.py).
+sys.setswitchinterval(settings.C4ROUTER["SWITCH_INTERVAL_US"] / 1_000_000)
 
 from routing import health  # noqa: E402
 from routing.endpoint import client_allowed, handle_rtjson  # noqa: E402

@@ -303,6 +303,20 @@ C4ROUTER: dict[str, Any] = {  # mixed values: typed where each is read
     "IMPORT_MAX_BYTES": env_int(
         "C4ROUTER_IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1024, maximum=2**40
     ),
+    # CSV imports from the admin and the API run in a child process of their own
+    # (routing/import_process.py) at this nice value (0-19; 19 is the lowest priority), so
+    # that their CPU never competes with the routing answers on equal terms; past
+    # IMPORT_TIMEOUT_S seconds the child is stopped and nothing is imported. 0 runs them in
+    # the serving process (the test suite does; not for production).
+    "IMPORT_CHILD": env_bool("C4ROUTER_IMPORT_CHILD", True),
+    "IMPORT_NICE": env_int("C4ROUTER_IMPORT_NICE", 19, minimum=0, maximum=19),
+    "IMPORT_TIMEOUT_S": env_int("C4ROUTER_IMPORT_TIMEOUT_S", 900, minimum=10, maximum=86400),
+    # How long (µs) a thread of a serving process may hold Python's GIL while another one
+    # waits for it (sys.setswitchinterval; Python's default is 5,000). The event loop that
+    # answers Kamailio waits up to this long whenever a background thread computes (the
+    # table patch after an import, an export's batches, an admin page): 500 µs keeps that
+    # wait under a millisecond (bench/gil_lag.py); set only in the ASGI server's workers.
+    "SWITCH_INTERVAL_US": env_int("C4ROUTER_SWITCH_INTERVAL_US", 500, minimum=100, maximum=100_000),
     # How often each worker checks the routing data version (ms); a change is live after this
     # plus the time to rebuild the table.
     "RELOAD_INTERVAL_MS": env_int("C4ROUTER_RELOAD_INTERVAL_MS", 250, minimum=50, maximum=60000),

@@ -8,6 +8,7 @@ and says in a sentence what the group is for. Each object has a History page
 
 from __future__ import annotations
 
+import io
 import ipaddress
 from typing import Any
 
@@ -1044,16 +1045,15 @@ class PortedNumberAdmin(CsvImportExportMixin, admin.ModelAdmin):
         ),
     )
 
-    def run_csv_import(
-        self, request: HttpRequest, text: Any, data: dict[str, Any], filename: str
-    ) -> str:
+    def run_csv_import(self, request: HttpRequest, upload: Any, data: dict[str, Any]) -> str:
         # Both modes may remove numbers (full: those not in the file; delta: empty lrn).
         if not data["dry_run"] and not (
             self.has_change_permission(request) and self.has_delete_permission(request)
         ):
             raise PermissionDenied("Applying an import needs the change and delete permissions.")
+        filename = upload.name
         result = imports_lnp.import_ported_numbers(
-            text,
+            io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline=""),
             delta=data["mode"] == imports_lnp.DELTA,
             dry_run=data["dry_run"],
             user=request.user,

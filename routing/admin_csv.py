@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from django import forms
@@ -13,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
-from routing import imports
+from routing import import_process, imports
 from routing.admin_log import log_import
 from routing.streaming import StreamingCsvResponse
 
@@ -133,9 +132,8 @@ class CsvImportExportMixin:
         failure = ""
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
-            text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
             try:
-                message = self.run_csv_import(request, text, form.cleaned_data, upload.name)
+                message = self.run_csv_import(request, upload, form.cleaned_data)
             except imports.ImportFailed as exc:
                 errors, failure = exc.errors, exc.summary
             except UnicodeDecodeError:
@@ -157,16 +155,18 @@ class CsvImportExportMixin:
         }
         return TemplateResponse(request, "admin/routing/csv_import.html", context)
 
-    def run_csv_import(
-        self, request: HttpRequest, text: Any, data: dict[str, Any], filename: str
-    ) -> str:
-        """Import the uploaded `text` with the form's `data`; what it did (the page's
-        message). Raises ImportFailed (nothing written) or PermissionDenied."""
+    def run_csv_import(self, request: HttpRequest, upload: Any, data: dict[str, Any]) -> str:
+        """Import the `upload` (a Django UploadedFile) with the form's `data`; what it did
+        (the page's message). Raises ImportFailed (nothing written), UnicodeDecodeError or
+        PermissionDenied."""
         mode = data["mode"]
         if mode != imports.ADD and not self.has_delete_permission(request):  # type: ignore[attr-defined]
             raise PermissionDenied("Replacing rows needs the delete permission.")
-        result = type(self).csv_importer(
-            text,
+        filename = upload.name
+        # In a child process at low priority (routing/import_process.py).
+        result = import_process.run_import(
+            type(self).csv_importer,
+            upload,
             mode=mode,
             dry_run=data["dry_run"],
             user=request.user,

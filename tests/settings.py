@@ -31,3 +31,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # reload thread reading the database behind a test's transaction. Live-server tests start
 # real processes with the production behaviour.
 C4ROUTER = {**C4ROUTER, "RELOAD_THREAD": False}  # noqa: F405
+# Imports run in the test's own process, inside its transaction (tests that start the child
+# process for real turn it on: tests/imports/test_import_process.py).
+C4ROUTER["IMPORT_CHILD"] = False

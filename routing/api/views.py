@@ -22,7 +22,7 @@ from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from routing import imports, imports_lnp
+from routing import import_process, imports, imports_lnp
 from routing.admin_log import ADDITION, CHANGE, DELETION, log_action, log_import
 from routing.api import filtersets, serializers
 from routing.api.history import object_history
@@ -227,29 +227,31 @@ class CsvImportExportMixin:
                 {"file": [too_large]}, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
             )
         upload = form.validated_data["file"]
-        text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
         try:
-            return self.run_import(request, text, form.validated_data, upload.name)
+            return self.run_import(request, upload, form.validated_data)
         except imports.ImportFailed as exc:
             body = {"detail": str(exc.summary), "errors": [e.as_dict() for e in exc.errors]}
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
 
-    def run_import(self, request: Request, text: Any, data: dict[str, Any], name: str) -> Response:
-        """Import `text` with the form's `data`; raises ImportFailed (nothing written)."""
+    def run_import(self, request: Request, upload: Any, data: dict[str, Any]) -> Response:
+        """Import the `upload` (a Django UploadedFile) with the form's `data`; raises
+        ImportFailed (nothing written)."""
         mode = data["mode"]
         model = self.get_queryset().model  # type: ignore[attr-defined]
         if mode != "add" and not request.user.has_perm(
             f"{model._meta.app_label}.delete_{model._meta.model_name}"
         ):
             raise exceptions.PermissionDenied("Replacing rows needs the delete permission.")
-        result = type(self).importer(
-            text,
+        # In a child process at low priority (routing/import_process.py).
+        result = import_process.run_import(
+            type(self).importer,
+            upload,
             mode=mode,
             dry_run=data["dry_run"],
             user=request.user,
-            change_reason=f"API import of {name}"[:100],
+            change_reason=f"API import of {upload.name}"[:100],
         )
-        log_import(request.user, model, name, result, "API")
+        log_import(request.user, model, upload.name, result, "API")
         return Response(serializers.ImportResultSerializer(result.as_dict()).data)
 
     @staticmethod
@@ -349,7 +351,7 @@ class PortedNumberViewSet(CsvImportExportMixin, RoutingViewSet):
     exporter = staticmethod(imports_lnp.export_ported_numbers)
     export_filename = "ported-numbers.csv"
 
-    def run_import(self, request: Request, text: Any, data: dict[str, Any], name: str) -> Response:
+    def run_import(self, request: Request, upload: Any, data: dict[str, Any]) -> Response:
         # Both modes may remove numbers (full: those not in the file; delta: an empty lrn).
         if not data["dry_run"] and not (
             request.user.has_perm("routing.change_portednumber")
@@ -359,11 +361,11 @@ class PortedNumberViewSet(CsvImportExportMixin, RoutingViewSet):
                 "Applying an import needs the change and delete permissions."
             )
         result = imports_lnp.import_ported_numbers(
-            text,
+            io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline=""),
             delta=data["mode"] == imports_lnp.DELTA,
             dry_run=data["dry_run"],
             user=request.user,
-            filename=f"{name} (API)",
+            filename=f"{upload.name} (API)",
         )
         return Response(serializers.PortedImportResultSerializer(result.as_dict()).data)
 
