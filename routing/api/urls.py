@@ -14,7 +14,8 @@ class ApiRootView(routers.APIRootView):
     """c4router's configuration API: the same tenants, carriers, gateways, IP sources, DIDs,
     route rules and router instances as the admin, to read and change from scripts and other
     systems. Each link below lists one kind of object; every object has a history
-    (.../{id}/history/), and route rules and DIDs import and export CSV files.
+    (.../{id}/history/), and route rules and DIDs import and export CSV files (capacity
+    limits too: /api/v1/capacity-limits/import/ and export/).
 
     Authenticate with a token (header `Authorization: Token ...`, from POST
     /api/v1/auth/token/) or an admin login. The full reference: /api/docs/.
@@ -48,6 +49,8 @@ router.register("rates", views.RateViewSet)
 router.register("lnp-rules", views.LnpRuleViewSet)
 router.register("ported-numbers", views.PortedNumberViewSet)
 router.register("router-instances", views.RouterInstanceViewSet)
+# Not a model: the capacity limits of five kinds as one CSV file (import/ and export/).
+router.register("capacity-limits", views.CapacityLimitViewSet, basename="capacity-limits")
 router.register("health-policies", views.HealthPolicyViewSet)
 # Read-only: written by the call records ingester (routing.cdr).
 router.register("cdrs", views.CallRecordViewSet)
