@@ -30,7 +30,8 @@ it). The same gates as the other imports (routing.imports._records: line numbers
 characters, the formula quote; the upload size limit in the admin and the API), one
 transaction, one routing version bump (first: its row lock orders concurrent writers; every
 worker re-reads its table, as an admin save of one of these objects makes it do), a history
-record per object changed (user, date, change reason). Unchanged lines write nothing.
+record per object changed (user, date, change reason) and, for a user, an entry per kind in the
+admin's Recent actions. Unchanged lines write nothing.
 
 Export: every object of the five kinds with its limits (or, `limited_only`, only those with at
 least one limit), in this format and order: export, edit, import gives back the same limits.
@@ -49,6 +50,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
 from routing import validators
+from routing.admin_log import CHANGE, log_action
 from routing.imports import (
     BATCH_SIZE,
     ImportResult,
@@ -249,6 +251,15 @@ def import_limits(
                     default_date=now,
                 )
             result.updated += len(items)
+            if items and not dry_run:
+                # The index's Recent actions, as for the other imports (routing.admin_log).
+                meta = KINDS[kind]._meta
+                noun = meta.verbose_name if len(items) == 1 else meta.verbose_name_plural
+                done = f"limits of {len(items)} {noun} changed"
+                log_action(
+                    history_user, KINDS[kind], CHANGE, f"{reason}: {done}.",
+                    repr_=f"CSV import of capacity limits ({done})",
+                )  # fmt: skip
         # Limits live in the workers' table (routing.loader): any change, every worker
         # re-reads it, as an admin save of one of these objects makes it do.
         record_changes(version, None if result.updated else Changes())
