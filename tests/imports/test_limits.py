@@ -124,7 +124,7 @@ def test_bad_lines_are_reported_by_line_and_nothing_is_written(limited):
         "ip_source,not-a-network,1,\n"  # 8
         "router,x,1,\n"  # 9
         "carrier,Alpha Telecom,-1,2000000\n"  # 10
-        "carrier,Alpha Telecom,abc,\n"  # 11
+        "carrier,Beta Voice,abc,\n"  # 11
         "tenant,Acme,6,6\n"  # 12: twice
     )
     errors = errors_of(text)
