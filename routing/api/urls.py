@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.urls import path
 from rest_framework import routers
 from rest_framework.permissions import IsAuthenticated
 
@@ -49,10 +50,26 @@ router.register("rates", views.RateViewSet)
 router.register("lnp-rules", views.LnpRuleViewSet)
 router.register("ported-numbers", views.PortedNumberViewSet)
 router.register("router-instances", views.RouterInstanceViewSet)
-# Not a model: the capacity limits of five kinds as one CSV file (import/ and export/).
-router.register("capacity-limits", views.CapacityLimitViewSet, basename="capacity-limits")
 router.register("health-policies", views.HealthPolicyViewSet)
 # Read-only: written by the call records ingester (routing.cdr).
 router.register("cdrs", views.CallRecordViewSet)
 
-urlpatterns = router.urls
+# Not a model (the router's registry is the models' viewsets): the capacity limits of five
+# kinds as one CSV file.
+urlpatterns = [
+    *router.urls,
+    path(
+        "capacity-limits/import/",
+        views.CapacityLimitViewSet.as_view(
+            {"post": "import_csv"}, **views.CapacityLimitViewSet.import_csv.kwargs
+        ),
+        name="capacity-limits-import",
+    ),
+    path(
+        "capacity-limits/export/",
+        views.CapacityLimitViewSet.as_view(
+            {"get": "export_csv"}, **views.CapacityLimitViewSet.export_csv.kwargs
+        ),
+        name="capacity-limits-export",
+    ),
+]
