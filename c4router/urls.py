@@ -10,6 +10,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.permissions import IsAuthenticated
 
+from routing.admin_limits import capacity_limits, capacity_limits_example, capacity_limits_export
 from routing.admin_traffic import carrier_traffic, tenant_traffic, traffic
 from routing.admin_views import route_tester
 from routing.views import HealthReportView, RtjsonView, healthz, metrics_view, readyz
@@ -22,6 +23,21 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/route-tester/", admin.site.admin_view(route_tester), name="route-tester"),
     path("admin/traffic/", admin.site.admin_view(traffic), name="traffic"),
+    path(
+        "admin/capacity-limits/",
+        admin.site.admin_view(capacity_limits),
+        name="capacity-limits",
+    ),
+    path(
+        "admin/capacity-limits/export/",
+        admin.site.admin_view(capacity_limits_export),
+        name="capacity-limits-export",
+    ),
+    path(
+        "admin/capacity-limits/example/",
+        admin.site.admin_view(capacity_limits_example),
+        name="capacity-limits-example",
+    ),
     path(
         "admin/traffic/carrier/<int:pk>/",
         admin.site.admin_view(carrier_traffic),

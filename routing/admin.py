@@ -18,9 +18,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Prefetch, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.text import format_lazy
 from simple_history.admin import SimpleHistoryAdmin
 
 from routing import imports, imports_lnp
@@ -253,12 +254,14 @@ class TimeWindowFilter(admin.SimpleListFilter):
         return queryset
 
 
-CAPACITY = (
+CAPACITY = format_lazy(
     "Limits Kamailio holds for every node together. Calls in (from a PBX, or from a "
     "carrier) over an IP source's, a tenant's, a PBX's or a carrier's limit are refused at "
     "once (503 with "
     "Retry-After by default); a route to a carrier or gateway over its limit is skipped, as "
-    "if it had failed. Empty: no limit."
+    "if it had failed. Empty: no limit. "
+    '<a href="{}">All limits in one CSV file</a> (export, edit, import).',
+    reverse_lazy("capacity-limits"),
 )
 
 

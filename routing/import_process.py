@@ -46,8 +46,14 @@ from typing import Any
 logger = logging.getLogger("c4router.imports")
 
 MARKER = "RESULT "
-# The importers a child may run, by name (the job names one; nothing else is imported).
-IMPORTERS = ("import_route_rules", "import_dids", "import_list_entries")
+# The importers a child may run, by name, and their modules (the job names one; nothing else
+# is imported).
+IMPORTERS = {
+    "import_route_rules": "routing.imports",
+    "import_dids": "routing.imports",
+    "import_list_entries": "routing.imports",
+    "import_limits": "routing.imports_limits",
+}
 
 
 class ImportProcessError(RuntimeError):
@@ -81,7 +87,7 @@ def run_import(
         text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
         return importer(text, mode=mode, dry_run=dry_run, user=user, change_reason=change_reason)
     name = importer.__name__
-    if name not in IMPORTERS:
+    if IMPORTERS.get(name) != importer.__module__:
         raise ValueError(f"{name} is not an importer a child process runs")
     with _file_of(upload) as path:
         job = {
@@ -235,6 +241,8 @@ def _child(job: dict[str, Any]) -> dict[str, Any]:
     for alias, name in job["databases"].items():
         if alias in connections:
             connections[alias].settings_dict["NAME"] = name
+    import importlib
+
     from routing import imports
 
     answer: dict[str, Any] = {"importer": job["importer"], "pid": os.getpid(), "nice": nice}
@@ -243,7 +251,7 @@ def _child(job: dict[str, Any]) -> dict[str, Any]:
     user = None
     if job["user"] is not None:
         user = get_user_model().objects.filter(pk=job["user"]).first()
-    importer = getattr(imports, job["importer"])
+    importer = getattr(importlib.import_module(IMPORTERS[job["importer"]]), job["importer"])
     try:
         with open(job["path"], encoding="utf-8-sig", newline="") as text:
             result = importer(

@@ -244,6 +244,9 @@ class ImportResult:
     targets_created: int = 0
     deleted: int = 0
     dry_run: bool = False
+    # Capacity limits (routing.imports_limits): objects whose limits changed / were the same.
+    updated: int = 0
+    unchanged: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

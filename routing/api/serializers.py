@@ -606,6 +606,21 @@ class ImportResultSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField()
 
 
+class LimitImportRequestSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="The CSV file (UTF-8): kind,name,max_calls,max_cps, the export's format."
+    )
+    dry_run = serializers.BooleanField(
+        default=False, help_text="Validate and count, then roll everything back."
+    )
+
+
+class LimitImportResultSerializer(serializers.Serializer):
+    updated = serializers.IntegerField(help_text="Objects whose limits changed.")
+    unchanged = serializers.IntegerField(help_text="Objects of the file already so limited.")
+    dry_run = serializers.BooleanField()
+
+
 class PortedImportRequestSerializer(serializers.Serializer):
     file = serializers.FileField(
         help_text="The CSV file (UTF-8): number,lrn[,effective_from], the export's format."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.urls import path
 from rest_framework import routers
 from rest_framework.permissions import IsAuthenticated
 
@@ -14,7 +15,8 @@ class ApiRootView(routers.APIRootView):
     """c4router's configuration API: the same tenants, carriers, gateways, IP sources, DIDs,
     route rules and router instances as the admin, to read and change from scripts and other
     systems. Each link below lists one kind of object; every object has a history
-    (.../{id}/history/), and route rules and DIDs import and export CSV files.
+    (.../{id}/history/), and route rules and DIDs import and export CSV files (capacity
+    limits too: /api/v1/capacity-limits/import/ and export/).
 
     Authenticate with a token (header `Authorization: Token ...`, from POST
     /api/v1/auth/token/) or an admin login. The full reference: /api/docs/.
@@ -52,4 +54,22 @@ router.register("health-policies", views.HealthPolicyViewSet)
 # Read-only: written by the call records ingester (routing.cdr).
 router.register("cdrs", views.CallRecordViewSet)
 
-urlpatterns = router.urls
+# Not a model (the router's registry is the models' viewsets): the capacity limits of five
+# kinds as one CSV file.
+urlpatterns = [
+    *router.urls,
+    path(
+        "capacity-limits/import/",
+        views.CapacityLimitViewSet.as_view(
+            {"post": "import_csv"}, **views.CapacityLimitViewSet.import_csv.kwargs
+        ),
+        name="capacity-limits-import",
+    ),
+    path(
+        "capacity-limits/export/",
+        views.CapacityLimitViewSet.as_view(
+            {"get": "export_csv"}, **views.CapacityLimitViewSet.export_csv.kwargs
+        ),
+        name="capacity-limits-export",
+    ),
+]

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db.models import Count, ProtectedError, RestrictedError
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
@@ -22,7 +22,7 @@ from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from routing import import_process, imports, imports_lnp
+from routing import import_process, imports, imports_limits, imports_lnp
 from routing.admin_log import ADDITION, CHANGE, DELETION, log_action, log_import
 from routing.api import filtersets, serializers
 from routing.api.history import object_history
@@ -278,6 +278,81 @@ class DidViewSet(CsvImportExportMixin, RoutingViewSet):
     importer = staticmethod(imports.import_dids)
     exporter = staticmethod(imports.export_dids)
     export_filename = "dids.csv"
+
+
+class CapacityLimitViewSet(CsvImportExportMixin, viewsets.GenericViewSet):
+    """Capacity limits of tenants, PBXs, IP sources, carriers and gateways, as one CSV file
+    (routing/imports_limits.py): `export/` (`?limited_only=true`: only the objects with a
+    limit) and `import/` (existing objects only; each kind in the file needs the change
+    permission on that kind)."""
+
+    permission_classes = [IsAuthenticated]  # each kind's permissions, checked below
+    import_request_serializer = serializers.LimitImportRequestSerializer
+    importer = staticmethod(imports_limits.import_limits)
+    export_filename = "capacity-limits.csv"
+
+    @extend_schema(
+        summary="Import capacity limits from CSV (all or nothing)",
+        request={"multipart/form-data": serializers.LimitImportRequestSerializer},
+        responses={
+            200: serializers.LimitImportResultSerializer,
+            400: serializers.ImportErrorSerializer,
+            403: serializers.ImportErrorSerializer,
+            413: serializers.ImportErrorSerializer,
+        },
+        filters=False,
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[MultiPartParser, FormParser],
+        pagination_class=None,
+        filter_backends=[],
+    )
+    def import_csv(self, request: Request) -> Response:
+        if not any(request.user.has_perm(imports_limits.change_permission(k))
+                   for k in imports_limits.KINDS):  # fmt: skip
+            raise exceptions.PermissionDenied(
+                "Importing limits needs the change permission on tenants, PBXs, IP sources, "
+                "carriers or gateways."
+            )
+        return self._import(request)
+
+    def run_import(self, request: Request, upload: Any, data: dict[str, Any]) -> Response:
+        # In a child process at low priority (routing/import_process.py); a kind the user may
+        # not change is an error naming its lines (routing.imports_limits).
+        result = import_process.run_import(
+            imports_limits.import_limits,
+            upload,
+            mode=imports_limits.UPDATE,
+            dry_run=data["dry_run"],
+            user=request.user,
+            change_reason=f"API import of {upload.name}"[:100],
+        )
+        body = {"updated": result.updated, "unchanged": result.unchanged, "dry_run": result.dry_run}
+        return Response(serializers.LimitImportResultSerializer(body).data)
+
+    @extend_schema(
+        summary="Export capacity limits as CSV (the import format)",
+        parameters=[
+            OpenApiParameter("limited_only", bool, description="Only the objects with a limit set.")
+        ],
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+        filters=False,
+    )
+    @action(
+        detail=False, methods=["get"], url_path="export", pagination_class=None, filter_backends=[]
+    )
+    def export_csv(self, request: Request) -> StreamingCsvResponse:
+        # The kinds this user may see; none: refused.
+        kinds = [k for k in imports_limits.KINDS
+                 if request.user.has_perm(imports_limits.view_permission(k))]  # fmt: skip
+        if not kinds:
+            raise exceptions.PermissionDenied()
+        limited = request.query_params.get("limited_only", "").lower() in ("1", "true", "yes")
+        chunks = imports_limits.export_limit_chunks(limited_only=limited, kinds=kinds)
+        return StreamingCsvResponse(chunks, self.export_filename)
 
 
 class JsonFormBrowsableAPIRenderer(BrowsableAPIRenderer):

@@ -180,3 +180,24 @@ def test_an_upload_on_disk_is_read_by_the_child_where_it_is(
     assert response.status_code == 200, response.content
     assert sorted(RouteRule.objects.values_list("prefix", flat=True)) == ["33", "34"]
     assert ran_in(child)[0] != os.getpid()
+
+
+def test_limits_import_runs_in_the_child_too(
+    api_client: APIClient, world: dict[str, Any], child: Any
+) -> None:
+    from routing.models import Tenant
+
+    text = "kind,name,max_calls,max_cps\ntenant,Acme,40,4\npbx,Acme/main,,2\n"
+    response = api_client.post("/api/v1/capacity-limits/import/", {"file": upload(text)})
+    assert response.status_code == 200, response.content
+    assert response.json() == {"updated": 2, "unchanged": 0, "dry_run": False}
+    pid, nice = ran_in(child)
+    assert pid != os.getpid() and nice == 19
+    assert Tenant.objects.values_list("max_calls", "max_cps").get() == (40, 4)
+    bad = "kind,name,max_calls,max_cps\ntenant,Acme,1,\ncarrier,Nope,1,\n"
+    response = api_client.post("/api/v1/capacity-limits/import/", {"file": upload(bad)})
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"line": 3, "field": "name", "message": "There is no carrier named 'Nope'."}
+    ]
+    assert Tenant.objects.values_list("max_calls", flat=True).get() == 40
