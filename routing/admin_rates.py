@@ -31,8 +31,10 @@ from routing.imports_rates import (
     RATES_COMMAND,
     RateImportResult,
     import_rates,
+    rates_exporter,
 )
 from routing.models import RateDeck
+from routing.streaming import StreamingCsvResponse
 
 SESSION_KEY = "c4router_rate_imports"
 KEEP_SECONDS = 24 * 3600  # an upload nobody applied is deleted after a day
@@ -81,8 +83,25 @@ class RateImportMixin:
                 self.admin_site.admin_view(self.apply_rates_view),  # type: ignore[attr-defined]
                 name="routing_ratedeck_apply_rates",
             ),
+            path(
+                "<int:deck_id>/export-rates/",
+                self.admin_site.admin_view(self.export_rates_view),  # type: ignore[attr-defined]
+                name="routing_ratedeck_export_rates",
+            ),
         ]
         return own + super().get_urls()  # type: ignore[misc]
+
+    def export_rates_view(self, request: HttpRequest, deck_id: int) -> HttpResponse:
+        """The deck's rates in effect now, in the import format (routing.imports_rates)."""
+        deck = RateDeck.objects.filter(pk=deck_id).first()
+        if deck is None:
+            raise Http404("No such rate deck.")
+        if not (
+            self.has_view_permission(request, deck)  # type: ignore[attr-defined]
+            and request.user.has_perm("routing.view_rate")
+        ):
+            raise PermissionDenied
+        return StreamingCsvResponse(rates_exporter(deck).chunks(), f"rates-{deck.pk}.csv")
 
     def _deck(self, request: HttpRequest, deck_id: int) -> RateDeck:
         deck = RateDeck.objects.filter(pk=deck_id).first()

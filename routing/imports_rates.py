@@ -43,9 +43,12 @@ from django.utils import timezone
 
 from routing.admin_log import CHANGE, log_action
 from routing.imports import (
+    BATCH_SIZE,
+    Exporter,
     ImportFailed,
     RowError,
     Stage,
+    _batched,
     _Cleaner,
     _Errors,
     _history_select,
@@ -409,6 +412,36 @@ def _apply(
         )
 
 
+def rates_exporter(deck: RateDeck, at: datetime.datetime | None = None) -> Exporter:
+    """The deck's rates in effect at `at` (default: now), one line per prefix, in the import
+    format: `import_rates` of this file at a later date changes nothing ("unchanged"
+    everywhere), so export -> edit -> import is how an operator edits a deck in a
+    spreadsheet. Streamed a batch at a time (routing.imports.Exporter), every cell through
+    the CSV gate on the way out."""
+
+    def batches(_queryset: Any = None) -> Iterator[list[list[str]]]:
+        moment = at or timezone.now()
+        rows = (
+            Rate.objects.filter(deck=deck, effective_from__lte=moment)
+            .exclude(effective_until__lte=moment)
+            .order_by("prefix", "-effective_from", "-id")
+            .values_list("prefix", *COLUMNS[1:])
+            .iterator(chunk_size=BATCH_SIZE)
+        )
+
+        def lines() -> Iterator[list[str]]:
+            last = None
+            for prefix, rate, fee, initial, following, description in rows:
+                if prefix == last:  # an older rate of the prefix, still open: the latest wins
+                    continue
+                last = prefix
+                yield [prefix, plain(rate), plain(fee), str(initial), str(following), description]
+
+        yield from _batched(lines(), BATCH_SIZE)
+
+    return Exporter(COLUMNS, batches)
+
+
 __all__ = [
     "COLUMNS",
     "KINDS",
@@ -418,4 +451,5 @@ __all__ = [
     "RateImportResult",
     "effective_date_error",
     "import_rates",
+    "rates_exporter",
 ]

@@ -11,6 +11,7 @@ import io
 from typing import Any
 
 from django.db.models import Count, ProtectedError, RestrictedError
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, status, viewsets
@@ -27,7 +28,7 @@ from routing.admin_log import ADDITION, CHANGE, DELETION, log_action, log_import
 from routing.api import filtersets, serializers
 from routing.api.history import object_history
 from routing.api.schema import RoutingAutoSchema
-from routing.imports_rates import RATES_COMMAND, import_rates
+from routing.imports_rates import RATES_COMMAND, import_rates, rates_exporter
 from routing.models import (
     CallRecord,
     Carrier,
@@ -493,6 +494,52 @@ class RateDeckViewSet(RoutingViewSet):
     serializer_class = serializers.RateDeckSerializer
     filterset_class = filtersets.RateDeckFilterSet
     ordering_fields = ["id", "name", "created_at", "updated_at"]
+
+    @extend_schema(
+        summary="Export the deck's rates in effect (now, or ?at=) as CSV, the import format",
+        parameters=[
+            OpenApiParameter(
+                "at",
+                OpenApiTypes.DATETIME,
+                description="ISO 8601 date-time with its offset; default: now.",
+            )
+        ],
+        responses={(200, "text/csv"): OpenApiTypes.STR, 400: serializers.ImportErrorSerializer},
+        filters=False,
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="export",
+        pagination_class=None,
+        filter_backends=[],
+        permission_classes=[IsAuthenticated],  # the rates' view permission, checked below
+    )
+    def export_rates(self, request: Request, pk: str | None = None) -> Any:
+        if not request.user.has_perms(["routing.view_ratedeck", "routing.view_rate"]):
+            raise exceptions.PermissionDenied()
+        deck = self.get_object()
+        at = None
+        raw = request.query_params.get("at")
+        if raw is not None:
+            try:
+                at = parse_datetime(raw) if len(raw) <= 64 else None
+            except ValueError:  # well formed, not a date: 2026-13-01T00:00Z
+                at = None
+            if at is None or at.tzinfo is None:
+                body = {
+                    "detail": "Invalid parameter; nothing was exported.",
+                    "errors": [
+                        {
+                            "line": None,
+                            "field": "at",
+                            "message": "An ISO 8601 date-time with its offset, "
+                            "e.g. 2026-12-01T00:00+00:00.",
+                        }
+                    ],
+                }
+                return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        return StreamingCsvResponse(rates_exporter(deck, at).chunks(), f"rates-{deck.pk}.csv")
 
     @extend_schema(
         summary="Import the deck's rates from CSV: preview, or apply at a date (all or nothing)",

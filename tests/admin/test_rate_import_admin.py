@@ -81,3 +81,23 @@ def test_a_viewer_cannot_reach_the_import(
     client.force_login(user)
     response = client.get(f"/admin/routing/ratedeck/{deck.pk}/import-rates/")
     assert response.status_code == 403
+
+
+def test_export_rates_from_the_decks_page(
+    admin_client: Client, client: Client, deck: RateDeck, django_user_model: Any
+) -> None:
+    """ "Export rates" downloads the deck in effect in the import format; a viewer of decks
+    without the rates' view permission gets a 403."""
+    page = admin_client.get(f"/admin/routing/ratedeck/{deck.pk}/change/")
+    assert b'id="export-rates-link"' in page.content
+    url = f"/admin/routing/ratedeck/{deck.pk}/export-rates/"
+    response = admin_client.get(url)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).decode().splitlines()[1:] == [
+        "33,0.01,0,1,1,",
+        "44,0.02,0,1,1,",
+    ]
+    user = django_user_model.objects.create_user("decks", password="x", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename="view_ratedeck"))
+    client.force_login(user)
+    assert client.get(url).status_code == 403

@@ -101,3 +101,41 @@ def test_a_viewer_may_preview_but_not_apply(readonly_client: APIClient, deck: Ra
 def test_nobody_may_import(anon_client: APIClient, deck: RateDeck) -> None:
     response = anon_client.post(url(deck), {"file": upload("prefix,rate\n33,0.5\n")})
     assert response.status_code in (401, 403)
+
+
+def test_the_export_is_the_deck_in_effect_and_imports_back_unchanged(
+    api_client: APIClient, deck: RateDeck, readonly_client: APIClient, anon_client: APIClient
+) -> None:
+    """GET .../export/: the rates in effect (now, or ?at=) in the import format; the file
+    previews back as "unchanged" everywhere; a viewer may read it, nobody else."""
+    later = timezone.now() + datetime.timedelta(days=2)
+    Rate.objects.filter(prefix="44").update(effective_until=later)
+    Rate.objects.create(deck=deck, prefix="44", rate=Decimal("0.025"), effective_from=later,
+                        connect_fee=Decimal("0.01"), initial_increment=30, next_increment=6,
+                        description='=cmd|"/c calc"')  # fmt: skip
+    export = f"/api/v1/rate-decks/{deck.pk}/export/"
+    response = readonly_client.get(export)
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'attachment; filename="rates-{deck.pk}.csv"'
+    text = b"".join(response.streaming_content).decode()
+    assert text == (
+        "prefix,rate,connect_fee,initial_increment,next_increment,description\n"
+        "33,0.01,0,1,1,\n44,0.02,0,1,1,\n"
+    )
+    at = (later + datetime.timedelta(seconds=1)).isoformat()
+    response = api_client.get(export, {"at": at})
+    text = b"".join(response.streaming_content).decode()
+    # The description is a formula: neutralised on the way out (and back in by the import).
+    assert text.splitlines()[2] == '44,0.025,0.01,30,6,"\'=cmd|""/c calc"""'
+    preview = api_client.post(
+        url(deck), {"file": upload(text), "preview": "true", "effective_from": at}
+    )
+    assert preview.status_code == 200, preview.json()
+    assert preview.json()["counts"] == {
+        "new": 0, "increased": 0, "decreased": 0, "unchanged": 2, "terms": 0, "removed": 0
+    }  # fmt: skip
+    for bad in ("tomorrow", "2026-13-01T00:00Z", "2026-12-01T00:00"):
+        response = api_client.get(export, {"at": bad})
+        assert response.status_code == 400, bad
+        assert response.json()["errors"][0]["field"] == "at"
+    assert anon_client.get(export).status_code in (401, 403)

@@ -218,3 +218,22 @@ def test_an_applied_import_reaches_a_running_table_and_only_its_deck_is_re_read(
     assert find_rate(alpha, "3312", when).rate == Decimal("0.012")
     assert find_rate(alpha, "3312", when - datetime.timedelta(seconds=1)).rate == Decimal("0.01")
     assert patched.carrier_decks[world["beta"].pk].rates is kept
+
+
+def test_export_rates_writes_the_deck_in_effect_and_it_imports_back_unchanged(deck, tmp_path):
+    path = tmp_path / "out.csv"
+    call_command("export_rates", "Alpha buy", str(path), stderr=io.StringIO())
+    text = path.read_text(encoding="utf-8")
+    assert text.splitlines() == [
+        "prefix,rate,connect_fee,initial_increment,next_increment,description",
+        "1,0.005,0,1,1,",
+        "33,0.01,0,1,1,",
+        "44,0.02,0,1,1,",
+        "49,0.03,0,60,60,",
+    ]
+    result = run(deck, text, preview=True)
+    assert result.counts["unchanged"] == 4 and sum(result.counts.values()) == 4
+    with pytest.raises(CommandError, match="--at"):
+        call_command("export_rates", "Alpha buy", "--at", "2026-13-01T00:00Z")
+    with pytest.raises(CommandError, match="no rate deck named 'Nope'"):
+        call_command("export_rates", "Nope")

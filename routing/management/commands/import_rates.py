@@ -16,6 +16,16 @@ from routing.imports_rates import KIND_LABELS, KINDS, RateImportResult, import_r
 from routing.models import RateDeck
 
 
+def find_deck(name: str) -> RateDeck:
+    """The deck of this name (or id), or a CommandError naming it."""
+    deck = RateDeck.objects.filter(name=name).first()
+    if deck is None and name.isdigit():
+        deck = RateDeck.objects.filter(pk=int(name)).first()
+    if deck is None:
+        raise CommandError(f"There is no rate deck named {name!r}.")
+    return deck
+
+
 class Command(BaseCommand):
     help = (
         "Import a rate deck from CSV (prefix,rate[,connect_fee,initial_increment,"
@@ -43,12 +53,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        name = options["deck"]
-        deck = RateDeck.objects.filter(name=name).first()
-        if deck is None and name.isdigit():
-            deck = RateDeck.objects.filter(pk=int(name)).first()
-        if deck is None:
-            raise CommandError(f"There is no rate deck named {name!r}.")
+        deck = find_deck(options["deck"])
         when = None
         if options["effective_from"]:
             when = parse_datetime(options["effective_from"])
