@@ -328,11 +328,12 @@ def find_priced(
     j = _locate(rates, key, size, now)
     if j < 0:
         return None
+    row = _row(rates, j)
     index = rates.terms[j]
     facts = rates.facts.get(index)
     if facts is None:
-        facts = rates.facts[index] = rate_facts(_row(rates, j))
-    return _row(rates, j), facts
+        facts = rates.facts[index] = rate_facts(row)
+    return row, facts
 
 
 def _locate(rates: DeckRates, key: int, size: int, now: datetime) -> int:
