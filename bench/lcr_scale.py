@@ -84,6 +84,12 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     params = _params(args, _meta_of(args.src).get("params", ""))
     if not args.rebuild and _meta_of(args.db).get("lcr") == params:
+        # A copy kept from an older checkout: the migrations it lacks (the source database
+        # is migrated by bench/dataset.py; a copy is not).
+        _setup_django(args.db)
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
         with psycopg.connect(server_url(args.db)) as conn:
             rates = conn.execute("SELECT count(*) FROM routing_rate").fetchone()[0]
             built = _meta_of(args.db).get("lcr_build", "{}")
