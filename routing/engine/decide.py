@@ -27,15 +27,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter, itemgetter
+from typing import NamedTuple
 
 from routing.engine.lists import Listed
 from routing.engine.lists import check as check_lists
 from routing.engine.lnp import Ported, find_lnp_rule
 from routing.engine.numbers import CALLEE, CALLER, from_e164, strip_and_prefix, to_e164
-from routing.engine.pricing import FIXED, customer_rate
+from routing.engine.pricing import FIXED, customer_price
 from routing.engine.pricing import describe as describe_policy
 from routing.engine.query import Party, Query
-from routing.engine.rates import Deck, RateRow, find_rate, margin_percent, profitable
+from routing.engine.rates import (
+    Deck,
+    RateFacts,
+    RateRow,
+    find_priced,
+    margin_percent,
+    number_probe,
+)
 from routing.engine.table import (
     POW10,
     SHARD_MASK,
@@ -101,6 +110,7 @@ class Route:
     # deck, or a rule in priority mode).
     rate: CarrierPrice | None = None
     sell: RateRow | None = None
+    sell_facts: RateFacts | None = None  # the answer's texts of `sell`
 
 
 @dataclass(slots=True)
@@ -112,11 +122,23 @@ class CarrierPrice:
     name: str
     currency: str = ""
     rate: RateRow | None = None
-    margin: Decimal | None = None  # percent of the customer's rate
     left_out: str = ""
     # Under the tenant's pricing policy: the customer's rate for this carrier (its cost
     # plus the markup); None with a sell deck (Pricing.sell) or without either.
     sell: RateRow | None = None
+    # The customer's rate the margin is of (the sell deck's or the policy's; None: none).
+    against: RateRow | None = None
+    facts: RateFacts | None = None  # of `rate`: millionths and the answer's texts
+    sell_facts: RateFacts | None = None  # of `sell`
+    key: tuple[int, int, str] = (1, 0, "")  # the order of Pricing.carriers
+
+    @property
+    def margin(self) -> Decimal | None:
+        """The margin the carrier leaves, in percent of the customer's rate, two decimals
+        (computed when read: the route tester and refusals read it, a call does not)."""
+        if self.rate is None or self.against is None:
+            return None
+        return margin_percent(self.rate.rate, self.against.rate)
 
 
 @dataclass(slots=True)
@@ -346,7 +368,7 @@ def _outbound(
     pricing = None
     if rule.mode != PRIORITY:
         # Priced on the routing number: a ported number costs what its LRN costs.
-        pricing, groups, refusal = _least_cost(table, rule, tenant, routing_number, now)
+        pricing, sell_facts, groups, refusal = _least_cost(table, rule, tenant, routing_number, now)
         context["pricing"] = pricing
         if refusal:
             return Decision(
@@ -378,7 +400,10 @@ def _outbound(
         for route in routes:
             price = by_carrier.get(route.carrier_id)  # type: ignore[arg-type]
             route.rate = price
-            route.sell = price.sell if price is not None and price.sell else pricing.sell
+            if price is not None and price.sell:
+                route.sell, route.sell_facts = price.sell, price.sell_facts
+            else:
+                route.sell, route.sell_facts = pricing.sell, sell_facts
     why = f"outbound from PBX {tenant.name}/{pbx.name}: {rule.label}"
     if ported is not None:
         why += f" on LRN {ported.lrn}"
@@ -453,9 +478,10 @@ LCR_BAND = "lcr_band"
 
 def _least_cost(
     table: Table, rule: RuleRow, tenant: TenantRow, callee: str, now: datetime
-) -> tuple[Pricing, tuple[tuple[TargetRow, ...], ...], str]:
-    """A least-cost rule's targets as failover groups, cheapest first; what the rates were;
-    and why the call is refused when margin protection leaves no carrier ("" otherwise).
+) -> tuple[Pricing, RateFacts | None, tuple[tuple[TargetRow, ...], ...], str]:
+    """A least-cost rule's targets as failover groups, cheapest first; what the rates were
+    (and the sell rate's facts); and why the call is refused when margin protection leaves
+    no carrier ("" otherwise).
 
     A target's carrier (a gateway target: its gateway's) is priced by the longest prefix
     of its deck in effect now; no deck or no rate: left out. With the tenant's sell deck,
@@ -463,14 +489,25 @@ def _least_cost(
     (or its deck is in another currency); a number the sell deck has no rate for is
     refused. Groups: "lcr", the targets of one rate and one order (shared by weight);
     "lcr_band", the targets within band_percent of the cheapest remaining one, by order.
+
+    Computed in integers (rates in millionths, RateFacts, made once per deck palette
+    entry; margins cross-multiplied): the same answers as the Decimal arithmetic of
+    routing.engine.rates.profitable and pricing.customer_rate (tests/engine/test_pricing_int.py).
     """
+    probe = number_probe(callee)
     sell_deck = table.tenant_decks.get(tenant.id)
-    sell = find_rate(sell_deck, callee, now) if sell_deck is not None else None
+    sell = sell_facts = None
+    if sell_deck is not None:
+        found = find_priced(sell_deck, callee, now, probe)
+        if found is not None:
+            sell, sell_facts = found
     min_margin = tenant.min_margin_percent
     # A sell deck wins over a pricing policy (the models refuse both at once).
     policy = tenant if sell_deck is None and tenant.pricing else None
+    context = _Context(callee, now, probe, sell_deck, sell, sell_facts, min_margin,
+                       *min_margin.as_integer_ratio(), policy)  # fmt: skip
     prices: dict[int, CarrierPrice] = {}
-    priced: list[tuple[Decimal, int, TargetRow]] = []
+    priced: list[tuple[int, int, TargetRow]] = []
     for target in rule.targets:
         if target.carrier_id is not None:
             carrier_id = target.carrier_id
@@ -481,10 +518,9 @@ def _least_cost(
             carrier_id = gateway.carrier_id
         price = prices.get(carrier_id)
         if price is None:
-            price = prices[carrier_id] = _price(table, carrier_id, callee, now, sell_deck, sell,
-                                                min_margin, policy)  # fmt: skip
+            price = prices[carrier_id] = _price(table, carrier_id, context)
         if not price.left_out:
-            priced.append((price.rate.rate, target.order, target))  # type: ignore[union-attr]
+            priced.append((price.key[1], target.order, target))
     ordered = sorted(prices.values(), key=_cheapest)
     pricing = Pricing(
         mode=rule.mode,
@@ -497,22 +533,43 @@ def _least_cost(
         else "",
     )
     if sell_deck is not None and sell is None:
-        return pricing, (), f"no customer rate for {callee} in deck {sell_deck.name}"
+        return pricing, None, (), f"no customer rate for {callee} in deck {sell_deck.name}"
     if not priced and any(p.rate is not None and p.left_out for p in ordered):
-        return pricing, (), "no carrier leaves the margin (no profitable route)"
-    priced.sort(key=lambda item: (item[0], item[1]))
+        return pricing, sell_facts, (), "no carrier leaves the margin (no profitable route)"
+    priced.sort(key=_rate_and_order)
     groups: list[tuple[TargetRow, ...]] = []
     if rule.mode == LCR_BAND:
-        band = rule.band_percent or Decimal(0)
+        # Within the band: rate <= cheapest * (100 + band) / 100, cross-multiplied.
+        num, den = (rule.band_percent or Decimal(0)).as_integer_ratio()
         rest = priced
         while rest:
-            ceiling = rest[0][0] * (100 + band) / 100
-            inside = sorted((item for item in rest if item[0] <= ceiling), key=lambda i: i[1])
-            rest = [item for item in rest if item[0] > ceiling]
-            groups.extend(_by_key(inside, lambda item: item[1]))
+            ceiling = rest[0][0] * (100 * den + num)
+            inside = sorted((i for i in rest if i[0] * 100 * den <= ceiling), key=_order)
+            rest = [item for item in rest if item[0] * 100 * den > ceiling]
+            groups.extend(_by_key(inside, _order))
     else:
-        groups.extend(_by_key(priced, lambda item: (item[0], item[1])))
-    return pricing, tuple(groups), ""
+        groups.extend(_by_key(priced, _rate_and_order))
+    return pricing, sell_facts, tuple(groups), ""
+
+
+_rate_and_order = itemgetter(0, 1)
+_cheapest = attrgetter("key")
+_order = itemgetter(1)
+
+
+class _Context(NamedTuple):
+    """What pricing one call's carriers shares."""
+
+    callee: str
+    now: datetime
+    probe: tuple[int, int]
+    sell_deck: Deck | None
+    sell: RateRow | None
+    sell_facts: RateFacts | None
+    min_margin: Decimal
+    margin_num: int  # the tenant's minimum margin (percent) as num / den
+    margin_den: int
+    policy: TenantRow | None
 
 
 def _by_key(items: list, key) -> list[tuple[TargetRow, ...]]:  # type: ignore[no-untyped-def,type-arg]
@@ -532,57 +589,56 @@ def _by_key(items: list, key) -> list[tuple[TargetRow, ...]]:  # type: ignore[no
     return groups
 
 
-def _cheapest(price: CarrierPrice) -> tuple[int, Decimal, str]:
-    if price.rate is None:
-        return (1, Decimal(0), price.name)
-    return (0, price.rate.rate, price.name)
+def _profitable(cost: int, sell: int, context: _Context) -> bool:
+    """rates.profitable() in millionths: sell - cost >= sell * min_margin / 100."""
+    return (sell - cost) * 100 * context.margin_den >= sell * context.margin_num
 
 
-def _price(
-    table: Table,
-    carrier_id: int,
-    callee: str,
-    now: datetime,
-    sell_deck: Deck | None,
-    sell: RateRow | None,
-    min_margin: Decimal,
-    policy: TenantRow | None = None,
-) -> CarrierPrice:
+def _price(table: Table, carrier_id: int, context: _Context) -> CarrierPrice:
     carrier = table.carriers.get(carrier_id)
     name = carrier.name if carrier is not None else f"#{carrier_id}"
     deck = table.carrier_decks.get(carrier_id)
     if deck is None:
-        return CarrierPrice(carrier_id, name, left_out="no rate deck")
-    rate = find_rate(deck, callee, now)
-    price = CarrierPrice(carrier_id, name, deck.currency, rate)
-    if rate is None:
-        price.left_out = f"no rate for {callee} in deck {deck.name}"
-        return price
+        return CarrierPrice(carrier_id, name, left_out="no rate deck", key=(1, 0, name))
+    callee = context.callee
+    found = find_priced(deck, callee, context.now, context.probe)
+    if found is None:
+        return CarrierPrice(carrier_id, name, deck.currency, key=(1, 0, name),
+                            left_out=f"no rate for {callee} in deck {deck.name}")  # fmt: skip
+    rate, facts = found
+    cost = facts.micro
+    price = CarrierPrice(carrier_id, name, deck.currency, rate, facts=facts, key=(0, cost, name))
+    policy = context.policy
     if policy is not None:  # the customer's rate: this carrier's cost plus the markup
         if policy.pricing == FIXED and deck.currency != policy.pricing_currency:
             price.left_out = (
                 f"deck {deck.name} is in {deck.currency}, the markup in {policy.pricing_currency}"
             )
             return price
-        price.sell = customer_rate(policy.pricing, policy.markup, rate)
-        price.margin = margin_percent(rate.rate, price.sell.rate)
-        if not profitable(rate.rate, price.sell.rate, min_margin):
-            shown = "-" if price.margin is None else f"{price.margin}%"
-            price.left_out = f"margin {shown} under the tenant's minimum {min_margin}%"
+        price.sell, price.sell_facts = customer_price(policy.pricing, policy.markup, rate, facts)
+        price.against = price.sell
+        if not _profitable(cost, price.sell_facts.micro, context):
+            price.left_out = _under_margin(price, context.min_margin)
         return price
+    sell, sell_deck = context.sell, context.sell_deck
     if sell is None or sell_deck is None:  # no sell deck: no margin protection
         return price
-    price.margin = margin_percent(rate.rate, sell.rate)
+    price.against = sell
+    sold = context.sell_facts.micro  # type: ignore[union-attr]
     if deck.currency != sell_deck.currency:
         price.left_out = (
             f"deck {deck.name} is in {deck.currency}, the customer's in {sell_deck.currency}"
         )
-    elif rate.rate > sell.rate:
+    elif cost > sold:
         price.left_out = f"rate {rate.rate} above the customer's {sell.rate}"
-    elif not profitable(rate.rate, sell.rate, min_margin):
-        shown = "-" if price.margin is None else f"{price.margin}%"
-        price.left_out = f"margin {shown} under the tenant's minimum {min_margin}%"
+    elif not _profitable(cost, sold, context):
+        price.left_out = _under_margin(price, context.min_margin)
     return price
+
+
+def _under_margin(price: CarrierPrice, min_margin: Decimal) -> str:
+    shown = "-" if price.margin is None else f"{price.margin}%"
+    return f"margin {shown} under the tenant's minimum {min_margin}%"
 
 
 def _price_skips(pricing: Pricing) -> list[str]:

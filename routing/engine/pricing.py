@@ -10,8 +10,9 @@ and leaves the connect fee at cost. Billing increments are the carrier's.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
-from routing.engine.rates import RateRow
+from routing.engine.rates import MICRO, RateFacts, RateRow, rate_facts
 
 PERCENT = "percent"
 FIXED = "fixed"
@@ -35,6 +36,63 @@ def customer_rate(kind: str, markup: Decimal, cost: RateRow) -> RateRow:
     return cost._replace(rate=rate, connect_fee=fee)
 
 
+def customer_price(
+    kind: str, markup: Decimal, cost: RateRow, facts: RateFacts
+) -> tuple[RateRow, RateFacts]:
+    """customer_rate() and its RateFacts, computed in integers (millionths) from the cost's
+    facts, once per (facts, kind, markup): the same customer rate as customer_rate()
+    (tests/engine/test_pricing_int.py)."""
+    terms = _SOLD.get((facts, kind, markup))
+    if terms is None:
+        if len(_SOLD) >= _SOLD_MAX:
+            _SOLD.clear()
+        terms = _SOLD[(facts, kind, markup)] = _sold_terms(kind, markup, cost, facts)
+    rate, fee, sold = terms
+    if fee is None:  # the connect fee at cost
+        fee = cost[4]
+    return _make((cost[0], rate, cost[2], cost[3], fee, cost[5], cost[6])), sold
+
+
+# (cost facts, kind, markup) -> (the customer's rate, fee (None: the cost's), RateFacts):
+# a deck holds a few thousand distinct terms, a policy one markup.
+_SOLD: dict[tuple[RateFacts, str, Decimal], tuple[Decimal, Decimal | None, RateFacts]] = {}
+_SOLD_MAX = 100_000
+_make = RateRow._make
+
+
+def _sold_terms(
+    kind: str, markup: Decimal, cost: RateRow, facts: RateFacts
+) -> tuple[Decimal, Decimal | None, RateFacts]:
+    num, den = markup.as_integer_ratio()
+    rate, fee = facts.micro, facts.fee_micro
+    if rate.__class__ is not int or fee.__class__ is not int or rate < 0 or fee < 0 or num < 0:
+        # Past six places or below zero (no deck or policy holds either): in Decimal.
+        sold = customer_rate(kind, markup, cost)
+        return sold.rate, sold.connect_fee if kind == PERCENT else None, rate_facts(sold)
+    if kind == PERCENT:  # rate * (100 + markup) / 100, rounded half up to millionths
+        scale = 100 * den
+        rate = _half_up(rate * (scale + num), scale)
+        fee = _half_up(fee * (scale + num), scale)
+        rate_text, fee_text = _text(rate), _text(fee)
+        facts = RateFacts(rate, rate_text, fee, fee_text if fee else "", facts.inc_text)
+        return Decimal(rate_text), Decimal(fee_text), facts
+    # rate + markup, rounded half up to millionths; the fee at cost
+    rate = _half_up(rate * den + num * MICRO, den)
+    rate_text = _text(rate)
+    return Decimal(rate_text), None, facts._replace(micro=rate, text=rate_text)
+
+
+def _half_up(num: int, den: int) -> int:
+    """num / den rounded half up (num >= 0, den > 0)."""
+    return (2 * num + den) // (2 * den)
+
+
+def _text(micro: int) -> str:
+    """str() of the Decimal quantized to six places (micro >= 0): '0.012000'."""
+    return f"{micro // MICRO}.{micro % MICRO:06d}"
+
+
+@lru_cache(maxsize=256)
 def describe(kind: str, markup: Decimal, currency: str) -> str:
     """ "cost + 20%", "cost + 0.002 EUR/min"."""
     if kind == PERCENT:
@@ -42,4 +100,4 @@ def describe(kind: str, markup: Decimal, currency: str) -> str:
     return f"cost + {plain(markup)} {currency}/min"
 
 
-__all__ = ["FIXED", "PERCENT", "customer_rate", "describe"]
+__all__ = ["FIXED", "PERCENT", "customer_price", "customer_rate", "describe"]

@@ -59,6 +59,42 @@ class RateRow(NamedTuple):
     next_increment: int = 1
 
 
+MICRO = 10**6  # decks' rates and fees have six decimal places: integers of millionths
+
+
+class RateFacts(NamedTuple):
+    """What least-cost routing computes with and writes of a rate, made once per palette
+    entry: its rate and connect fee in millionths (exact; Decimal only for a value of more
+    than six places, which no deck holds: the columns have six) and the answer's texts of
+    them (routing.engine.rtjson): `text` str(rate), `fee_text` str(connect_fee) ("": no
+    fee), `inc_text` "initial/next" ("": 1/1)."""
+
+    micro: int
+    text: str
+    fee_micro: int
+    fee_text: str
+    inc_text: str
+
+
+def micro_units(value: Decimal) -> int:
+    """`value` in millionths, exactly: an int, or a Decimal past six decimal places."""
+    scaled = value.scaleb(6)
+    whole = int(scaled)
+    return whole if whole == scaled else scaled  # type: ignore[return-value]
+
+
+def rate_facts(row: RateRow) -> RateFacts:
+    fee = row.connect_fee
+    inc = (row.initial_increment, row.next_increment)
+    return RateFacts(
+        micro_units(row.rate),
+        str(row.rate),
+        micro_units(fee),
+        str(fee) if fee else "",
+        f"{inc[0]}/{inc[1]}" if inc != (1, 1) else "",
+    )
+
+
 # A rate without its prefix, as the palette holds it (RateRow's other fields, in order).
 Terms = tuple[Decimal, datetime, "datetime | None", Decimal, int, int]
 
@@ -66,7 +102,7 @@ Terms = tuple[Decimal, datetime, "datetime | None", Decimal, int, int]
 class DeckRates:
     """A deck's compiled rates (immutable once built; see the module doc)."""
 
-    __slots__ = ("count", "directory", "found", "keys", "overlay", "overlay_lengths",
+    __slots__ = ("count", "directory", "facts", "found", "keys", "overlay", "overlay_lengths",
                  "palette", "parents", "terms")  # fmt: skip
 
     def __init__(
@@ -117,6 +153,8 @@ class DeckRates:
         # The RateRows handed out, by rate index (made once: the prefix's text and the
         # tuple), at most FOUND_MAX of them.
         self.found: dict[int, RateRow] = {}
+        # The RateFacts of the palette's terms handed out, by palette index (made once).
+        self.facts: dict[int, RateFacts] = {}
 
     @classmethod
     def from_rows(cls, rows: Iterable[RateRow]) -> DeckRates:
@@ -160,6 +198,7 @@ class DeckRates:
         rates.overlay_lengths = _lengths(overlay)
         rates.count = len(keys) + sum(len(r) for r in overlay.values())
         rates.found = {}
+        rates.facts = {}
         return rates
 
     def with_overlay(self, changed: dict[str, tuple[RateRow, ...]]) -> DeckRates:
@@ -169,6 +208,7 @@ class DeckRates:
         for name in ("keys", "terms", "palette", "parents", "directory"):
             setattr(copy, name, getattr(self, name))
         copy.found = {}
+        copy.facts = self.facts  # the same palette: the same facts
         copy.overlay = {**self.overlay, **{p: _latest_first(r) for p, r in changed.items()}}
         copy.overlay_lengths = _lengths(copy.overlay)
         copy.count = self._count_with(copy.overlay)
@@ -252,9 +292,10 @@ def build_deck(row: DeckRow) -> Deck:
     return Deck(row.id, row.name, row.currency, rates)
 
 
-def _digits_key(number: str) -> tuple[int, int]:
+def number_probe(number: str) -> tuple[int, int]:
     """(key, length) of the number's leading digits (a prefix holds only digits: a number
-    with something else in it matches the prefixes of the digits before it)."""
+    with something else in it matches the prefixes of the digits before it). Computed once
+    per call for all the decks find_priced() reads."""
     if not (number.isascii() and number.isdigit()):
         end = 0
         while end < len(number) and "0" <= number[end] <= "9":
@@ -266,9 +307,37 @@ def _digits_key(number: str) -> tuple[int, int]:
 def find_rate(deck: Deck, number: str, now: datetime) -> RateRow | None:
     """The rate of the called number (E.164 digits) at `now`: longest prefix first."""
     rates = deck.rates
-    key, size = _digits_key(number)
+    key, size = number_probe(number)
     if rates.overlay:
         return _find_with_overlay(rates, number[:size], key, size, now)
+    j = _locate(rates, key, size, now)
+    return None if j < 0 else _row(rates, j)
+
+
+def find_priced(
+    deck: Deck, number: str, now: datetime, probe: tuple[int, int]
+) -> tuple[RateRow, RateFacts] | None:
+    """find_rate() with the rate's RateFacts (what least-cost routing computes with and
+    writes), `probe` the number's number_probe(). The facts of the arrays' rates are made
+    once per palette entry; an overlay's rate's, per call."""
+    rates = deck.rates
+    key, size = probe
+    if rates.overlay:
+        row = _find_with_overlay(rates, number[:size], key, size, now)
+        return None if row is None else (row, rate_facts(row))
+    j = _locate(rates, key, size, now)
+    if j < 0:
+        return None
+    row = _row(rates, j)
+    index = rates.terms[j]
+    facts = rates.facts.get(index)
+    if facts is None:
+        facts = rates.facts[index] = rate_facts(row)
+    return row, facts
+
+
+def _locate(rates: DeckRates, key: int, size: int, now: datetime) -> int:
+    """The index in the arrays of the number's rate at `now` (-1: none)."""
     keys = rates.keys
     directory = rates.directory
     if directory is None:
@@ -291,15 +360,20 @@ def find_rate(deck: Deck, number: str, now: datetime) -> RateRow | None:
             while j >= 0 and keys[j] == found:
                 item = palette[terms[j]]
                 if item[1] <= now and (item[2] is None or now < item[2]):
-                    made = rates.found.get(j)
-                    if made is None:
-                        if len(rates.found) >= FOUND_MAX:
-                            rates.found = {}
-                        made = rates.found[j] = _make((prefix_of(found), *item))
-                    return made
+                    return j
                 j -= 1
         i = parents[i]
-    return None
+    return -1
+
+
+def _row(rates: DeckRates, j: int) -> RateRow:
+    """The RateRow of the arrays' rate j (made once, kept in rates.found)."""
+    made = rates.found.get(j)
+    if made is None:
+        if len(rates.found) >= FOUND_MAX:
+            rates.found = {}
+        made = rates.found[j] = _make((prefix_of(rates.keys[j]), *rates.palette[rates.terms[j]]))
+    return made
 
 
 _make = RateRow._make
@@ -363,9 +437,14 @@ __all__ = [
     "Deck",
     "DeckRates",
     "DeckRow",
+    "RateFacts",
     "RateRow",
     "build_deck",
+    "find_priced",
     "find_rate",
     "margin_percent",
+    "micro_units",
+    "number_probe",
     "profitable",
+    "rate_facts",
 ]

@@ -19,7 +19,7 @@ import re
 import orjson
 
 from routing.engine.decide import INBOUND, OUTBOUND, Decision, Route
-from routing.engine.rates import RateRow
+from routing.engine.rates import RateFacts, rate_facts
 
 _DIRECTION = {INBOUND: "in", OUTBOUND: "out"}
 
@@ -92,31 +92,36 @@ def route_document(
     }
     if route.rate is not None:
         # Least-cost routing: what the attempt costs and what the customer pays, for the
-        # records (routing/cdr/pricing.py prices the answered call from them).
+        # records (routing/cdr/pricing.py prices the answered call from them). The texts
+        # are the rates' RateFacts, made once per deck palette entry.
         c4: dict[str, object] = document["c4"]  # type: ignore[assignment]
         buy = route.rate.rate
-        c4["rate"] = str(buy.rate) if buy is not None else None
+        facts = route.rate.facts or (rate_facts(buy) if buy is not None else None)
+        c4["rate"] = facts.text if facts is not None else None
         c4["currency"] = route.rate.currency
-        if buy is not None:
-            _billing_terms(c4, "", buy)
+        if facts is not None:
+            _billing_terms(c4, "", facts)
         sell = route.sell
-        c4["sell"] = str(sell.rate) if sell is not None else None
         if sell is not None:
-            _billing_terms(c4, "s", sell)
+            facts = route.sell_facts or rate_facts(sell)
+            c4["sell"] = facts.text
+            _billing_terms(c4, "s", facts)
+        else:
+            c4["sell"] = None
     if route.limits:
         # Capacity: the limits this attempt counts against (kamailio.cfg, "capacity").
         document["limits"] = route.limits
     return document
 
 
-def _billing_terms(c4: dict[str, object], side: str, rate: RateRow) -> None:
+def _billing_terms(c4: dict[str, object], side: str, facts: RateFacts) -> None:
     """A rate's connect fee (`fee`/`sfee`, a decimal string) and billing increments
     (`inc`/`sinc`, "initial/next" seconds), each left out at its default (no fee, 1/1):
     a deck billed per second adds no byte to the answer."""
-    if rate.connect_fee:
-        c4[side + "fee"] = str(rate.connect_fee)
-    if rate.initial_increment != 1 or rate.next_increment != 1:
-        c4[side + "inc"] = f"{rate.initial_increment}/{rate.next_increment}"
+    if facts.fee_text:
+        c4[side + "fee"] = facts.fee_text
+    if facts.inc_text:
+        c4[side + "inc"] = facts.inc_text
 
 
 def call_ids(decision: Decision) -> dict[str, object]:
