@@ -7,6 +7,7 @@ calling routing.imports, the same services as the manage.py commands.
 
 from __future__ import annotations
 
+import functools
 import io
 from typing import Any
 
@@ -180,6 +181,34 @@ EXPORT_SCHEMA = extend_schema(
 )
 
 
+def checked_upload(
+    request: Request, serializer_class: type[Any], command: str | None = None
+) -> tuple[Any, Response | None]:
+    """The import request's validated form, or the answer refusing it: 413 over
+    C4ROUTER_IMPORT_MAX_BYTES (`command` named as the way for bigger files), asked of the
+    declared length before the body is parsed (a request far over the limit is not read
+    any further: its multipart envelope and form fields add a few hundred bytes to the
+    file), then of the file itself; 400 for a bad form."""
+    size_error = imports.upload_size_error
+    if command is not None:
+        size_error = functools.partial(imports.upload_size_error, command=command)
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared.isdigit() and size_error(int(declared) - MULTIPART_SLACK):
+        body = {"file": [size_error(int(declared))]}
+        return None, CsvImportExportMixin._upload_refused(
+            body, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+        )
+    form = serializer_class(data=request.data)
+    if not form.is_valid():
+        return None, CsvImportExportMixin._upload_refused(form.errors, status.HTTP_400_BAD_REQUEST)
+    too_large = size_error(form.validated_data["file"].size)
+    if too_large:
+        return None, CsvImportExportMixin._upload_refused(
+            {"file": [too_large]}, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+        )
+    return form, None
+
+
 class CsvImportExportMixin:
     """`import` and `export` actions over a routing.imports importer/exporter pair."""
 
@@ -211,22 +240,9 @@ class CsvImportExportMixin:
         return self._export(request)
 
     def _import(self, request: Request) -> Response:
-        # Before the upload is parsed: a request far over the limit is not read any further
-        # (its multipart envelope and form fields add a few hundred bytes to the file).
-        declared = request.META.get("CONTENT_LENGTH") or ""
-        if declared.isdigit() and imports.upload_size_error(int(declared) - MULTIPART_SLACK):
-            return self._upload_refused(
-                {"file": [imports.upload_size_error(int(declared))]},
-                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            )
-        form = self.import_request_serializer(data=request.data)
-        if not form.is_valid():
-            return self._upload_refused(form.errors, status.HTTP_400_BAD_REQUEST)
-        too_large = imports.upload_size_error(form.validated_data["file"].size)
-        if too_large:
-            return self._upload_refused(
-                {"file": [too_large]}, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-            )
+        form, refused = checked_upload(request, self.import_request_serializer)
+        if refused is not None:
+            return refused
         upload = form.validated_data["file"]
         try:
             return self.run_import(request, upload, form.validated_data)
@@ -564,21 +580,12 @@ class RateDeckViewSet(RoutingViewSet):
         if not request.user.has_perm("routing.view_ratedeck"):
             raise exceptions.PermissionDenied()
         deck = self.get_object()
-        declared = request.META.get("CONTENT_LENGTH") or ""
-        if declared.isdigit() and imports.upload_size_error(int(declared) - MULTIPART_SLACK):
-            return CsvImportExportMixin._upload_refused(
-                {"file": [imports.upload_size_error(int(declared), RATES_COMMAND)]},
-                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            )
-        form = serializers.RateImportRequestSerializer(data=request.data)
-        if not form.is_valid():
-            return CsvImportExportMixin._upload_refused(form.errors, status.HTTP_400_BAD_REQUEST)
+        form, refused = checked_upload(
+            request, serializers.RateImportRequestSerializer, RATES_COMMAND
+        )
+        if refused is not None:
+            return refused
         upload = form.validated_data["file"]
-        too_large = imports.upload_size_error(upload.size, RATES_COMMAND)
-        if too_large:
-            return CsvImportExportMixin._upload_refused(
-                {"file": [too_large]}, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-            )
         preview = form.validated_data["preview"]
         # A preview reads the rates; an apply adds, ends and deletes them.
         needed = ["view_rate"] if preview else ["add_rate", "change_rate", "delete_rate"]
