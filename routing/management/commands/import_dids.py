@@ -38,37 +38,32 @@ def add_import_arguments(parser: CommandParser, *, scope_word: str) -> None:
     parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
 
-def run_import(
-    command: BaseCommand, importer: Callable[..., imports.ImportResult], noun: str, options: Any
-) -> None:
+def import_file(importer: Callable[..., Any], options: Any, **kwargs: Any) -> Any:
+    """`importer` over options["file"] ('-': stdin) with `kwargs`, options["dry_run"] and a
+    progress bar unless options["no_progress"]; its result. A file that cannot be read or
+    is refused: a CommandError saying why."""
     path = options["file"]
     progress = None
     if not options["no_progress"]:
         # On stderr, and only when it is a terminal (disable=None): logs stay clean.
         progress = partial(tqdm, file=sys.stderr, disable=None, leave=False, mininterval=0.5)
+    kwargs.update(dry_run=options["dry_run"], progress=progress)
     try:
         if path == "-":
-            result = importer(
-                sys.stdin,
-                mode=options["mode"],
-                dry_run=options["dry_run"],
-                progress=progress,
-                change_reason="import from stdin",
-            )
-        else:
-            try:
-                with open(path, encoding="utf-8-sig", newline="") as file:
-                    result = importer(
-                        file,
-                        mode=options["mode"],
-                        dry_run=options["dry_run"],
-                        progress=progress,
-                        change_reason=f"import of {path}"[:100],
-                    )
-            except OSError as exc:
-                raise CommandError(f"Cannot read {path}: {exc.strerror}.") from None
+            return importer(sys.stdin, change_reason="import from stdin", **kwargs)
+        try:
+            with open(path, encoding="utf-8-sig", newline="") as file:
+                return importer(file, change_reason=f"import of {path}"[:100], **kwargs)
+        except OSError as exc:
+            raise CommandError(f"Cannot read {path}: {exc.strerror}.") from None
     except imports.ImportFailed as exc:
         raise CommandError(str(exc)) from None
+
+
+def run_import(
+    command: BaseCommand, importer: Callable[..., imports.ImportResult], noun: str, options: Any
+) -> None:
+    result = import_file(importer, options, mode=options["mode"])
     what = "Would import" if result.dry_run else "Imported"
     extra = f" with {result.targets_created} targets" if noun == "rules" else ""
     deleted = f", after deleting {result.deleted}" if result.deleted else ""

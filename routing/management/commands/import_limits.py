@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from functools import partial
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
+from django.core.management.base import BaseCommand, CommandParser
 
-from routing import imports
 from routing.imports_limits import import_limits
+from routing.management.commands.import_dids import import_file
 
 
 class Command(BaseCommand):
@@ -29,31 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        path = options["file"]
-        progress = None
-        if not options["no_progress"]:
-            progress = partial(tqdm, file=sys.stderr, disable=None, leave=False, mininterval=0.5)
-        try:
-            if path == "-":
-                result = import_limits(
-                    sys.stdin,
-                    dry_run=options["dry_run"],
-                    progress=progress,
-                    change_reason="import from stdin",
-                )
-            else:
-                try:
-                    with open(path, encoding="utf-8-sig", newline="") as file:
-                        result = import_limits(
-                            file,
-                            dry_run=options["dry_run"],
-                            progress=progress,
-                            change_reason=f"import of {path}"[:100],
-                        )
-                except OSError as exc:
-                    raise CommandError(f"Cannot read {path}: {exc.strerror}.") from None
-        except imports.ImportFailed as exc:
-            raise CommandError(str(exc)) from None
+        result = import_file(import_limits, options)
         what = "Would change" if result.dry_run else "Changed"
         suffix = " (dry run: nothing written)" if result.dry_run else ""
         self.stdout.write(
