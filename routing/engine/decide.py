@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from operator import attrgetter, itemgetter
@@ -39,11 +39,13 @@ from routing.engine.pricing import describe as describe_policy
 from routing.engine.query import Party, Query
 from routing.engine.rates import (
     Deck,
+    Match,
     RateFacts,
     RateRow,
-    find_priced,
+    find_match,
     margin_percent,
     number_probe,
+    priced,
 )
 from routing.engine.table import (
     POW10,
@@ -131,6 +133,13 @@ class CarrierPrice:
     facts: RateFacts | None = None  # of `rate`: millionths and the answer's texts
     sell_facts: RateFacts | None = None  # of `sell`
     key: tuple[int, int, str] = (1, 0, "")  # the order of Pricing.carriers
+    # Its left_out names the called number (no rate for it): a decision not remembered.
+    named_number: bool = False
+    # The money keys of a route to this carrier in the answer, made by routing.engine.rtjson
+    # at the first answer (a remembered outcome's carriers serve many calls), for the
+    # customer's rate `answer_sell` they were made with.
+    answer_keys: dict[str, object] | None = None
+    answer_sell: RateRow | None = None
 
     @property
     def margin(self) -> Decimal | None:
@@ -151,6 +160,13 @@ class Pricing:
     min_margin: Decimal
     carriers: tuple[CarrierPrice, ...]
     policy: str = ""  # the tenant's pricing policy, as people read it ("cost + 20%")
+    # What it says names the called number: not remembered (_least_cost).
+    named_number: bool = False
+    # Carrier id -> what its routes carry: its price, the customer's rate and its facts.
+    routes: dict[int, tuple[CarrierPrice, RateRow | None, RateFacts | None]] = field(
+        default_factory=dict
+    )
+    skips: tuple[str, ...] = ()  # why carriers were left out, as Decision.skipped says it
 
 
 @dataclass(slots=True)
@@ -380,8 +396,8 @@ def _outbound(
                 **context,  # type: ignore[arg-type]
             )
     gateways, skipped = order_gateways(table, rule, rng, callee, caller, groups)
-    if pricing is not None:
-        skipped[:0] = _price_skips(pricing)
+    if pricing is not None and pricing.skips:
+        skipped[:0] = pricing.skips
     if not gateways:
         return _refuse(
             UNAVAILABLE,
@@ -396,12 +412,11 @@ def _outbound(
         for gateway in gateways
     )
     if pricing is not None:
-        by_carrier = {price.carrier_id: price for price in pricing.carriers}
+        priced_routes = pricing.routes
         for route in routes:
-            price = by_carrier.get(route.carrier_id)  # type: ignore[arg-type]
-            route.rate = price
-            if price is not None and price.sell:
-                route.sell, route.sell_facts = price.sell, price.sell_facts
+            found = priced_routes.get(route.carrier_id)  # type: ignore[arg-type]
+            if found is not None:
+                route.rate, route.sell, route.sell_facts = found
             else:
                 route.sell, route.sell_facts = pricing.sell, sell_facts
     why = f"outbound from PBX {tenant.name}/{pbx.name}: {rule.label}"
@@ -476,9 +491,14 @@ PRIORITY = "priority"
 LCR_BAND = "lcr_band"
 
 
+# At most this many least-cost outcomes are remembered per table (about 1 KB each).
+LCR_MEMO_MAX = 20_000
+_Outcome = tuple[Pricing, RateFacts | None, tuple[tuple[TargetRow, ...], ...], str]
+
+
 def _least_cost(
     table: Table, rule: RuleRow, tenant: TenantRow, callee: str, now: datetime
-) -> tuple[Pricing, RateFacts | None, tuple[tuple[TargetRow, ...], ...], str]:
+) -> _Outcome:
     """A least-cost rule's targets as failover groups, cheapest first; what the rates were
     (and the sell rate's facts); and why the call is refused when margin protection leaves
     no carrier ("" otherwise).
@@ -490,24 +510,49 @@ def _least_cost(
     refused. Groups: "lcr", the targets of one rate and one order (shared by weight);
     "lcr_band", the targets within band_percent of the cheapest remaining one, by order.
 
+    The outcome depends on the rule, the tenant and the rates matched, nothing else: it is
+    remembered in the table (table.lcr_memo) by those matches (find_match: a rate's index
+    in its deck's arrays), so the calls to the numbers of one prefix price their carriers
+    once per table. An outcome that names the number (a deck without a rate for it) is not
+    remembered. The memo also keeps, by (rule id, tenant id), which decks the rule reads
+    (_plan).
+
     Computed in integers (rates in millionths, RateFacts, made once per deck palette
     entry; margins cross-multiplied): the same answers as the Decimal arithmetic of
     routing.engine.rates.profitable and pricing.customer_rate (tests/engine/test_pricing_int.py).
     """
+    memo = table.lcr_memo
+    plan: _Plan | None = memo.get((rule.id, tenant.id))
+    if plan is None:
+        plan = memo[(rule.id, tenant.id)] = _plan(table, rule, tenant)
+    sell_deck, decks = plan
     probe = number_probe(callee)
-    sell_deck = table.tenant_decks.get(tenant.id)
-    sell = sell_facts = None
-    if sell_deck is not None:
-        found = find_priced(sell_deck, callee, now, probe)
-        if found is not None:
-            sell, sell_facts = found
-    min_margin = tenant.min_margin_percent
-    # A sell deck wins over a pricing policy (the models refuse both at once).
-    policy = tenant if sell_deck is None and tenant.pricing else None
-    context = _Context(callee, now, probe, sell_deck, sell, sell_facts, min_margin,
-                       *min_margin.as_integer_ratio(), policy)  # fmt: skip
-    prices: dict[int, CarrierPrice] = {}
-    priced: list[tuple[int, int, TargetRow]] = []
+    within = rule.prefix  # the number's prefix every call of the rule shares
+    key: list[object] = [rule.id, tenant.id]
+    key.append(None if sell_deck is None else find_match(sell_deck, callee, now, probe, within))
+    for _, deck in decks:
+        key.append(None if deck is None else find_match(deck, callee, now, probe, within))
+    found = tuple(key)
+    outcome: _Outcome | None = memo.get(found)
+    if outcome is not None:
+        return outcome
+    matches = {carrier_id: match for (carrier_id, _), match in zip(decks, key[3:], strict=True)}
+    outcome = _priced_outcome(table, rule, tenant, callee, sell_deck, key[2], matches)  # type: ignore[arg-type]
+    if outcome[0].named_number:
+        return outcome
+    if len(memo) >= LCR_MEMO_MAX:
+        memo.clear()
+    memo[found] = outcome
+    return outcome
+
+
+# What a least-cost rule looks up for a tenant: its sell deck, and each target's carrier
+# (a gateway target: its gateway's) with its deck, once each, in the targets' order.
+_Plan = tuple["Deck | None", tuple[tuple[int, "Deck | None"], ...]]
+
+
+def _plan(table: Table, rule: RuleRow, tenant: TenantRow) -> _Plan:
+    carriers: dict[int, Deck | None] = {}
     for target in rule.targets:
         if target.carrier_id is not None:
             carrier_id = target.carrier_id
@@ -516,11 +561,44 @@ def _least_cost(
             if gateway is None:
                 continue  # (a target keeps its gateway: PROTECT in the database)
             carrier_id = gateway.carrier_id
-        price = prices.get(carrier_id)
-        if price is None:
-            price = prices[carrier_id] = _price(table, carrier_id, context)
+        if carrier_id not in carriers:
+            carriers[carrier_id] = table.carrier_decks.get(carrier_id)
+    return table.tenant_decks.get(tenant.id), tuple(carriers.items())
+
+
+def _priced_outcome(
+    table: Table,
+    rule: RuleRow,
+    tenant: TenantRow,
+    callee: str,
+    sell_deck: Deck | None,
+    sell_match: Match | None,
+    matches: dict[int, Match | None],
+) -> _Outcome:
+    """_least_cost() from the decks' matches."""
+    sell = sell_facts = None
+    if sell_deck is not None and sell_match is not None:
+        sell, sell_facts = priced(sell_deck, sell_match)
+    min_margin = tenant.min_margin_percent
+    # A sell deck wins over a pricing policy (the models refuse both at once).
+    policy = tenant if sell_deck is None and tenant.pricing else None
+    context = _Context(callee, sell_deck, sell, sell_facts, min_margin,
+                       *min_margin.as_integer_ratio(), policy)  # fmt: skip
+    prices = {
+        carrier_id: _price(table, carrier_id, match, context)
+        for carrier_id, match in matches.items()
+    }
+    priced_targets: list[tuple[int, int, TargetRow]] = []
+    for target in rule.targets:
+        if target.carrier_id is not None:
+            price = prices[target.carrier_id]
+        else:
+            gateway = table.gateways.get(target.gateway_id)  # type: ignore[arg-type]
+            if gateway is None:
+                continue
+            price = prices[gateway.carrier_id]
         if not price.left_out:
-            priced.append((price.key[1], target.order, target))
+            priced_targets.append((price.key[1], target.order, target))
     ordered = sorted(prices.values(), key=_cheapest)
     pricing = Pricing(
         mode=rule.mode,
@@ -531,24 +609,33 @@ def _least_cost(
         policy=describe_policy(tenant.pricing, tenant.markup, tenant.pricing_currency)
         if policy is not None
         else "",
+        named_number=any(price.named_number for price in ordered),
     )
+    pricing.routes = {
+        price.carrier_id: (price, price.sell, price.sell_facts)
+        if price.sell
+        else (price, sell, sell_facts)
+        for price in ordered
+    }
+    pricing.skips = tuple(_price_skips(pricing))
     if sell_deck is not None and sell is None:
+        pricing.named_number = True
         return pricing, None, (), f"no customer rate for {callee} in deck {sell_deck.name}"
-    if not priced and any(p.rate is not None and p.left_out for p in ordered):
+    if not priced_targets and any(p.rate is not None and p.left_out for p in ordered):
         return pricing, sell_facts, (), "no carrier leaves the margin (no profitable route)"
-    priced.sort(key=_rate_and_order)
+    priced_targets.sort(key=_rate_and_order)
     groups: list[tuple[TargetRow, ...]] = []
     if rule.mode == LCR_BAND:
         # Within the band: rate <= cheapest * (100 + band) / 100, cross-multiplied.
         num, den = (rule.band_percent or Decimal(0)).as_integer_ratio()
-        rest = priced
+        rest = priced_targets
         while rest:
             ceiling = rest[0][0] * (100 * den + num)
             inside = sorted((i for i in rest if i[0] * 100 * den <= ceiling), key=_order)
             rest = [item for item in rest if item[0] * 100 * den > ceiling]
             groups.extend(_by_key(inside, _order))
     else:
-        groups.extend(_by_key(priced, _rate_and_order))
+        groups.extend(_by_key(priced_targets, _rate_and_order))
     return pricing, sell_facts, tuple(groups), ""
 
 
@@ -561,8 +648,6 @@ class _Context(NamedTuple):
     """What pricing one call's carriers shares."""
 
     callee: str
-    now: datetime
-    probe: tuple[int, int]
     sell_deck: Deck | None
     sell: RateRow | None
     sell_facts: RateFacts | None
@@ -594,18 +679,17 @@ def _profitable(cost: int, sell: int, context: _Context) -> bool:
     return (sell - cost) * 100 * context.margin_den >= sell * context.margin_num
 
 
-def _price(table: Table, carrier_id: int, context: _Context) -> CarrierPrice:
+def _price(table: Table, carrier_id: int, match: Match | None, context: _Context) -> CarrierPrice:
     carrier = table.carriers.get(carrier_id)
     name = carrier.name if carrier is not None else f"#{carrier_id}"
     deck = table.carrier_decks.get(carrier_id)
     if deck is None:
         return CarrierPrice(carrier_id, name, left_out="no rate deck", key=(1, 0, name))
-    callee = context.callee
-    found = find_priced(deck, callee, context.now, context.probe)
-    if found is None:
-        return CarrierPrice(carrier_id, name, deck.currency, key=(1, 0, name),
-                            left_out=f"no rate for {callee} in deck {deck.name}")  # fmt: skip
-    rate, facts = found
+    if match is None:
+        missing = f"no rate for {context.callee} in deck {deck.name}"
+        return CarrierPrice(carrier_id, name, deck.currency, key=(1, 0, name), left_out=missing,
+                            named_number=True)  # fmt: skip
+    rate, facts = priced(deck, match)
     cost = facts.micro
     price = CarrierPrice(carrier_id, name, deck.currency, rate, facts=facts, key=(0, cost, name))
     policy = context.policy

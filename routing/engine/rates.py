@@ -30,7 +30,7 @@ deck. Prefixes of 18 to 20 digits (longer than E.164) sit in the overlay too.
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +44,9 @@ HUNDRED = Decimal(100)
 # Past this many prefixes in a deck's overlay, the loader re-reads the deck whole.
 OVERLAY_MAX = 20_000
 FOUND_MAX = 100_000  # RateRows kept per deck for the next lookups (about 150 B each)
+# Prefixes' ranges kept per deck (DeckRates.within, about 150 B each); past it, a lookup
+# under another prefix bisects the whole deck, as without.
+WITHIN_MAX = 20_000
 _WIDTH: tuple[int, ...] = tuple(10 ** (KEY_DIGITS - n) * 32 for n in range(KEY_DIGITS + 1))
 _DIRECTORY_SHIFT = 46  # keys < 2 ** 62: 65,536 buckets at most (as the number lists)
 _DIRECTORY_MIN = 4096  # rates below which a deck has no directory (a bisection is short)
@@ -103,7 +106,7 @@ class DeckRates:
     """A deck's compiled rates (immutable once built; see the module doc)."""
 
     __slots__ = ("count", "directory", "facts", "found", "keys", "overlay", "overlay_lengths",
-                 "palette", "parents", "terms")  # fmt: skip
+                 "palette", "parents", "terms", "within")  # fmt: skip
 
     def __init__(
         self,
@@ -155,6 +158,20 @@ class DeckRates:
         self.found: dict[int, RateRow] = {}
         # The RateFacts of the palette's terms handed out, by palette index (made once).
         self.facts: dict[int, RateFacts] = {}
+        # Prefix -> the range of the arrays holding its keys (span_of), at most WITHIN_MAX
+        # (the prefixes of least-cost rules that routed calls: a table's lifetime).
+        self.within: dict[str, tuple[int, int]] = {}
+
+    def span_of(self, prefix: str) -> tuple[int, int]:
+        """The range [lo, hi) of the arrays whose keys are `prefix` or longer prefixes
+        under it (remembered in self.within): a number under `prefix` has its key in there
+        or, when none is at or before it, lo - 1 (the nearest shorter prefix's)."""
+        key = prefix_key(prefix)
+        length = len(prefix)
+        keys = self.keys
+        lo = bisect_left(keys, key)
+        span = self.within[prefix] = (lo, bisect_left(keys, key - length + _WIDTH[length], lo))
+        return span
 
     @classmethod
     def from_rows(cls, rows: Iterable[RateRow]) -> DeckRates:
@@ -199,6 +216,7 @@ class DeckRates:
         rates.count = len(keys) + sum(len(r) for r in overlay.values())
         rates.found = {}
         rates.facts = {}
+        rates.within = {}
         return rates
 
     def with_overlay(self, changed: dict[str, tuple[RateRow, ...]]) -> DeckRates:
@@ -209,6 +227,7 @@ class DeckRates:
             setattr(copy, name, getattr(self, name))
         copy.found = {}
         copy.facts = self.facts  # the same palette: the same facts
+        copy.within = self.within  # the same arrays (an overlay deck does not read it)
         copy.overlay = {**self.overlay, **{p: _latest_first(r) for p, r in changed.items()}}
         copy.overlay_lengths = _lengths(copy.overlay)
         copy.count = self._count_with(copy.overlay)
@@ -318,29 +337,64 @@ def find_priced(
     deck: Deck, number: str, now: datetime, probe: tuple[int, int]
 ) -> tuple[RateRow, RateFacts] | None:
     """find_rate() with the rate's RateFacts (what least-cost routing computes with and
-    writes), `probe` the number's number_probe(). The facts of the arrays' rates are made
-    once per palette entry; an overlay's rate's, per call."""
+    writes), `probe` the number's number_probe(): priced(find_match())."""
+    match = find_match(deck, number, now, probe)
+    return None if match is None else priced(deck, match)
+
+
+# What find_match() found: the index of a rate in the deck's arrays, or an overlay's rate.
+Match = int | RateRow
+
+
+def find_match(
+    deck: Deck, number: str, now: datetime, probe: tuple[int, int], within: str = ""
+) -> Match | None:
+    """The number's rate at `now` as a Match (None: no rate), `probe` its number_probe():
+    an int or a RateRow that compares equal for the same rate of the same deck, so a
+    least-cost decision can be remembered by its matches (routing.engine.decide).
+
+    `within`: a prefix of the number (a least-cost rule's): the bisection runs over that
+    prefix's keys only, found once per deck and prefix (DeckRates.within) and the same for
+    every call the rule routes: one or two keys when the deck does not split the prefix,
+    the same few cache lines call after call."""
     rates = deck.rates
     key, size = probe
     if rates.overlay:
-        row = _find_with_overlay(rates, number[:size], key, size, now)
-        return None if row is None else (row, rate_facts(row))
-    j = _locate(rates, key, size, now)
-    if j < 0:
-        return None
-    row = _row(rates, j)
-    index = rates.terms[j]
+        return _find_with_overlay(rates, number[:size], key, size, now)
+    span = None
+    if within and len(within) <= size and len(within) <= KEY_DIGITS:
+        span = rates.within.get(within)
+        if span is None and len(rates.within) < WITHIN_MAX:
+            span = rates.span_of(within)
+    j = _locate(rates, key, size, now, span)
+    return None if j < 0 else j
+
+
+def priced(deck: Deck, match: Match) -> tuple[RateRow, RateFacts]:
+    """A match's RateRow and RateFacts. The facts of the arrays' rates are made once per
+    palette entry; an overlay's rate's, each time."""
+    if match.__class__ is not int:
+        return match, rate_facts(match)  # type: ignore[arg-type,return-value]
+    rates = deck.rates
+    row = _row(rates, match)
+    index = rates.terms[match]
     facts = rates.facts.get(index)
     if facts is None:
         facts = rates.facts[index] = rate_facts(row)
     return row, facts
 
 
-def _locate(rates: DeckRates, key: int, size: int, now: datetime) -> int:
-    """The index in the arrays of the number's rate at `now` (-1: none)."""
+def _locate(
+    rates: DeckRates, key: int, size: int, now: datetime, span: tuple[int, int] | None = None
+) -> int:
+    """The index in the arrays of the number's rate at `now` (-1: none); `span`: the
+    arrays' keys of a prefix of the number (DeckRates.span_of)."""
     keys = rates.keys
     directory = rates.directory
-    if directory is None:
+    if span is not None:
+        lo, hi = span
+        i = bisect_right(keys, key, lo, hi) - 1 if hi > lo else lo - 1
+    elif directory is None:
         i = bisect_right(keys, key) - 1
     else:
         bucket = key >> _DIRECTORY_SHIFT
@@ -437,14 +491,17 @@ __all__ = [
     "Deck",
     "DeckRates",
     "DeckRow",
+    "Match",
     "RateFacts",
     "RateRow",
     "build_deck",
+    "find_match",
     "find_priced",
     "find_rate",
     "margin_percent",
     "micro_units",
     "number_probe",
+    "priced",
     "profitable",
     "rate_facts",
 ]

@@ -90,28 +90,41 @@ def route_document(
             "from": route.from_user,
         },
     }
-    if route.rate is not None:
+    price = route.rate
+    if price is not None:
         # Least-cost routing: what the attempt costs and what the customer pays, for the
-        # records (routing/cdr/pricing.py prices the answered call from them). The texts
-        # are the rates' RateFacts, made once per deck palette entry.
-        c4: dict[str, object] = document["c4"]  # type: ignore[assignment]
-        buy = route.rate.rate
-        facts = route.rate.facts or (rate_facts(buy) if buy is not None else None)
-        c4["rate"] = facts.text if facts is not None else None
-        c4["currency"] = route.rate.currency
-        if facts is not None:
-            _billing_terms(c4, "", facts)
-        sell = route.sell
-        if sell is not None:
-            facts = route.sell_facts or rate_facts(sell)
-            c4["sell"] = facts.text
-            _billing_terms(c4, "s", facts)
-        else:
-            c4["sell"] = None
+        # records (routing/cdr/pricing.py prices the answered call from them), made once
+        # per carrier of a remembered outcome (routing.engine.decide._least_cost).
+        money = price.answer_keys
+        if money is None or price.answer_sell is not route.sell:
+            money = price.answer_keys = _money_keys(route)
+            price.answer_sell = route.sell
+        document["c4"].update(money)  # type: ignore[attr-defined]
     if route.limits:
         # Capacity: the limits this attempt counts against (kamailio.cfg, "capacity").
         document["limits"] = route.limits
     return document
+
+
+def _money_keys(route: Route) -> dict[str, object]:
+    """A least-cost route's keys in `c4`: the carrier's rate, currency and billing terms,
+    the customer's rate and terms (`sell` null: none). The texts are the rates'
+    RateFacts, made once per deck palette entry."""
+    c4: dict[str, object] = {}
+    buy = route.rate.rate  # type: ignore[union-attr]
+    facts = route.rate.facts or (rate_facts(buy) if buy is not None else None)  # type: ignore[union-attr]
+    c4["rate"] = facts.text if facts is not None else None
+    c4["currency"] = route.rate.currency  # type: ignore[union-attr]
+    if facts is not None:
+        _billing_terms(c4, "", facts)
+    sell = route.sell
+    if sell is not None:
+        facts = route.sell_facts or rate_facts(sell)
+        c4["sell"] = facts.text
+        _billing_terms(c4, "s", facts)
+    else:
+        c4["sell"] = None
+    return c4
 
 
 def _billing_terms(c4: dict[str, object], side: str, facts: RateFacts) -> None:

@@ -619,6 +619,10 @@ class Table:
     # touch, and gives an edited deck an overlay).
     carrier_decks: dict[int, Deck] = field(default_factory=dict)
     tenant_decks: dict[int, Deck] = field(default_factory=dict)
+    # Least-cost outcomes remembered by the rule, the tenant and the rates matched
+    # (routing.engine.decide._least_cost): a table's decks and rules never change, so a new
+    # table starts an empty one (with_health() keeps it: health does not price).
+    lcr_memo: dict[tuple[object, ...], Any] = field(default_factory=dict)
     # Portability: the enabled LNP rules by tenant id (None: global), longest prefix first,
     # and the ported numbers (routing.engine.lnp).
     lnp_rules: dict[int | None, tuple[LnpRuleRow, ...]] = field(default_factory=dict)

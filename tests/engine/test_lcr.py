@@ -380,3 +380,53 @@ def test_a_sell_deck_wins_over_a_policy():
     decision = route(tbl, to_uri=f"sip:{CALLED}@x")
     assert decision.pricing.policy == ""
     assert decision.routes[0].sell.rate == D("0.011")
+
+
+# --- outcomes remembered per table ------------------------------------------------------------
+
+
+def test_numbers_matching_the_same_rates_share_one_priced_outcome_and_others_do_not():
+    """_least_cost remembers an outcome by the rates matched: numbers of one prefix are
+    priced once per table, a number another prefix of one deck matches is priced anew."""
+    tbl = lcr_table(
+        deck(1, rate("33", "0.005"), rate("3361", "0.09"), carrier=1),
+        deck(2, rate("33", "0.01"), carrier=2),
+    )
+    first = route(tbl, to_uri="sip:0612345678@x")
+    second = route(tbl, to_uri="sip:0612999999@x")  # 3361 again
+    other = route(tbl, to_uri="sip:0622345678@x")  # Alpha's 33 now
+    assert first.pricing is second.pricing
+    assert other.pricing is not first.pricing
+    assert carriers_of(first) == carriers_of(second) == ["beta", "alpha"]
+    assert carriers_of(other) == ["alpha", "beta"]
+    # Each answer still carries its own number; the rates are the outcome's.
+    answers = [orjson.loads(answer_bytes(d))["rtjson"]["routes"] for d in (first, second)]
+    assert [r["c4"]["to"] for r in answers[0]][:1] == ["33612345678"]
+    assert [r["c4"]["to"] for r in answers[1]][:1] == ["33612999999"]
+    assert [r["c4"]["rate"] for r in answers[0]] == [r["c4"]["rate"] for r in answers[1]]
+
+
+def test_an_outcome_naming_the_number_is_not_remembered():
+    tbl = lcr_table(
+        deck(1, rate("33", "0.01"), carrier=1), deck(2, rate("336", "0.02"), carrier=2)
+    )
+    one = route(tbl, to_uri="sip:0123456789@x")
+    two = route(tbl, to_uri="sip:0198765432@x")
+    assert "carrier Beta: no rate for 33123456789 in deck deck-2" in one.skipped
+    assert "carrier Beta: no rate for 33198765432 in deck deck-2" in two.skipped
+
+
+def test_tenants_under_one_rule_keep_their_own_margins():
+    """A global least-cost rule, two tenants with their own sell decks: the same carrier
+    rates, each tenant's margins (the outcome is remembered per tenant too)."""
+    tbl = lcr_table(
+        deck(1, rate("33", "0.0100"), carrier=1),
+        deck(2, rate("33", "0.0120"), carrier=2),
+        deck(8, rate("33", "0.015"), tenant=1),
+        deck(9, rate("33", "0.011"), tenant=2),
+    )
+    acme = route(tbl, to_uri=f"sip:{CALLED}@x")
+    globex = route(tbl, source_ip="10.20.0.5", to_uri="sip:33612345678@x")
+    assert carriers_of(acme) == ["alpha", "beta"]
+    assert carriers_of(globex) == ["alpha"]
+    assert "carrier Beta: rate 0.0120 above the customer's 0.011" in globex.skipped

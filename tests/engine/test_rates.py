@@ -9,7 +9,17 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routing.engine.rates import DeckRow, RateRow, build_deck, find_rate, prefix_key, prefix_of
+from routing.engine.rates import (
+    DeckRow,
+    RateRow,
+    build_deck,
+    find_match,
+    find_rate,
+    number_probe,
+    prefix_key,
+    prefix_of,
+    priced,
+)
 
 from .builders import NOW
 
@@ -90,6 +100,28 @@ def test_an_overlay_answers_as_the_dict_of_the_new_rows(before, after, calls):  
         assert find_rate(patched, number, now) == reference(expected, number, now), (number, now)
     for number, now in calls:  # the old deck is not modified (requests may still read it)
         assert find_rate(deck, number, now) == reference(before, number, now)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rate_rows(), st.data(), st.lists(st.tuples(NUMBER, MOMENT), max_size=30))
+def test_a_lookup_within_a_rules_prefix_answers_as_the_whole_deck(rows, data, calls):  # type: ignore[no-untyped-def]
+    """find_match(..., within=P), as a least-cost rule for P looks up each number it routes
+    (the bisection over P's keys only, remembered per deck and prefix), finds the rate the
+    dict does: P in the deck or not, split by longer prefixes or not, rates past, present
+    and future, and numbers longer than the keys."""
+    prefixes = sorted({row.prefix for row in rows if len(row.prefix) <= 7})
+    if prefixes and data.draw(st.booleans()):  # the deck's own prefix, or a part of one
+        chosen = data.draw(st.sampled_from(prefixes))
+        within = chosen[: data.draw(st.integers(0, len(chosen)))]
+    else:
+        within = data.draw(st.text("0123", max_size=7))
+    deck = build_deck(DeckRow(1, "d", "USD", carrier_id=1, rates=tuple(rows)))
+    for suffix, now in calls:
+        number = within + suffix
+        match = find_match(deck, number, now, number_probe(number), within)
+        found = None if match is None else priced(deck, match)[0]
+        assert found == reference(rows, number, now), (number, now)
+    assert not rows or not within or len(deck.rates.within) <= 1
 
 
 def dataclass_replace(deck, rates):  # type: ignore[no-untyped-def]
