@@ -118,8 +118,9 @@ def run(bench: Any, *, quick: bool) -> dict[str, Any]:
         f"{inproc['decide_us']['lcr']:.1f} us lcr; find_rate {inproc['find_rate_us']:.2f} us "
         f"(one int(): {inproc['int_us']:.3f} us); in decide(): {inproc['lookups_per_call']:.1f} "
         f"lookups per call, {inproc['lookup_in_decide_us']:.2f} us median, "
-        f"{inproc['lookups_us_per_call']:.1f} us per call; decide()+answer with the lookups "
-        f"answered from a dict {inproc['decide_lcr_lookups_memoized_us']:.1f} us; routed "
+        f"{inproc['lookups_us_per_call']:.1f} us per call; priced (not remembered) per pass "
+        f"of new numbers {_shares(inproc['memo_new_share'])}, decide()+answer lcr with nothing "
+        f"remembered {inproc['decide_lcr_cold_us']:.1f} us; routed "
         f"{inproc['routed_share']}; with "
         f"the deck cache: build and write {inproc['cache_write_s']:.1f}s, then map "
         f"{inproc['cache_map_s']:.2f}s"
@@ -255,6 +256,10 @@ def rate_changes(bench: Any, server: Any, pool_dir: Path, count: int) -> list[di
     return results
 
 
+def _shares(values: list[float]) -> str:
+    return "/".join(f"{value:.0%}" for value in values)
+
+
 def _ms(value: float | None) -> str:
     return "never (20 s)" if value is None else f"{value * 1000:.0f} ms"
 
@@ -279,14 +284,15 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         f"{result['lcr']['p99_ms']:.2f} / {result['priority']['p99_ms']:.2f} ms; cpu "
         f"{result['lcr']['cpu_us']:.0f} / {result['priority']['cpu_us']:.0f} us/req; errors "
         f"{result['lcr']['errors']} / {result['priority']['errors']}",
-        f"  in one process: decide()+answer {inproc['decide_us']['lcr']:.1f} us lcr, "
-        f"{inproc['decide_us']['priority']:.1f} us priority; of the difference, the deck "
-        f"lookups {inproc.get('lookups_us_per_call', 0):.1f} us "
+        f"  in one process (new numbers each pass): decide()+answer "
+        f"{inproc['decide_us']['lcr']:.1f} us lcr, {inproc['decide_us']['priority']:.1f} us "
+        f"priority, {inproc['decide_lcr_cold_us']:.1f} us lcr with no outcome remembered; "
+        f"least-cost calls priced per pass {_shares(inproc['memo_new_share'])} (the rest "
+        f"remembered: the same rates matched); the deck lookups "
+        f"{inproc.get('lookups_us_per_call', 0):.1f} us per call "
         f"({inproc.get('lookups_per_call', 0):.1f} per call, "
         f"{inproc.get('lookup_in_decide_us', 0):.2f} us median each; the same one again "
-        f"{inproc['find_rate_us']:.2f} us), the rest of the pricing step "
-        f"{inproc.get('decide_lcr_lookups_memoized_us', 0) - inproc['decide_us']['priority']:.1f}"
-        f" us (one int() {inproc['int_us']:.3f} us)",
+        f"{inproc['find_rate_us']:.2f} us)",
         "  rate change -> every answer new: "
         + ", ".join(_ms(c["all_s"]) for c in result["changes"])
         + f"; worker updates: {', '.join(result['worker_updates'])}",

@@ -19,13 +19,16 @@ same targets, in least-cost mode. One version bump. Kept between runs (bench_met
 the parameters and the source's): reused when they match.
 
 pools: two query pools over the same called numbers (one of those 2,000 prefixes and
-digits): from a PBX of another tenant (its global rule, priority mode: the reference) and
-from a PBX of the LCR tenant (its least-cost rule: every target carrier's deck and the sell
-deck looked up, margins checked). And the probe: one LCR call and the carrier whose rate a
-change lowers.
+digits, the last ones marks that bench/rtjson.lua fills with random digits at each
+request: no number repeats): from a PBX of another tenant (its global rule, priority mode:
+the reference) and from a PBX of the LCR tenant (its least-cost rule: every target
+carrier's deck and the sell deck looked up, margins checked). And the probe: one LCR call
+and the carrier whose rate a change lowers.
 
 inproc: one process builds the whole table from the database (timed, with its RSS), the
-decks' bytes per rate; decide() + answer over both pools (µs per query); find_rate alone.
+decks' bytes per rate; decide() + answer over both pools (µs per query, passes of new
+numbers), the share of least-cost calls priced rather than remembered per pass, the cost
+without the memo; find_rate alone.
 
 change: for each "change" line, the probe carrier's rate for the probe number (its longest
 prefix) is saved through the ORM with a new value, lower than any other (post_save logs
@@ -297,8 +300,11 @@ def pools(db: str, out: Path, size: int = 4000) -> dict[str, Any]:
 
     lcr_bodies, prio_bodies = [], []
     for _ in range(size):
+        # The number's last digits are marks: a random digit each at each request
+        # (bench/rtjson.lua; in process, bench.queries.fill_marks), so no number repeats
+        # and what c4router remembers is only what numbers of one prefix share.
         prefix = rng.choice(prefixes)
-        number = prefix + "".join(rng.choices("0123456789", k=max(2, 11 - len(prefix))))
+        number = prefix + "~" * max(2, 11 - len(prefix))
         call = rng.getrandbits(64)
         lcr_bodies.append(body(rng.choice(lcr_sources), number, call))
         prio_bodies.append(body(rng.choice(prio_sources), number, call))
@@ -329,7 +335,7 @@ def inproc(db: str, pool_dir: Path) -> dict[str, Any]:
 
     from django.conf import settings
 
-    from bench.queries import read_pool
+    from bench.queries import fill_marks, read_pool
     from routing.engine.decide import decide
     from routing.engine.query import parse_query
     from routing.engine.rates import find_rate
@@ -358,10 +364,20 @@ def inproc(db: str, pool_dir: Path) -> dict[str, Any]:
     }  # fmt: skip
     now = datetime.now(UTC)
     rng = random.Random(3)
-    queries = {
-        name: [parse_query(body) for body in read_pool(pool_dir / f"{name}.txt")[:2000]]
-        for name in ("priority", "lcr")
-    }
+    bodies = {name: read_pool(pool_dir / f"{name}.txt")[:2000] for name in ("priority", "lcr")}
+    fill = random.Random(5)
+
+    def fresh() -> dict[str, list[Any]]:
+        """The pools' queries with new numbers (their marks filled), the same numbers in
+        both pools, as bench/rtjson.lua sends them."""
+        state = fill.getstate()
+        out = {}
+        for name, items in bodies.items():
+            fill.setstate(state)
+            out[name] = [parse_query(fill_marks(body, fill)) for body in items]
+        return out
+
+    queries = fresh()
     codes = {}
     for name, items in queries.items():
         decisions = [decide(q, table, now, rng) for q in items]
@@ -371,15 +387,41 @@ def inproc(db: str, pool_dir: Path) -> dict[str, Any]:
                 decisions
             )
     result["routed_share"] = codes
+    # Seven passes, each over new numbers: least-cost outcomes are remembered per table by
+    # the rates matched (routing.engine.decide._least_cost), so what is measured is what
+    # the numbers of one prefix share, never a number seen before.
     times: dict[str, list[float]] = {"priority": [], "lcr": []}
+    memo = table.lcr_memo
+    memo.clear()
+    remembered = []
+
+    def outcomes() -> int:  # the memo's outcomes (its other keys: (rule, tenant) -> decks)
+        return sum(1 for key in memo if len(key) > 2)
+
     for _ in range(7):
-        for name, items in queries.items():
+        passes = fresh()
+        before = outcomes()
+        for name, items in passes.items():
             t0 = time.process_time()
             for query in items:
                 answer_bytes(decide(query, table, now, rng))
             times[name].append((time.process_time() - t0) / len(items) * 1e6)
+        remembered.append((outcomes() - before) / len(passes["lcr"]))
     result["decide_us"] = {name: min(values) for name, values in times.items()}
-    result.update(_lookup_share(table, queries["lcr"], now, rng))
+    result["memo_new_share"] = remembered  # per pass: outcomes priced (not remembered yet)
+    result["memo_size"] = outcomes()
+    # The same without the memo: every least-cost call prices its carriers (what a call
+    # to a prefix not seen since the last change costs).
+    cold = []
+    for _ in range(5):
+        items = fresh()["lcr"]
+        t0 = time.process_time()
+        for query in items:
+            memo.clear()
+            answer_bytes(decide(query, table, now, rng))
+        cold.append((time.process_time() - t0) / len(items) * 1e6)
+    result["decide_lcr_cold_us"] = min(cold)
+    result.update(_lookup_share(table, fresh()["lcr"], now, rng))
     numbers = [q.callee.user.lstrip("+") for q in queries["lcr"]]
     deck = decks[0]
     passes = []
@@ -408,48 +450,29 @@ def inproc(db: str, pool_dir: Path) -> dict[str, Any]:
 
 
 def _lookup_share(table: Any, queries: list[Any], now: Any, rng: Any) -> dict[str, float]:
-    """What the deck lookups are of a least-cost decision: the lookups per call, their
-    time inside decide() (each timed), and decide()+answer with every lookup answered from
-    a dict instead (what the rest of the pricing step costs)."""
+    """What the deck lookups are of a least-cost decision: the lookups per call and their
+    time inside decide() (each timed)."""
     from routing.engine import decide as module
-    from routing.engine.rtjson import answer_bytes
 
-    real = module.find_priced  # the lookups of decide() (find_rate with the rate's facts)
+    real = module.find_match  # the lookups of decide()
     spent: list[float] = []
 
-    def timed(deck: Any, number: str, moment: Any, probe: Any) -> Any:
+    def timed(*args: Any) -> Any:
         t0 = time.perf_counter()
-        found = real(deck, number, moment, probe)
+        found = real(*args)
         spent.append(time.perf_counter() - t0)
         return found
 
-    memo: dict[tuple[int, str], Any] = {}
-
-    def remembered(deck: Any, number: str, moment: Any, probe: Any) -> Any:
-        key = (deck.id, number)
-        found = memo.get(key)
-        if found is None:
-            found = memo[key] = real(deck, number, moment, probe)
-        return found
-
     try:
-        module.find_priced = timed
+        module.find_match = timed
         for query in queries:
             module.decide(query, table, now, rng)
-        module.find_priced = remembered
-        best = float("inf")
-        for _ in range(7):
-            t0 = time.process_time()
-            for query in queries:
-                answer_bytes(module.decide(query, table, now, rng))
-            best = min(best, (time.process_time() - t0) / len(queries) * 1e6)
     finally:
-        module.find_priced = real
+        module.find_match = real
     return {
         "lookups_per_call": len(spent) / len(queries),
         "lookup_in_decide_us": sorted(spent)[len(spent) // 2] * 1e6,
         "lookups_us_per_call": sum(spent) / len(queries) * 1e6,
-        "decide_lcr_lookups_memoized_us": best,
     }
 
 

@@ -157,3 +157,19 @@ def write_pool(path: Path, bodies: list[bytes]) -> None:
 
 def read_pool(path: Path) -> list[bytes]:
     return [line for line in path.read_bytes().splitlines() if line]
+
+
+MARK = b"~"  # a digit drawn at random for each request (bench/rtjson.lua)
+
+
+def fill_marks(body: bytes, rng: random.Random) -> bytes:
+    """A pool body with each MARK replaced by a random digit, as bench/rtjson.lua sends it."""
+    if MARK not in body:
+        return body
+    parts = body.split(MARK)
+    digits = rng.choices(b"0123456789", k=len(parts) - 1)
+    out = bytearray(parts[0])
+    for digit, part in zip(digits, parts[1:], strict=True):
+        out.append(digit)
+        out += part
+    return bytes(out)

@@ -5,6 +5,9 @@
 -- as fast as possible; wrk's latencies do not include the wait. Every request is formatted once, at start; each thread
 -- walks the pool from its own starting point. done() prints one line "BENCH_JSON {...}"
 -- that bench/run parses (latencies in microseconds; "status" counts non-2xx/3xx answers).
+-- A body may hold "~" marks (bench/lcr_scale.py's pools: the called number's last digits):
+-- each request replaces each mark with a random digit, so the numbers do not repeat
+-- however long the run (what a server remembers per number is not what is measured).
 
 local counter = 0
 local threads = {}
@@ -16,7 +19,13 @@ function setup(thread)
 end
 
 local requests = {}
+local marked = {}
 local index = 1
+local digits = { "0", "1", "2", "3", "4", "5", "6", "7", "8", "9" }
+
+local function digit()
+  return digits[math.random(10)]
+end
 
 function init(args)
   local path = args[1]
@@ -27,11 +36,13 @@ function init(args)
   for line in io.lines(path) do
     if #line > 0 then
       requests[#requests + 1] = wrk.format("POST", "/kamailio/rtjson", headers, line)
+      marked[#requests] = string.find(line, "~", 1, true) ~= nil
     end
   end
   if #requests == 0 then
     error("empty pool " .. path)
   end
+  math.randomseed((id or 1) * 7919 + os.time())
   -- spread the threads over the pool
   index = ((id or 1) - 1) * math.floor(#requests / 7) % #requests + 1
   local pause = tonumber(args[3] or "")
@@ -42,9 +53,13 @@ end
 
 function request()
   local r = requests[index]
+  local fresh = marked[index]
   index = index + 1
   if index > #requests then
     index = 1
+  end
+  if fresh then
+    r = string.gsub(r, "~", digit)
   end
   return r
 end
