@@ -20,7 +20,7 @@ the parameters and the source's): reused when they match.
 
 pools: two query pools over the same called numbers (one of those 2,000 prefixes and
 digits, the last ones marks that bench/rtjson.lua fills with random digits at each
-request: no number repeats): from a PBX of another tenant (its global rule, priority mode:
+request, 2 to 7 per number): from a PBX of another tenant (its global rule, priority mode:
 the reference) and from a PBX of the LCR tenant (its least-cost rule: every target
 carrier's deck and the sell deck looked up, margins checked). And the probe: one LCR call
 and the carrier whose rate a change lowers.
@@ -301,7 +301,7 @@ def pools(db: str, out: Path, size: int = 4000) -> dict[str, Any]:
     lcr_bodies, prio_bodies = [], []
     for _ in range(size):
         # The number's last digits are marks: a random digit each at each request
-        # (bench/rtjson.lua; in process, bench.queries.fill_marks), so no number repeats
+        # (bench/rtjson.lua; in process, bench.queries.fill_marks), so numbers seldom repeat
         # and what c4router remembers is only what numbers of one prefix share.
         prefix = rng.choice(prefixes)
         number = prefix + "~" * max(2, 11 - len(prefix))
@@ -389,7 +389,7 @@ def inproc(db: str, pool_dir: Path) -> dict[str, Any]:
     result["routed_share"] = codes
     # Seven passes, each over new numbers: least-cost outcomes are remembered per table by
     # the rates matched (routing.engine.decide._least_cost), so what is measured is what
-    # the numbers of one prefix share, never a number seen before.
+    # the numbers of one prefix share, not numbers replayed.
     times: dict[str, list[float]] = {"priority": [], "lcr": []}
     memo = table.lcr_memo
     memo.clear()

@@ -6,8 +6,9 @@
 -- walks the pool from its own starting point. done() prints one line "BENCH_JSON {...}"
 -- that bench/run parses (latencies in microseconds; "status" counts non-2xx/3xx answers).
 -- A body may hold "~" marks (bench/lcr_scale.py's pools: the called number's last digits):
--- each request replaces each mark with a random digit, so the numbers do not repeat
--- however long the run (what a server remembers per number is not what is measured).
+-- each request replaces each mark with a random digit, so a number comes back only as
+-- often as its 2 to 7 random digits allow, however long the run (what a server remembers
+-- of a number is not what is measured).
 
 local counter = 0
 local threads = {}

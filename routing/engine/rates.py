@@ -100,6 +100,9 @@ def rate_facts(row: RateRow) -> RateFacts:
 
 # A rate without its prefix, as the palette holds it (RateRow's other fields, in order).
 Terms = tuple[Decimal, datetime, "datetime | None", Decimal, int, int]
+# A prefix's keys in a deck's arrays, [lo, hi), and (the rate index, from when) when every
+# number under it has the same rate (DeckRates.span_of).
+Span = tuple[int, int, "tuple[int, datetime] | None"]
 
 
 class DeckRates:
@@ -160,18 +163,47 @@ class DeckRates:
         self.facts: dict[int, RateFacts] = {}
         # Prefix -> the range of the arrays holding its keys (span_of), at most WITHIN_MAX
         # (the prefixes of least-cost rules that routed calls: a table's lifetime).
-        self.within: dict[str, tuple[int, int]] = {}
+        self.within: dict[str, Span] = {}
 
-    def span_of(self, prefix: str) -> tuple[int, int]:
+    def span_of(self, prefix: str, now: datetime) -> Span:
         """The range [lo, hi) of the arrays whose keys are `prefix` or longer prefixes
         under it (remembered in self.within): a number under `prefix` has its key in there
-        or, when none is at or before it, lo - 1 (the nearest shorter prefix's)."""
+        or, when none is at or before it, lo - 1 (the nearest shorter prefix's).
+
+        When no longer prefix splits `prefix` (its keys are its own, or none), every
+        number under it has the same rate: the third item is then that rate's index (-1:
+        none) and the moment from which it holds, when every rate the lookup reads (the
+        prefix's, its parents') is open-ended and started at `now` (none announced for
+        later): from the latest of their starts on, the answer cannot change; else None."""
         key = prefix_key(prefix)
         length = len(prefix)
         keys = self.keys
         lo = bisect_left(keys, key)
-        span = self.within[prefix] = (lo, bisect_left(keys, key - length + _WIDTH[length], lo))
+        hi = bisect_left(keys, key - length + _WIDTH[length], lo)
+        fixed = None
+        if all(keys[i] == key for i in range(lo, hi)):
+            fixed = self._fixed(hi - 1 if hi > lo else lo - 1, key, length, now)
+        span = self.within[prefix] = (lo, hi, fixed)
         return span
+
+    def _fixed(self, i: int, key: int, size: int, now: datetime) -> tuple[int, datetime] | None:
+        """(the rate index, from when) for the numbers under a prefix (key, size) whose
+        lookup starts at index i, when it holds from then on (span_of); else None."""
+        keys, parents, terms, palette = self.keys, self.parents, self.terms, self.palette
+        since: datetime | None = None  # the latest start of the rates read
+        k = i
+        while k >= 0:  # every rate of every prefix the lookup may read
+            found = keys[k]
+            m = k
+            while m >= 0 and keys[m] == found:
+                item = palette[terms[m]]
+                if item[1] > now or item[2] is not None:
+                    return None
+                if since is None or item[1] > since:
+                    since = item[1]
+                m -= 1
+            k = parents[k]
+        return _climb(self, i, key, size, now), now if since is None else since
 
     @classmethod
     def from_rows(cls, rows: Iterable[RateRow]) -> DeckRates:
@@ -365,7 +397,11 @@ def find_match(
     if within and len(within) <= size and len(within) <= KEY_DIGITS:
         span = rates.within.get(within)
         if span is None and len(rates.within) < WITHIN_MAX:
-            span = rates.span_of(within)
+            span = rates.span_of(within, now)
+        if span is not None:
+            fixed = span[2]
+            if fixed is not None and now >= fixed[1]:  # the same rate for every number
+                return None if fixed[0] < 0 else fixed[0]
     j = _locate(rates, key, size, now, span)
     return None if j < 0 else j
 
@@ -384,15 +420,13 @@ def priced(deck: Deck, match: Match) -> tuple[RateRow, RateFacts]:
     return row, facts
 
 
-def _locate(
-    rates: DeckRates, key: int, size: int, now: datetime, span: tuple[int, int] | None = None
-) -> int:
+def _locate(rates: DeckRates, key: int, size: int, now: datetime, span: Span | None = None) -> int:
     """The index in the arrays of the number's rate at `now` (-1: none); `span`: the
     arrays' keys of a prefix of the number (DeckRates.span_of)."""
     keys = rates.keys
     directory = rates.directory
     if span is not None:
-        lo, hi = span
+        lo, hi, _ = span
         i = bisect_right(keys, key, lo, hi) - 1 if hi > lo else lo - 1
     elif directory is None:
         i = bisect_right(keys, key) - 1
@@ -402,7 +436,13 @@ def _locate(
             i = bisect_right(keys, key, directory[bucket], directory[bucket + 1]) - 1
         else:
             i = len(keys) - 1
-    parents, terms, palette = rates.parents, rates.terms, rates.palette
+    return _climb(rates, i, key, size, now)
+
+
+def _climb(rates: DeckRates, i: int, key: int, size: int, now: datetime) -> int:
+    """From the last key at or before the number's (index i), up the parents: the index
+    of the first prefix holding the number with a rate in effect at `now` (-1: none)."""
+    keys, parents, terms, palette = rates.keys, rates.parents, rates.terms, rates.palette
     while i >= 0:
         found = keys[i]
         length = found & 31

@@ -407,9 +407,7 @@ def test_numbers_matching_the_same_rates_share_one_priced_outcome_and_others_do_
 
 
 def test_an_outcome_naming_the_number_is_not_remembered():
-    tbl = lcr_table(
-        deck(1, rate("33", "0.01"), carrier=1), deck(2, rate("336", "0.02"), carrier=2)
-    )
+    tbl = lcr_table(deck(1, rate("33", "0.01"), carrier=1), deck(2, rate("336", "0.02"), carrier=2))
     one = route(tbl, to_uri="sip:0123456789@x")
     two = route(tbl, to_uri="sip:0198765432@x")
     assert "carrier Beta: no rate for 33123456789 in deck deck-2" in one.skipped

@@ -48,10 +48,10 @@ PREFIX = st.one_of(
 
 
 @st.composite
-def rate_rows(draw):  # type: ignore[no-untyped-def]
+def rate_rows(draw, prefixes=PREFIX):  # type: ignore[no-untyped-def]
     rows: dict[tuple[str, int], RateRow] = {}
     for _ in range(draw(st.integers(0, 40))):
-        prefix = draw(PREFIX)
+        prefix = draw(prefixes)
         start = draw(st.integers(-5, 5))
         span = draw(st.one_of(st.none(), st.integers(1, 6)))
         rows[(prefix, start)] = RateRow(
@@ -103,16 +103,27 @@ def test_an_overlay_answers_as_the_dict_of_the_new_rows(before, after, calls):  
 
 
 @settings(max_examples=300, deadline=None)
-@given(rate_rows(), st.data(), st.lists(st.tuples(NUMBER, MOMENT), max_size=30))
+@given(
+    rate_rows(st.text("0123", max_size=6)),  # the arrays alone (no overlay)
+    st.data(),
+    st.lists(st.tuples(NUMBER, MOMENT), max_size=30),
+)
 def test_a_lookup_within_a_rules_prefix_answers_as_the_whole_deck(rows, data, calls):  # type: ignore[no-untyped-def]
     """find_match(..., within=P), as a least-cost rule for P looks up each number it routes
-    (the bisection over P's keys only, remembered per deck and prefix), finds the rate the
-    dict does: P in the deck or not, split by longer prefixes or not, rates past, present
-    and future, and numbers longer than the keys."""
-    prefixes = sorted({row.prefix for row in rows if len(row.prefix) <= 7})
-    if prefixes and data.draw(st.booleans()):  # the deck's own prefix, or a part of one
+    (the bisection over P's keys only, remembered per deck and prefix, and when nothing
+    splits P the rate itself, from the latest start it read on), finds the rate the dict
+    does: P in the deck or not, split by longer prefixes or not, rates past, present, ended
+    and future, moments in any order."""
+    prefixes = sorted({row.prefix for row in rows})
+    how = data.draw(st.sampled_from(("exact", "part", "under", "any")))
+    if prefixes and how != "any":
         chosen = data.draw(st.sampled_from(prefixes))
-        within = chosen[: data.draw(st.integers(0, len(chosen)))]
+        if how == "part":  # a prefix the deck's longer ones split
+            within = chosen[: data.draw(st.integers(0, len(chosen)))]
+        elif how == "under":  # under a deck prefix, split by none (9 is in no prefix)
+            within = chosen + "9" * data.draw(st.integers(1, 3))
+        else:
+            within = chosen
     else:
         within = data.draw(st.text("0123", max_size=7))
     deck = build_deck(DeckRow(1, "d", "USD", carrier_id=1, rates=tuple(rows)))
@@ -122,6 +133,34 @@ def test_a_lookup_within_a_rules_prefix_answers_as_the_whole_deck(rows, data, ca
         found = None if match is None else priced(deck, match)[0]
         assert found == reference(rows, number, now), (number, now)
     assert not rows or not within or len(deck.rates.within) <= 1
+
+
+def test_a_rules_prefix_keeps_following_its_rates_dates():
+    """The cases of find_match(within=P) the random decks meet least: a rate announced for
+    later, a rate that ends, and moments back before the rate remembered started."""
+    day = timedelta(days=1)
+    rows = [
+        RateRow("44", Decimal("0.1"), NOW - 9 * day),
+        RateRow("4420", Decimal("0.2"), NOW - 2 * day),
+        RateRow("4420", Decimal("0.3"), NOW + 3 * day),  # announced
+        RateRow("4430", Decimal("0.4"), NOW - 2 * day, NOW + 2 * day),  # ends
+    ]
+    deck = build_deck(DeckRow(1, "d", "USD", carrier_id=1, rates=tuple(rows)))
+
+    def rate(number: str, moment) -> Decimal | None:  # type: ignore[no-untyped-def]
+        within = number[:4]
+        match = find_match(deck, number, moment, number_probe(number), within)
+        return None if match is None else priced(deck, match)[0].rate
+
+    for number in ("44201", "44205"):
+        assert rate(number, NOW) == Decimal("0.2")
+        assert rate(number, NOW + 4 * day) == Decimal("0.3")
+        assert rate(number, NOW - 3 * day) == Decimal("0.1")  # before 4420 started
+    for number in ("44301", "44309"):
+        assert rate(number, NOW) == Decimal("0.4")
+        assert rate(number, NOW + 3 * day) == Decimal("0.1")  # 4430 ended
+    assert rate("44501", NOW) == Decimal("0.1")  # under 44, split by no one
+    assert rate("44501", NOW - 10 * day) is None  # before 44 started
 
 
 def dataclass_replace(deck, rates):  # type: ignore[no-untyped-def]
