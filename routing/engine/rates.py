@@ -259,7 +259,7 @@ class DeckRates:
             setattr(copy, name, getattr(self, name))
         copy.found = {}
         copy.facts = self.facts  # the same palette: the same facts
-        copy.within = self.within  # the same arrays (an overlay deck does not read it)
+        copy.within = {}  # (an overlay deck does not read it: the overlay's rates win)
         copy.overlay = {**self.overlay, **{p: _latest_first(r) for p, r in changed.items()}}
         copy.overlay_lengths = _lengths(copy.overlay)
         copy.count = self._count_with(copy.overlay)
