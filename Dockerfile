@@ -27,6 +27,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     C4ROUTER_MODE=production \
     C4ROUTER_VAR_DIR=/app/var \
+    C4ROUTER_DECK_CACHE_DIR=/app/var/decks \
     STATIC_ROOT=/app/staticfiles \
     PROMETHEUS_MULTIPROC_DIR=/tmp/c4router-metrics \
     PORT=8000

@@ -234,6 +234,9 @@ def test_production_settings_only_from_the_environment(stages):
     # The metrics directory exists and belongs to the service user (created before USER).
     runs = " ".join(i.args for i in stages[-1].all("RUN"))
     assert "$PROMETHEUS_MULTIPROC_DIR" in runs and "chown" in runs
+    # The workers share the compiled rate decks (routing/deck_cache.py) in a directory of the
+    # service's own writable one (the loader creates it 0700).
+    assert env["C4ROUTER_DECK_CACHE_DIR"].startswith(env["C4ROUTER_VAR_DIR"] + "/")
 
 
 def test_static_files_collected_at_build_time(stages):
