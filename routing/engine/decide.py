@@ -525,30 +525,61 @@ def _least_cost(
     plan: _Plan | None = memo.get((rule.id, tenant.id))
     if plan is None:
         plan = memo[(rule.id, tenant.id)] = _plan(table, rule, tenant)
-    sell_deck, decks = plan
-    probe = number_probe(callee)
+    constant = plan.constant
+    if constant is not None and now >= constant[0]:
+        return constant[1]  # no deck splits the rule's prefix: one outcome for its numbers
     within = rule.prefix  # the number's prefix every call of the rule shares
+    probe = None
+    since = None  # every deck's rate the same for all the rule's numbers from then on
     key: list[object] = [rule.id, tenant.id]
-    key.append(None if sell_deck is None else find_match(sell_deck, callee, now, probe, within))
-    for _, deck in decks:
-        key.append(None if deck is None else find_match(deck, callee, now, probe, within))
+    for deck in plan.every:
+        if deck is None:
+            key.append(None)
+            continue
+        # find_match's first step inline: under a prefix no longer one splits, the rate
+        # remembered for every number (DeckRates.span_of), no lookup
+        span = deck.rates.within.get(within)
+        if span is not None:
+            fixed = span[2]
+            if fixed is not None and now >= fixed[1]:
+                key.append(None if fixed[0] < 0 else fixed[0])
+                if probe is None and (since is None or fixed[1] > since):
+                    since = fixed[1]
+                continue
+        if probe is None:
+            probe = number_probe(callee)
+        key.append(find_match(deck, callee, now, probe, within))
     found = tuple(key)
     outcome: _Outcome | None = memo.get(found)
-    if outcome is not None:
-        return outcome
-    matches = {carrier_id: match for (carrier_id, _), match in zip(decks, key[3:], strict=True)}
-    outcome = _priced_outcome(table, rule, tenant, callee, sell_deck, key[2], matches)  # type: ignore[arg-type]
-    if outcome[0].named_number:
-        return outcome
-    if len(memo) >= LCR_MEMO_MAX:
-        memo.clear()
-    memo[found] = outcome
+    if outcome is None:
+        matches = dict(zip(plan.carriers, key[3:], strict=True))
+        outcome = _priced_outcome(table, rule, tenant, callee, plan.sell_deck, key[2], matches)  # type: ignore[arg-type]
+        if outcome[0].named_number:
+            return outcome
+        if len(memo) >= LCR_MEMO_MAX:
+            memo.clear()
+        memo[found] = outcome
+    if probe is None:  # every deck answered for the whole prefix
+        plan.constant = (since or now, outcome)
     return outcome
 
 
-# What a least-cost rule looks up for a tenant: its sell deck, and each target's carrier
-# (a gateway target: its gateway's) with its deck, once each, in the targets' order.
-_Plan = tuple["Deck | None", tuple[tuple[int, "Deck | None"], ...]]
+class _Plan:
+    """What a least-cost rule looks up for a tenant (remembered in table.lcr_memo by (rule
+    id, tenant id)): its sell deck, each target's carrier (a gateway target: its
+    gateway's) once, in the targets' order, and `every` deck in the order of the memo's
+    keys (the sell deck first; None: no deck). `constant`: when no deck splits the rule's
+    prefix, (from when, the outcome) for every number of the rule."""
+
+    __slots__ = ("carriers", "constant", "every", "sell_deck")
+
+    def __init__(
+        self, sell_deck: Deck | None, carriers: tuple[int, ...], decks: tuple[Deck | None, ...]
+    ) -> None:
+        self.sell_deck = sell_deck
+        self.carriers = carriers
+        self.every = (sell_deck, *decks)
+        self.constant: tuple[datetime, _Outcome] | None = None
 
 
 def _plan(table: Table, rule: RuleRow, tenant: TenantRow) -> _Plan:
@@ -563,7 +594,7 @@ def _plan(table: Table, rule: RuleRow, tenant: TenantRow) -> _Plan:
             carrier_id = gateway.carrier_id
         if carrier_id not in carriers:
             carriers[carrier_id] = table.carrier_decks.get(carrier_id)
-    return table.tenant_decks.get(tenant.id), tuple(carriers.items())
+    return _Plan(table.tenant_decks.get(tenant.id), tuple(carriers), tuple(carriers.values()))
 
 
 def _priced_outcome(

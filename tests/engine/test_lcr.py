@@ -428,3 +428,20 @@ def test_tenants_under_one_rule_keep_their_own_margins():
     assert carriers_of(acme) == ["alpha", "beta"]
     assert carriers_of(globex) == ["alpha"]
     assert "carrier Beta: rate 0.0120 above the customer's 0.011" in globex.skipped
+
+
+def test_a_rule_prefix_no_deck_splits_has_one_outcome_from_when_its_rates_started():
+    """Every deck's rate for the rule's numbers is its prefix's (no longer prefix under
+    33): the numbers share one outcome, from the latest start of those rates on; a call
+    at an earlier moment is priced at that moment."""
+    tbl = lcr_table(
+        deck(1, rate("33", "0.03"), carrier=1),
+        deck(2, rate("33", "0.01", start=NOW - timedelta(days=1)), carrier=2),
+    )
+    first = route(tbl, to_uri="sip:0612345678@x")
+    second = route(tbl, to_uri="sip:0198765432@x")
+    assert first.pricing is second.pricing
+    assert carriers_of(second) == ["beta", "alpha"]
+    before = route(tbl, now=NOW - timedelta(days=2), to_uri="sip:0612345678@x")
+    assert carriers_of(before) == ["alpha"]  # Beta's rate had not started
+    assert carriers_of(route(tbl, to_uri="sip:0155555555@x")) == ["beta", "alpha"]
