@@ -65,6 +65,36 @@ def route_document(
         from_display = quote_display(route.from_display)
     if to_display is None:
         to_display = quote_display(route.to_display)
+    price = route.rate
+    c4: dict[str, object]
+    if price is None:
+        c4 = {
+            "attempt": attempt,
+            "rule": rule_id,
+            "carrier": route.carrier_id,
+            "gateway": route.gateway_id,
+            "pbx": route.pbx_id,
+            "to": route.to_user,
+            "from": route.from_user,
+        }
+    else:
+        # Least-cost routing: what the attempt costs and what the customer pays, for the
+        # records (routing/cdr/pricing.py prices the answered call from them): the ids'
+        # keys then the money's, made once per carrier of a remembered outcome
+        # (routing.engine.decide._least_cost) and copied (a dict of the right size: no
+        # growth as keys are added), the ids set in place.
+        template = price.answer_keys
+        if template is None or price.answer_sell is not route.sell:
+            template = price.answer_keys = _money_template(route)
+            price.answer_sell = route.sell
+        c4 = template.copy()
+        c4["attempt"] = attempt
+        c4["rule"] = rule_id
+        c4["carrier"] = route.carrier_id
+        c4["gateway"] = route.gateway_id
+        c4["pbx"] = route.pbx_id
+        c4["to"] = route.to_user
+        c4["from"] = route.from_user
     document = {
         "uri": route.uri,
         "dst_uri": route.dst_uri,
@@ -80,37 +110,22 @@ def route_document(
         "branch_flags": 0,
         "fr_timer": route.fr_timer,
         "fr_inv_timer": route.fr_inv_timer,
-        "c4": {
-            "attempt": attempt,
-            "rule": rule_id,
-            "carrier": route.carrier_id,
-            "gateway": route.gateway_id,
-            "pbx": route.pbx_id,
-            "to": route.to_user,
-            "from": route.from_user,
-        },
+        "c4": c4,
     }
-    price = route.rate
-    if price is not None:
-        # Least-cost routing: what the attempt costs and what the customer pays, for the
-        # records (routing/cdr/pricing.py prices the answered call from them), made once
-        # per carrier of a remembered outcome (routing.engine.decide._least_cost).
-        money = price.answer_keys
-        if money is None or price.answer_sell is not route.sell:
-            money = price.answer_keys = _money_keys(route)
-            price.answer_sell = route.sell
-        document["c4"].update(money)  # type: ignore[attr-defined]
     if route.limits:
         # Capacity: the limits this attempt counts against (kamailio.cfg, "capacity").
         document["limits"] = route.limits
     return document
 
 
-def _money_keys(route: Route) -> dict[str, object]:
-    """A least-cost route's keys in `c4`: the carrier's rate, currency and billing terms,
-    the customer's rate and terms (`sell` null: none). The texts are the rates'
-    RateFacts, made once per deck palette entry."""
-    c4: dict[str, object] = {}
+_ID_KEYS = ("attempt", "rule", "carrier", "gateway", "pbx", "to", "from")
+
+
+def _money_template(route: Route) -> dict[str, object]:
+    """A least-cost route's `c4`: the ids' keys (set per route), then the carrier's rate,
+    currency and billing terms, the customer's rate and terms (`sell` null: none). The
+    texts are the rates' RateFacts, made once per deck palette entry."""
+    c4: dict[str, object] = dict.fromkeys(_ID_KEYS)
     buy = route.rate.rate  # type: ignore[union-attr]
     facts = route.rate.facts or (rate_facts(buy) if buy is not None else None)  # type: ignore[union-attr]
     c4["rate"] = facts.text if facts is not None else None
