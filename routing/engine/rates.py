@@ -346,7 +346,7 @@ def build_deck(row: DeckRow) -> Deck:
 def number_probe(number: str) -> tuple[int, int]:
     """(key, length) of the number's leading digits (a prefix holds only digits: a number
     with something else in it matches the prefixes of the digits before it). Computed once
-    per call for all the decks find_priced() reads."""
+    per call for all the decks find_match() reads."""
     if not (number.isascii() and number.isdigit()):
         end = 0
         while end < len(number) and "0" <= number[end] <= "9":
@@ -363,15 +363,6 @@ def find_rate(deck: Deck, number: str, now: datetime) -> RateRow | None:
         return _find_with_overlay(rates, number[:size], key, size, now)
     j = _locate(rates, key, size, now)
     return None if j < 0 else _row(rates, j)
-
-
-def find_priced(
-    deck: Deck, number: str, now: datetime, probe: tuple[int, int]
-) -> tuple[RateRow, RateFacts] | None:
-    """find_rate() with the rate's RateFacts (what least-cost routing computes with and
-    writes), `probe` the number's number_probe(): priced(find_match())."""
-    match = find_match(deck, number, now, probe)
-    return None if match is None else priced(deck, match)
 
 
 # What find_match() found: the index of a rate in the deck's arrays, or an overlay's rate.
@@ -536,7 +527,6 @@ __all__ = [
     "RateRow",
     "build_deck",
     "find_match",
-    "find_priced",
     "find_rate",
     "margin_percent",
     "micro_units",
