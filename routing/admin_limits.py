@@ -38,13 +38,15 @@ def _kinds(request: HttpRequest, permission: Any) -> list[str]:
 
 
 def limits_message(filename: str, result: imports.ImportResult) -> str:
+    objects = imports_limits.objects_count(result.updated)
     if result.dry_run:
         return (
-            f"Checked “{filename}”: the limits of {result.updated} objects would change, "
+            f"Checked “{filename}”: the limits of {objects} would change, "
             f"{result.unchanged} unchanged (check only: nothing was written)."
         )
+    changed = "was" if result.updated == 1 else "were"
     return (
-        f"Imported “{filename}”: the limits of {result.updated} objects were changed, "
+        f"Imported “{filename}”: the limits of {objects} {changed} changed, "
         f"{result.unchanged} unchanged."
     )
 

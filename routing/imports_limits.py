@@ -84,6 +84,11 @@ KINDS: dict[str, type[models.Model]] = {
 }
 
 
+def objects_count(count: int) -> str:
+    """ "1 object", "2 objects": how the import's messages count what they changed."""
+    return "1 object" if count == 1 else f"{count} objects"
+
+
 def change_permission(kind: str) -> str:
     return f"routing.change_{KINDS[kind]._meta.model_name}"
 

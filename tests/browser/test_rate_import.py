@@ -65,3 +65,36 @@ def test_upload_preview_apply(admin_browser: Browser, deck: RateDeck, tmp_path: 
     assert sorted((r.prefix, r.rate) for r in live) == [
         ("33", Decimal("0.012")), ("336", Decimal("0.05")), ("44", Decimal("0.02"))
     ]  # fmt: skip
+
+
+def test_export_then_import_the_downloaded_file_changes_nothing(
+    admin_browser: Browser, deck: RateDeck, tmp_path: Path
+) -> None:
+    """The operator's round trip: "Export rates" on the deck's page downloads the deck in
+    effect (Chromium saves it), and that file, uploaded back, previews as all unchanged."""
+    browser = admin_browser
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser.driver.execute_cdp_cmd(
+        "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+    )
+    browser.go(f"/admin/routing/ratedeck/{deck.pk}/change/")
+    link = browser.find("#export-rates-link")
+    assert link.text.lower() == "export rates"
+    link.click()
+    saved = downloads / f"rates-{deck.pk}.csv"
+    browser.wait(lambda _: saved.exists(), "the downloaded rates")
+    assert saved.read_text(encoding="utf-8").splitlines()[1:] == [
+        "33,0.01,0,1,1,",
+        "44,0.02,0,1,1,",
+    ]
+    browser.go(f"/admin/routing/ratedeck/{deck.pk}/change/")
+    with browser.navigation("the import page"):
+        browser.find("#import-rates-link").click()
+    browser.find("#id_file").send_keys(str(saved))
+    browser.submit("#preview-rates")
+    counts = {row[0]: row[1] for row in browser.table("#rate-preview-counts")[1:]}
+    assert counts == {
+        "New": "0", "Increased": "0", "Decreased": "0", "Unchanged": "2",
+        "Same rate, other terms changed": "0", "Removed": "0",
+    }  # fmt: skip

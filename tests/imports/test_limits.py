@@ -223,7 +223,7 @@ def test_commands(limited, tmp_path):
     path.write_text(HEADER + "carrier,Alpha Telecom,9,\n")
     out = io.StringIO()
     call_command("import_limits", str(path), "--dry-run", "--no-progress", stdout=out)
-    assert "Would change the limits of 1 objects; 0 unchanged." in out.getvalue()
+    assert "Would change the limits of 1 object; 0 unchanged." in out.getvalue()
     assert limits(limited["alpha"]) == (None, None)
     call_command("import_limits", str(path), "--no-progress", stdout=io.StringIO())
     assert limits(limited["alpha"]) == (9, None)

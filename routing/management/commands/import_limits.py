@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from routing.imports_limits import import_limits
+from routing.imports_limits import import_limits, objects_count
 from routing.management.commands.import_dids import import_file
 
 
@@ -30,5 +30,6 @@ class Command(BaseCommand):
         what = "Would change" if result.dry_run else "Changed"
         suffix = " (dry run: nothing written)" if result.dry_run else ""
         self.stdout.write(
-            f"{what} the limits of {result.updated} objects; {result.unchanged} unchanged.{suffix}"
+            f"{what} the limits of {objects_count(result.updated)}; {result.unchanged} "
+            f"unchanged.{suffix}"
         )
