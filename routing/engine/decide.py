@@ -553,7 +553,7 @@ def _least_cost(
     outcome: _Outcome | None = memo.get(found)
     if outcome is None:
         matches = dict(zip(plan.carriers, key[3:], strict=True))
-        outcome = _priced_outcome(table, rule, tenant, callee, plan.sell_deck, key[2], matches)  # type: ignore[arg-type]
+        outcome = _priced_outcome(table, rule, tenant, callee, plan, key[2], matches)  # type: ignore[arg-type]
         if outcome[0].named_number:
             return outcome
         if len(memo) >= LCR_MEMO_MAX:
@@ -571,18 +571,24 @@ class _Plan:
     keys (the sell deck first; None: no deck). `constant`: when no deck splits the rule's
     prefix, (from when, the outcome) for every number of the rule."""
 
-    __slots__ = ("carriers", "constant", "every", "sell_deck")
+    __slots__ = ("carriers", "constant", "every", "sell_deck", "targets")
 
     def __init__(
-        self, sell_deck: Deck | None, carriers: tuple[int, ...], decks: tuple[Deck | None, ...]
+        self,
+        sell_deck: Deck | None,
+        carriers: tuple[int, ...],
+        decks: tuple[Deck | None, ...],
+        targets: tuple[tuple[TargetRow, int], ...],
     ) -> None:
         self.sell_deck = sell_deck
         self.carriers = carriers
         self.every = (sell_deck, *decks)
+        self.targets = targets  # each target with its carrier id
         self.constant: tuple[datetime, _Outcome] | None = None
 
 
 def _plan(table: Table, rule: RuleRow, tenant: TenantRow) -> _Plan:
+    targets = []  # each target with its carrier (a gateway target: its gateway's)
     carriers: dict[int, Deck | None] = {}
     for target in rule.targets:
         if target.carrier_id is not None:
@@ -592,9 +598,13 @@ def _plan(table: Table, rule: RuleRow, tenant: TenantRow) -> _Plan:
             if gateway is None:
                 continue  # (a target keeps its gateway: PROTECT in the database)
             carrier_id = gateway.carrier_id
+        targets.append((target, carrier_id))
         if carrier_id not in carriers:
             carriers[carrier_id] = table.carrier_decks.get(carrier_id)
-    return _Plan(table.tenant_decks.get(tenant.id), tuple(carriers), tuple(carriers.values()))
+    return _Plan(
+        table.tenant_decks.get(tenant.id), tuple(carriers), tuple(carriers.values()),
+        tuple(targets),
+    )  # fmt: skip
 
 
 def _priced_outcome(
@@ -602,11 +612,12 @@ def _priced_outcome(
     rule: RuleRow,
     tenant: TenantRow,
     callee: str,
-    sell_deck: Deck | None,
+    plan: _Plan,
     sell_match: Match | None,
     matches: dict[int, Match | None],
 ) -> _Outcome:
     """_least_cost() from the decks' matches."""
+    sell_deck = plan.sell_deck
     sell = sell_facts = None
     if sell_deck is not None and sell_match is not None:
         sell, sell_facts = priced(sell_deck, sell_match)
@@ -620,14 +631,8 @@ def _priced_outcome(
         for carrier_id, match in matches.items()
     }
     priced_targets: list[tuple[int, int, TargetRow]] = []
-    for target in rule.targets:
-        if target.carrier_id is not None:
-            price = prices[target.carrier_id]
-        else:
-            gateway = table.gateways.get(target.gateway_id)  # type: ignore[arg-type]
-            if gateway is None:
-                continue
-            price = prices[gateway.carrier_id]
+    for target, carrier_id in plan.targets:
+        price = prices[carrier_id]
         if not price.left_out:
             priced_targets.append((price.key[1], target.order, target))
     ordered = sorted(prices.values(), key=_cheapest)
