@@ -25,10 +25,10 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from operator import attrgetter, itemgetter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from routing.engine.lists import Listed
 from routing.engine.lists import check as check_lists
@@ -515,7 +515,8 @@ def _least_cost(
     in its deck's arrays), so the calls to the numbers of one prefix price their carriers
     once per table. An outcome that names the number (a deck without a rate for it) is not
     remembered. The memo also keeps, by (rule id, tenant id), which decks the rule reads
-    (_plan).
+    and the rule's points (_Plan): a call whose point has an outcome for its moment needs
+    no deck lookup at all.
 
     Computed in integers (rates in millionths, RateFacts, made once per deck palette
     entry; margins cross-multiplied): the same answers as the Decimal arithmetic of
@@ -525,12 +526,24 @@ def _least_cost(
     plan: _Plan | None = memo.get((rule.id, tenant.id))
     if plan is None:
         plan = memo[(rule.id, tenant.id)] = _plan(table, rule, tenant)
-    constant = plan.constant
-    if constant is not None and now >= constant[0]:
-        return constant[1]  # no deck splits the rule's prefix: one outcome for its numbers
+    points = plan.points
+    point = None
     within = rule.prefix  # the number's prefix every call of the rule shares
+    if points is not None and callee.startswith(within) and callee.isascii() and callee.isdigit():
+        # The number's point: its longest prefix that one of the decks holds, at least the
+        # rule's (always among the points). Every deck's longest prefix of the number is
+        # then its longest prefix of the point: the numbers of one point match the same
+        # rates.
+        k = plan.depth if plan.depth < len(callee) else len(callee)
+        point = callee[:k]
+        entry: tuple[datetime, datetime, _Outcome] | None = points.get(point, _NOT_A_POINT)
+        while entry is _NOT_A_POINT:
+            k -= 1
+            point = callee[:k]
+            entry = points.get(point, _NOT_A_POINT)
+        if entry is not None and entry[0] <= now < entry[1]:
+            return entry[2]
     probe = None
-    since = None  # every deck's rate the same for all the rule's numbers from then on
     key: list[object] = [rule.id, tenant.id]
     for deck in plan.every:
         if deck is None:
@@ -543,8 +556,6 @@ def _least_cost(
             fixed = span[2]
             if fixed is not None and now >= fixed[1]:
                 key.append(None if fixed[0] < 0 else fixed[0])
-                if probe is None and (since is None or fixed[1] > since):
-                    since = fixed[1]
                 continue
         if probe is None:
             probe = number_probe(callee)
@@ -557,21 +568,50 @@ def _least_cost(
         if outcome[0].named_number:
             return outcome
         if len(memo) >= LCR_MEMO_MAX:
-            memo.clear()
+            memo.clear()  # (the plans and their points too)
         memo[found] = outcome
-    if probe is None:  # every deck answered for the whole prefix
-        plan.constant = (since or now, outcome)
+    if point is not None:
+        points[point] = (*_steady(plan, probe or number_probe(callee), now), outcome)  # type: ignore[index]
     return outcome
+
+
+# A rule's points: its prefix and the decks' prefixes under it, read for a rule and tenant
+# when they are at most LCR_POINTS_READ rates (past that, each call looks its rates up);
+# at most LCR_POINTS_MAX in a table's plans (about 150 B each with their outcome).
+LCR_POINTS_READ = 1_000
+LCR_POINTS_MAX = 200_000
+_NOT_A_POINT: Any = object()  # (typed Any: a get() default, never returned)
+_EVER = datetime.min.replace(tzinfo=UTC)
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def _steady(plan: _Plan, probe: tuple[int, int], now: datetime) -> tuple[datetime, datetime]:
+    """The moments between which every deck of the plan finds the same rates for the
+    number (DeckRates.steady): its point's outcome holds from the first, until the second."""
+    since, until = _EVER, _NEVER
+    key, size = probe
+    for deck in plan.every:
+        if deck is not None:
+            start, end = deck.rates.steady(key, size, now)
+            if start is not None and start > since:
+                since = start
+            if end is not None and end < until:
+                until = end
+    return since, until
 
 
 class _Plan:
     """What a least-cost rule looks up for a tenant (remembered in table.lcr_memo by (rule
     id, tenant id)): its sell deck, each target's carrier (a gateway target: its
     gateway's) once, in the targets' order, and `every` deck in the order of the memo's
-    keys (the sell deck first; None: no deck). `constant`: when no deck splits the rule's
-    prefix, (from when, the outcome) for every number of the rule."""
+    keys (the sell deck first; None: no deck).
 
-    __slots__ = ("carriers", "constant", "every", "sell_deck", "targets")
+    `points`: the rule's prefix and every prefix of its decks under it (None: too many, or
+    a deck with an overlay), each with its outcome when priced: (from, until, outcome),
+    the moments between which no rate the point's numbers match starts or ends (None: not
+    priced yet); `depth`, the longest point's length."""
+
+    __slots__ = ("carriers", "depth", "every", "points", "sell_deck", "targets")
 
     def __init__(
         self,
@@ -584,7 +624,8 @@ class _Plan:
         self.carriers = carriers
         self.every = (sell_deck, *decks)
         self.targets = targets  # each target with its carrier id
-        self.constant: tuple[datetime, _Outcome] | None = None
+        self.points: dict[str, tuple[datetime, datetime, _Outcome] | None] | None = None
+        self.depth = 0
 
 
 def _plan(table: Table, rule: RuleRow, tenant: TenantRow) -> _Plan:
@@ -601,10 +642,36 @@ def _plan(table: Table, rule: RuleRow, tenant: TenantRow) -> _Plan:
         targets.append((target, carrier_id))
         if carrier_id not in carriers:
             carriers[carrier_id] = table.carrier_decks.get(carrier_id)
-    return _Plan(
+    plan = _Plan(
         table.tenant_decks.get(tenant.id), tuple(carriers), tuple(carriers.values()),
         tuple(targets),
     )  # fmt: skip
+    _find_points(table, rule, plan)
+    return plan
+
+
+def _find_points(table: Table, rule: RuleRow, plan: _Plan) -> None:
+    """The plan's points, when its decks' prefixes under the rule's are few enough (and the
+    table's plans hold fewer than LCR_POINTS_MAX)."""
+    prefix = rule.prefix
+    if not (prefix.isascii() and prefix.isdigit()):
+        return
+    held = table.lcr_memo.get(_POINTS_HELD, 0)
+    if held >= LCR_POINTS_MAX:
+        return
+    found = {prefix}
+    for deck in plan.every:
+        if deck is not None:
+            under = deck.rates.prefixes_under(prefix, LCR_POINTS_READ)
+            if under is None:
+                return
+            found.update(under)
+    plan.points = dict.fromkeys(found)
+    plan.depth = max(map(len, found))
+    table.lcr_memo[_POINTS_HELD] = held + len(found)
+
+
+_POINTS_HELD = ("points",)  # table.lcr_memo's count of its plans' points
 
 
 def _priced_outcome(

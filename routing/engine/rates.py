@@ -178,13 +178,59 @@ class DeckRates:
         key = prefix_key(prefix)
         length = len(prefix)
         keys = self.keys
-        lo = bisect_left(keys, key)
-        hi = bisect_left(keys, key - length + _WIDTH[length], lo)
+        lo, hi = self._range(key, length)
         fixed = None
         if all(keys[i] == key for i in range(lo, hi)):
             fixed = self._fixed(hi - 1 if hi > lo else lo - 1, key, length, now)
         span = self.within[prefix] = (lo, hi, fixed)
         return span
+
+    def _range(self, key: int, length: int) -> tuple[int, int]:
+        """The range [lo, hi) of the arrays whose keys are the prefix (key, length) or
+        longer prefixes under it."""
+        lo = bisect_left(self.keys, key)
+        return lo, bisect_left(self.keys, key - length + _WIDTH[length], lo)
+
+    def prefixes_under(self, prefix: str, limit: int) -> list[str] | None:
+        """The deck's prefixes at or under `prefix`, each once; None when the deck has an
+        overlay (its arrays are not the whole story) or more than `limit` rates there."""
+        if self.overlay or len(prefix) > KEY_DIGITS:
+            return None
+        span = self.within.get(prefix)
+        lo, hi = span[:2] if span is not None else self._range(prefix_key(prefix), len(prefix))
+        if hi - lo > limit:
+            return None
+        keys = self.keys
+        return [prefix_of(keys[i]) for i in range(lo, hi) if i == lo or keys[i] != keys[i - 1]]
+
+    def steady(self, key: int, size: int, now: datetime) -> tuple[datetime | None, datetime | None]:
+        """Around `now`, the moments (since, until) between which a number's (key, size:
+        number_probe()) rate cannot change: the latest start or end at or before `now` and
+        the first one after it of the rates of the prefixes holding the number (None: no
+        such moment). Any moment in [since, until) finds the same rate. Arrays only (a deck
+        with an overlay is not asked)."""
+        keys, parents, terms, palette = self.keys, self.parents, self.terms, self.palette
+        since: datetime | None = None
+        until: datetime | None = None
+        i = _last_at_or_before(self, key)
+        while i >= 0:
+            found = keys[i]
+            length = found & 31
+            if length <= size and key < found - length + _WIDTH[length]:
+                j = i
+                while j >= 0 and keys[j] == found:
+                    item = palette[terms[j]]
+                    for moment in (item[1], item[2]):
+                        if moment is None:
+                            continue
+                        if moment <= now:
+                            if since is None or moment > since:
+                                since = moment
+                        elif until is None or moment < until:
+                            until = moment
+                    j -= 1
+            i = parents[i]
+        return since, until
 
     def _fixed(self, i: int, key: int, size: int, now: datetime) -> tuple[int, datetime] | None:
         """(the rate index, from when) for the numbers under a prefix (key, size) whose
@@ -414,20 +460,25 @@ def priced(deck: Deck, match: Match) -> tuple[RateRow, RateFacts]:
 def _locate(rates: DeckRates, key: int, size: int, now: datetime, span: Span | None = None) -> int:
     """The index in the arrays of the number's rate at `now` (-1: none); `span`: the
     arrays' keys of a prefix of the number (DeckRates.span_of)."""
-    keys = rates.keys
-    directory = rates.directory
     if span is not None:
         lo, hi, _ = span
-        i = bisect_right(keys, key, lo, hi) - 1 if hi > lo else lo - 1
-    elif directory is None:
-        i = bisect_right(keys, key) - 1
+        i = bisect_right(rates.keys, key, lo, hi) - 1 if hi > lo else lo - 1
     else:
-        bucket = key >> _DIRECTORY_SHIFT
-        if bucket + 1 < len(directory):
-            i = bisect_right(keys, key, directory[bucket], directory[bucket + 1]) - 1
-        else:
-            i = len(keys) - 1
+        i = _last_at_or_before(rates, key)
     return _climb(rates, i, key, size, now)
+
+
+def _last_at_or_before(rates: DeckRates, key: int) -> int:
+    """The index of the arrays' last key at or before `key` (-1: none), the directory
+    narrowing the bisection."""
+    keys = rates.keys
+    directory = rates.directory
+    if directory is None:
+        return bisect_right(keys, key) - 1
+    bucket = key >> _DIRECTORY_SHIFT
+    if bucket + 1 < len(directory):
+        return bisect_right(keys, key, directory[bucket], directory[bucket + 1]) - 1
+    return len(keys) - 1
 
 
 def _climb(rates: DeckRates, i: int, key: int, size: int, now: datetime) -> int:

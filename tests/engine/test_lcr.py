@@ -9,6 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from routing.engine.rates import DeckRow, RateRow, build_deck, find_rate
@@ -16,6 +18,7 @@ from routing.engine.rtjson import answer_bytes
 from routing.engine.table import CarrierRow, GatewayRow, TenantRow
 
 from .builders import NOW, base_rows, build_table, gateway_names, route, rule, to_carrier, to_gw
+from .test_rates import MOMENT, rate_rows
 
 ANSWER = Draft202012Validator(
     json.loads((Path(__file__).parents[1] / "data" / "rtjson-answer.schema.json").read_text())
@@ -445,3 +448,92 @@ def test_a_rule_prefix_no_deck_splits_has_one_outcome_from_when_its_rates_starte
     before = route(tbl, now=NOW - timedelta(days=2), to_uri="sip:0612345678@x")
     assert carriers_of(before) == ["alpha"]  # Beta's rate had not started
     assert carriers_of(route(tbl, to_uri="sip:0155555555@x")) == ["beta", "alpha"]
+
+
+# --- a rule's points: numbers matching the same rates, found without a lookup ----------------
+
+
+def test_a_point_remembers_its_outcome_for_the_numbers_under_it():
+    """Alpha's deck splits 33 by 3361 and 33612: a number's point is its longest prefix
+    any deck holds (33612345678: 33612; 33619999999: 3361; 33700000000: 33). The second
+    number of a point gets the point's outcome, every deck unread."""
+    tbl = lcr_table(
+        deck(1, rate("33", "0.005"), rate("3361", "0.09"), rate("33612", "0.001"), carrier=1),
+        deck(2, rate("33", "0.01"), carrier=2),
+    )
+    calls = {
+        "0612345678": ["alpha", "beta"],  # 33612
+        "0612999999": ["alpha", "beta"],
+        "0619999999": ["beta", "alpha"],  # 3361
+        "0618888888": ["beta", "alpha"],
+        "0700000000": ["alpha", "beta"],  # 33
+        "0711111111": ["alpha", "beta"],
+    }
+    decisions = {n: route(tbl, to_uri=f"sip:{n}@x") for n in calls}
+    assert {n: carriers_of(d) for n, d in decisions.items()} == calls
+    plan = tbl.lcr_memo[(1, 1)]
+    assert set(plan.points) == {"33", "3361", "33612"}
+    assert all(entry is not None for entry in plan.points.values())
+    assert plan.points["33612"][2][0] is decisions["0612999999"].pricing
+    assert decisions["0612345678"].pricing is decisions["0612999999"].pricing
+    assert decisions["0619999999"].pricing is decisions["0618888888"].pricing
+    # Alpha's 33 and Beta's 33 again: the matches are those of point 33, one outcome.
+    assert decisions["0700000000"].pricing is decisions["0711111111"].pricing
+
+
+def test_a_points_outcome_ends_when_a_rate_it_read_changes():
+    """Point 3361's outcome holds until Beta's announced rate starts; at and after that
+    moment the point is priced again, and a call at an earlier moment still gets the
+    rates of its moment."""
+    later = NOW + timedelta(days=2)
+    tbl = lcr_table(
+        deck(1, rate("33", "0.005"), rate("3361", "0.02"), carrier=1),
+        deck(2, rate("33", "0.01"), rate("33", "0.03", start=later), carrier=2),
+    )
+    assert carriers_of(route(tbl, to_uri="sip:0612345678@x")) == ["beta", "alpha"]
+    since, until, _ = tbl.lcr_memo[(1, 1)].points["3361"]
+    assert (since, until) == (LONG_AGO, later)
+    assert carriers_of(route(tbl, now=later, to_uri="sip:0612345678@x")) == ["alpha", "beta"]
+    assert carriers_of(route(tbl, now=later, to_uri="sip:0619999999@x")) == ["alpha", "beta"]
+    assert carriers_of(route(tbl, to_uri="sip:0619999999@x")) == ["beta", "alpha"]
+
+
+def test_a_rule_with_too_many_prefixes_under_it_looks_each_call_up(monkeypatch):  # type: ignore[no-untyped-def]
+    from routing.engine import decide as decide_module
+
+    monkeypatch.setattr(decide_module, "LCR_POINTS_READ", 1)
+    tbl = lcr_table(
+        deck(1, rate("33", "0.005"), rate("3361", "0.09"), rate("3362", "0.001"), carrier=1),
+        deck(2, rate("33", "0.01"), carrier=2),
+    )
+    assert carriers_of(route(tbl, to_uri="sip:0612345678@x")) == ["beta", "alpha"]
+    assert carriers_of(route(tbl, to_uri="sip:0622345678@x")) == ["alpha", "beta"]
+    assert tbl.lcr_memo[(1, 1)].points is None
+
+
+RULE_PREFIXES = st.one_of(
+    st.sampled_from(("", "3", "33")), st.text("0123", max_size=4).map(lambda t: "33" + t)
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(rate_rows(RULE_PREFIXES), min_size=3, max_size=3),
+    st.one_of(st.none(), rate_rows(RULE_PREFIXES)),
+    st.lists(st.tuples(st.text("0123", min_size=1, max_size=9), MOMENT), min_size=1, max_size=25),
+)
+def test_calls_through_one_table_answer_as_a_fresh_table_each(buy, sell, calls):  # type: ignore[no-untyped-def]
+    """What a table remembers (outcomes by matches, a rule's points and their moments)
+    never changes an answer: random decks of three carriers and a customer's, rates past,
+    present, ended and announced, numbers and moments in any order, each call answered
+    as by a table that never routed a call before."""
+    decks = [deck(n + 1, *rows, carrier=n + 1) for n, rows in enumerate(buy)]
+    if sell is not None:
+        decks.append(deck(9, *sell, tenant=1))
+    tbl = lcr_table(*decks)
+    for digits, now in calls:
+        uri = f"sip:0{digits}@x"
+        seen = route(tbl, now=now, to_uri=uri)
+        fresh = route(lcr_table(*decks), now=now, to_uri=uri)
+        assert answer_bytes(seen) == answer_bytes(fresh), (digits, now)
+        assert (seen.why, seen.skipped) == (fresh.why, fresh.skipped), (digits, now)
