@@ -2,8 +2,12 @@
 
 Gauges per carrier over the last 5 minutes and the last hour (labels carrier, carrier_id,
 window): attempts, answered, ASR, NER, calls answered, ACD, PDD p50/p95 (routing.cdr.rollups
-says how each is computed). They come from the database, which all workers and nodes share,
-so they are not summed across processes: each worker renders the same figures.
+says how each is computed); and the money of the answered least-cost calls by the carrier
+of their last attempt (one more label, currency: a deck's; amounts are never added across
+currencies): calls priced, billed seconds, cost, revenue and margin (over the calls with a
+customer rate; absent when none had one). They come from the database, which all workers
+and nodes share, so they are not summed across processes: each worker renders the same
+figures.
 
 /metrics is answered on the event loop (c4router/asgi.py) and must never wait for the
 database: exposition() returns the figures of the last refresh and, when they are older
@@ -42,6 +46,17 @@ _FIGURES = (
 )  # fmt: skip
 
 
+# The money of the answered least-cost calls (routing.cdr.rollups.Money), per currency.
+_MONEY = (
+    ("calls_priced", "Answered least-cost calls with a cost", lambda m: m.priced),
+    ("billed_seconds", "Seconds billed (the decks' increments)", lambda m: m.billed_seconds),
+    ("cost", "What the carrier charges, in the currency", lambda m: m.cost),
+    ("revenue", "What the customers pay, in the currency (calls with a customer rate)",
+     lambda m: m.revenue if m.sold else None),
+    ("margin", "Revenue minus the cost of the calls with a customer rate", lambda m: m.margin),
+)  # fmt: skip
+
+
 class _Snapshot(Collector):
     def __init__(self, families: list[GaugeMetricFamily]) -> None:
         self.families = families
@@ -64,9 +79,17 @@ def compute(now: datetime | None = None) -> bytes:
         )
         for key, text, _ in _FIGURES
     }  # fmt: skip
+    money = {
+        key: GaugeMetricFamily(
+            f"c4router_carrier_{key}", f"{text}, per carrier and currency over a window of time.",
+            labels=["carrier", "carrier_id", "window", "currency"],
+        )
+        for key, text, _ in _MONEY
+    }  # fmt: skip
     for window, length in WINDOWS.items():
         start = rollups.bucket_of(now - length + timedelta(seconds=1))
-        for carrier_id, stats in rollups.carrier_stats(start, now + timedelta(seconds=1)).items():
+        end = now + timedelta(seconds=1)
+        for carrier_id, stats in rollups.carrier_stats(start, end).items():
             if not carrier_id:
                 continue
             labels = [names.get(carrier_id, f"#{carrier_id}"), str(carrier_id), window]
@@ -74,6 +97,17 @@ def compute(now: datetime | None = None) -> bytes:
                 figure = value(stats)
                 if figure is not None:
                     families[key].add_metric(labels, float(figure))
+        for carrier_id, moneys in rollups.money_by("carrier_id", start, end).items():
+            if not carrier_id:
+                continue
+            name = names.get(carrier_id, f"#{carrier_id}")  # type: ignore[call-overload]
+            for one in moneys:
+                labels = [name, str(carrier_id), window, one.currency]
+                for key, _text, value in _MONEY:
+                    figure = value(one)
+                    if figure is not None:
+                        money[key].add_metric(labels, float(figure))
+    families.update(money)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(list(families.values())))
     return generate_latest(registry)

@@ -18,6 +18,16 @@ from .samples import answered_attempt, body, call, failed_attempt
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def scraped(client) -> str:  # type: ignore[no-untyped-def]
+    """/metrics once its per-carrier figures are refreshed from the rollups."""
+    carrier_metrics._Cache.refreshed = float("-inf")
+    client.get("/metrics")  # starts the refresh in the background: answers at once
+    deadline = time.monotonic() + 10
+    while carrier_metrics._Cache.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return client.get("/metrics").content.decode()
+
+
 def test_carrier_figures_in_the_metrics_page(client):
     alpha = Carrier.objects.create(name="Alpha")
     beta = Carrier.objects.create(name="Beta")
@@ -33,12 +43,7 @@ def test_carrier_figures_in_the_metrics_page(client):
         ]
     store_rows([parse_message(body(m)) for m in messages])
 
-    carrier_metrics._Cache.refreshed = float("-inf")
-    client.get("/metrics")  # starts the refresh in the background: answers at once
-    deadline = time.monotonic() + 10
-    while carrier_metrics._Cache.running and time.monotonic() < deadline:
-        time.sleep(0.05)
-    text = client.get("/metrics").content.decode()
+    text = scraped(client)
 
     beta_1h = f'carrier="Beta",carrier_id="{beta.pk}",window="1h"'
     alpha_1h = f'carrier="Alpha",carrier_id="{alpha.pk}",window="1h"'
@@ -52,3 +57,42 @@ def test_carrier_figures_in_the_metrics_page(client):
     assert 'window="5m"' not in text
     # The routing metrics are still there.
     assert "c4router_routing_requests_total" in text
+
+
+def test_the_least_cost_calls_money_per_carrier_and_currency(client):
+    """Two answered least-cost calls through Beta billed 30/6 with a connect fee and a
+    customer rate (EUR), one through Gamma in USD without one: each currency apart, and no
+    revenue or margin where no customer rate was known."""
+    beta = Carrier.objects.create(name="Beta")
+    gamma = Carrier.objects.create(name="Gamma")
+    start = (datetime.now(UTC) - timedelta(minutes=20)).timestamp()
+    eur = {"attempt": 1, "rule": 7, "carrier": beta.pk, "gateway": 21, "to": "2",
+           "rate": "0.0125", "currency": "EUR", "fee": "0.05", "inc": "30/6", "sell": "0.02",
+           "sinc": "60/60"}  # fmt: skip
+    usd = {**eur, "carrier": gamma.pk, "rate": "0.6", "currency": "USD", "sell": None}
+    for key in ("fee", "inc", "sinc"):
+        del usd[key]
+    messages = [call(start, "m-1", j_route=eur), call(start, "m-2", j_route=eur),
+                call(start, "u-1", j_route=usd)]  # fmt: skip
+    store_rows([parse_message(body(m)) for m in messages])
+
+    text = scraped(client)
+
+    def figure(name: str, carrier: Carrier, currency: str) -> float | None:
+        labels = (
+            f'carrier="{carrier.name}",carrier_id="{carrier.pk}",currency="{currency}",window="1h"'
+        )
+        found = re.search(rf"^c4router_carrier_{name}{{{re.escape(labels)}}} (\S+)$", text, re.M)
+        return None if found is None else float(found.group(1))
+
+    # Each call 60.507 s: billed 66 s (30 then 6 by 6); 0.05 + 0.0125 x 66 / 60 = 0.06375.
+    assert figure("calls_priced", beta, "EUR") == 2
+    assert figure("billed_seconds", beta, "EUR") == 132
+    assert figure("cost", beta, "EUR") == pytest.approx(0.1275)
+    assert figure("revenue", beta, "EUR") == pytest.approx(0.08)
+    assert figure("margin", beta, "EUR") == pytest.approx(-0.0475)
+    assert figure("cost", gamma, "USD") == pytest.approx(0.61)
+    assert figure("revenue", gamma, "USD") is None
+    assert figure("margin", gamma, "USD") is None
+    assert figure("cost", beta, "USD") is None
+    assert 'window="5m"' not in text  # 20 minutes ago
