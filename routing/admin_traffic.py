@@ -149,8 +149,9 @@ def _figures(stats: Stats) -> dict[str, Any]:
 
 def _series(start: datetime, end: datetime, step: int, **filters: object) -> dict[str, Any]:
     """The charts' time series: calls and attempts per second, the attempts' outcomes per
-    step, ASR and PDD p50 per step (null where a step had no attempt). The step holding
-    now is divided by the seconds of it that have passed, not by the whole step."""
+    step, ASR and PDD p50 per step (null where a step had no attempt), and the money per
+    step and currency. The step holding now is divided by the seconds of it that have
+    passed, not by the whole step."""
     rows = rollups.series(start, end, step, **filters)
     now = timezone.now()
     out: dict[str, list[Any]] = {
@@ -169,7 +170,29 @@ def _series(start: datetime, end: datetime, step: int, **filters: object) -> dic
         out["other"].append(stats.attempts - stats.answered - sum(failed.values()))
         out["asr"].append(_ratio(stats.asr))
         out["pdd_p50"].append(_round(stats.pdd_p50_ms, 0))
-    return {"step": step, **out}
+    return {"step": step, **out, "money": _money_series(start, end, step, **filters)}
+
+
+def _money_series(
+    start: datetime, end: datetime, step: int, **filters: object
+) -> dict[str, dict[str, list[float | None]]]:
+    """The money chart's series per currency: cost, revenue and margin per step (revenue
+    and margin null in a step without a call with a customer rate); {} when no call of the
+    range was priced."""
+    out = {}
+    for currency, steps in rollups.money_series(start, end, step, **filters).items():
+        line: dict[str, list[float | None]] = {"cost": [], "revenue": [], "margin": []}
+        for _moment, money in steps:
+            margin = money.margin
+            line["cost"].append(float(money.cost.quantize(AMOUNT, ROUND_HALF_UP)))
+            line["revenue"].append(
+                float(money.revenue.quantize(AMOUNT, ROUND_HALF_UP)) if money.sold else None
+            )
+            line["margin"].append(
+                float(margin.quantize(AMOUNT, ROUND_HALF_UP)) if margin is not None else None
+            )
+        out[currency] = line
+    return out
 
 
 def _records_link(start: datetime, end: datetime, **params: object) -> str:

@@ -17,7 +17,7 @@ Figures (per group of buckets):
   interpolated inside the bucket holding the percentile;
 - money (TrafficMoneyRollup, per currency): the answered least-cost calls' billed seconds,
   cost, revenue, and the cost of those with a revenue (margin = revenue - that cost), by
-  the carrier of their last attempt (money_by, money_totals).
+  the carrier of their last attempt (money_by, money_totals; per step: money_series).
 """
 
 from __future__ import annotations
@@ -495,19 +495,57 @@ def money_by(
                 sums[name] = sums.get(name, 0) + (row[name] or 0)
     out: dict[int | str, list[Money]] = {}
     for (key, currency), sums in sorted(merged.items()):
-        out.setdefault(key, []).append(
-            Money(
-                currency,
-                int(sums["priced"]),
-                int(sums["billed_seconds"]),
-                Decimal(sums["cost"]),
-                int(sums["sold"]),
-                Decimal(sums["revenue"]),
-                Decimal(sums["sold_cost"]),
-            )
-        )
+        out.setdefault(key, []).append(_money(currency, sums))
     for moneys in out.values():
         moneys.sort(key=lambda money: (-money.cost, money.currency))
+    return out
+
+
+def _money(currency: str, sums: dict[str, Any]) -> Money:
+    return Money(
+        currency,
+        int(sums["priced"]),
+        int(sums["billed_seconds"]),
+        Decimal(sums["cost"]),
+        int(sums["sold"]),
+        Decimal(sums["revenue"]),
+        Decimal(sums["sold_cost"]),
+    )
+
+
+def money_series(
+    start: datetime, end: datetime, step_seconds: int = BUCKET_SECONDS, **filters: object
+) -> dict[str, list[tuple[datetime, Money]]]:
+    """The money per step over a range, per currency (the steps of series(), every step
+    present: a Money of zeros where no call was priced); {} when none was."""
+    if step_seconds % BUCKET_SECONDS:
+        raise ValueError(f"step must be a multiple of {BUCKET_SECONDS} s")
+    pieces = parts(start, end) if step_seconds % HOUR == 0 else [(False, start, end)]
+    seconds = int(start.timestamp())
+    first = datetime.fromtimestamp(seconds - seconds % step_seconds, UTC)
+    steps: dict[str, dict[datetime, dict[str, Any]]] = {}
+    for hourly, low, high in pieces:
+        model = TrafficMoneyRollupHour if hourly else TrafficMoneyRollup
+        rows = (
+            model.objects.filter(bucket__gte=low, bucket__lt=high, **filters)
+            .values("bucket", "currency")
+            .annotate(**{name: Sum(name) for name in MONEY})
+            .order_by("bucket")
+        )
+        for row in rows:
+            offset = int((row["bucket"] - first).total_seconds()) // step_seconds
+            moment = first + timedelta(seconds=offset * step_seconds)
+            sums = steps.setdefault(row["currency"], {}).setdefault(moment, dict.fromkeys(MONEY, 0))
+            for name in MONEY:
+                sums[name] += row[name] or 0
+    out: dict[str, list[tuple[datetime, Money]]] = {}
+    for currency, by_step in sorted(steps.items()):
+        line = out[currency] = []
+        moment = first
+        while moment < end:
+            sums = by_step.get(moment)
+            line.append((moment, _money(currency, sums) if sums else Money(currency)))
+            moment += timedelta(seconds=step_seconds)
     return out
 
 
@@ -530,5 +568,5 @@ def delete_before(cutoff: datetime) -> int:
 
 __all__ = [
     "Deltas", "Money", "Stats", "apply", "bucket_of", "carrier_stats", "deltas", "money_by",
-    "money_totals", "series", "stats_by", "top_codes", "top_tenants", "totals",
+    "money_series", "money_totals", "series", "stats_by", "top_codes", "top_tenants", "totals",
 ]  # fmt: skip

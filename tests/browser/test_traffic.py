@@ -85,9 +85,12 @@ def test_the_demo_day_draws_every_chart(admin_browser: Browser) -> None:
     found = charts(admin_browser)
     assert_all_drawn(
         found, {"chart-rate", "chart-outcomes", "chart-carriers", "chart-customers",
-                "chart-codes"},
+                "chart-codes", "chart-money"},
     )  # fmt: skip
     assert found["chart-rate"]["points"]["calls/s"] > 30  # of the 72 5-minute steps
+    # The demo's calls answered by Alpha Telecom are priced by its deck (EUR; no customer
+    # deck: no revenue): its cost per step drawn.
+    assert found["chart-money"]["points"]["cost (EUR)"] > 20
     assert found["chart-outcomes"]["points"]["answered (2xx)"] > 30
     admin_browser.assert_no_horizontal_overflow(1366)  # charts and tables fit a laptop
     ticks = admin_browser.texts("#chart-carriers .xtick text")
@@ -101,8 +104,9 @@ def test_the_demo_day_draws_every_chart(admin_browser: Browser) -> None:
     assert admin_browser.text("h1") == "Traffic of carrier Alpha Telecom"
     found = charts(admin_browser)
     assert_all_drawn(
-        found, {"chart-rate", "chart-outcomes", "chart-quality", "chart-parts", "chart-codes"}
-    )
+        found, {"chart-rate", "chart-outcomes", "chart-quality", "chart-parts", "chart-codes",
+                "chart-money"},
+    )  # fmt: skip
     assert admin_browser.texts("#traffic-parts tbody th") == ["alpha-1"]
 
     # The range selector: the last hour, in 5-minute steps (12 of them).
@@ -138,6 +142,10 @@ def test_the_traffic_page_shows_cost_revenue_and_margin(admin_browser: Browser) 
     assert cost > 0 and revenue > 0 and margin == revenue - cost
     assert lines[("Globex", "EUR")][5:7] == ["-", "-"]
     admin_browser.assert_no_horizontal_overflow(1366)
+    # The money chart: cost in the steps of Alpha's answered calls, revenue in those of
+    # Acme's among them (Globex pays no rate).
+    points = charts(admin_browser)["chart-money"]["points"]
+    assert 0 < points["revenue (EUR)"] < points["cost (EUR)"]
     # A customer's page: its money per carrier.
     admin_browser.click_link("Acme Corp")
     assert admin_browser.text("h1") == "Traffic of customer Acme Corp"

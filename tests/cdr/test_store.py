@@ -188,3 +188,13 @@ def test_money_is_summed_per_currency_and_a_call_without_revenue_has_no_margin()
     assert totals["EUR"].margin == D("-0.02375")
     # Hourly and 5-minute tables agree (a day's range reads whole hours from the hourly one).
     assert rollups.money_totals(start, end) == rollups.money_by(None, start, end)[0]
+    # Per step (the Traffic pages' money chart): every step present, each currency apart,
+    # the steps adding up to the range's totals, hourly or by 5 minutes.
+    for step in (3600, 300):
+        series = rollups.money_series(start, end, step)
+        assert set(series) == {"EUR", "USD"}
+        for currency, steps in series.items():
+            assert len(steps) == len(rollups.series(start, end, step))
+            assert sum(m.cost for _, m in steps) == totals[currency].cost
+            assert sum(m.revenue for _, m in steps) == totals[currency].revenue
+            assert sum(1 for _, m in steps if m.priced) == 1

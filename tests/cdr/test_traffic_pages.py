@@ -287,6 +287,19 @@ def test_the_pages_show_cost_revenue_and_margin_per_carrier_and_customer(staff, 
     assert money_rows(html, "money-tenant") == [["Acme Corp", *line]]
     beta, acme = traffic["beta"], traffic["acme"]
     assert f'href="/admin/traffic/carrier/{beta.pk}/?range=6h">Beta Voice' in html
+    # The money chart: per currency, the step of the two calls and zeros elsewhere (no
+    # revenue or margin where no call had a customer rate).
+    assert 'id="chart-money"' in html
+    series = chart_data(html)["series"]
+    assert list(series["money"]) == ["EUR"]
+    eur = series["money"]["EUR"]
+    assert len(eur["cost"]) == len(series["t"])
+    priced = [n for n, cost in enumerate(eur["cost"]) if cost]
+    assert [eur[key][n] for n in priced for key in ("cost", "revenue", "margin")] in (
+        [0.1275, 0.08, -0.0475],  # both calls in one 5-minute step
+        [0.0638, 0.04, -0.0238, 0.0638, 0.04, -0.0238],  # a second apart, across a step
+    )
+    assert all(eur["revenue"][n] is None for n in range(len(eur["cost"])) if n not in priced)
     # A carrier's page: its money per customer; a customer's: per carrier.
     beta_html = staff.get(f"/admin/traffic/carrier/{beta.pk}/", {"range": "6h"}).content.decode()
     assert money_rows(beta_html, "money-tenant") == [["Acme Corp", *line]]
@@ -295,3 +308,6 @@ def test_the_pages_show_cost_revenue_and_margin_per_carrier_and_customer(staff, 
     # Alpha answered nothing: no money on its page.
     alpha_html = staff.get(f"/admin/traffic/carrier/{traffic['alpha'].pk}/", {"range": "6h"})
     assert 'id="traffic-money"' not in alpha_html.content.decode()
+    assert 'id="chart-money"' not in alpha_html.content.decode()
+    assert chart_data(alpha_html.content.decode())["series"]["money"] == {}
+    assert list(chart_data(beta_html)["series"]["money"]) == ["EUR"]

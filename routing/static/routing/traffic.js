@@ -63,6 +63,26 @@
                  rangemode: "tozero" },
        legend: { orientation: "h" } });
 
+  // The answered least-cost calls' money per step, each currency its own traces (amounts
+  // are never added across currencies); revenue and margin only where a customer rate was.
+  const money = series.money || {};
+  const moneyTraces = [];
+  Object.keys(money).forEach(function (currency) {
+    const line = money[currency];
+    const unit = " (" + label(currency) + ")";
+    moneyTraces.push(
+      { name: "revenue" + unit, x: series.t, y: line.revenue, type: "scatter", mode: "lines",
+        line: { shape: "hv" } },
+      { name: "cost" + unit, x: series.t, y: line.cost, type: "scatter", mode: "lines",
+        line: { shape: "hv", dash: "dot" } },
+      { name: "margin" + unit, x: series.t, y: line.margin, type: "bar", opacity: 0.5 });
+  });
+  if (moneyTraces.length) {
+    plot("chart-money", moneyTraces, {
+      title: { text: "Cost, revenue and margin (" + perStep + ")" }, xaxis: timeAxis,
+      yaxis: { title: { text: "per step" } }, legend: { orientation: "h" } });
+  }
+
   if (data.carriers) {
     const names = data.carriers.map(function (c) { return label(c.name); });
     const pick = function (period, field) {
