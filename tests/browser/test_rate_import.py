@@ -49,7 +49,7 @@ def test_upload_preview_apply(admin_browser: Browser, deck: RateDeck, tmp_path: 
     browser.find("#id_file").send_keys(str(good))
     browser.submit("#preview-rates")
     preview = browser.text("#rate-preview")
-    assert "Preview of “vendor-2026-12.csv” against Alpha buy (EUR)" in preview
+    assert "Preview of “vendor-2026-12.csv” (full) against Alpha buy (EUR)" in preview
     counts = {row[0]: row[1] for row in browser.table("#rate-preview-counts")[1:]}
     assert counts == {
         "New": "1", "Increased": "1", "Decreased": "0", "Unchanged": "1",
@@ -60,7 +60,7 @@ def test_upload_preview_apply(admin_browser: Browser, deck: RateDeck, tmp_path: 
 
     browser.submit("#apply-rates")
     assert browser.path == f"/admin/routing/ratedeck/{deck.pk}/change/"
-    assert "Imported “vendor-2026-12.csv” into Alpha buy" in browser.text(".messagelist")
+    assert "Imported “vendor-2026-12.csv” (full) into Alpha buy" in browser.text(".messagelist")
     live = Rate.objects.filter(deck=deck, effective_until=None)
     assert sorted((r.prefix, r.rate) for r in live) == [
         ("33", Decimal("0.012")), ("336", Decimal("0.05")), ("44", Decimal("0.02"))
