@@ -434,16 +434,23 @@ def _compare(cursor: Any, deck_id: int, when: datetime.datetime, *, delta: bool)
     cursor.execute(f"DROP TABLE IF EXISTS {_CURRENT}")
     # A full import looks at every prefix of the deck (the file's at their moment, the
     # others at the file's date: the removed ones); a delta at the file's prefixes only.
-    join = "JOIN" if delta else "LEFT JOIN"
+    # A full file without line dates (the usual deck) needs no join: every prefix at `when`.
+    cursor.execute(f"SELECT 1 FROM {STAGE.table} WHERE starts IS NOT NULL LIMIT 1")  # noqa: S608
+    dated = cursor.fetchone() is not None
+    if delta or dated:
+        join = "JOIN" if delta else "LEFT JOIN"
+        source = f"{_TABLE} r {join} {STAGE.table} s ON s.prefix = r.prefix"
+        moment = "COALESCE(s.starts, %s)"
+    else:
+        source, moment = f"{_TABLE} r", "%s"
     cursor.execute(
         f"CREATE TEMPORARY TABLE {_CURRENT} AS SELECT id, prefix, rate, connect_fee, "  # noqa: S608
         "initial_increment, next_increment, description, effective_until FROM ("
         "SELECT r.id, r.prefix, r.rate, r.connect_fee, r.initial_increment, r.next_increment, "
         "r.description, r.effective_until, "
         "row_number() OVER (PARTITION BY r.prefix ORDER BY r.effective_from DESC) AS n "
-        f"FROM {_TABLE} r {join} {STAGE.table} s ON s.prefix = r.prefix "
-        "WHERE r.deck_id = %s AND r.effective_from <= COALESCE(s.starts, %s) "
-        "AND (r.effective_until IS NULL OR r.effective_until > COALESCE(s.starts, %s))"
+        f"FROM {source} WHERE r.deck_id = %s AND r.effective_from <= {moment} "
+        f"AND (r.effective_until IS NULL OR r.effective_until > {moment})"
         ") AS latest WHERE n = 1",
         [deck_id, at, at],
     )
