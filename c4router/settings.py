@@ -289,6 +289,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name for the imports' "full or delta" (ported numbers, rate decks): the same
+    # choices in two requests, which drf-spectacular would otherwise name by a hash.
+    "ENUM_NAME_OVERRIDES": {"FullOrDeltaEnum": ["full", "delta"]},
 }
 
 # --- Routing ------------------------------------------------------------------------------------

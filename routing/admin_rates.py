@@ -2,9 +2,10 @@
 
 The deck's page links to "Import rates": the uploaded file is checked and compared with the
 deck (nothing written), the preview page shows the counts and samples, and "Apply" imports
-the same file, all or nothing. Between the two the file waits on the server's disk (a
-random name, known only to the uploader's session), so a deck of a million lines is not
-uploaded twice, nor held in memory.
+the same file in the same mode (full or delta) at the same date, all or nothing: the three
+are kept with the upload, in the session, not taken again from the apply's form. Between
+the two the file waits on the server's disk (a random name, known only to the uploader's
+session), so a deck of a million lines is not uploaded twice, nor held in memory.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from django.utils.dateparse import parse_datetime
 
 from routing import imports
 from routing.imports_rates import (
+    DELTA,
+    FULL,
     KIND_LABELS,
-    KINDS,
     RATES_COMMAND,
     RateImportResult,
     import_rates,
@@ -51,13 +53,28 @@ class RateImportForm(forms.Form):
     file = forms.FileField(
         label="Deck file (CSV)",
         help_text="UTF-8, a header line: prefix,rate[,connect_fee,initial_increment,"
-        "next_increment,description]. Prefixes with or without '+'; a decimal point.",
+        "next_increment,description,effective_from]. Prefixes with or without '+'; a decimal "
+        "point. A line's effective_from (ISO 8601 date or date-time; without an offset, the "
+        "server time zone) starts its rate then instead of the date below; not before it.",
+    )
+    mode = forms.ChoiceField(
+        choices=[
+            (FULL, "Full: the file is the whole deck (prefixes not in it end at the date)"),
+            (
+                DELTA,
+                "Delta: only the file's prefixes change (the others stay as they are; a delta "
+                "ends no prefix: a full import, or the rate's own page, does)",
+            ),
+        ],
+        initial=FULL,
+        required=False,  # a form posted without it (a script, an older page): full
+        widget=forms.RadioSelect,
     )
     effective_from = forms.DateTimeField(
         required=False,
         label="Effective from",
         help_text="YYYY-MM-DD HH:MM (server time zone). Empty: when you apply. The rates the "
-        "file replaces, and the prefixes not in it, end then.",
+        "file replaces, and (full) the prefixes not in it, end then.",
     )
 
     def clean_file(self) -> Any:
@@ -124,8 +141,9 @@ class RateImportMixin:
                 for chunk in upload.chunks():
                     out.write(chunk)
             when = form.cleaned_data["effective_from"]
+            mode = form.cleaned_data["mode"] or FULL
             try:
-                result = _run(deck, stored, when, preview=True, user=request.user,
+                result = _run(deck, stored, when, mode, preview=True, user=request.user,
                               name=upload.name)  # fmt: skip
             except imports.ImportFailed as exc:
                 stored.unlink(missing_ok=True)
@@ -136,10 +154,11 @@ class RateImportMixin:
                     "deck": deck.pk,
                     "name": upload.name,
                     "effective_from": when.isoformat() if when else "",
+                    "mode": mode,
                 }
                 request.session[SESSION_KEY] = pending
                 context.update(preview=_shown(result), token=token, filename=upload.name,
-                               when=when)  # fmt: skip
+                               when=when, mode=mode, delta=mode == DELTA)  # fmt: skip
         return self._page(request, deck, context)
 
     def apply_rates_view(self, request: HttpRequest, deck_id: int) -> HttpResponse:
@@ -163,8 +182,10 @@ class RateImportMixin:
             return HttpResponseRedirect(reverse("admin:routing_ratedeck_import_rates",
                                                 args=[deck.pk]))  # fmt: skip
         when = parse_datetime(entry["effective_from"]) if entry["effective_from"] else None
+        # The preview's mode (an upload previewed before modes existed: full, as it was).
+        mode = entry.get("mode", FULL)
         try:
-            result = _run(deck, stored, when, preview=False, user=request.user,
+            result = _run(deck, stored, when, mode, preview=False, user=request.user,
                           name=entry["name"])  # fmt: skip
         except imports.ImportFailed as exc:
             # The deck or the clock moved since the preview (a date now in the past).
@@ -176,7 +197,7 @@ class RateImportMixin:
         stored.unlink(missing_ok=True)
         self.message_user(  # type: ignore[attr-defined]
             request,
-            f"Imported “{entry['name']}” into {deck.name} from "
+            f"Imported “{entry['name']}” ({mode}) into {deck.name} from "
             f"{timezone.localtime(result.effective_from):%Y-%m-%d %H:%M}: {result.summary}. "
             f"{result.created} rates start then, {result.ended} ended then, "
             f"{result.deleted} later-dated ones replaced.",
@@ -199,12 +220,12 @@ class RateImportMixin:
 
 
 def _run(
-    deck: RateDeck, stored: Path, when: Any, *, preview: bool, user: Any, name: str
+    deck: RateDeck, stored: Path, when: Any, mode: str, *, preview: bool, user: Any, name: str
 ) -> RateImportResult:
     with stored.open(encoding="utf-8-sig", newline="") as file:
         try:
-            return import_rates(deck, file, effective_from=when, preview=preview, user=user,
-                                filename=f"admin upload {name}")  # fmt: skip
+            return import_rates(deck, file, effective_from=when, mode=mode, preview=preview,
+                                user=user, filename=f"admin upload {name}")  # fmt: skip
         except UnicodeDecodeError:
             raise imports.ImportFailed(
                 [imports.RowError(0, "file", "The file is not UTF-8 text.")]
@@ -212,7 +233,7 @@ def _run(
 
 
 def _shown(result: RateImportResult) -> list[dict[str, Any]]:
-    """The preview's kinds for the template: label, count, sample."""
+    """The preview's kinds for the template: label, count, sample (a delta: no "removed")."""
     return [
         {
             "kind": kind,
@@ -220,7 +241,7 @@ def _shown(result: RateImportResult) -> list[dict[str, Any]]:
             "count": result.counts[kind],
             "sample": result.samples.get(kind, []),
         }
-        for kind in KINDS
+        for kind in result.kinds
     ]
 
 

@@ -3,13 +3,18 @@ all or nothing, with an effective date.
 
 CSV with a header line; columns in any order, `prefix` and `rate` required:
 
-    prefix,rate,connect_fee,initial_increment,next_increment,description
+    prefix,rate,connect_fee,initial_increment,next_increment,description,effective_from
 
 - prefix: E.164 digits, with or without a leading '+' ("+4420" is 4420); empty: every number.
 - rate, connect_fee: per minute and per answered call, in the deck's currency, a decimal
   point ("0.0125"); a decimal comma ("0,0125") is refused with a message naming the line
   (read as two cells in a comma-separated file, it would price the wrong column).
 - initial_increment, next_increment: seconds (>= 1; empty: 1).
+- effective_from: the line's own start, an ISO 8601 date (2026-12-01: its midnight) or
+  date-time (2026-12-01T06:00+01:00); without an offset, in the server's time zone
+  (settings.TIME_ZONE, UTC unless set), as the file's own date. Empty: the file's date. Not
+  in the past, and not before the file's date (the file says the deck is this from its
+  date on): either is refused with a message naming the line.
 
 The file is the deck from the effective date on (default: now; never in the past): each
 prefix of the file is compared with the deck's rate in effect at that date, and the
@@ -20,6 +25,21 @@ other rate in effect at the date ends there (effective_until), the deck's rates 
 at or after it are deleted (the file replaces them), and the file's new and changed rates
 start at it. Rates that ended before it are not touched: the deck's history stays, and
 every row written, ended or deleted gets its history record (routing.imports._history_select).
+
+A line with its own date is all of that at its date: compared with the deck's rate in
+effect then, its rate starts then, the rate in effect then ends there and the prefix's
+rates starting at or after it are replaced. Between the file's date and a later line date
+the prefix keeps what the deck has for that time. The prefixes removed (not in the file)
+end at the file's date.
+
+Two modes, as the ported numbers' import (routing.imports_lnp):
+
+- full (default): the file is the whole deck, as above;
+- delta: the file lists only the prefixes that change. Those are compared, counted,
+  sampled and applied exactly as in a full import; the deck's other prefixes are left as
+  they are (nothing "removed", nothing ended or deleted outside the file's prefixes). A
+  delta does not close a prefix (an empty rate is refused, as in a full file: a forgotten
+  cell must not end a destination): a full import, or the rate's own admin page, ends one.
 
 Scale: the file is read one record at a time through the CSV gate (routing.imports._records:
 NUL and other control characters, formula cells, a semicolon-separated file), each checked
@@ -40,6 +60,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from routing.admin_log import CHANGE, log_action
 from routing.imports import (
@@ -63,7 +84,13 @@ from routing.validators import PREFIX_MAX_LENGTH
 logger = logging.getLogger("c4router.imports")
 
 COLUMNS = ("prefix", "rate", "connect_fee", "initial_increment", "next_increment", "description")
+# The columns a file may have: the export's, and a line's own start (never exported: the
+# export is the deck at one moment).
+FILE_COLUMNS = (*COLUMNS, "effective_from")
 REQUIRED = ("prefix", "rate")
+FULL = "full"  # the file is the whole deck
+DELTA = "delta"  # the file lists only the prefixes that change
+MODES = (FULL, DELTA)
 SAMPLE_SIZE = 10
 RATES_COMMAND = "manage.py import_rates DECK FILE"  # for a file over the upload limit
 # What the preview counts, in the order it shows them.
@@ -86,6 +113,8 @@ STAGE = Stage(
         ("initial_increment", "integer"),
         ("next_increment", "integer"),
         ("description", "varchar(200)"),
+        # The line's own start; NULL: the file's date (most lines: nothing to write).
+        ("starts", "timestamp with time zone"),
     ),
     key="prefix",
 )
@@ -113,9 +142,17 @@ class RateChange:
     old: str | None
     new: str | None
     line: int | None  # the file's line (None: removed)
+    # The line's own date, when it is not the file's (None: the file's date).
+    effective_from: datetime.datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"prefix": self.prefix, "old": self.old, "new": self.new, "line": self.line}
+        return {
+            "prefix": self.prefix,
+            "old": self.old,
+            "new": self.new,
+            "line": self.line,
+            "effective_from": self.effective_from.isoformat() if self.effective_from else None,
+        }
 
 
 @dataclass(slots=True)
@@ -123,6 +160,7 @@ class RateImportResult:
     deck: str
     effective_from: datetime.datetime
     preview: bool
+    mode: str = FULL
     rows: int = 0  # lines read (without the header)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     samples: dict[str, list[RateChange]] = field(default_factory=dict)
@@ -131,8 +169,17 @@ class RateImportResult:
     created: int = 0  # rates starting at it (apply)
 
     @property
+    def delta(self) -> bool:
+        return self.mode == DELTA
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds this import can have: a delta removes nothing."""
+        return tuple(kind for kind in KINDS if not (self.delta and kind == "removed"))
+
+    @property
     def summary(self) -> str:
-        parts = ", ".join(f"{self.counts[kind]} {KIND_LABELS[kind]}" for kind in KINDS)
+        parts = ", ".join(f"{self.counts[kind]} {KIND_LABELS[kind]}" for kind in self.kinds)
         return f"{self.rows} rows: {parts}"
 
     def as_dict(self) -> dict[str, Any]:
@@ -140,6 +187,7 @@ class RateImportResult:
             "deck": self.deck,
             "effective_from": self.effective_from.isoformat(),
             "preview": self.preview,
+            "mode": self.mode,
             "rows": self.rows,
             "counts": dict(self.counts),
             "samples": {kind: [c.as_dict() for c in self.samples.get(kind, [])] for kind in KINDS},
@@ -159,19 +207,41 @@ def effective_date_error(when: datetime.datetime, now: datetime.datetime) -> str
     return None
 
 
+def parse_moment(text: str) -> datetime.datetime | None:
+    """An ISO 8601 date-time, or a date (its midnight), aware: without an offset, in the
+    server's time zone (settings.TIME_ZONE, UTC unless set), as the effective date of the
+    admin's form and the command. None when the text is neither."""
+    try:
+        value = parse_datetime(text)
+    except ValueError:  # well formed, out of range (a 25th hour)
+        return None
+    if value is None:
+        try:
+            value = datetime.datetime.combine(datetime.date.fromisoformat(text), datetime.time())
+        except ValueError:
+            return None
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    return value
+
+
 def import_rates(
     deck: RateDeck,
     file: Iterable[str],
     *,
     effective_from: datetime.datetime | None = None,
+    mode: str = FULL,
     preview: bool = False,
     user: Any = None,
     filename: str = "",
     sample_size: int = SAMPLE_SIZE,
 ) -> RateImportResult:
-    """Compare a deck file with `deck` at `effective_from` and, unless `preview`, apply it
-    (see the module doc). Raises ImportFailed, nothing written, when any line is bad, a
-    prefix appears twice, or the date is in the past."""
+    """Compare a deck file with `deck` at `effective_from` (and each line with its own date)
+    and, unless `preview`, apply it (see the module doc); `mode` FULL or DELTA. Raises
+    ImportFailed, nothing written, when any line is bad, a prefix appears twice, or a date
+    is in the past."""
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r}: use {FULL!r} or {DELTA!r}")
     now = timezone.now()
     when = effective_from or now
     if timezone.is_naive(when):
@@ -179,12 +249,13 @@ def import_rates(
     problem = effective_date_error(when, now)
     if problem:
         raise ImportFailed([RowError(0, "effective_from", problem)])
-    result = RateImportResult(deck=deck.name, effective_from=when, preview=preview)
+    result = RateImportResult(deck=deck.name, effective_from=when, preview=preview, mode=mode)
     errors = _Errors()
     with transaction.atomic():
         with connection.cursor() as cursor:
             STAGE.create(cursor)
-            result.rows = STAGE.fill(cursor, _checked(file, errors), errors)
+            rows = _checked(file, errors, when, now)
+            result.rows = STAGE.fill(cursor, rows, errors)
             if not result.rows and not errors:
                 # An empty deck would end every rate: deleting rates says so plainly.
                 errors.add(2, "file", "The file has no rates (only a header line).")
@@ -198,7 +269,7 @@ def import_rates(
                 # the file is read. The change log names this deck whole: the workers re-read
                 # it alone and keep the rules and the other decks (routing.loader).
                 bump_routing_version(changed=Changes(rates=[(deck.pk, None, None)]))
-            _compare(cursor, deck.pk, when)
+            _compare(cursor, deck.pk, when, delta=mode == DELTA)
             _count(cursor, result, sample_size)
             if not preview:
                 write = _Write(
@@ -207,14 +278,14 @@ def import_rates(
                     now,
                     _no_progress,
                 )
-                _apply(cursor, deck.pk, when, write, result)
+                _apply(cursor, deck.pk, when, write, result, delta=mode == DELTA)
             for table in (_DIFF, _CURRENT):
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
             STAGE.drop(cursor)
         if preview:
             transaction.set_rollback(True)
         else:
-            done = f"{result.summary}; from {when.isoformat()}"
+            done = f"{result.summary}; from {when.isoformat()} ({mode})"
             logger.info("rate import of %s into %s: %s", filename or "a file", deck.name, done)
             log_action(
                 user,
@@ -227,11 +298,16 @@ def import_rates(
     return result
 
 
-def _checked(file: Iterable[str], errors: _Errors) -> Iterator[tuple[Any, ...]]:
-    """(line, prefix, rate, connect_fee, initial, next, description) of each good record;
-    the bad ones into `errors`."""
+def _checked(
+    file: Iterable[str], errors: _Errors, when: datetime.datetime, now: datetime.datetime
+) -> Iterator[tuple[Any, ...]]:
+    """(line, prefix, rate, connect_fee, initial, next, description, starts) of each good
+    record (starts: the line's own date, as the database takes it; None: the file's date
+    `when`); the bad ones into `errors`."""
     cleaner = _Cleaner(Rate)
-    for line, row in _records(file, COLUMNS, REQUIRED, errors, extra_cells_hint=_SPLIT_HINT):
+    adapt = connection.ops.adapt_datetimefield_value
+    records = _records(file, FILE_COLUMNS, REQUIRED, errors, extra_cells_hint=_SPLIT_HINT)
+    for line, row in records:
         ok = True
         prefix = row["prefix"]
         if prefix.startswith("+"):
@@ -245,8 +321,48 @@ def _checked(file: Iterable[str], errors: _Errors) -> Iterator[tuple[Any, ...]]:
         description = row.get("description", "")
         if len(description) > 200:
             ok = _field(cleaner, errors, line, "description", description) is not None and ok
+        starts = None
+        if row.get("effective_from"):
+            starts = _line_date(errors, line, row["effective_from"], when, now)
+            ok = starts is not None and ok
+            if starts == when:
+                starts = None
         if ok and rate is not None and fee is not None and first and then:
-            yield line, prefix, rate, fee, first, then, description
+            yield line, prefix, rate, fee, first, then, description, adapt(starts)
+
+
+def _line_date(
+    errors: _Errors, line: int, raw: str, when: datetime.datetime, now: datetime.datetime
+) -> datetime.datetime | None:
+    """A line's own date, or None with the reason in `errors`: not a date, in the past,
+    or before the file's date."""
+    value = parse_moment(raw)
+    if value is None:
+        errors.add(
+            line,
+            "effective_from",
+            f"“{raw}” is not a date: write an ISO 8601 date (2026-12-01, its midnight) or "
+            "date-time (2026-12-01T06:00+00:00), or leave the cell empty for the file's date.",
+        )
+        return None
+    if value < now - datetime.timedelta(seconds=1):
+        errors.add(
+            line,
+            "effective_from",
+            f"{value.isoformat()} is in the past: the rates of calls already made would "
+            "change. Give a later date, or leave the cell empty for the file's date.",
+        )
+        return None
+    if value < when:
+        errors.add(
+            line,
+            "effective_from",
+            f"{value.isoformat()} is before the file's effective date {when.isoformat()}: "
+            "the file is the deck from that date on. Give a date at or after it, or import "
+            "this line in a file of its own with that effective date.",
+        )
+        return None
+    return value
 
 
 def _field(cleaner: _Cleaner, errors: _Errors, line: int, name: str, raw: str) -> Any:
@@ -292,32 +408,63 @@ def _seconds(
 
 
 # --- Compare and apply, in SQL ----------------------------------------------------------------
+#
+# Each prefix of the file has its moment: its line's own date, else the file's. A removed
+# prefix (a full import: in effect at the file's date, not in the file) has the file's.
 
 _TABLE = Rate._meta.db_table
 
 
-def _compare(cursor: Any, deck_id: int, when: datetime.datetime) -> None:
-    """c4_rate_current: the deck's rate in effect at `when` for each prefix (the latest
-    start, as the engine's find_rate); c4_rate_diff: each prefix of either with its kind."""
+def _db(value: datetime.datetime) -> Any:
+    """A moment as the database compares it with the rates' dates (SQLite: the text the
+    ORM writes, naive UTC; PostgreSQL: the value)."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _compare(cursor: Any, deck_id: int, when: datetime.datetime, *, delta: bool) -> None:
+    """c4_rate_current: the deck's rate in effect at each prefix's moment (the latest
+    start, as the engine's find_rate), for every prefix of the deck (a delta: of the file);
+    c4_rate_diff: each prefix of either with its kind and its moment."""
+    at = _db(when)
     if connection.vendor == "postgresql":
         # Statistics for the planner: the rates' may still say "empty" right after a first
         # import of a million (autovacuum has not come by), and the writes below join the
         # rates with the difference: planned on "empty", a nested loop over both.
         cursor.execute(f"ANALYZE {_TABLE}")
     cursor.execute(f"DROP TABLE IF EXISTS {_CURRENT}")
+    # A full import looks at every prefix of the deck (the file's at their moment, the
+    # others at the file's date: the removed ones); a delta at the file's prefixes only.
+    # A full file without line dates (the usual deck) needs no join: every prefix at `when`.
+    cursor.execute(f"SELECT 1 FROM {STAGE.table} WHERE starts IS NOT NULL LIMIT 1")  # noqa: S608
+    dated = cursor.fetchone() is not None
+    if delta or dated:
+        join = "JOIN" if delta else "LEFT JOIN"
+        source = f"{_TABLE} r {join} {STAGE.table} s ON s.prefix = r.prefix"
+        moment = "COALESCE(s.starts, %s)"
+    else:
+        source, moment = f"{_TABLE} r", "%s"
     cursor.execute(
         f"CREATE TEMPORARY TABLE {_CURRENT} AS SELECT id, prefix, rate, connect_fee, "  # noqa: S608
         "initial_increment, next_increment, description, effective_until FROM ("
-        "SELECT r.*, row_number() OVER (PARTITION BY prefix ORDER BY effective_from DESC) AS n "
-        f"FROM {_TABLE} r WHERE deck_id = %s AND effective_from <= %s "
-        "AND (effective_until IS NULL OR effective_until > %s)) AS latest WHERE n = 1",
-        [deck_id, when, when],
+        "SELECT r.id, r.prefix, r.rate, r.connect_fee, r.initial_increment, r.next_increment, "
+        "r.description, r.effective_until, "
+        "row_number() OVER (PARTITION BY r.prefix ORDER BY r.effective_from DESC) AS n "
+        f"FROM {source} WHERE r.deck_id = %s AND r.effective_from <= {moment} "
+        f"AND (r.effective_until IS NULL OR r.effective_until > {moment})"
+        ") AS latest WHERE n = 1",
+        [deck_id, at, at],
     )
     if connection.vendor == "postgresql":
         cursor.execute(f"ANALYZE {_CURRENT}")
     same_terms = (
         "s.connect_fee = c.connect_fee AND s.initial_increment = c.initial_increment "
         "AND s.next_increment = c.next_increment AND s.description = c.description"
+    )
+    # own: the line's own date (NULL: the file's), for the samples; starts: the moment.
+    removed = (
+        "UNION ALL SELECT c.prefix, 'removed', c.id, c.rate, NULL, NULL, NULL, %s "  # noqa: S608
+        f"FROM {_CURRENT} c WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {STAGE.table} s WHERE s.prefix = c.prefix)"
     )
     cursor.execute(f"DROP TABLE IF EXISTS {_DIFF}")
     cursor.execute(
@@ -326,11 +473,10 @@ def _compare(cursor: Any, deck_id: int, when: datetime.datetime) -> None:
         "WHEN s.rate > c.rate THEN 'increased' WHEN s.rate < c.rate THEN 'decreased' "
         f"WHEN {same_terms} AND c.effective_until IS NULL THEN 'unchanged' "
         "ELSE 'terms' END AS kind, c.id AS current_id, c.rate AS old_rate, s.rate AS new_rate, "
-        f"s.line FROM {STAGE.table} s LEFT JOIN {_CURRENT} c ON c.prefix = s.prefix "
-        "UNION ALL "
-        "SELECT c.prefix, 'removed', c.id, c.rate, NULL, NULL "
-        f"FROM {_CURRENT} c WHERE NOT EXISTS "
-        f"(SELECT 1 FROM {STAGE.table} s WHERE s.prefix = c.prefix)"
+        "s.line, s.starts AS own, COALESCE(s.starts, %s) AS starts "
+        f"FROM {STAGE.table} s LEFT JOIN {_CURRENT} c ON c.prefix = s.prefix "
+        + ("" if delta else removed),
+        [at] if delta else [at, at],
     )
     if connection.vendor == "postgresql":
         cursor.execute(f"ANALYZE {_DIFF}")
@@ -344,13 +490,13 @@ def _count(cursor: Any, result: RateImportResult, sample_size: int) -> None:
         if not result.counts[kind]:
             continue
         cursor.execute(
-            f"SELECT prefix, old_rate, new_rate, line FROM {_DIFF} "  # noqa: S608
+            f"SELECT prefix, old_rate, new_rate, line, own FROM {_DIFF} "  # noqa: S608
             "WHERE kind = %s ORDER BY prefix LIMIT %s",
             [kind, sample_size],
         )
         result.samples[kind] = [
-            RateChange(prefix, _shown(old), _shown(new), line)
-            for prefix, old, new, line in cursor.fetchall()
+            RateChange(prefix, _shown(old), _shown(new), line, _moment(own))
+            for prefix, old, new, line, own in cursor.fetchall()
         ]
 
 
@@ -358,57 +504,88 @@ def _shown(value: Decimal | float | str | None) -> str | None:
     return None if value is None else plain(str(value))
 
 
+def _moment(value: datetime.datetime | str | None) -> datetime.datetime | None:
+    """A date the database gives back, aware (SQLite: text, naive UTC)."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and timezone.is_naive(value):
+        value = timezone.make_aware(value, datetime.UTC)
+    return value
+
+
 def _apply(
-    cursor: Any, deck_id: int, when: datetime.datetime, write: _Write, result: RateImportResult
+    cursor: Any,
+    deck_id: int,
+    when: datetime.datetime,
+    write: _Write,
+    result: RateImportResult,
+    *,
+    delta: bool,
 ) -> None:
-    """End, delete and insert (each with its history records), in this order: the file's
-    rates start at `when`, where the ones they replace end."""
-
-    # NOT EXISTS, not NOT IN: an anti-join PostgreSQL can hash (and spill to disk), where
-    # NOT IN over a million kept prefixes would run its subquery once per row.
-    def kept(column: str, outer: str) -> str:
-        return (
-            f"NOT EXISTS (SELECT 1 FROM {_DIFF} d WHERE d.kind = 'unchanged' "  # noqa: S608
-            f"AND d.{column} = {outer})"
-        )
-
-    # In effect at `when` (started before it) and not kept: ends at `when`.
-    ending = (
-        "deck_id = %s AND effective_from < %s AND (effective_until IS NULL OR effective_until > "
-        f"%s) AND {kept('prefix', _TABLE + '.prefix')}"
-    )
+    """End, delete and insert (each with its history records), in this order: each line's
+    rate starts at its moment, where the ones it replaces end; in a full import the
+    prefixes not in the file end at `when`, and their rates starting at or after it go."""
+    at, date = _db(when), _db(write.date)
+    # Every prefix of the difference but the unchanged ones (the file's, and in a full
+    # import the removed ones): its rates in effect at its moment, started before it, end
+    # there. A join on the difference (one row per prefix), which PostgreSQL hashes.
     cursor.execute(
-        f"UPDATE {_TABLE} SET effective_until = %s, updated_at = %s WHERE {ending}",  # noqa: S608
-        [when, write.date, deck_id, when, when],
+        f"UPDATE {_TABLE} SET effective_until = d.starts, updated_at = %s "  # noqa: S608
+        f"FROM {_DIFF} d WHERE d.prefix = {_TABLE}.prefix AND d.kind <> 'unchanged' "
+        f"AND {_TABLE}.deck_id = %s AND {_TABLE}.effective_from < d.starts "
+        f"AND ({_TABLE}.effective_until IS NULL OR {_TABLE}.effective_until > d.starts)",
+        [date, deck_id],
     )
     result.ended = cursor.rowcount
     history = _history_select(Rate, write, "~")
     if history is not None and result.ended:
         cursor.execute(
-            history[0] + "deck_id = %s AND effective_until = %s AND updated_at = %s",
-            [*history[1], deck_id, when, write.date],
+            history[0] + "deck_id = %s AND updated_at = %s AND effective_until IS NOT NULL",
+            [*history[1], deck_id, date],
         )
-    # Starting at or after `when`, not kept: the file replaces them.
-    doomed = f"deck_id = %s AND effective_from >= %s AND {kept('current_id', _TABLE + '.id')}"
+    # The file's prefixes: their rates starting at or after the line's moment are replaced
+    # (an unchanged prefix keeps its rate in effect, and loses the later ones). No line
+    # starts before `when`: the rates starting before it are left out before the join (most
+    # of a deck). EXISTS, not IN: a semi-join PostgreSQL can hash.
+    in_file = (
+        "deck_id = %s AND effective_from >= %s AND EXISTS (SELECT 1 FROM "  # noqa: S608
+        f"{_DIFF} d WHERE d.prefix = {_TABLE}.prefix AND d.line IS NOT NULL "
+        f"AND {_TABLE}.effective_from >= d.starts "
+        f"AND NOT (d.kind = 'unchanged' AND d.current_id = {_TABLE}.id))"
+    )
+    doomed = [(in_file, [deck_id, at])]
+    if not delta:
+        # A full import: the deck's other prefixes' rates starting at or after the file's
+        # date go too (the file is the whole deck from then on). NOT EXISTS, not NOT IN: an
+        # anti-join PostgreSQL can hash (and spill to disk), where NOT IN over a million
+        # prefixes would run its subquery once per row.
+        doomed.append(
+            (
+                "deck_id = %s AND effective_from >= %s AND NOT EXISTS "  # noqa: S608
+                f"(SELECT 1 FROM {STAGE.table} s WHERE s.prefix = {_TABLE}.prefix)",
+                [deck_id, at],
+            )
+        )
     history = _history_select(Rate, write, "-")
-    if history is not None:
-        cursor.execute(history[0] + doomed, [*history[1], deck_id, when])
-    cursor.execute(f"DELETE FROM {_TABLE} WHERE {doomed}", [deck_id, when])  # noqa: S608
-    result.deleted = cursor.rowcount
+    for where, params in doomed:
+        if history is not None:
+            cursor.execute(history[0] + where, [*history[1], *params])
+        cursor.execute(f"DELETE FROM {_TABLE} WHERE {where}", params)  # noqa: S608
+        result.deleted += cursor.rowcount
     cursor.execute(
         f"INSERT INTO {_TABLE} (deck_id, prefix, rate, connect_fee, initial_increment, "  # noqa: S608
         "next_increment, effective_from, effective_until, description, created_at, updated_at) "
         "SELECT %s, s.prefix, s.rate, s.connect_fee, s.initial_increment, s.next_increment, "
-        f"%s, NULL, s.description, %s, %s FROM {STAGE.table} s "
-        f"WHERE {kept('prefix', 's.prefix')}",
-        [deck_id, when, write.date, write.date],
+        f"COALESCE(s.starts, %s), NULL, s.description, %s, %s FROM {STAGE.table} s "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {_DIFF} d WHERE d.kind = 'unchanged' "
+        "AND d.prefix = s.prefix)",
+        [deck_id, at, date, date],
     )
     result.created = cursor.rowcount
     history = _history_select(Rate, write, "+")
     if history is not None and result.created:
         cursor.execute(
-            history[0] + "deck_id = %s AND effective_from = %s AND created_at = %s",
-            [*history[1], deck_id, when, write.date],
+            history[0] + "deck_id = %s AND created_at = %s", [*history[1], deck_id, date]
         )
 
 
@@ -444,6 +621,9 @@ def rates_exporter(deck: RateDeck, at: datetime.datetime | None = None) -> Expor
 
 __all__ = [
     "COLUMNS",
+    "DELTA",
+    "FILE_COLUMNS",
+    "FULL",
     "KINDS",
     "KIND_LABELS",
     "RATES_COMMAND",
@@ -451,5 +631,6 @@ __all__ = [
     "RateImportResult",
     "effective_date_error",
     "import_rates",
+    "parse_moment",
     "rates_exporter",
 ]

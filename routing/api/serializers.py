@@ -665,7 +665,16 @@ class ImportErrorSerializer(serializers.Serializer):
 class RateImportRequestSerializer(serializers.Serializer):
     file = serializers.FileField(
         help_text="The deck (UTF-8 CSV): prefix,rate[,connect_fee,initial_increment,"
-        "next_increment,description], with a header line."
+        "next_increment,description,effective_from], with a header line. effective_from: the "
+        "line's own start (ISO 8601 date or date-time; without an offset, the server's time "
+        "zone; empty: the file's date; not before it)."
+    )
+    mode = serializers.ChoiceField(
+        choices=["full", "delta"],
+        default="full",
+        help_text="full: the file is the whole deck, the prefixes not in it end at the date; "
+        "delta: only the file's prefixes change, the others stay as they are (a delta does "
+        "not end a prefix: a full import does).",
     )
     effective_from = serializers.DateTimeField(
         required=False,
@@ -684,6 +693,10 @@ class RateChangeSerializer(serializers.Serializer):
     old = serializers.CharField(allow_null=True, help_text="The rate before (null: new).")
     new = serializers.CharField(allow_null=True, help_text="The rate after (null: removed).")
     line = serializers.IntegerField(allow_null=True, help_text="The file's line.")
+    effective_from = serializers.DateTimeField(
+        allow_null=True,
+        help_text="The line's own date, when it is not the file's (null: the file's date).",
+    )
 
 
 class RateImportCountsSerializer(serializers.Serializer):
@@ -694,7 +707,9 @@ class RateImportCountsSerializer(serializers.Serializer):
     terms = serializers.IntegerField(
         help_text="Same rate, another connect fee, increment or description."
     )
-    removed = serializers.IntegerField(help_text="In effect at the date, not in the file.")
+    removed = serializers.IntegerField(
+        help_text="In effect at the date, not in the file (a delta: always 0)."
+    )
 
 
 class RateImportSamplesSerializer(serializers.Serializer):
@@ -710,6 +725,7 @@ class RateImportResultSerializer(serializers.Serializer):
     deck = serializers.CharField()
     effective_from = serializers.DateTimeField()
     preview = serializers.BooleanField()
+    mode = serializers.CharField(help_text="full or delta, as asked.")
     rows = serializers.IntegerField(help_text="Lines read, without the header.")
     counts = RateImportCountsSerializer()
     samples = RateImportSamplesSerializer(help_text="Up to 10 prefixes of each kind.")

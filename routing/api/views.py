@@ -600,6 +600,7 @@ class RateDeckViewSet(RoutingViewSet):
                 deck,
                 text,
                 effective_from=form.validated_data.get("effective_from"),
+                mode=form.validated_data["mode"],
                 preview=preview,
                 user=request.user,
                 filename=f"API upload {upload.name}",

@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils import timezone
 
 from routing.admin_rates import spool_dir
 from routing.models import Rate, RateDeck
@@ -38,7 +39,7 @@ def test_upload_preview_apply(admin_client: Client, deck: RateDeck) -> None:
     response = admin_client.post(url, {"file": upload("prefix,rate\n+33,0.02\n336,0.5\n")})
     assert response.status_code == 200
     text = response.content.decode()
-    assert "Preview of “vendor.csv” against Alpha buy" in text
+    assert "Preview of “vendor.csv” (full) against Alpha buy" in text
     assert '<tr id="preview-increased"><td>Increased</td><td class="count">1</td>' in text
     assert "33: 0.01 → 0.02 (line 2)" in text
     assert "44: 0.02 → -" in text  # removed
@@ -54,7 +55,7 @@ def test_upload_preview_apply(admin_client: Client, deck: RateDeck) -> None:
     }  # fmt: skip
     assert not (spool_dir() / f"{token}.csv").exists()
     followed = admin_client.get(response["Location"])
-    assert "Imported “vendor.csv” into Alpha buy" in followed.content.decode()
+    assert "Imported “vendor.csv” (full) into Alpha buy" in followed.content.decode()
     # The token was used: a second apply is refused, nothing changes.
     again = admin_client.post(f"{url}apply/", {"token": token}, follow=True)
     assert "no longer available" in again.content.decode()
@@ -101,3 +102,41 @@ def test_export_rates_from_the_decks_page(
     user.user_permissions.set(Permission.objects.filter(codename="view_ratedeck"))
     client.force_login(user)
     assert client.get(url).status_code == 403
+
+
+def test_a_delta_is_previewed_as_one_and_applied_as_one(
+    admin_client: Client, deck: RateDeck
+) -> None:
+    """The mode chosen on the upload is shown on the preview and carried, with the file, to
+    the apply: 44 (not in the file) is neither "removed" in the preview nor ended."""
+    url = f"/admin/routing/ratedeck/{deck.pk}/import-rates/"
+    form = admin_client.get(url).content.decode()
+    assert 'name="mode" value="full"' in form and 'name="mode" value="delta"' in form
+    day = (timezone.now() + datetime.timedelta(days=5)).date()
+    text = f"prefix,rate,effective_from\n+33,0.02,{day}\n336,0.5,\n"
+    response = admin_client.post(url, {"file": upload(text), "mode": "delta"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Preview of “vendor.csv” (delta) against Alpha buy" in page
+    assert "Delta: only the file's prefixes change" in page
+    assert 'id="preview-removed"' not in page
+    assert f"33: 0.01 → 0.02 (line 2, from {day.isoformat()} 00:00)" in page
+    token = response.context["token"]
+    response = admin_client.post(f"{url}apply/", {"token": token, "mode": "full"})
+    assert response.status_code == 302
+    followed = admin_client.get(response["Location"]).content.decode()
+    assert "Imported “vendor.csv” (delta) into Alpha buy" in followed
+    assert Rate.objects.get(deck=deck, prefix="44").effective_until is None
+    assert Rate.objects.get(deck=deck, prefix="33", rate=Decimal("0.01")).effective_until == (
+        datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.UTC)
+    )
+
+
+def test_a_full_import_from_the_page_still_removes(admin_client: Client, deck: RateDeck) -> None:
+    url = f"/admin/routing/ratedeck/{deck.pk}/import-rates/"
+    response = admin_client.post(url, {"file": upload("prefix,rate\n33,0.02\n"), "mode": "full"})
+    page = response.content.decode()
+    assert "Preview of “vendor.csv” (full) against" in page
+    assert '<tr id="preview-removed"><td>Removed</td><td class="count">1</td>' in page
+    admin_client.post(f"{url}apply/", {"token": response.context["token"]})
+    assert Rate.objects.get(deck=deck, prefix="44").effective_until is not None

@@ -44,10 +44,10 @@ def test_preview_then_apply(api_client: APIClient, deck: RateDeck, admin_user: A
         "new": 1, "increased": 1, "decreased": 0, "unchanged": 0, "terms": 0, "removed": 1
     }  # fmt: skip
     assert body["samples"]["increased"] == [
-        {"prefix": "33", "old": "0.01", "new": "0.015", "line": 2}
+        {"prefix": "33", "old": "0.01", "new": "0.015", "line": 2, "effective_from": None}
     ]
     assert body["samples"]["removed"] == [
-        {"prefix": "44", "old": "0.02", "new": None, "line": None}
+        {"prefix": "44", "old": "0.02", "new": None, "line": None, "effective_from": None}
     ]
     assert Rate.objects.count() == 2
     when = timezone.now() + datetime.timedelta(days=1)
@@ -139,3 +139,44 @@ def test_the_export_is_the_deck_in_effect_and_imports_back_unchanged(
         assert response.status_code == 400, bad
         assert response.json()["errors"][0]["field"] == "at"
     assert anon_client.get(export).status_code in (401, 403)
+
+
+def test_a_delta_with_a_line_date(api_client: APIClient, deck: RateDeck) -> None:
+    """mode=delta: 44, not in the file, is not removed nor ended; 33's line starts at its
+    own date, which the sample shows."""
+    when = timezone.now() + datetime.timedelta(days=1)
+    own = (when + datetime.timedelta(days=2)).replace(microsecond=0)
+    text = f"prefix,rate,effective_from\n33,0.015,{own.isoformat()}\n"
+    data = {"file": upload(text), "mode": "delta", "preview": "true",
+            "effective_from": when.isoformat()}  # fmt: skip
+    body = api_client.post(url(deck), data).json()
+    assert body["mode"] == "delta"
+    assert body["counts"]["removed"] == 0 and body["samples"]["removed"] == []
+    assert body["samples"]["increased"] == [
+        {"prefix": "33", "old": "0.01", "new": "0.015", "line": 2,
+         "effective_from": own.isoformat()}
+    ]  # fmt: skip
+    data = {"file": upload(text), "mode": "delta", "effective_from": when.isoformat()}
+    body = api_client.post(url(deck), data).json()
+    assert (body["created"], body["ended"], body["deleted"]) == (1, 1, 0)
+    assert Rate.objects.get(deck=deck, prefix="44").effective_until is None
+    assert Rate.objects.get(deck=deck, prefix="33", rate=Decimal("0.015")).effective_from == own
+    # Without mode: full, as before (44 removed).
+    body = api_client.post(url(deck), {"file": upload("prefix,rate\n33,0.015\n"),
+                                       "preview": "true"}).json()  # fmt: skip
+    assert body["mode"] == "full" and body["counts"]["removed"] == 1
+    response = api_client.post(url(deck), {"file": upload(text), "mode": "partial"})
+    assert response.status_code == 400
+
+
+def test_a_line_date_before_the_files_is_named(api_client: APIClient, deck: RateDeck) -> None:
+    when = timezone.now() + datetime.timedelta(days=2)
+    early = (when - datetime.timedelta(days=1)).replace(microsecond=0)
+    text = f"prefix,rate,effective_from\n33,0.015,{early.isoformat()}\n"
+    response = api_client.post(url(deck), {"file": upload(text),
+                                           "effective_from": when.isoformat()})  # fmt: skip
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert (error["line"], error["field"]) == (2, "effective_from")
+    assert "is before the file's effective date" in error["message"]
+    assert Rate.objects.filter(effective_until__isnull=False).count() == 0

@@ -49,7 +49,7 @@ def test_upload_preview_apply(admin_browser: Browser, deck: RateDeck, tmp_path: 
     browser.find("#id_file").send_keys(str(good))
     browser.submit("#preview-rates")
     preview = browser.text("#rate-preview")
-    assert "Preview of “vendor-2026-12.csv” against Alpha buy (EUR)" in preview
+    assert "Preview of “vendor-2026-12.csv” (full) against Alpha buy (EUR)" in preview
     counts = {row[0]: row[1] for row in browser.table("#rate-preview-counts")[1:]}
     assert counts == {
         "New": "1", "Increased": "1", "Decreased": "0", "Unchanged": "1",
@@ -60,7 +60,7 @@ def test_upload_preview_apply(admin_browser: Browser, deck: RateDeck, tmp_path: 
 
     browser.submit("#apply-rates")
     assert browser.path == f"/admin/routing/ratedeck/{deck.pk}/change/"
-    assert "Imported “vendor-2026-12.csv” into Alpha buy" in browser.text(".messagelist")
+    assert "Imported “vendor-2026-12.csv” (full) into Alpha buy" in browser.text(".messagelist")
     live = Rate.objects.filter(deck=deck, effective_until=None)
     assert sorted((r.prefix, r.rate) for r in live) == [
         ("33", Decimal("0.012")), ("336", Decimal("0.05")), ("44", Decimal("0.02"))
@@ -98,3 +98,23 @@ def test_export_then_import_the_downloaded_file_changes_nothing(
         "New": "0", "Increased": "0", "Decreased": "0", "Unchanged": "2",
         "Same rate, other terms changed": "0", "Removed": "0",
     }  # fmt: skip
+
+
+def test_a_delta_from_the_page(admin_browser: Browser, deck: RateDeck, tmp_path: Path) -> None:
+    """Delta chosen on the upload: the preview says so and counts no removed prefix; the
+    apply imports it as a delta (44, not in the file, stays as it was)."""
+    browser = admin_browser
+    browser.go(f"/admin/routing/ratedeck/{deck.pk}/import-rates/")
+    assert browser.find("#id_mode_0").is_selected()  # full, as before
+    delta = tmp_path / "delta.csv"
+    delta.write_text("prefix,rate\n33,0.02\n", encoding="utf-8")
+    browser.find("#id_file").send_keys(str(delta))
+    browser.find("#id_mode_1").click()
+    browser.submit("#preview-rates")
+    assert "Preview of “delta.csv” (delta) against Alpha buy" in browser.text("#rate-preview")
+    assert "Delta: only the file's prefixes change" in browser.text("#rate-preview-mode")
+    kinds = [row[0] for row in browser.table("#rate-preview-counts")[1:]]
+    assert "Removed" not in kinds and "Increased" in kinds
+    browser.submit("#apply-rates")
+    assert "Imported “delta.csv” (delta) into Alpha buy" in browser.text(".messagelist")
+    assert Rate.objects.get(deck=deck, prefix="44").effective_until is None

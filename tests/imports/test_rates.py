@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import zoneinfo
 from decimal import Decimal
 from typing import Any
 
@@ -62,10 +63,10 @@ def test_the_preview_counts_each_kind_with_samples_and_writes_nothing(deck):
         "new": 1, "increased": 1, "decreased": 1, "unchanged": 0, "terms": 1, "removed": 1
     }  # fmt: skip
     assert [c.as_dict() for c in result.samples["increased"]] == [
-        {"prefix": "33", "old": "0.01", "new": "0.012", "line": 2}
+        {"prefix": "33", "old": "0.01", "new": "0.012", "line": 2, "effective_from": None}
     ]
     assert result.samples["removed"][0].as_dict() == {
-        "prefix": "1", "old": "0.005", "new": None, "line": None
+        "prefix": "1", "old": "0.005", "new": None, "line": None, "effective_from": None
     }  # fmt: skip
     assert result.samples["new"][0].prefix == "336"
     assert list(Rate.objects.values_list("id", "prefix", "rate", "effective_until")) == before
@@ -237,3 +238,223 @@ def test_export_rates_writes_the_deck_in_effect_and_it_imports_back_unchanged(de
         call_command("export_rates", "Alpha buy", "--at", "2026-13-01T00:00Z")
     with pytest.raises(CommandError, match="no rate deck named 'Nope'"):
         call_command("export_rates", "Nope")
+
+
+# --- Delta files and per-line dates ------------------------------------------------------------
+
+
+def rows_of(deck: RateDeck) -> list[tuple[Any, ...]]:
+    return list(
+        Rate.objects.filter(deck=deck)
+        .order_by("id")
+        .values_list("id", "prefix", "rate", "effective_from", "effective_until")
+    )
+
+
+def midnight(day: datetime.date) -> datetime.datetime:
+    return datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.UTC)
+
+
+def test_a_delta_changes_the_files_prefixes_and_leaves_the_others(deck):
+    """A delta lists only the prefixes that change: 33 up, 336 new; 44, 49 and 1 (and 44's
+    future rate, which a full import would replace) stay as they are, none "removed"."""
+    when = timezone.now() + datetime.timedelta(days=1)
+    later = Rate.objects.create(
+        deck=deck, prefix="44", rate=Decimal("0.03"), effective_from=when + datetime.timedelta(3)
+    )
+    others = [row for row in rows_of(deck) if row[1] != "33"]
+    text = "prefix,rate\n33,0.012\n336,0.02\n"
+    result = run(deck, text, effective_from=when, mode="delta", preview=True)
+    assert result.mode == "delta" and result.as_dict()["mode"] == "delta"
+    assert result.counts == {
+        "new": 1, "increased": 1, "decreased": 0, "unchanged": 0, "terms": 0, "removed": 0
+    }  # fmt: skip
+    assert "removed" not in result.samples and "removed" not in result.summary
+    assert [c.as_dict() for c in result.samples["increased"]] == [
+        {"prefix": "33", "old": "0.01", "new": "0.012", "line": 2, "effective_from": None}
+    ]
+    assert result.samples["new"][0].prefix == "336"
+    result = run(deck, text, effective_from=when, mode="delta")
+    assert (result.created, result.ended, result.deleted) == (2, 1, 0)
+    assert [row for row in rows_of(deck) if row[1] not in ("33", "336")] == others
+    assert Rate.objects.filter(pk=later.pk).exists()
+    assert in_effect(deck, "3312", when).rate == Decimal("0.012")  # type: ignore[union-attr]
+    assert in_effect(deck, "3361", when).rate == Decimal("0.02")  # type: ignore[union-attr]
+    assert in_effect(deck, "1555", when).rate == Decimal("0.005")  # type: ignore[union-attr]
+    ended = Rate.history.filter(history_type="~", history_change_reason="rate import of test.csv")
+    assert [(h.prefix, h.effective_until) for h in ended] == [("33", when)]
+    # The same delta again: unchanged, nothing written.
+    again = run(deck, text, effective_from=when, mode="delta")
+    assert again.counts["unchanged"] == 2 and (again.created, again.ended) == (0, 0)
+
+
+def test_a_delta_replaces_its_prefixes_later_rates_as_a_full_import(deck):
+    """Within the file's prefixes a delta is a full import: 33's future rate is replaced
+    (deleted, with its history record), 44's (not in the file) stays."""
+    when = timezone.now() + datetime.timedelta(days=1)
+    for prefix in ("33", "44"):
+        Rate.objects.create(
+            deck=deck, prefix=prefix, rate=Decimal("0.09"),
+            effective_from=when + datetime.timedelta(days=2),
+        )  # fmt: skip
+    result = run(deck, "prefix,rate\n33,0.01\n", effective_from=when, mode="delta")
+    assert result.counts["unchanged"] == 1 and result.deleted == 1
+    assert list(
+        Rate.objects.filter(deck=deck, rate=Decimal("0.09")).values_list("prefix", flat=True)
+    ) == ["44"]
+    deleted = Rate.history.filter(history_type="-", history_change_reason="rate import of test.csv")
+    assert [h.prefix for h in deleted] == ["33"]
+
+
+def test_a_line_with_its_own_date_starts_then_and_ends_the_rate_in_effect_then(deck):
+    """33 from its line's date (a date alone: that day's midnight, UTC here), 336 from its
+    line's date-time; 44 at the file's date; 1 and 49, not in the file, end at the file's
+    date. Read in the rates and through the engine's find_rate."""
+    when = timezone.now() + datetime.timedelta(days=1)
+    day = (when + datetime.timedelta(days=7)).date()
+    own = midnight(day)
+    at_336 = (when + datetime.timedelta(days=3)).replace(microsecond=0)
+    text = (
+        "prefix,rate,effective_from\n"
+        f"33,0.02,{day.isoformat()}\n44,0.025,\n336,0.03,{at_336.isoformat()}\n"
+    )
+    preview = run(deck, text, effective_from=when, preview=True)
+    assert (preview.counts["increased"], preview.counts["new"]) == (2, 1)
+    assert preview.counts["removed"] == 2
+    shown = {c.prefix: c.as_dict() for c in preview.samples["increased"]}
+    assert shown["33"] == {
+        "prefix": "33", "old": "0.01", "new": "0.02", "line": 2,
+        "effective_from": own.isoformat(),
+    }  # fmt: skip
+    assert shown["44"]["effective_from"] is None  # the file's date
+    assert preview.samples["new"][0].effective_from == at_336
+    result = run(deck, text, effective_from=when)
+    assert (result.created, result.ended, result.deleted) == (3, 4, 0)
+    old, new = Rate.objects.filter(deck=deck, prefix="33").order_by("effective_from")
+    assert (old.rate, old.effective_from, old.effective_until) == (Decimal("0.01"), PAST, own)
+    assert (new.rate, new.effective_from, new.effective_until) == (Decimal("0.02"), own, None)
+    assert Rate.objects.get(deck=deck, prefix="336").effective_from == at_336
+    assert Rate.objects.get(deck=deck, prefix="1").effective_until == when
+    assert Rate.objects.get(deck=deck, prefix="44", rate=Decimal("0.02")).effective_until == when
+    second = datetime.timedelta(seconds=1)
+    assert in_effect(deck, "3312", when).rate == Decimal("0.01")  # type: ignore[union-attr]
+    assert in_effect(deck, "3312", own - second).rate == Decimal("0.01")  # type: ignore[union-attr]
+    assert in_effect(deck, "3312", own).rate == Decimal("0.02")  # type: ignore[union-attr]
+    assert in_effect(deck, "4412", when).rate == Decimal("0.025")  # type: ignore[union-attr]
+    assert in_effect(deck, "3361", at_336 - second).rate == Decimal("0.01")  # type: ignore[union-attr]
+    assert in_effect(deck, "3361", at_336).rate == Decimal("0.03")  # type: ignore[union-attr]
+    assert in_effect(deck, "1555", when) is None
+    ended = Rate.history.filter(history_type="~", history_change_reason="rate import of test.csv")
+    assert sorted((h.prefix, h.effective_until) for h in ended) == sorted(
+        [("1", when), ("33", own), ("44", when), ("49", when)]
+    )
+    created = Rate.history.filter(history_type="+", history_change_reason="rate import of test.csv")
+    assert sorted((h.prefix, h.effective_from) for h in created) == sorted(
+        [("33", own), ("336", at_336), ("44", when)]
+    )
+    # The same file again: every line unchanged at its own date.
+    again = run(deck, text, effective_from=when, preview=True)
+    assert again.counts["unchanged"] == 3 and again.counts["removed"] == 0
+
+
+def test_a_line_is_compared_with_the_rate_in_effect_at_its_own_date(deck):
+    """33 is 0.01 now and 0.05 from D+5 on (a future rate already in the deck). A line
+    0.03 from D+10 is a decrease (against 0.05), one from D+3 an increase (against 0.01):
+    the 0.01 ends at D+3 and the 0.05, starting after it, is replaced."""
+    when = timezone.now() + datetime.timedelta(days=1)
+    at_5 = when + datetime.timedelta(days=5)
+    Rate.objects.filter(deck=deck, prefix="33").update(effective_until=at_5)
+    Rate.objects.create(deck=deck, prefix="33", rate=Decimal("0.05"), effective_from=at_5)
+    at_10, at_3 = when + datetime.timedelta(days=10), when + datetime.timedelta(days=3)
+    late = run(deck, f"prefix,rate,effective_from\n33,0.03,{at_10.isoformat()}\n",
+               effective_from=when, mode="delta", preview=True)  # fmt: skip
+    assert late.counts["decreased"] == 1 and late.counts["increased"] == 0
+    assert late.samples["decreased"][0].old == "0.05"
+    text = f"prefix,rate,effective_from\n33,0.03,{at_3.isoformat()}\n"
+    early = run(deck, text, effective_from=when, mode="delta")
+    assert early.counts["increased"] == 1 and early.samples["increased"][0].old == "0.01"
+    assert (early.created, early.ended, early.deleted) == (1, 1, 1)
+    assert list(
+        Rate.objects.filter(deck=deck, prefix="33")
+        .order_by("effective_from")
+        .values_list("rate", "effective_from", "effective_until")
+    ) == [(Decimal("0.01"), PAST, at_3), (Decimal("0.03"), at_3, None)]
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("past", "Line 3, effective_from: {past} is in the past"),
+        ("before", "Line 3, effective_from: {before} is before the file's effective date"),
+        ("2026-13-01", "Line 3, effective_from: “2026-13-01” is not a date"),
+        ("next week", "Line 3, effective_from: “next week” is not a date"),
+    ],
+)
+def test_a_bad_line_date_is_refused_naming_the_line_and_nothing_changes(deck, cell, expected):
+    when = timezone.now() + datetime.timedelta(days=2)
+    past = (timezone.now() - datetime.timedelta(hours=1)).replace(microsecond=0)
+    before = (when - datetime.timedelta(days=1)).replace(microsecond=0)
+    value = {"past": past.isoformat(), "before": before.isoformat()}.get(cell, cell)
+    text = f"prefix,rate,effective_from\n44,0.02,\n33,0.5,{value}\n"
+    before_rows = rows_of(deck)
+    for mode in ("full", "delta"):
+        with pytest.raises(ImportFailed) as failed:
+            run(deck, text, effective_from=when, mode=mode)
+        assert expected.format(past=past.isoformat(), before=before.isoformat()) in str(
+            failed.value
+        )
+    assert rows_of(deck) == before_rows
+
+
+def test_a_line_date_without_an_offset_is_in_the_servers_time_zone(deck, settings):
+    """As the file's own date (--effective-from, the admin's form): naive is the server's
+    TIME_ZONE, a date alone its midnight there."""
+    settings.TIME_ZONE = "Europe/Paris"
+    day = (timezone.now() + datetime.timedelta(days=9)).date()
+    text = f"prefix,rate,effective_from\n33,0.02,{day.isoformat()}\n44,0.03,{day}T06:00\n"
+    run(deck, text, mode="delta")
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    starts = dict(
+        Rate.objects.filter(deck=deck, effective_until=None).values_list("prefix", "effective_from")
+    )
+    assert starts["33"] == datetime.datetime.combine(day, datetime.time(), tzinfo=paris)
+    assert starts["44"] == datetime.datetime.combine(day, datetime.time(6), tzinfo=paris)
+
+
+def test_the_export_has_no_date_column_and_still_imports_back_unchanged(deck):
+    """Per-line dates are an import's: the export is the deck at one moment."""
+    from routing.imports_rates import rates_exporter
+
+    out = io.StringIO()
+    rates_exporter(deck)(out)
+    assert out.getvalue().splitlines()[0] == HEADER.strip()
+    result = run(deck, out.getvalue(), mode="delta", preview=True)
+    assert result.counts["unchanged"] == 4 and sum(result.counts.values()) == 4
+
+
+def test_the_command_imports_a_delta_and_line_dates(deck, tmp_path):
+    day = (timezone.now() + datetime.timedelta(days=9)).date()
+    path = tmp_path / "delta.csv"
+    path.write_text(f"prefix,rate,effective_from\n33,0.02,{day}\n336,0.5,\n", encoding="utf-8")
+    out = io.StringIO()
+    call_command("import_rates", "Alpha buy", str(path), "--delta", "--preview", stdout=out)
+    text = out.getvalue()
+    assert "Preview of deck Alpha buy (delta) from" in text
+    assert "2 rows: 1 new, 1 increased, 0 decreased, 0 unchanged, 0 same rate, other terms " \
+        "changed." in text  # fmt: skip
+    assert "removed" not in text.lower()
+    assert f"  33: 0.01 -> 0.02 (line 2, from {midnight(day).isoformat()})" in text
+    assert "Delta: the deck's prefixes not in the file stay as they are." in text
+    tomorrow = (timezone.now() + datetime.timedelta(days=1)).date()
+    out = io.StringIO()
+    call_command(
+        "import_rates", "Alpha buy", str(path), "--delta", "--effective-from",
+        tomorrow.isoformat(), stdout=out,
+    )  # fmt: skip
+    assert f"Imported deck Alpha buy (delta) from {midnight(tomorrow).isoformat()}" in (
+        out.getvalue()
+    )
+    assert Rate.objects.filter(deck=deck, effective_until=None).count() == 5  # 44, 49, 1 kept
+    assert Rate.objects.get(deck=deck, prefix="336").effective_from == midnight(tomorrow)
+    with pytest.raises(CommandError, match="or date"):
+        call_command("import_rates", "Alpha buy", str(path), "--effective-from", "soon")

@@ -1,5 +1,5 @@
-"""manage.py import_rates DECK FILE [--effective-from ...] [--preview]: a rate deck from
-CSV, previewed or applied all or nothing (routing/imports_rates.py)."""
+"""manage.py import_rates DECK FILE [--effective-from ...] [--delta] [--preview]: a rate
+deck from CSV, previewed or applied all or nothing (routing/imports_rates.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,16 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils.dateparse import parse_datetime
 
 from routing.imports import ImportFailed
-from routing.imports_rates import KIND_LABELS, KINDS, RateImportResult, import_rates
+from routing.imports_rates import (
+    DELTA,
+    FULL,
+    KIND_LABELS,
+    RateImportResult,
+    import_rates,
+    parse_moment,
+)
 from routing.models import RateDeck
 
 
@@ -29,11 +35,14 @@ def find_deck(name: str) -> RateDeck:
 class Command(BaseCommand):
     help = (
         "Import a rate deck from CSV (prefix,rate[,connect_fee,initial_increment,"
-        "next_increment,description]; '-' reads stdin). The file is the deck from the "
-        "effective date on: new and changed rates start then, the ones they replace and the "
-        "prefixes not in the file end then. --preview counts new, increased, decreased, "
-        "unchanged and removed prefixes with a sample of each, and writes nothing. One bad "
-        "line and nothing is written."
+        "next_increment,description,effective_from]; '-' reads stdin). Full by default: the "
+        "file is the deck from the effective date on: new and changed rates start then, the "
+        "ones they replace and the prefixes not in the file end then. --delta: only the "
+        "file's prefixes change, the others stay as they are (a delta ends no prefix: a full "
+        "import does). A line's effective_from (ISO 8601 date or date-time, without an offset "
+        "in the server's time zone; not before the file's date) starts that line's rate then "
+        "instead. --preview counts new, increased, decreased, unchanged and removed prefixes "
+        "with a sample of each, and writes nothing. One bad line and nothing is written."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -41,8 +50,15 @@ class Command(BaseCommand):
         parser.add_argument("file", help="CSV file, UTF-8, with a header line; '-' for stdin.")
         parser.add_argument(
             "--effective-from",
-            help="ISO 8601 date-time the new rates take effect (e.g. 2026-12-01T00:00+00:00); "
-            "default: now. Not in the past.",
+            help="ISO 8601 date-time the new rates take effect (e.g. 2026-12-01T00:00+00:00), "
+            "or a date (its midnight); without an offset, in the server's time zone "
+            "(TIME_ZONE, UTC unless set). Default: now. Not in the past.",
+        )
+        parser.add_argument(
+            "--delta",
+            action="store_true",
+            help="A delta: only the prefixes in the file change, the deck's others stay as "
+            "they are (nothing removed; a delta does not end a prefix).",
         )
         parser.add_argument(
             "--preview", action="store_true", help="Compare with the deck; write nothing."
@@ -56,11 +72,11 @@ class Command(BaseCommand):
         deck = find_deck(options["deck"])
         when = None
         if options["effective_from"]:
-            when = parse_datetime(options["effective_from"])
+            when = parse_moment(options["effective_from"])
             if when is None:
                 raise CommandError(
                     f"--effective-from: {options['effective_from']!r} is not an ISO 8601 "
-                    "date-time (e.g. 2026-12-01T00:00+00:00)."
+                    "date-time (e.g. 2026-12-01T00:00+00:00) or date (2026-12-01)."
                 )
         user = None
         if options["user"]:
@@ -69,6 +85,7 @@ class Command(BaseCommand):
                 raise CommandError(f"There is no user named {options['user']!r}.")
         kwargs = {
             "effective_from": when,
+            "mode": DELTA if options["delta"] else FULL,
             "preview": options["preview"],
             "user": user,
             "sample_size": max(0, options["sample"]),
@@ -94,9 +111,10 @@ def describe(result: RateImportResult) -> list[str]:
     """The preview (or what was applied) for people: counts, then the samples."""
     verb = "Preview of" if result.preview else "Imported"
     lines = [
-        f"{verb} deck {result.deck} from {result.effective_from.isoformat()}: {result.summary}."
+        f"{verb} deck {result.deck} ({result.mode}) from {result.effective_from.isoformat()}: "
+        f"{result.summary}."
     ]
-    for kind in KINDS:
+    for kind in result.kinds:
         sample = result.samples.get(kind)
         if not sample:
             continue
@@ -109,6 +127,8 @@ def describe(result: RateImportResult) -> list[str]:
             else:
                 text = f"{change.old} -> {change.new}"
             where = f" (line {change.line})" if change.line else ""
+            if change.effective_from:
+                where = f" (line {change.line}, from {change.effective_from.isoformat()})"
             lines.append(f"  {change.prefix or '(every number)'}: {text}{where}")
     if result.preview:
         lines.append("Preview only: nothing was written.")
@@ -117,4 +137,6 @@ def describe(result: RateImportResult) -> list[str]:
             f"{result.created} rates start then, {result.ended} ended then, "
             f"{result.deleted} later-dated ones replaced."
         )
+    if result.delta:
+        lines.append("Delta: the deck's prefixes not in the file stay as they are.")
     return lines
