@@ -25,14 +25,13 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from routing import imports
+from routing import import_process, imports
 from routing.imports_rates import (
     DELTA,
     FULL,
     KIND_LABELS,
     RATES_COMMAND,
     RateImportResult,
-    import_rates,
     rates_exporter,
 )
 from routing.models import RateDeck
@@ -222,14 +221,16 @@ class RateImportMixin:
 def _run(
     deck: RateDeck, stored: Path, when: Any, mode: str, *, preview: bool, user: Any, name: str
 ) -> RateImportResult:
-    with stored.open(encoding="utf-8-sig", newline="") as file:
-        try:
-            return import_rates(deck, file, effective_from=when, mode=mode, preview=preview,
-                                user=user, filename=f"admin upload {name}")  # fmt: skip
-        except UnicodeDecodeError:
-            raise imports.ImportFailed(
-                [imports.RowError(0, "file", "The file is not UTF-8 text.")]
-            ) from None
+    # In a child process at low priority (routing/import_process.py): a deck of a million
+    # lines is tens of seconds of CPU the workers that answer Kamailio keep.
+    try:
+        return import_process.run_rate_import(deck, stored, effective_from=when, mode=mode,
+                                              preview=preview, user=user,
+                                              filename=f"admin upload {name}")  # fmt: skip
+    except UnicodeDecodeError:
+        raise imports.ImportFailed(
+            [imports.RowError(0, "file", "The file is not UTF-8 text.")]
+        ) from None
 
 
 def _shown(result: RateImportResult) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""CSV imports (the admin's and the API's) run in a process of their own, at low CPU priority.
+"""CSV imports (the admin's and the API's: route rules, DIDs, list entries, capacity limits,
+and rate decks, run_rate_import()) run in a process of their own, at low CPU priority.
 
 Why: the processes that serve the admin and the API are the ones that answer Kamailio. A
 10,000-rule import costs about 0.75 s of Python CPU (read, check, write) plus 0.6 s in the
@@ -53,6 +54,7 @@ IMPORTERS = {
     "import_dids": "routing.imports",
     "import_list_entries": "routing.imports",
     "import_limits": "routing.imports_limits",
+    "import_rates": "routing.imports_rates",  # its own job: run_rate_import()
 }
 
 
@@ -74,14 +76,9 @@ def run_import(
     C4ROUTER_IMPORT_CHILD is off. Returns its ImportResult; raises ImportFailed (the file's
     errors) or UnicodeDecodeError as the importer does."""
     from django.conf import settings
-    from django.db import connection
 
     conf = settings.C4ROUTER
-    # An in-memory SQLite database exists in this process only.
-    in_memory = connection.vendor == "sqlite" and connection.creation.is_in_memory_db(
-        connection.settings_dict["NAME"]
-    )
-    if not conf["IMPORT_CHILD"] or in_memory:
+    if not conf["IMPORT_CHILD"] or _in_memory_database():
         import io
 
         text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
@@ -89,7 +86,7 @@ def run_import(
     name = importer.__name__
     if IMPORTERS.get(name) != importer.__module__:
         raise ValueError(f"{name} is not an importer a child process runs")
-    with _file_of(upload) as path:
+    with upload_path(upload) as path:
         job = {
             "importer": name,
             "path": str(path),
@@ -104,8 +101,56 @@ def run_import(
     return _outcome(answer, getattr(upload, "name", "") or "")
 
 
+def run_rate_import(
+    deck: Any,
+    path: Path,
+    *,
+    effective_from: Any,
+    mode: str,
+    preview: bool,
+    user: Any,
+    filename: str,
+) -> Any:
+    """routing.imports_rates.import_rates over a deck file on disk (the admin's spooled
+    upload, the API's): in a child process at low priority, as the other imports (a deck of
+    a million lines is tens of seconds of CPU), or here when C4ROUTER_IMPORT_CHILD is off.
+    Returns its RateImportResult; raises ImportFailed or UnicodeDecodeError as it does."""
+    from django.conf import settings
+
+    from routing.imports_rates import RateImportResult, import_rates
+
+    conf = settings.C4ROUTER
+    if not conf["IMPORT_CHILD"] or _in_memory_database():
+        with path.open(encoding="utf-8-sig", newline="") as text:
+            return import_rates(deck, text, effective_from=effective_from, mode=mode,
+                                preview=preview, user=user, filename=filename)  # fmt: skip
+    job = {
+        "importer": "import_rates",
+        "path": str(path),
+        "deck": deck.pk,
+        "effective_from": effective_from.isoformat() if effective_from else None,
+        "mode": mode,
+        "preview": preview,
+        "user": getattr(user, "pk", None),
+        "filename": filename,
+        "nice": conf["IMPORT_NICE"],
+        "databases": _database_names(),
+    }
+    answer = _run_child(job, timeout=conf["IMPORT_TIMEOUT_S"])
+    return _outcome(answer, filename, RateImportResult.from_dict)
+
+
+def _in_memory_database() -> bool:
+    """An in-memory SQLite database exists in this process only: no child can see it."""
+    from django.db import connection
+
+    return connection.vendor == "sqlite" and bool(
+        connection.creation.is_in_memory_db(connection.settings_dict["NAME"])
+    )
+
+
 @contextmanager
-def _file_of(upload: Any) -> Iterator[Path]:
+def upload_path(upload: Any) -> Iterator[Path]:
     """A path to the upload's bytes: Django's own temporary file for a big upload, else a
     temporary copy (small uploads are held in memory)."""
     path = getattr(upload, "temporary_file_path", None)
@@ -168,7 +213,11 @@ def _project_dir() -> str:
     return str(Path(__file__).resolve().parent.parent)
 
 
-def _outcome(answer: dict[str, Any], filename: str) -> Any:
+def _outcome(
+    answer: dict[str, Any], filename: str, decode: Callable[[dict[str, Any]], Any] | None = None
+) -> Any:
+    """The child's answer as the importer would have returned or raised it; `decode` makes
+    the result from its dict (default: an ImportResult)."""
     from routing.imports import ImportFailed, ImportResult, RowError
 
     logger.info(
@@ -188,7 +237,7 @@ def _outcome(answer: dict[str, Any], filename: str) -> Any:
         raise ImportFailed([RowError(**e) for e in answer["errors"]], answer["truncated"])
     if answer["outcome"] == "not-utf-8":
         raise UnicodeDecodeError("utf-8", b"", 0, 1, answer["reason"])
-    return ImportResult(**answer["result"])
+    return decode(answer["result"]) if decode is not None else ImportResult(**answer["result"])
 
 
 # ------------------------------------------------------------------------------------------
@@ -254,13 +303,16 @@ def _child(job: dict[str, Any]) -> dict[str, Any]:
     importer = getattr(importlib.import_module(IMPORTERS[job["importer"]]), job["importer"])
     try:
         with open(job["path"], encoding="utf-8-sig", newline="") as text:
-            result = importer(
-                text,
-                mode=job["mode"],
-                dry_run=job["dry_run"],
-                user=user,
-                change_reason=job["change_reason"],
-            )
+            if job["importer"] == "import_rates":
+                result = _rate_import(importer, text, job, user)
+            else:
+                result = importer(
+                    text,
+                    mode=job["mode"],
+                    dry_run=job["dry_run"],
+                    user=user,
+                    change_reason=job["change_reason"],
+                )
     except imports.ImportFailed as exc:
         answer["outcome"] = "failed"
         answer["errors"] = [e.as_dict() for e in exc.errors]
@@ -269,9 +321,27 @@ def _child(job: dict[str, Any]) -> dict[str, Any]:
         answer["outcome"] = "not-utf-8"
         answer["reason"] = exc.reason
     else:
-        answer["outcome"] = "dry run" if result.dry_run else "imported"
+        dry_run = result.preview if job["importer"] == "import_rates" else result.dry_run
+        answer["outcome"] = "dry run" if dry_run else "imported"
         answer["result"] = result.as_dict()
     return answer
+
+
+def _rate_import(importer: Callable[..., Any], text: Any, job: dict[str, Any], user: Any) -> Any:
+    """A rate deck's import in the child (run_rate_import's job)."""
+    from django.utils.dateparse import parse_datetime
+
+    from routing import imports
+    from routing.models import RateDeck
+
+    deck = RateDeck.objects.filter(pk=job["deck"]).first()
+    if deck is None:  # deleted between the upload and this import
+        raise imports.ImportFailed(
+            [imports.RowError(0, "deck", f"Rate deck #{job['deck']} no longer exists.")]
+        )
+    when = parse_datetime(job["effective_from"]) if job["effective_from"] else None
+    return importer(deck, text, effective_from=when, mode=job["mode"], preview=job["preview"],
+                    user=user, filename=job["filename"])  # fmt: skip
 
 
 def main() -> None:

@@ -145,6 +145,12 @@ class RateChange:
     # The line's own date, when it is not the file's (None: the file's date).
     effective_from: datetime.datetime | None = None
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RateChange:
+        when = data.get("effective_from")
+        return cls(data["prefix"], data["old"], data["new"], data["line"],
+                   datetime.datetime.fromisoformat(when) if when else None)  # fmt: skip
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "prefix": self.prefix,
@@ -181,6 +187,26 @@ class RateImportResult:
     def summary(self) -> str:
         parts = ", ".join(f"{self.counts[kind]} {KIND_LABELS[kind]}" for kind in self.kinds)
         return f"{self.rows} rows: {parts}"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RateImportResult:
+        """The result as_dict() gave (from the import's child process)."""
+        return cls(
+            deck=data["deck"],
+            effective_from=datetime.datetime.fromisoformat(data["effective_from"]),
+            preview=data["preview"],
+            mode=data["mode"],
+            rows=data["rows"],
+            counts=dict(data["counts"]),
+            samples={
+                kind: [RateChange.from_dict(item) for item in items]
+                for kind, items in data["samples"].items()
+                if items
+            },
+            ended=data["ended"],
+            deleted=data["deleted"],
+            created=data["created"],
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {

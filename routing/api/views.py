@@ -29,7 +29,7 @@ from routing.admin_log import ADDITION, CHANGE, DELETION, log_action, log_import
 from routing.api import filtersets, serializers
 from routing.api.history import object_history
 from routing.api.schema import RoutingAutoSchema
-from routing.imports_rates import RATES_COMMAND, import_rates, rates_exporter
+from routing.imports_rates import RATES_COMMAND, rates_exporter
 from routing.models import (
     CallRecord,
     Carrier,
@@ -594,17 +594,18 @@ class RateDeckViewSet(RoutingViewSet):
                 "Previewing needs the view permission of rates; applying, the add, change "
                 "and delete ones."
             )
-        text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
         try:
-            result = import_rates(
-                deck,
-                text,
-                effective_from=form.validated_data.get("effective_from"),
-                mode=form.validated_data["mode"],
-                preview=preview,
-                user=request.user,
-                filename=f"API upload {upload.name}",
-            )
+            # In a child process at low priority, as the other imports (import_process).
+            with import_process.upload_path(upload) as path:
+                result = import_process.run_rate_import(
+                    deck,
+                    path,
+                    effective_from=form.validated_data.get("effective_from"),
+                    mode=form.validated_data["mode"],
+                    preview=preview,
+                    user=request.user,
+                    filename=f"API upload {upload.name}",
+                )
         except imports.ImportFailed as exc:
             items = [{**e.as_dict(), "line": e.line or None} for e in exc.errors]
             body = {"detail": str(exc.summary), "errors": items}

@@ -201,3 +201,88 @@ def test_limits_import_runs_in_the_child_too(
         {"line": 3, "field": "name", "message": "There is no carrier named 'Nope'."}
     ]
     assert Tenant.objects.values_list("max_calls", flat=True).get() == 40
+
+
+# --- rate decks: the admin's and the API's imports in the child too ---------------------------
+
+
+@pytest.fixture
+def deck(world: dict[str, Any]) -> Any:
+    import datetime
+    from decimal import Decimal
+
+    from routing.models import Rate, RateDeck
+
+    deck = RateDeck.objects.create(name="Alpha buy", carrier=world["alpha"], currency="EUR")
+    past = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    Rate.objects.create(deck=deck, prefix="33", rate=Decimal("0.01"), effective_from=past)
+    Rate.objects.create(deck=deck, prefix="44", rate=Decimal("0.02"), effective_from=past)
+    return deck
+
+
+def test_api_rate_import_runs_in_the_child(
+    api_client: APIClient, deck: Any, admin_user: Any, child: Any
+) -> None:
+    """A deck's preview then its apply through the API, each in a child at nice 19: the
+    same answers as in the serving process (tests/api/test_rate_imports.py), dates and
+    samples carried back whole."""
+    import datetime
+
+    from django.utils import timezone
+
+    from routing.models import Rate
+
+    url = f"/api/v1/rate-decks/{deck.pk}/import/"
+    text = "prefix,rate,effective_from\n+33,0.015,\n49,0.03,2031-02-03T04:05:00+00:00\n"
+    response = api_client.post(url, {"file": upload(text, "deck.csv"), "preview": "true"})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["preview"], body["mode"]) == (True, "full")
+    assert body["counts"]["increased"] == 1 and body["counts"]["removed"] == 1
+    assert body["samples"]["new"] == [{"prefix": "49", "old": None, "new": "0.03", "line": 3,
+                                       "effective_from": "2031-02-03T04:05:00+00:00"}]  # fmt: skip
+    assert Rate.objects.count() == 2  # a preview writes nothing
+    pid, nice = ran_in(child)
+    assert pid != os.getpid() and nice == 19
+    child.clear()
+    when = (timezone.now() + datetime.timedelta(days=1)).replace(microsecond=0)
+    response = api_client.post(
+        url, {"file": upload(text, "deck.csv"), "effective_from": when.isoformat()}
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["created"], body["ended"]) == (2, 2)
+    assert datetime.datetime.fromisoformat(body["effective_from"]) == when
+    assert str(Rate.objects.get(prefix="33", effective_from=when).rate) == "0.015000"
+    assert Rate.history.filter(history_type="+").latest("history_date").history_user == admin_user
+    assert ran_in(child)[0] != os.getpid()
+    child.clear()
+    bad = api_client.post(url, {"file": upload("prefix,rate\n33,0,02\n", "deck.csv")})
+    assert bad.status_code == 400
+    assert [(e["line"], e["field"]) for e in bad.json()["errors"]] == [(2, "file")]
+    assert ran_in(child)[0] != os.getpid()
+
+
+def test_admin_rate_import_previews_and_applies_in_the_child(
+    admin_client: Any, deck: Any, child: Any
+) -> None:
+    from routing.models import Rate
+
+    url = f"/admin/routing/ratedeck/{deck.pk}/import-rates/"
+    response = admin_client.post(
+        url, {"file": upload("prefix,rate\n33,0.01\n336,0.5\n", "vendor.csv"), "mode": "delta"}
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Preview of “vendor.csv” (delta) against Alpha buy" in page
+    assert '<tr id="preview-new"><td>New</td><td class="count">1</td>' in page
+    response = admin_client.post(f"{url}apply/", {"token": response.context["token"]})
+    assert response.status_code == 302
+    followed = admin_client.get(response["Location"]).content.decode()
+    assert "Imported “vendor.csv” (delta) into Alpha buy" in followed
+    # A delta: 44 stays, 33 was unchanged, 336 is new.
+    assert sorted(Rate.objects.filter(effective_until=None).values_list("prefix", flat=True)) == [
+        "33", "336", "44"
+    ]  # fmt: skip
+    pids = [int(r.args[3]) for r in child.records if r.name == "c4router.imports"]  # type: ignore[index]
+    assert len(pids) == 2 and os.getpid() not in pids
