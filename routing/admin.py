@@ -8,7 +8,6 @@ and says in a sentence what the group is for. Each object has a History page
 
 from __future__ import annotations
 
-import io
 import ipaddress
 from typing import Any
 
@@ -24,7 +23,7 @@ from django.utils.safestring import mark_safe
 from django.utils.text import format_lazy
 from simple_history.admin import SimpleHistoryAdmin
 
-from routing import imports, imports_lnp
+from routing import import_process, imports, imports_lnp
 from routing.admin_csv import CsvImportExportMixin, CsvUploadForm
 from routing.admin_rates import RateImportMixin
 from routing.api.history import object_history
@@ -1055,8 +1054,9 @@ class PortedNumberAdmin(CsvImportExportMixin, admin.ModelAdmin):
         ):
             raise PermissionDenied("Applying an import needs the change and delete permissions.")
         filename = upload.name
-        result = imports_lnp.import_ported_numbers(
-            io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline=""),
+        # In a child process at low priority (routing/import_process.py).
+        result = import_process.run_ported_import(
+            upload,
             delta=data["mode"] == imports_lnp.DELTA,
             dry_run=data["dry_run"],
             user=request.user,

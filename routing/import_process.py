@@ -1,5 +1,5 @@
 """CSV imports (the admin's and the API's: route rules, DIDs, list entries, capacity limits,
-and rate decks, run_rate_import()) run in a process of their own, at low CPU priority.
+rate decks and ported numbers) run in a process of their own, at low CPU priority.
 
 Why: the processes that serve the admin and the API are the ones that answer Kamailio. A
 10,000-rule import costs about 0.75 s of Python CPU (read, check, write) plus 0.6 s in the
@@ -54,7 +54,8 @@ IMPORTERS = {
     "import_dids": "routing.imports",
     "import_list_entries": "routing.imports",
     "import_limits": "routing.imports_limits",
-    "import_rates": "routing.imports_rates",  # its own job: run_rate_import()
+    "import_rates": "routing.imports_rates",  # run_rate_import()
+    "import_ported_numbers": "routing.imports_lnp",  # run_ported_import()
 }
 
 
@@ -115,29 +116,63 @@ def run_rate_import(
     upload, the API's): in a child process at low priority, as the other imports (a deck of
     a million lines is tens of seconds of CPU), or here when C4ROUTER_IMPORT_CHILD is off.
     Returns its RateImportResult; raises ImportFailed or UnicodeDecodeError as it does."""
-    from django.conf import settings
-
     from routing.imports_rates import RateImportResult, import_rates
+
+    return _run_file_import(
+        "import_rates",
+        path,
+        {"deck": deck.pk, "effective_from": effective_from.isoformat() if effective_from else None,
+         "mode": mode, "preview": preview, "filename": filename},
+        user,
+        lambda text: import_rates(deck, text, effective_from=effective_from, mode=mode,
+                                  preview=preview, user=user, filename=filename),
+        RateImportResult.from_dict,
+    )  # fmt: skip
+
+
+def run_ported_import(upload: Any, *, delta: bool, dry_run: bool, user: Any, filename: str) -> Any:
+    """routing.imports_lnp.import_ported_numbers over an uploaded file, as run_rate_import()
+    (a portability database is millions of lines). Returns its LnpImportResult."""
+    from routing.imports_lnp import LnpImportResult, import_ported_numbers
+
+    with upload_path(upload) as path:
+        return _run_file_import(
+            "import_ported_numbers",
+            path,
+            {"delta": delta, "dry_run": dry_run, "filename": filename},
+            user,
+            lambda text: import_ported_numbers(text, delta=delta, dry_run=dry_run, user=user,
+                                               filename=filename),
+            lambda result: LnpImportResult(**result),
+        )  # fmt: skip
+
+
+def _run_file_import(
+    importer: str,
+    path: Path,
+    arguments: dict[str, Any],
+    user: Any,
+    here: Callable[[Any], Any],
+    decode: Callable[[dict[str, Any]], Any],
+) -> Any:
+    """An importer called with keyword `arguments` (JSON values) over the file at `path`:
+    in the child (_keyword_import() there), or `here` over the file opened as text."""
+    from django.conf import settings
 
     conf = settings.C4ROUTER
     if not conf["IMPORT_CHILD"] or _in_memory_database():
         with path.open(encoding="utf-8-sig", newline="") as text:
-            return import_rates(deck, text, effective_from=effective_from, mode=mode,
-                                preview=preview, user=user, filename=filename)  # fmt: skip
+            return here(text)
     job = {
-        "importer": "import_rates",
+        "importer": importer,
         "path": str(path),
-        "deck": deck.pk,
-        "effective_from": effective_from.isoformat() if effective_from else None,
-        "mode": mode,
-        "preview": preview,
+        "arguments": arguments,
         "user": getattr(user, "pk", None),
-        "filename": filename,
         "nice": conf["IMPORT_NICE"],
         "databases": _database_names(),
     }
     answer = _run_child(job, timeout=conf["IMPORT_TIMEOUT_S"])
-    return _outcome(answer, filename, RateImportResult.from_dict)
+    return _outcome(answer, arguments["filename"], decode)
 
 
 def _in_memory_database() -> bool:
@@ -303,8 +338,8 @@ def _child(job: dict[str, Any]) -> dict[str, Any]:
     importer = getattr(importlib.import_module(IMPORTERS[job["importer"]]), job["importer"])
     try:
         with open(job["path"], encoding="utf-8-sig", newline="") as text:
-            if job["importer"] == "import_rates":
-                result = _rate_import(importer, text, job, user)
+            if "arguments" in job:
+                result = _keyword_import(importer, text, job, user)
             else:
                 result = importer(
                     text,
@@ -321,27 +356,29 @@ def _child(job: dict[str, Any]) -> dict[str, Any]:
         answer["outcome"] = "not-utf-8"
         answer["reason"] = exc.reason
     else:
-        dry_run = result.preview if job["importer"] == "import_rates" else result.dry_run
+        dry_run = getattr(result, "preview", None) or getattr(result, "dry_run", False)
         answer["outcome"] = "dry run" if dry_run else "imported"
         answer["result"] = result.as_dict()
     return answer
 
 
-def _rate_import(importer: Callable[..., Any], text: Any, job: dict[str, Any], user: Any) -> Any:
-    """A rate deck's import in the child (run_rate_import's job)."""
+def _keyword_import(importer: Callable[..., Any], text: Any, job: dict[str, Any], user: Any) -> Any:
+    """A job of _run_file_import(): a rate deck's import (its deck by id, its date) or the
+    ported numbers'."""
+    arguments = dict(job["arguments"])
+    if job["importer"] != "import_rates":
+        return importer(text, user=user, **arguments)
     from django.utils.dateparse import parse_datetime
 
     from routing import imports
     from routing.models import RateDeck
 
-    deck = RateDeck.objects.filter(pk=job["deck"]).first()
+    deck = RateDeck.objects.filter(pk=arguments.pop("deck")).first()
     if deck is None:  # deleted between the upload and this import
-        raise imports.ImportFailed(
-            [imports.RowError(0, "deck", f"Rate deck #{job['deck']} no longer exists.")]
-        )
-    when = parse_datetime(job["effective_from"]) if job["effective_from"] else None
-    return importer(deck, text, effective_from=when, mode=job["mode"], preview=job["preview"],
-                    user=user, filename=job["filename"])  # fmt: skip
+        raise imports.ImportFailed([imports.RowError(0, "deck", "The rate deck no longer exists.")])
+    when = arguments.pop("effective_from")
+    return importer(deck, text, effective_from=parse_datetime(when) if when else None,
+                    user=user, **arguments)  # fmt: skip
 
 
 def main() -> None:

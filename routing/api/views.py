@@ -8,7 +8,6 @@ calling routing.imports, the same services as the manage.py commands.
 from __future__ import annotations
 
 import functools
-import io
 from typing import Any
 
 from django.db.models import Count, ProtectedError, RestrictedError
@@ -452,8 +451,9 @@ class PortedNumberViewSet(CsvImportExportMixin, RoutingViewSet):
             raise exceptions.PermissionDenied(
                 "Applying an import needs the change and delete permissions."
             )
-        result = imports_lnp.import_ported_numbers(
-            io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline=""),
+        # In a child process at low priority, as the other imports (import_process).
+        result = import_process.run_ported_import(
+            upload,
             delta=data["mode"] == imports_lnp.DELTA,
             dry_run=data["dry_run"],
             user=request.user,

@@ -286,3 +286,37 @@ def test_admin_rate_import_previews_and_applies_in_the_child(
     ]  # fmt: skip
     pids = [int(r.args[3]) for r in child.records if r.name == "c4router.imports"]  # type: ignore[index]
     assert len(pids) == 2 and os.getpid() not in pids
+
+
+def test_ported_numbers_import_runs_in_the_child(
+    api_client: APIClient, admin_client: Any, admin_user: Any, child: Any
+) -> None:
+    """The portability database (millions of lines) through the API and the admin: a
+    preview, a delta and a bad file, each answered as in the serving process, each run in a
+    child at nice 19."""
+    from django.contrib.admin.models import LogEntry
+
+    from routing.models import PortedNumber
+
+    PortedNumber.objects.create(number="12025550100", lrn="13125550000")
+    url = "/api/v1/ported-numbers/import/"
+    text = "number,lrn\n12025550101,14155550000\n"
+    preview = api_client.post(url, {"file": upload(text, "ported.csv"), "dry_run": "true"})
+    assert preview.status_code == 200, preview.content
+    assert preview.json() == {"rows": 1, "new": 1, "changed": 0, "removed": 1, "unchanged": 0,
+                              "dry_run": True, "delta": False}  # fmt: skip
+    assert PortedNumber.objects.count() == 1
+    delta = api_client.post(url, {"file": upload(text, "ported.csv"), "mode": "delta"})
+    assert (delta.json()["new"], delta.json()["removed"]) == (1, 0)
+    assert PortedNumber.objects.count() == 2
+    assert LogEntry.objects.latest("action_time").user == admin_user
+    bad = api_client.post(url, {"file": upload(b"number,lrn\n\xff\xfe\n", "x.csv")})
+    assert bad.json()["errors"][0]["message"] == "The file is not UTF-8 text."
+    page = admin_client.post(
+        "/admin/routing/portednumber/import-csv/",
+        {"file": upload("number,lrn\n12025550102,14155550000\n", "db.csv"), "mode": "delta"},
+        follow=True,
+    ).content.decode()
+    assert "Imported “db.csv” (delta): 1 rows: 1 new" in page
+    pids = [int(r.args[3]) for r in child.records if r.name == "c4router.imports"]  # type: ignore[index]
+    assert len(pids) == 4 and os.getpid() not in pids
