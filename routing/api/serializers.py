@@ -679,7 +679,8 @@ class RateImportRequestSerializer(serializers.Serializer):
     effective_from = serializers.DateTimeField(
         required=False,
         allow_null=True,
-        help_text="When the new rates take effect (ISO 8601; default: now; not in the past). "
+        help_text="When the new rates take effect (ISO 8601 date-time, or a date: its midnight; "
+        "without an offset, the server's time zone; default: now; not in the past). "
         "The rates they replace, and the prefixes not in the file, end then.",
     )
     preview = serializers.BooleanField(

@@ -180,3 +180,21 @@ def test_a_line_date_before_the_files_is_named(api_client: APIClient, deck: Rate
     assert (error["line"], error["field"]) == (2, "effective_from")
     assert "is before the file's effective date" in error["message"]
     assert Rate.objects.filter(effective_until__isnull=False).count() == 0
+
+
+def test_the_effective_date_may_be_a_date_alone(api_client: APIClient, deck: RateDeck) -> None:
+    """As the command, the admin and a file's cells: a date is its midnight in the server's
+    time zone (UTC here); a malformed one is refused, nothing written."""
+    day = (timezone.now() + datetime.timedelta(days=3)).date()
+    response = api_client.post(
+        url(deck), {"file": upload("prefix,rate\n33,0.015\n"), "effective_from": day.isoformat()}
+    )
+    assert response.status_code == 200, response.json()
+    midnight = datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.UTC)
+    assert datetime.datetime.fromisoformat(response.json()["effective_from"]) == midnight
+    assert Rate.objects.filter(prefix="33", effective_from=midnight).exists()
+    bad = api_client.post(
+        url(deck), {"file": upload("prefix,rate\n33,0.02\n"), "effective_from": "2031-02-30"}
+    )
+    assert bad.status_code == 400
+    assert not Rate.objects.filter(rate=Decimal("0.02"), prefix="33").exists()
