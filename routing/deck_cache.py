@@ -13,7 +13,9 @@ database dropped and created again gets another OID), the deck and the routing v
 its rates were read at; its header repeats them and the rate count, checked at load. A
 forced rebuild (TableHolder.refresh(force=True): data written around the version bump)
 does not read the cache. Older files of a deck are removed when a new one is written (a
-worker still mapping one keeps it until it lets go: Linux frees an unlinked file then).
+worker still mapping one keeps it until it lets go: Linux frees an unlinked file then); a
+full build sweeps the files of the decks its database no longer has (sweep(): deleted
+decks) and temporary files a writer left, once they are SWEEP_AGE_S old.
 
 The palette (a few thousand tuples of Decimal and datetime) and the rare overlay of
 prefixes over 17 digits are pickled in the file: it is written by c4router itself in a
@@ -31,8 +33,9 @@ import os
 import pickle
 import stat
 import struct
+import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,9 @@ logger = logging.getLogger("c4router.loader")
 
 _MAGIC = b"C4DECK01"
 _ALIGN = 8
+# A deck's file or a temporary file is swept once this old: a deck another worker has just
+# created (and written) may not be in this worker's table yet.
+SWEEP_AGE_S = 3600
 
 
 def _aligned(size: int) -> int:
@@ -83,6 +89,48 @@ def cached(
             if old != path:
                 old.unlink(missing_ok=True)
         return _load(path, header)
+
+
+def sweep(directory: str, identity: str, keep: Collection[int], now: float | None = None) -> int:
+    """Remove the files of this database's decks not in `keep` (the decks it has: deleted
+    ones go) and the temporary files a writer left (a crash mid-write), once SWEEP_AGE_S
+    old; the files of other databases sharing the directory stay, as the lock files (a
+    few bytes each). Returns how many went."""
+    root = _directory(directory)
+    limit = (time.time() if now is None else now) - SWEEP_AGE_S
+    removed = 0
+    for path in root.glob("deck-*"):
+        try:
+            if path.stat().st_mtime > limit:
+                continue
+        except OSError:
+            continue  # gone meanwhile
+        if not path.suffix.startswith(".tmp"):
+            parts = path.name.split("-")
+            if path.suffix != ".bin" or len(parts) != 3 or not parts[1].isdigit():
+                continue
+            if int(parts[1]) in keep or _identity_of(path) != identity:
+                continue
+        path.unlink(missing_ok=True)
+        removed += 1
+    if removed:
+        logger.info("deck cache %s: %s files of deleted decks or unfinished writes removed",
+                    root, removed)  # fmt: skip
+    return removed
+
+
+def _identity_of(path: Path) -> str | None:
+    """The database a deck file was written for (None: not a readable deck file)."""
+    try:
+        with path.open("rb") as file:
+            start = file.read(len(_MAGIC) + 4)
+            if len(start) < len(_MAGIC) + 4 or start[: len(_MAGIC)] != _MAGIC:
+                return None
+            (size,) = struct.unpack_from("<I", start, len(_MAGIC))
+            identity = json.loads(file.read(size)).get("identity")
+    except (OSError, ValueError):
+        return None
+    return identity if isinstance(identity, str) else None
 
 
 def _write(path: Path, header: dict[str, Any], rates: DeckRates) -> None:

@@ -131,7 +131,9 @@ def _build_all(using: str, version: int, *, cache: bool = True) -> Table:
     are never all in memory as rows."""
     rules = RuleIndexBuilder()
     _read_rules(using, into=rules)
-    small = _read_small(using, lambda ids: read_deck_rates(using, ids, version if cache else None))
+    small = _read_small(
+        using, lambda ids: read_deck_rates(using, ids, version if cache else None, every=True)
+    )
     rows = dataclasses.replace(
         small,
         dids=tuple(_read_dids(using)),
@@ -330,13 +332,20 @@ _ARRAYS_SQL = (
 
 
 def read_deck_rates(
-    using: str, deck_ids: Collection[int], version: int | None
+    using: str, deck_ids: Collection[int], version: int | None, *, every: bool = False
 ) -> dict[int, DeckRates]:
     """The compiled rates of these decks, each read whole; from the host's deck cache
-    (routing.deck_cache) when one is set and `version` (the routing version read) given."""
+    (routing.deck_cache) when one is set and `version` (the routing version read) given.
+    `every`: these are all the database's decks (a full build): the cache's files of the
+    others are swept (deck_cache.sweep)."""
     directory = settings.C4ROUTER.get("DECK_CACHE_DIR", "")
     connection = connections[using]
-    if not directory or version is None or connection.vendor != "postgresql" or not deck_ids:
+    if (
+        not directory
+        or version is None
+        or connection.vendor != "postgresql"
+        or not (deck_ids or every)
+    ):
         return {deck_id: _read_deck(using, deck_id) for deck_id in deck_ids}
     with connection.cursor() as cursor:
         cursor.execute(
@@ -344,12 +353,15 @@ def read_deck_rates(
             "(SELECT oid FROM pg_database WHERE datname = current_database()))"
         )
         (identity,) = cursor.fetchone()
-    return {
+    found = {
         deck_id: deck_cache.cached(
             directory, identity, deck_id, version, lambda d=deck_id: _read_deck(using, d)
         )
         for deck_id in deck_ids
     }
+    if every:
+        deck_cache.sweep(directory, identity, set(deck_ids))
+    return found
 
 
 def _read_deck(using: str, deck_id: int) -> DeckRates:

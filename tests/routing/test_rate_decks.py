@@ -202,3 +202,41 @@ def test_a_deck_cache_others_may_write_is_refused(tmp_path):
     shared.chmod(0o777)
     with pytest.raises(PermissionError, match="writable by others"):
         deck_cache.cached(str(shared), "x", 1, 1, lambda: DeckRates.from_rows([]))
+
+
+def test_a_full_build_sweeps_the_files_of_deleted_decks(routing_data, settings, tmp_path):
+    """A deleted deck's file goes at a full build once an hour old (younger: a deck another
+    worker just created may not be in this table yet), as a writer's leftover; another
+    database's file of the same deck id stays, as the decks still there."""
+    import os
+    import time
+
+    from routing import deck_cache
+
+    cache = tmp_path / "decks"
+    settings.C4ROUTER = {**settings.C4ROUTER, "DECK_CACHE_DIR": str(cache)}
+    alpha, beta = decks(routing_data)
+    for deck in (alpha, beta):
+        Rate.objects.create(deck=deck, prefix="33", rate=Decimal("0.02"), effective_from=START)
+    bump_routing_version()
+    build_from_database()
+    (beta_file,) = cache.glob(f"deck-{beta.pk}-*.bin")
+    elsewhere = cache / f"deck-{beta.pk}-elsewhere.bin"  # another database's deck of that id
+    deck_cache._write(elsewhere, {"identity": "other|5432|db|1", "deck": beta.pk, "version": 1},
+                      DeckRates.from_rows([]))  # fmt: skip
+    leftover = cache / f"deck-{alpha.pk}-abc.tmp4242"
+    leftover.write_bytes(b"half a deck")
+    beta.delete()
+    bump_routing_version()
+    build_from_database()
+    assert beta_file.exists() and leftover.exists()  # not an hour old yet
+    old = time.time() - 2 * deck_cache.SWEEP_AGE_S
+    for path in cache.iterdir():
+        os.utime(path, (old, old))
+    table = build_from_database()
+    assert not beta_file.exists() and not leftover.exists()
+    assert elsewhere.exists()
+    assert len(list(cache.glob(f"deck-{alpha.pk}-*.bin"))) == 1  # the deck still there: its file
+    assert find_rate(table.carrier_decks[routing_data.alpha.pk], "3312", NOW).rate == Decimal(
+        "0.02"
+    )
