@@ -264,6 +264,20 @@ def _ms(value: float | None) -> str:
     return "never (20 s)" if value is None else f"{value * 1000:.0f} ms"
 
 
+def _points_line(inproc: dict[str, Any]) -> str:
+    """The rules' points (routing.engine.decide._Plan) and what they save, in one process."""
+    points, ab = inproc.get("points"), inproc.get("points_ab_us")
+    if not points or not ab:
+        return "  a rule's points: not measured"
+    return (
+        f"  a rule's points: {points['points']:,} points in {points['with_points']:,} of "
+        f"{points['plans']:,} rules' plans ({points['priced']:,} priced); alternated passes of "
+        f"new numbers, min of 5: lcr {ab['points']:.1f} us with points, {ab['no_points']:.1f} "
+        f"us without, priority {ab['priority']:.1f} us (the least-cost extra "
+        f"+{ab['no_points'] - ab['priority']:.1f} -> +{ab['points'] - ab['priority']:.1f} us)"
+    )
+
+
 def summary_lines(result: dict[str, Any]) -> list[str]:
     inproc = result["inproc"]
     lines = [
@@ -293,6 +307,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         f"({inproc.get('lookups_per_call', 0):.1f} per call, "
         f"{inproc.get('lookup_in_decide_us', 0):.2f} us median each; the same one again "
         f"{inproc['find_rate_us']:.2f} us)",
+        _points_line(inproc),
         "  rate change -> every answer new: "
         + ", ".join(_ms(c["all_s"]) for c in result["changes"])
         + f"; worker updates: {', '.join(result['worker_updates'])}",

@@ -28,7 +28,8 @@ and the carrier whose rate a change lowers.
 inproc: one process builds the whole table from the database (timed, with its RSS), the
 decks' bytes per rate; decide() + answer over both pools (µs per query, passes of new
 numbers), the share of least-cost calls priced rather than remembered per pass, the cost
-without the memo; find_rate alone.
+without the memo; the rules' points (how many; least-cost calls with them and without,
+alternated with priority calls); find_rate alone.
 
 change: for each "change" line, the probe carrier's rate for the probe number (its longest
 prefix) is saved through the ORM with a new value, lower than any other (post_save logs
@@ -324,6 +325,48 @@ def pools(db: str, out: Path, size: int = 4000) -> dict[str, Any]:
             "tenant_id": tenant_id, "priority_tenant_id": other}  # fmt: skip
 
 
+def _points_ab(table: Any, fresh: Any, now: Any, rng: random.Random) -> dict[str, Any]:
+    """A rule's points (routing.engine.decide._Plan): how many the passes made, and what
+    they save: the memo the passes left (points on) and one warmed the same way with
+    LCR_POINTS_MAX = 0 (points off) swapped into the table in turn, each over the same new
+    numbers, alternated with a priority pass; the minimum of 5 rounds each."""
+    from routing.engine import decide as engine
+    from routing.engine.rtjson import answer_bytes
+
+    with_points = table.lcr_memo
+    plans = [v for k, v in with_points.items() if len(k) == 2 and hasattr(v, "points")]
+    held = [plan.points for plan in plans if plan.points is not None]
+    out: dict[str, Any] = {"points": {
+        "plans": len(plans), "with_points": len(held), "points": sum(map(len, held)),
+        "priced": sum(1 for points in held for entry in points.values() if entry is not None),
+    }}  # fmt: skip
+    limit = engine.LCR_POINTS_MAX
+    # (the table is frozen: its memo swapped in place, for this measure only)
+    object.__setattr__(table, "lcr_memo", {})
+    engine.LCR_POINTS_MAX = 0
+    try:
+        for _ in range(7):
+            for query in fresh()["lcr"]:
+                answer_bytes(engine.decide(query, table, now, rng))
+        without = table.lcr_memo
+        times: dict[str, list[float]] = {"priority": [], "points": [], "no_points": []}
+        for _ in range(5):
+            passes = fresh()
+            for name, memo in (("priority", None), ("points", with_points), ("no_points", without)):
+                if memo is not None:
+                    object.__setattr__(table, "lcr_memo", memo)
+                items = passes["priority" if memo is None else "lcr"]
+                t0 = time.process_time()
+                for query in items:
+                    answer_bytes(engine.decide(query, table, now, rng))
+                times[name].append((time.process_time() - t0) / len(items) * 1e6)
+    finally:
+        engine.LCR_POINTS_MAX = limit
+        object.__setattr__(table, "lcr_memo", with_points)
+    out["points_ab_us"] = {name: min(values) for name, values in times.items()}
+    return out
+
+
 def inproc(db: str, pool_dir: Path) -> dict[str, Any]:
     import os
     import tempfile
@@ -410,6 +453,7 @@ def inproc(db: str, pool_dir: Path) -> dict[str, Any]:
     result["decide_us"] = {name: min(values) for name, values in times.items()}
     result["memo_new_share"] = remembered  # per pass: outcomes priced (not remembered yet)
     result["memo_size"] = outcomes()
+    result.update(_points_ab(table, fresh, now, rng))
     # The same without the memo: every least-cost call prices its carriers (what a call
     # to a prefix not seen since the last change costs).
     cold = []
