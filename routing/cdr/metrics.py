@@ -129,6 +129,9 @@ def refresh() -> None:
     except DatabaseError as exc:
         logger.debug("carrier metrics not refreshed: %s", exc)
         _Cache.text = b""
+    except Exception:  # a bug: said in the log, /metrics keeps answering (without them)
+        logger.exception("carrier metrics not refreshed")
+        _Cache.text = b""
     finally:
         _Cache.refreshed = time.monotonic()
         _Cache.running = False

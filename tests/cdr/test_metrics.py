@@ -96,3 +96,19 @@ def test_the_least_cost_calls_money_per_carrier_and_currency(client):
     assert figure("margin", gamma, "USD") is None
     assert figure("cost", beta, "USD") is None
     assert 'window="5m"' not in text  # 20 minutes ago
+
+
+def test_a_refresh_that_fails_is_logged_and_metrics_keep_answering(client, monkeypatch, caplog):
+    """Not only a database error: whatever fails in the refresh thread is logged there, the
+    figures are left out, and /metrics still answers (the routing metrics)."""
+    from routing.cdr import rollups
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("a bug in the rollups")
+
+    monkeypatch.setattr(rollups, "carrier_stats", broken)
+    with caplog.at_level("ERROR", logger="c4router.cdr"):
+        carrier_metrics.refresh()
+    assert "carrier metrics not refreshed" in caplog.text and "a bug in the rollups" in caplog.text
+    assert carrier_metrics._Cache.text == b""
+    assert "c4router_routing_requests_total" in client.get("/metrics").content.decode()
