@@ -543,23 +543,11 @@ def _least_cost(
             entry = points.get(point, _NOT_A_POINT)
         if entry is not None and entry[0] <= now < entry[1]:
             return entry[2]
-    probe = None
+    # Not a point priced for this moment (or a rule without points): each deck looked up.
+    probe = number_probe(callee)
     key: list[object] = [rule.id, tenant.id]
     for deck in plan.every:
-        if deck is None:
-            key.append(None)
-            continue
-        # find_match's first step inline: under a prefix no longer one splits, the rate
-        # remembered for every number (DeckRates.span_of), no lookup
-        span = deck.rates.within.get(within)
-        if span is not None:
-            fixed = span[2]
-            if fixed is not None and now >= fixed[1]:
-                key.append(None if fixed[0] < 0 else fixed[0])
-                continue
-        if probe is None:
-            probe = number_probe(callee)
-        key.append(find_match(deck, callee, now, probe, within))
+        key.append(None if deck is None else find_match(deck, callee, now, probe, within))
     found = tuple(key)
     outcome: _Outcome | None = memo.get(found)
     if outcome is None:
@@ -571,7 +559,7 @@ def _least_cost(
             memo.clear()  # (the plans and their points too)
         memo[found] = outcome
     if point is not None:
-        points[point] = (*_steady(plan, probe or number_probe(callee), now), outcome)  # type: ignore[index]
+        points[point] = (*_steady(plan, probe, now), outcome)  # type: ignore[index]
     return outcome
 
 
