@@ -258,18 +258,22 @@ class Browser:
         widget.find_element("css selector", ".select2-selection").click()
         search = self.find(".select2-container--open .select2-search__field")
         search.send_keys(text)
-        option = self.wait(
-            lambda d: next(
-                (
-                    o
-                    for o in d.find_elements("css selector", ".select2-results__option")
-                    if o.text.strip() == text
-                ),
-                False,
-            ),
-            f"the picker of `{select_css}` to offer {text!r}",
-        )
-        option.click()
+        # select2 asks the server again at each keystroke and redraws its list when an
+        # answer comes: an option found in one list can be gone by the time it is clicked.
+        # Find and click in one step, and start over when the list was redrawn between.
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        def pick(d):  # type: ignore[no-untyped-def]
+            try:
+                for o in d.find_elements("css selector", ".select2-results__option"):
+                    if o.text.strip() == text:
+                        o.click()
+                        return True
+            except StaleElementReferenceException:
+                pass
+            return False
+
+        self.wait(pick, f"the picker of `{select_css}` to offer {text!r}")
         self.wait(lambda d: text in widget.text, f"the picker of `{select_css}` to show {text!r}")
 
     def click(self, css: str) -> None:
