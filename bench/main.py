@@ -733,7 +733,7 @@ class Summary:
         for name, error in self.r.get("failed", {}).items():
             self.add(f"section {name} FAILED: {error}")
         if self.checks:
-            self.add(f"{'targets (issues #6, #11)':<46} {'measured':<34} {'target':<20} met")
+            self.add(f"{'targets (of the sections run)':<46} {'measured':<34} {'target':<20} met")
             for label, measured, target, ok in self.checks:
                 self.add(f"{label:<46} {measured:<34} {target:<20} {verdict(ok)}")
         if self.r.get("load"):

@@ -61,8 +61,8 @@ class RateImportForm(forms.Form):
             (FULL, "Full: the file is the whole deck (prefixes not in it end at the date)"),
             (
                 DELTA,
-                "Delta: only the file's prefixes change (the others stay as they are; a delta "
-                "ends no prefix: a full import, or the rate's own page, does)",
+                "Delta: only the file's prefixes change (the others stay as they are; a line "
+                "whose change is “removed” closes its prefix)",
             ),
         ],
         initial=FULL,
@@ -234,7 +234,8 @@ def _run(
 
 
 def _shown(result: RateImportResult) -> list[dict[str, Any]]:
-    """The preview's kinds for the template: label, count, sample (a delta: no "removed")."""
+    """The preview's kinds for the template: label, count, sample (a delta: "removed" only
+    when its lines close prefixes)."""
     return [
         {
             "kind": kind,

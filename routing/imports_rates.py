@@ -10,6 +10,13 @@ CSV with a header line; columns in any order, `prefix` and `rate` required:
   point ("0.0125"); a decimal comma ("0,0125") is refused with a message naming the line
   (read as two cells in a comma-separated file, it would price the wrong column).
 - initial_increment, next_increment: seconds (>= 1; empty: 1).
+- change: what the line does, as vendors' rate notices say it: empty, new, increase(d),
+  decrease(d) or unchanged (the preview computes those itself: the cell is not used), or
+  **removed** (or closed): the prefix is closed at the line's date (its rate in effect then
+  ends there, its rates starting at or after it go; the line's rate and terms, if any, are
+  not used). Any other word is refused with a message naming the line. A delta file closes
+  prefixes with it; in a full file a prefix left out is removed at the file's date, and a
+  removed line closes it at its own date.
 - effective_from: the line's own start, an ISO 8601 date (2026-12-01: its midnight) or
   date-time (2026-12-01T06:00+01:00); without an offset, in the server's time zone
   (settings.TIME_ZONE, UTC unless set), as the file's own date. Empty: the file's date. Not
@@ -37,9 +44,9 @@ Two modes, as the ported numbers' import (routing.imports_lnp):
 - full (default): the file is the whole deck, as above;
 - delta: the file lists only the prefixes that change. Those are compared, counted,
   sampled and applied exactly as in a full import; the deck's other prefixes are left as
-  they are (nothing "removed", nothing ended or deleted outside the file's prefixes). A
-  delta does not close a prefix (an empty rate is refused, as in a full file: a forgotten
-  cell must not end a destination): a full import, or the rate's own admin page, ends one.
+  they are (nothing ended or deleted outside the file's prefixes). A delta closes a prefix
+  only with a line saying so (`change` removed): an empty rate is refused, as in a full
+  file (a forgotten cell must not end a destination).
 
 Scale: the file is read one record at a time through the CSV gate (routing.imports._records:
 NUL and other control characters, formula cells, a semicolon-separated file), each checked
@@ -86,7 +93,10 @@ logger = logging.getLogger("c4router.imports")
 COLUMNS = ("prefix", "rate", "connect_fee", "initial_increment", "next_increment", "description")
 # The columns a file may have: the export's, and a line's own start (never exported: the
 # export is the deck at one moment).
-FILE_COLUMNS = (*COLUMNS, "effective_from")
+FILE_COLUMNS = (*COLUMNS, "effective_from", "change")
+# The `change` cell: the words that close the prefix, and the ones only said (not used).
+CLOSING = frozenset({"removed", "closed"})
+SAID = frozenset({"", "new", "increase", "increased", "decrease", "decreased", "unchanged"})
 REQUIRED = ("prefix", "rate")
 FULL = "full"  # the file is the whole deck
 DELTA = "delta"  # the file lists only the prefixes that change
@@ -115,6 +125,8 @@ STAGE = Stage(
         ("description", "varchar(200)"),
         # The line's own start; NULL: the file's date (most lines: nothing to write).
         ("starts", "timestamp with time zone"),
+        # A `removed` line: the prefix closes at the line's moment (its rate: NULL).
+        ("closes", "boolean"),
     ),
     key="prefix",
 )
@@ -180,8 +192,12 @@ class RateImportResult:
 
     @property
     def kinds(self) -> tuple[str, ...]:
-        """The kinds this import can have: a delta removes nothing."""
-        return tuple(kind for kind in KINDS if not (self.delta and kind == "removed"))
+        """The kinds this import shows: a delta removes only the prefixes its lines close."""
+        return tuple(
+            kind
+            for kind in KINDS
+            if not (self.delta and kind == "removed" and not self.counts["removed"])
+        )
 
     @property
     def summary(self) -> str:
@@ -327,9 +343,9 @@ def import_rates(
 def _checked(
     file: Iterable[str], errors: _Errors, when: datetime.datetime, now: datetime.datetime
 ) -> Iterator[tuple[Any, ...]]:
-    """(line, prefix, rate, connect_fee, initial, next, description, starts) of each good
-    record (starts: the line's own date, as the database takes it; None: the file's date
-    `when`); the bad ones into `errors`."""
+    """(line, prefix, rate, connect_fee, initial, next, description, starts, closes) of each
+    good record (starts: the line's own date, as the database takes it; None: the file's
+    date `when`; closes: a `removed` line, without a rate); the bad ones into `errors`."""
     cleaner = _Cleaner(Rate)
     adapt = connection.ops.adapt_datetimefield_value
     records = _records(file, FILE_COLUMNS, REQUIRED, errors, extra_cells_hint=_SPLIT_HINT)
@@ -340,21 +356,40 @@ def _checked(
             prefix = prefix[1:]
         if not _PREFIX_RE.fullmatch(prefix):
             ok = _field(cleaner, errors, line, "prefix", prefix) is not None and ok
-        rate = _decimal(cleaner, errors, line, "rate", row["rate"], required=True)
-        fee = _decimal(cleaner, errors, line, "connect_fee", row.get("connect_fee", ""))
-        first = _seconds(cleaner, errors, line, "initial_increment", row.get("initial_increment"))
-        then = _seconds(cleaner, errors, line, "next_increment", row.get("next_increment"))
-        description = row.get("description", "")
-        if len(description) > 200:
-            ok = _field(cleaner, errors, line, "description", description) is not None and ok
+        change = row.get("change", "").lower()
+        closes = change in CLOSING
+        if not closes and change not in SAID:
+            errors.add(line, "change", _change_error(row["change"]))
+            ok = False
+        if closes:  # the rate and terms a closing line may still show are not used
+            rate, fee, first, then, description = None, None, None, None, ""
+        else:
+            rate = _decimal(cleaner, errors, line, "rate", row["rate"], required=True)
+            fee = _decimal(cleaner, errors, line, "connect_fee", row.get("connect_fee", ""))
+            first = _seconds(
+                cleaner, errors, line, "initial_increment", row.get("initial_increment")
+            )
+            then = _seconds(cleaner, errors, line, "next_increment", row.get("next_increment"))
+            description = row.get("description", "")
+            if len(description) > 200:
+                ok = _field(cleaner, errors, line, "description", description) is not None and ok
+            ok = rate is not None and fee is not None and bool(first and then) and ok
         starts = None
         if row.get("effective_from"):
             starts = _line_date(errors, line, row["effective_from"], when, now)
             ok = starts is not None and ok
             if starts == when:
                 starts = None
-        if ok and rate is not None and fee is not None and first and then:
-            yield line, prefix, rate, fee, first, then, description, adapt(starts)
+        if ok:
+            yield line, prefix, rate, fee, first, then, description, adapt(starts), closes
+
+
+def _change_error(raw: str) -> str:
+    words = ", ".join(sorted((SAID | CLOSING) - {""}))
+    return (
+        f"“{raw}” is not a change this import knows: write removed (or closed) to close "
+        f"the prefix, or leave the cell empty (also accepted, not used: {words})."
+    )
 
 
 def _line_date(
@@ -487,6 +522,7 @@ def _compare(cursor: Any, deck_id: int, when: datetime.datetime, *, delta: bool)
         "AND s.next_increment = c.next_increment AND s.description = c.description"
     )
     # own: the line's own date (NULL: the file's), for the samples; starts: the moment.
+    # A closing line: removed (a prefix the deck does not have then: unchanged).
     removed = (
         "UNION ALL SELECT c.prefix, 'removed', c.id, c.rate, NULL, NULL, NULL, %s "  # noqa: S608
         f"FROM {_CURRENT} c WHERE NOT EXISTS "
@@ -495,7 +531,8 @@ def _compare(cursor: Any, deck_id: int, when: datetime.datetime, *, delta: bool)
     cursor.execute(f"DROP TABLE IF EXISTS {_DIFF}")
     cursor.execute(
         f"CREATE TEMPORARY TABLE {_DIFF} AS "  # noqa: S608
-        "SELECT s.prefix, CASE WHEN c.id IS NULL THEN 'new' "
+        "SELECT s.prefix, CASE WHEN s.closes AND c.id IS NULL THEN 'unchanged' "
+        "WHEN s.closes THEN 'removed' WHEN c.id IS NULL THEN 'new' "
         "WHEN s.rate > c.rate THEN 'increased' WHEN s.rate < c.rate THEN 'decreased' "
         f"WHEN {same_terms} AND c.effective_until IS NULL THEN 'unchanged' "
         "ELSE 'terms' END AS kind, c.id AS current_id, c.rate AS old_rate, s.rate AS new_rate, "
@@ -603,7 +640,7 @@ def _apply(
         "next_increment, effective_from, effective_until, description, created_at, updated_at) "
         "SELECT %s, s.prefix, s.rate, s.connect_fee, s.initial_increment, s.next_increment, "
         f"COALESCE(s.starts, %s), NULL, s.description, %s, %s FROM {STAGE.table} s "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {_DIFF} d WHERE d.kind = 'unchanged' "
+        f"WHERE NOT s.closes AND NOT EXISTS (SELECT 1 FROM {_DIFF} d WHERE d.kind = 'unchanged' "
         "AND d.prefix = s.prefix)",
         [deck_id, at, date, date],
     )

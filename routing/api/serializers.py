@@ -673,8 +673,8 @@ class RateImportRequestSerializer(serializers.Serializer):
         choices=["full", "delta"],
         default="full",
         help_text="full: the file is the whole deck, the prefixes not in it end at the date; "
-        "delta: only the file's prefixes change, the others stay as they are (a delta does "
-        "not end a prefix: a full import does).",
+        "delta: only the file's prefixes change, the others stay as they are (a line whose "
+        "`change` is removed closes its prefix).",
     )
     effective_from = serializers.DateTimeField(
         required=False,
@@ -709,7 +709,8 @@ class RateImportCountsSerializer(serializers.Serializer):
         help_text="Same rate, another connect fee, increment or description."
     )
     removed = serializers.IntegerField(
-        help_text="In effect at the date, not in the file (a delta: always 0)."
+        help_text="In effect at the date and not in the file, or closed by a line whose "
+        "`change` is removed (a delta: only those)."
     )
 
 

@@ -169,6 +169,24 @@ def test_a_delta_with_a_line_date(api_client: APIClient, deck: RateDeck) -> None
     assert response.status_code == 400
 
 
+def test_a_delta_closes_a_prefix_with_a_removed_line(api_client: APIClient, deck: RateDeck) -> None:
+    """mode=delta with a `change` column: 44's line says removed (its old rate still in the
+    cell): counted and sampled as removed, ended at the file's date; 33 stays."""
+    when = timezone.now() + datetime.timedelta(days=1)
+    text = "prefix,rate,change\n44,0.02,Removed\n"
+    data = {"file": upload(text), "mode": "delta", "effective_from": when.isoformat()}
+    body = api_client.post(url(deck), {**data, "preview": "true"}).json()
+    assert body["counts"]["removed"] == 1
+    assert body["samples"]["removed"] == [
+        {"prefix": "44", "old": "0.02", "new": None, "line": 2, "effective_from": None}
+    ]
+    data["file"] = upload(text)
+    body = api_client.post(url(deck), data).json()
+    assert (body["created"], body["ended"], body["deleted"]) == (0, 1, 0)
+    assert Rate.objects.get(deck=deck, prefix="44").effective_until == when
+    assert Rate.objects.get(deck=deck, prefix="33").effective_until is None
+
+
 def test_a_line_date_before_the_files_is_named(api_client: APIClient, deck: RateDeck) -> None:
     when = timezone.now() + datetime.timedelta(days=2)
     early = (when - datetime.timedelta(days=1)).replace(microsecond=0)

@@ -306,6 +306,80 @@ def test_a_delta_replaces_its_prefixes_later_rates_as_a_full_import(deck):
     assert [h.prefix for h in deleted] == ["33"]
 
 
+def test_a_delta_closes_the_prefixes_its_lines_say_removed(deck):
+    """A delta line whose `change` is removed (or closed, any case) closes its prefix at its
+    moment: 44 at the file's date, 49 at its line's later date (its old rate, still shown,
+    is not used); 33 up as usual; 1 left as it is; 7, which the deck does not have, closes
+    nothing. The preview counts them as removed, with a sample; 44's announced rate goes."""
+    when = timezone.now() + datetime.timedelta(days=1)
+    later = when + datetime.timedelta(days=5)
+    announced = Rate.objects.create(
+        deck=deck, prefix="44", rate=Decimal("0.05"), effective_from=when + datetime.timedelta(2)
+    )
+    text = (
+        "prefix,rate,change,effective_from\n"
+        "33,0.012,Increase,\n44,,removed,\n"
+        f"49,0.03,Closed,{later.isoformat()}\n7,,removed,\n"
+    )
+    preview = run(deck, text, effective_from=when, mode="delta", preview=True)
+    assert preview.counts == {
+        "new": 0, "increased": 1, "decreased": 0, "unchanged": 1, "terms": 0, "removed": 2
+    }  # fmt: skip
+    assert "2 removed" in preview.summary and "removed" in preview.kinds
+    assert [c.as_dict() for c in preview.samples["removed"]] == [
+        {"prefix": "44", "old": "0.02", "new": None, "line": 3, "effective_from": None},
+        {
+            "prefix": "49",
+            "old": "0.03",
+            "new": None,
+            "line": 4,
+            "effective_from": later.isoformat(),
+        },
+    ]
+    result = run(deck, text, effective_from=when, mode="delta")
+    assert (result.created, result.ended, result.deleted) == (1, 3, 1)
+    assert not Rate.objects.filter(pk=announced.pk).exists()
+    assert in_effect(deck, "4420", when - datetime.timedelta(seconds=1)).rate == Decimal("0.02")  # type: ignore[union-attr]
+    assert in_effect(deck, "4420", when) is None
+    assert in_effect(deck, "4420", when + datetime.timedelta(days=3)) is None  # announced: gone
+    assert in_effect(deck, "4930", later - datetime.timedelta(seconds=1)).rate == Decimal("0.03")  # type: ignore[union-attr]
+    assert in_effect(deck, "4930", later) is None
+    assert in_effect(deck, "3312", when).rate == Decimal("0.012")  # type: ignore[union-attr]
+    assert in_effect(deck, "1555", later).rate == Decimal("0.005")  # type: ignore[union-attr]
+    assert in_effect(deck, "7000", later) is None
+    assert not Rate.objects.filter(deck=deck, prefix="7").exists()
+    # Again: nothing left to close (unchanged), nothing written.
+    again = run(deck, text, effective_from=when, mode="delta")
+    assert again.counts["removed"] == 0 and (again.created, again.ended, again.deleted) == (0, 0, 0)
+
+
+def test_a_full_file_closes_a_removed_line_at_its_own_date(deck):
+    """In a full file a prefix left out is removed at the file's date; a removed line
+    keeps its prefix until the line's own date."""
+    when = timezone.now() + datetime.timedelta(days=1)
+    later = when + datetime.timedelta(days=5)
+    text = f"prefix,rate,change,effective_from\n33,0.01,,\n44,0.02,removed,{later.isoformat()}\n"
+    result = run(deck, text, effective_from=when)
+    assert result.counts["removed"] == 3  # 44 at its date; 49 and 1 (left out) at the file's
+    assert in_effect(deck, "4420", later - datetime.timedelta(seconds=1)).rate == Decimal("0.02")  # type: ignore[union-attr]
+    assert in_effect(deck, "4420", later) is None
+    assert in_effect(deck, "4930", when) is None and in_effect(deck, "1555", when) is None
+
+
+def test_an_unknown_change_word_is_refused_naming_the_line(deck):
+    before = rows_of(deck)
+    with pytest.raises(ImportFailed) as failed:
+        run(deck, "prefix,rate,change\n33,0.01,\n44,0.02,delete\n", mode="delta")
+    [error] = failed.value.errors
+    assert (error.line, error.field) == (3, "change")
+    assert "“delete” is not a change" in error.message and "removed (or closed)" in error.message
+    # An empty rate without the word is still refused: a forgotten cell closes nothing.
+    with pytest.raises(ImportFailed) as failed:
+        run(deck, "prefix,rate,change\n44,,\n", mode="delta")
+    assert [(e.line, e.field) for e in failed.value.errors] == [(2, "rate")]
+    assert rows_of(deck) == before
+
+
 def test_a_line_with_its_own_date_starts_then_and_ends_the_rate_in_effect_then(deck):
     """33 from its line's date (a date alone: that day's midnight, UTC here), 336 from its
     line's date-time; 44 at the file's date; 1 and 49, not in the file, end at the file's

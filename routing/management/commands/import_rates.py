@@ -35,12 +35,13 @@ def find_deck(name: str) -> RateDeck:
 class Command(BaseCommand):
     help = (
         "Import a rate deck from CSV (prefix,rate[,connect_fee,initial_increment,"
-        "next_increment,description,effective_from]; '-' reads stdin). Full by default: the "
+        "next_increment,description,effective_from,change]; '-' reads stdin). Full by default: the "
         "file is the deck from the effective date on: new and changed rates start then, the "
         "ones they replace and the prefixes not in the file end then. --delta: only the "
-        "file's prefixes change, the others stay as they are (a delta ends no prefix: a full "
-        "import does). A line's effective_from (ISO 8601 date or date-time, without an offset "
-        "in the server's time zone; not before the file's date) starts that line's rate then "
+        "file's prefixes change, the others stay as they are (a line whose change is "
+        "'removed' closes its prefix). A line's effective_from (ISO 8601 date or date-time, "
+        "without an offset in the server's time zone; not before the file's date) starts "
+        "that line's rate then "
         "instead. --preview counts new, increased, decreased, unchanged and removed prefixes "
         "with a sample of each, and writes nothing. One bad line and nothing is written."
     )
@@ -58,7 +59,7 @@ class Command(BaseCommand):
             "--delta",
             action="store_true",
             help="A delta: only the prefixes in the file change, the deck's others stay as "
-            "they are (nothing removed; a delta does not end a prefix).",
+            "they are (only the lines whose change is 'removed' close a prefix).",
         )
         parser.add_argument(
             "--preview", action="store_true", help="Compare with the deck; write nothing."
