@@ -58,8 +58,8 @@ class RateDeck(TimestampedModel):
         max_length=3,
         default="USD",
         validators=[validators.validate_currency],
-        help_text="ISO 4217 code of every rate of the deck (e.g. EUR). Margins are only "
-        "computed between decks of the same currency.",
+        help_text="ISO 4217 code of every rate of the deck (e.g. EUR). Decks in other "
+        "currencies are compared through the exchange rates (Exchange rates).",
     )
     description = models.TextField(blank=True)
     history = HistoricalRecords()
