@@ -150,7 +150,8 @@ class CarrierPrice:
     answer_sell: RateRow | None = None
     # Currency conversion (routing.engine.fx): the cost in the sell deck's currency when
     # the deck is in another one (millionths, exact); the conversions used, as people read
-    # them; and whether it was left out for want of an exchange rate.
+    # them; and whether it was left out for want of an exchange rate to order it by (not
+    # a margin: such carriers alone do not make the call "no profitable route").
     cost_in_sell: Fraction | None = None
     conversions: tuple[str, ...] = ()
     no_fx: bool = False
@@ -526,8 +527,10 @@ def _least_cost(
     A target's carrier (a gateway target: its gateway's) is priced by the longest prefix
     of its deck in effect now; no deck or no rate: left out. With the tenant's sell deck,
     a carrier is also left out when its rate leaves less than the tenant's minimum margin
-    (or its deck is in another currency); a number the sell deck has no rate for is
-    refused. Groups: "lcr", the targets of one rate and one order (shared by weight);
+    (a deck in another currency: its rate converted into the sell deck's, routing.engine.fx;
+    without the exchange rate, left out); a number the sell deck has no rate for is
+    refused. Carriers kept in several currencies are compared in the base currency.
+    Groups: "lcr", the targets of one rate and one order (shared by weight);
     "lcr_band", the targets within band_percent of the cheapest remaining one, by order.
 
     The outcome depends on the rule, the tenant and the rates matched, nothing else: it is
