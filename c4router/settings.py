@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 from c4router.env import (
     database_from_url,
@@ -28,6 +28,7 @@ from c4router.env import (
     env_str,
     load_env_file,
 )
+from routing.validators import validate_currency
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("C4ROUTER_VAR_DIR", str(BASE_DIR / "var")))
@@ -345,7 +346,17 @@ C4ROUTER: dict[str, Any] = {  # mixed values: typed where each is read
     # file per deck and version, built once, memory-mapped by every worker: routing/
     # deck_cache.py). Empty: each worker reads and keeps its own copy.
     "DECK_CACHE_DIR": env_str("C4ROUTER_DECK_CACHE_DIR").strip(),
+    # Least-cost routing across currencies: the currency the exchange rates are given in
+    # (admin: Exchange rates; one unit of each other currency is worth its rate in this).
+    "BASE_CURRENCY": env_str("C4ROUTER_BASE_CURRENCY", "USD").strip(),
 }
+try:
+    validate_currency(C4ROUTER["BASE_CURRENCY"])
+except ValidationError:
+    raise ImproperlyConfigured(
+        f"C4ROUTER_BASE_CURRENCY={C4ROUTER['BASE_CURRENCY']!r}: give an ISO 4217 code, three "
+        "capital letters (e.g. USD or EUR)."
+    ) from None
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

@@ -32,6 +32,7 @@ from routing.models import (
     Did,
     DidMatch,
     Domain,
+    ExchangeRate,
     Gateway,
     GatewayHealth,
     HealthPolicy,
@@ -53,6 +54,7 @@ from routing.models import (
     RuleKind,
     Tenant,
 )
+from routing.models.rates import base_currency, plain
 
 RECORD_FIELDSET = (
     "Record",
@@ -964,6 +966,33 @@ class RateAdmin(SimpleHistoryAdmin):
     @admin.display(description="billing (s)")
     def billing(self, obj: Rate) -> str:
         return f"{obj.initial_increment}/{obj.next_increment}"
+
+
+@admin.register(ExchangeRate)
+class ExchangeRateAdmin(SimpleHistoryAdmin):
+    list_display = ("currency", "rate_display", "updated_at")
+    search_fields = ("currency",)
+    readonly_fields = RECORD_FIELDS
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": ("currency", "rate"),
+                "description": "What one unit of the currency is worth in the base currency "
+                "(C4ROUTER_BASE_CURRENCY), e.g. EUR 1.08 when the base is USD. Least-cost "
+                "rules whose carriers' decks are in several currencies order them by their "
+                "cost in the base currency; margins against a sell deck in another currency, "
+                "and a fixed markup on a deck in another currency, are converted with these. "
+                "A carrier whose currency has none is left out of such a rule (the route "
+                "tester says why).",
+            },
+        ),
+        RECORD_FIELDSET,
+    )
+
+    @admin.display(description="worth (in the base currency)", ordering="rate")
+    def rate_display(self, obj: ExchangeRate) -> str:
+        return f"{plain(obj.rate)} {base_currency()}"
 
 
 @admin.register(LnpRule)

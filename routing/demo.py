@@ -28,6 +28,7 @@ from routing.models import (
     DidMatch,
     Direction,
     Domain,
+    ExchangeRate,
     Gateway,
     HealthPolicy,
     IpSource,
@@ -47,6 +48,7 @@ from routing.models import (
     Tenant,
     Transport,
 )
+from routing.models.rates import base_currency
 
 M = TypeVar("M", bound=models.Model)
 
@@ -359,6 +361,10 @@ def _rate_decks(seed: _Seeder) -> None:
             rate=Decimal(rate),
             description=description,
         )
+    # The deck is in EUR: what a euro is worth in the base currency (USD by default), for
+    # least-cost rules whose carriers' decks are in several currencies.
+    if base_currency() == "USD":
+        seed.put(ExchangeRate, {"currency": "EUR"}, rate=Decimal("1.08"))
 
 
 def _portability(seed: _Seeder) -> None:

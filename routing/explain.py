@@ -144,7 +144,9 @@ _MODES = {"lcr": "least cost", "lcr_band": "least cost, banded"}
 
 def describe_pricing(pricing: Pricing, callee: str) -> list[str]:
     """A least-cost rule's rates: the customer's, then each carrier's (cheapest first) with
-    its matched prefix, its margin, and why it was left out."""
+    its matched prefix, its conversions into another currency (the converted amount rounded
+    half up to six places, and the exchange rates used), its margin, and why it was left
+    out."""
     lines = [f"Mode: {_MODES.get(pricing.mode, pricing.mode)}"]
     sell = pricing.sell
     if pricing.policy:
@@ -169,6 +171,8 @@ def describe_pricing(pricing: Pricing, callee: str) -> list[str]:
             f"Carrier {price.name}: {plain(price.rate.rate)} {price.currency}/min "
             f"(prefix {price.rate.prefix or '*'})"
         )
+        for conversion in price.conversions:  # "0.01 EUR = 0.010800 USD at 1 EUR = 1.08 USD"
+            text += f", {conversion}"
         if price.sell is not None:
             text += f", customer {plain(price.sell.rate)}"
         if price.margin is not None:

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -71,6 +72,7 @@ from routing.models import (
     Did,
     Domain,
     DownPolicy,
+    ExchangeRate,
     Gateway,
     GatewayHealth,
     HealthPolicy,
@@ -92,6 +94,7 @@ from routing.models import (
     current_routing_version,
     current_versions,
 )
+from routing.models.rates import base_currency
 from routing.models.version import PORTED_OVERLAY_MAX_ROWS, ChangeKind
 
 logger = logging.getLogger("c4router.loader")
@@ -287,7 +290,19 @@ def _read_small(using: str, rates: RatesReader | None = None) -> TableRows:
             health=health,
             rate_decks=_read_rate_decks(using, rates),
             lnp_rules=lnp_rules,
+            exchange_rates=_read_exchange_rates(using),
+            base_currency=base_currency(),
         )
+    )
+
+
+def _read_exchange_rates(using: str) -> tuple[tuple[str, Fraction], ...]:
+    """Each currency's exchange rate to the base (exact: a Fraction of the stored Decimal).
+    A row for the base currency (the setting changed after it was written) is ignored: the
+    table has the base at 1."""
+    return tuple(
+        (currency, Fraction(rate))
+        for currency, rate in ExchangeRate.objects.using(using).values_list("currency", "rate")
     )
 
 

@@ -111,6 +111,7 @@ def test_a_bad_mode_is_refused(tmp_path: Path) -> None:
         ("C4ROUTER_MAX_ROUTES", "0", "C4ROUTER_MAX_ROUTES=0 is below the minimum 1"),
         ("C4ROUTER_API_ALLOWED_NETS", "10.0.0.1/8", "C4ROUTER_API_ALLOWED_NETS: '10.0.0.1/8'"),
         ("DATABASE_URL", "mysql://localhost/c4", "unsupported scheme 'mysql'"),
+        ("C4ROUTER_BASE_CURRENCY", "euro", "C4ROUTER_BASE_CURRENCY='euro': give an ISO 4217"),
     ],
 )
 def test_a_malformed_setting_stops_the_start_naming_the_variable(

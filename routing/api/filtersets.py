@@ -22,6 +22,7 @@ from routing.models import (
     Carrier,
     Did,
     Domain,
+    ExchangeRate,
     Gateway,
     HealthPolicy,
     IpSource,
@@ -369,6 +370,14 @@ class RateDeckFilterSet(BaseFilterSet):
     class Meta:
         model = RateDeck
         fields = ["q", "carrier", "tenant", "currency"]
+
+
+class ExchangeRateFilterSet(BaseFilterSet):
+    search_fields = ("currency",)
+
+    class Meta:
+        model = ExchangeRate
+        fields = ["q", "currency"]
 
 
 class RateFilterSet(BaseFilterSet):

@@ -27,6 +27,7 @@ from routing.models import (
     Carrier,
     Did,
     Domain,
+    ExchangeRate,
     Gateway,
     GatewayHealth,
     HealthPolicy,
@@ -844,6 +845,14 @@ class RateDeckSerializer(DisplayMixin, ModelCleanSerializer):
     def get_rate_count(self, obj: RateDeck) -> int:
         count = getattr(obj, "rate_count", None)
         return count if count is not None else obj.rates.count()
+
+
+class ExchangeRateSerializer(DisplayMixin, ModelCleanSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="routing-api:exchangerate-detail")
+
+    class Meta:
+        model = ExchangeRate
+        fields = ["id", "url", "display", "currency", "rate", *TIMESTAMPS]
 
 
 class RateSerializer(DisplayMixin, ModelCleanSerializer):

@@ -34,6 +34,7 @@ from routing.models import (
     Carrier,
     Did,
     Domain,
+    ExchangeRate,
     Gateway,
     HealthPolicy,
     IpSource,
@@ -617,6 +618,16 @@ class RateDeckViewSet(RoutingViewSet):
             }
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
         return Response(serializers.RateImportResultSerializer(result.as_dict()).data)
+
+
+class ExchangeRateViewSet(RoutingViewSet):
+    """What one unit of a currency is worth in the base currency (C4ROUTER_BASE_CURRENCY):
+    least-cost rules compare carriers, and margins, across currencies with them."""
+
+    queryset = ExchangeRate.objects.all()
+    serializer_class = serializers.ExchangeRateSerializer
+    filterset_class = filtersets.ExchangeRateFilterSet
+    ordering_fields = ["id", "currency", "rate", "created_at", "updated_at"]
 
 
 class RateViewSet(RoutingViewSet):

@@ -23,13 +23,17 @@ so tests can replay any decision. The steps:
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from fractions import Fraction
 from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple
 
+from routing.engine.fx import convert, six
+from routing.engine.fx import explain as explain_fx
+from routing.engine.fx import missing as lacking_fx
 from routing.engine.lists import Listed
 from routing.engine.lists import check as check_lists
 from routing.engine.lnp import Ported, find_lnp_rule
@@ -38,6 +42,7 @@ from routing.engine.pricing import FIXED, customer_price
 from routing.engine.pricing import describe as describe_policy
 from routing.engine.query import Party, Query
 from routing.engine.rates import (
+    MICRO,
     Deck,
     Match,
     RateFacts,
@@ -66,6 +71,7 @@ from routing.engine.table import (
     uri_host,
 )
 
+CENT = Decimal("0.01")
 ROUTED = 200
 FORBIDDEN = 403
 NOT_FOUND = 404
@@ -132,7 +138,9 @@ class CarrierPrice:
     against: RateRow | None = None
     facts: RateFacts | None = None  # of `rate`: millionths and the answer's texts
     sell_facts: RateFacts | None = None  # of `sell`
-    key: tuple[int, int, str] = (1, 0, "")  # the order of Pricing.carriers
+    # The order of Pricing.carriers: (0, the cost in millionths, name); in the base
+    # currency (a Fraction) when the rule's carriers are in several currencies.
+    key: tuple[int, int | Fraction, str] = (1, 0, "")
     # Its left_out names the called number (no rate for it): a decision not remembered.
     named_number: bool = False
     # The money keys of a route to this carrier in the answer, made by routing.engine.rtjson
@@ -140,6 +148,13 @@ class CarrierPrice:
     # customer's rate `answer_sell` they were made with.
     answer_keys: dict[str, object] | None = None
     answer_sell: RateRow | None = None
+    # Currency conversion (routing.engine.fx): the cost in the sell deck's currency when
+    # the deck is in another one (millionths, exact); the conversions used, as people read
+    # them; and whether it was left out for want of an exchange rate to order it by (not
+    # a margin: such carriers alone do not make the call "no profitable route").
+    cost_in_sell: Fraction | None = None
+    conversions: tuple[str, ...] = ()
+    no_fx: bool = False
 
     @property
     def margin(self) -> Decimal | None:
@@ -147,6 +162,12 @@ class CarrierPrice:
         (computed when read: the route tester and refusals read it, a call does not)."""
         if self.rate is None or self.against is None:
             return None
+        if self.cost_in_sell is not None:  # converted: exact, then as margin_percent rounds
+            sell = Fraction(self.against.rate) * MICRO
+            if not sell:
+                return None
+            ratio = round((sell - self.cost_in_sell) * 100 / sell, 2)  # half even
+            return (Decimal(ratio.numerator) / Decimal(ratio.denominator)).quantize(CENT)
         return margin_percent(self.rate.rate, self.against.rate)
 
 
@@ -506,8 +527,10 @@ def _least_cost(
     A target's carrier (a gateway target: its gateway's) is priced by the longest prefix
     of its deck in effect now; no deck or no rate: left out. With the tenant's sell deck,
     a carrier is also left out when its rate leaves less than the tenant's minimum margin
-    (or its deck is in another currency); a number the sell deck has no rate for is
-    refused. Groups: "lcr", the targets of one rate and one order (shared by weight);
+    (a deck in another currency: its rate converted into the sell deck's, routing.engine.fx;
+    without the exchange rate, left out); a number the sell deck has no rate for is
+    refused. Carriers kept in several currencies are compared in the base currency.
+    Groups: "lcr", the targets of one rate and one order (shared by weight);
     "lcr_band", the targets within band_percent of the cheapest remaining one, by order.
 
     The outcome depends on the rule, the tenant and the rates matched, nothing else: it is
@@ -688,7 +711,8 @@ def _priced_outcome(
         carrier_id: _price(table, carrier_id, match, context)
         for carrier_id, match in matches.items()
     }
-    priced_targets: list[tuple[int, int, TargetRow]] = []
+    _in_base(table, prices.values())
+    priced_targets: list[tuple[int | Fraction, int, TargetRow]] = []
     for target, carrier_id in plan.targets:
         price = prices[carrier_id]
         if not price.left_out:
@@ -708,6 +732,11 @@ def _priced_outcome(
     pricing.routes = {
         price.carrier_id: (price, price.sell, price.sell_facts)
         if price.sell
+        # A route whose carrier's deck is in another currency than the sell deck: no
+        # customer rate in the answer (its one `currency` is the carrier's: the call
+        # records would take the customer's rate for an amount in it).
+        else (price, None, None)
+        if price.cost_in_sell is not None
         else (price, sell, sell_facts)
         for price in ordered
     }
@@ -715,7 +744,9 @@ def _priced_outcome(
     if sell_deck is not None and sell is None:
         pricing.named_number = True
         return pricing, None, (), f"no customer rate for {callee} in deck {sell_deck.name}"
-    if not priced_targets and any(p.rate is not None and p.left_out for p in ordered):
+    if not priced_targets and any(
+        p.rate is not None and p.left_out and not p.no_fx for p in ordered
+    ):
         return pricing, sell_facts, (), "no carrier leaves the margin (no profitable route)"
     priced_targets.sort(key=_rate_and_order)
     groups: list[tuple[TargetRow, ...]] = []
@@ -768,9 +799,32 @@ def _by_key(items: list, key) -> list[tuple[TargetRow, ...]]:  # type: ignore[no
     return groups
 
 
-def _profitable(cost: int, sell: int, context: _Context) -> bool:
+def _profitable(cost: int | Fraction, sell: int, context: _Context) -> bool:
     """rates.profitable() in millionths: sell - cost >= sell * min_margin / 100."""
     return (sell - cost) * 100 * context.margin_den >= sell * context.margin_num
+
+
+def _in_base(table: Table, prices: Iterable[CarrierPrice]) -> None:
+    """When the carriers still kept are in several currencies, order them by their cost in
+    the base currency: each priced carrier's key converted (exact), and a kept carrier whose
+    currency has no exchange rate left out. In one currency: nothing changes."""
+    priced = [price for price in prices if price.facts is not None]
+    if len({price.currency for price in priced if not price.left_out}) < 2:
+        return
+    fx, base = table.fx, table.base_currency
+    for price in priced:
+        cost = price.facts.micro  # type: ignore[union-attr]
+        converted = convert(cost, price.currency, base, fx)
+        if converted is None:
+            price.key = (1, 0, price.name)
+            if not price.left_out:
+                price.left_out = f"no exchange rate for {price.currency} (base {base})"
+                price.no_fx = True
+            continue
+        price.key = (0, converted, price.name)
+        if price.currency != base:
+            text = explain_fx(price.rate.rate, price.currency, base, fx, base)  # type: ignore[union-attr]
+            price.conversions = (*price.conversions, text)
 
 
 def _price(table: Table, carrier_id: int, match: Match | None, context: _Context) -> CarrierPrice:
@@ -788,12 +842,22 @@ def _price(table: Table, carrier_id: int, match: Match | None, context: _Context
     price = CarrierPrice(carrier_id, name, deck.currency, rate, facts=facts, key=(0, cost, name))
     policy = context.policy
     if policy is not None:  # the customer's rate: this carrier's cost plus the markup
+        markup: Decimal | Fraction = policy.markup
         if policy.pricing == FIXED and deck.currency != policy.pricing_currency:
-            price.left_out = (
-                f"deck {deck.name} is in {deck.currency}, the markup in {policy.pricing_currency}"
-            )
-            return price
-        price.sell, price.sell_facts = customer_price(policy.pricing, policy.markup, rate, facts)
+            # The markup in the deck's currency (exact; the customer's rate is rounded).
+            converted = convert(markup, policy.pricing_currency, deck.currency, table.fx)
+            if converted is None:
+                price.left_out = (
+                    f"deck {deck.name} is in {deck.currency}, the markup in "
+                    f"{policy.pricing_currency}"
+                )
+                return price
+            markup = converted
+            price.conversions = (
+                "markup " + explain_fx(policy.markup, policy.pricing_currency, deck.currency,
+                                       table.fx, table.base_currency),
+            )  # fmt: skip
+        price.sell, price.sell_facts = customer_price(policy.pricing, markup, rate, facts)
         price.against = price.sell
         if not _profitable(cost, price.sell_facts.micro, context):
             price.left_out = _under_margin(price, context.min_margin)
@@ -803,13 +867,28 @@ def _price(table: Table, carrier_id: int, match: Match | None, context: _Context
         return price
     price.against = sell
     sold = context.sell_facts.micro  # type: ignore[union-attr]
+    compared: int | Fraction = cost
+    shown = str(rate.rate)
     if deck.currency != sell_deck.currency:
-        price.left_out = (
-            f"deck {deck.name} is in {deck.currency}, the customer's in {sell_deck.currency}"
-        )
-    elif cost > sold:
-        price.left_out = f"rate {rate.rate} above the customer's {sell.rate}"
-    elif not _profitable(cost, sold, context):
+        # The cost in the customer's currency, through the base (exact).
+        converted = convert(cost, deck.currency, sell_deck.currency, table.fx)
+        if converted is None:
+            lacking = lacking_fx(table.fx, deck.currency, sell_deck.currency)
+            price.left_out = (
+                f"deck {deck.name} is in {deck.currency}, the customer's in "
+                f"{sell_deck.currency}, and no exchange rate for {lacking} "
+                f"(base {table.base_currency})"
+            )
+            return price
+        price.cost_in_sell = compared = converted
+        price.conversions = (
+            explain_fx(rate.rate, deck.currency, sell_deck.currency, table.fx,
+                       table.base_currency),
+        )  # fmt: skip
+        shown = f"{rate.rate} {deck.currency} ({six(converted / MICRO)} {sell_deck.currency})"
+    if compared > sold:
+        price.left_out = f"rate {shown} above the customer's {sell.rate}"
+    elif not _profitable(compared, sold, context):
         price.left_out = _under_margin(price, context.min_margin)
     return price
 

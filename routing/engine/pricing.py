@@ -2,14 +2,16 @@
 
 The customer's rate for a route is its carrier's rate for the number plus a markup: a
 percentage of it ("percent": cost + 20%) or an amount per minute ("fixed": cost + 0.002
-EUR/min, only for carriers whose deck is in that currency). Rounded half up to the decks'
-six decimal places. A percentage marks up the connect fee too; a fixed amount is per minute
+EUR/min; for a carrier whose deck is in another currency, the amount converted into the
+deck's exactly, routing.engine.fx: a Fraction). Rounded half up to the decks' six decimal
+places. A percentage marks up the connect fee too; a fixed amount is per minute
 and leaves the connect fee at cost. Billing increments are the carrier's.
 """
 
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from functools import lru_cache
 
 from routing.engine.rates import MICRO, RateFacts, RateRow, rate_facts
@@ -25,8 +27,13 @@ def plain(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def customer_rate(kind: str, markup: Decimal, cost: RateRow) -> RateRow:
-    """The customer's rate under the policy for a carrier's matched rate `cost`."""
+def customer_rate(kind: str, markup: Decimal | Fraction, cost: RateRow) -> RateRow:
+    """The customer's rate under the policy for a carrier's matched rate `cost` (a fixed
+    markup converted into the deck's currency: a Fraction)."""
+    if isinstance(markup, Fraction):  # (fixed only) cost + markup, half up to six places
+        exact = Fraction(cost.rate) + markup
+        micro = _half_up(exact.numerator * MICRO, exact.denominator)
+        return cost._replace(rate=Decimal(_text(micro)))
     if kind == PERCENT:
         factor = (HUNDRED + markup) / HUNDRED
         rate = (cost.rate * factor).quantize(PLACES, ROUND_HALF_UP)
@@ -37,7 +44,7 @@ def customer_rate(kind: str, markup: Decimal, cost: RateRow) -> RateRow:
 
 
 def customer_price(
-    kind: str, markup: Decimal, cost: RateRow, facts: RateFacts
+    kind: str, markup: Decimal | Fraction, cost: RateRow, facts: RateFacts
 ) -> tuple[RateRow, RateFacts]:
     """customer_rate() and its RateFacts, computed in integers (millionths) from the cost's
     facts, once per (facts, kind, markup): the same customer rate as customer_rate()
@@ -55,13 +62,16 @@ def customer_price(
 
 # (cost facts, kind, markup) -> (the customer's rate, fee (None: the cost's), RateFacts):
 # a deck holds a few thousand distinct terms, a policy one markup.
-_SOLD: dict[tuple[RateFacts, str, Decimal], tuple[Decimal, Decimal | None, RateFacts]] = {}
+# (A converted fixed markup is a Fraction: a new exchange rate is another key.)
+_SOLD: dict[
+    tuple[RateFacts, str, Decimal | Fraction], tuple[Decimal, Decimal | None, RateFacts]
+] = {}
 _SOLD_MAX = 100_000
 _make = RateRow._make
 
 
 def _sold_terms(
-    kind: str, markup: Decimal, cost: RateRow, facts: RateFacts
+    kind: str, markup: Decimal | Fraction, cost: RateRow, facts: RateFacts
 ) -> tuple[Decimal, Decimal | None, RateFacts]:
     num, den = markup.as_integer_ratio()
     rate, fee = facts.micro, facts.fee_micro

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, NamedTuple, TypedDict
 from zoneinfo import ZoneInfo
 
@@ -445,6 +446,10 @@ class TableRows:
     # ported numbers (None: none read; a patch keeps the old table's).
     lnp_rules: tuple[LnpRuleRow, ...] = ()
     ported: PortedNumbers | None = None
+    # Currency conversion (routing.engine.fx): each currency's exchange rate, what one unit
+    # is worth in the base currency (exact), and the base currency.
+    exchange_rates: tuple[tuple[str, Fraction], ...] = ()
+    base_currency: str = "USD"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -627,6 +632,11 @@ class Table:
     # and the ported numbers (routing.engine.lnp).
     lnp_rules: dict[int | None, tuple[LnpRuleRow, ...]] = field(default_factory=dict)
     ported: PortedNumbers = EMPTY_PORTED
+    # Currency conversion (routing.engine.fx): currency -> what one unit is worth in the
+    # base currency, exact, the base itself at 1. Read with the small tables: an exchange
+    # rate edit patches the table (a new lcr_memo) and re-reads no deck.
+    fx: dict[str, Fraction] = field(default_factory=lambda: {"USD": Fraction(1)})
+    base_currency: str = "USD"
 
     def find_source(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Source | None:
         if address.version == 4:
@@ -877,6 +887,8 @@ def _assemble(
         },
         lnp_rules=index_lnp_rules(rows.lnp_rules),
         ported=ported,
+        fx={**dict(rows.exchange_rates), rows.base_currency: Fraction(1)},
+        base_currency=rows.base_currency,
         counts={
             "tenants": len(tenants),
             "carriers": len(carriers),

@@ -26,7 +26,7 @@ from routing.models.instances import ListenTransport, RouterInstance
 from routing.models.lists import EntryMatch, ListMode, ListSide, NumberList, NumberListEntry
 from routing.models.lnp import LnpRule, PortedNumber, validate_e164
 from routing.models.normalization import Direction, NormalizationRule, NumberField, RuleKind
-from routing.models.rates import Rate, RateDeck
+from routing.models.rates import ExchangeRate, Rate, RateDeck
 from routing.models.rules import RouteRule, RouteTarget, RuleAction, RuleMode
 from routing.models.sources import IpSource
 from routing.models.tenants import Domain, Pbx, Pricing, Tenant
@@ -54,6 +54,7 @@ __all__ = [
     "Domain",
     "DownPolicy",
     "EntryMatch",
+    "ExchangeRate",
     "Gateway",
     "GatewayHealth",
     "GatewayHealthEvent",
@@ -117,6 +118,7 @@ ROUTING_MODELS = (
     HealthPolicy,
     RateDeck,
     Rate,
+    ExchangeRate,
     LnpRule,
     PortedNumber,
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -57,8 +58,8 @@ class RateDeck(TimestampedModel):
         max_length=3,
         default="USD",
         validators=[validators.validate_currency],
-        help_text="ISO 4217 code of every rate of the deck (e.g. EUR). Margins are only "
-        "computed between decks of the same currency.",
+        help_text="ISO 4217 code of every rate of the deck (e.g. EUR). Decks in other "
+        "currencies are compared through the exchange rates (Exchange rates).",
     )
     description = models.TextField(blank=True)
     history = HistoricalRecords()
@@ -178,3 +179,62 @@ class Rate(TimestampedModel):
             and self.effective_until <= self.effective_from
         ):
             raise ValidationError({"effective_until": "The rate must end after it starts."})
+
+
+FX_DIGITS = 20
+FX_PLACES = 10
+
+
+class ExchangeRate(TimestampedModel):
+    """What one unit of a currency is worth in the base currency (least-cost routing)."""
+
+    currency = models.CharField(
+        max_length=3,
+        unique=True,
+        validators=[validators.validate_currency],
+        help_text="ISO 4217 code (e.g. EUR). The base currency itself has no row: its rate is 1.",
+    )
+    rate = models.DecimalField(
+        max_digits=FX_DIGITS,
+        decimal_places=FX_PLACES,
+        help_text="What one unit of this currency is worth in the base currency "
+        "(C4ROUTER_BASE_CURRENCY), e.g. 1.08 for EUR in USD. Least-cost rules compare "
+        "carriers in different currencies, and margins against a sell deck in another "
+        "currency, with it.",
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["currency"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(currency__regex=r"^[A-Z]{3}$"),
+                name="routing_exchangerate_currency_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(rate__gt=0),
+                name="routing_exchangerate_rate_positive",
+                violation_error_message="An exchange rate is above zero.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"1 {self.currency} = {plain(self.rate)} {base_currency()}"
+
+    def clean(self) -> None:
+        base = base_currency()
+        errors = {}
+        if self.currency == base:
+            errors["currency"] = (
+                f"{base} is the base currency (C4ROUTER_BASE_CURRENCY): its rate is 1 by "
+                "definition. Give the other currencies' rates in it."
+            )
+        if self.rate is not None and self.rate <= 0:
+            errors["rate"] = "An exchange rate is above zero."
+        if errors:
+            raise ValidationError(errors)
+
+
+def base_currency() -> str:
+    """The currency exchange rates are given in (the setting C4ROUTER_BASE_CURRENCY)."""
+    return str(settings.C4ROUTER["BASE_CURRENCY"])

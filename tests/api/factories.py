@@ -9,6 +9,7 @@ from routing.models import (
     Carrier,
     Did,
     Domain,
+    ExchangeRate,
     Gateway,
     HealthPolicy,
     IpSource,
@@ -127,6 +128,10 @@ def rate_deck(**kw: Any) -> RateDeck:
     if "carrier" not in kw and "tenant" not in kw:
         kw["carrier"] = carrier()
     return RateDeck.objects.create(**{"name": f"Deck {_n()}", **kw})
+
+
+def exchange_rate(**kw: Any) -> ExchangeRate:
+    return ExchangeRate.objects.create(**{"currency": "EUR", "rate": "1.08", **kw})
 
 
 def rate(**kw: Any) -> Rate:

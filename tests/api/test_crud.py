@@ -16,6 +16,7 @@ from routing.models import (
     Carrier,
     Did,
     Domain,
+    ExchangeRate,
     Gateway,
     HealthPolicy,
     IpSource,
@@ -161,6 +162,13 @@ ENDPOINTS = [
         factories.rate,
         lambda: {"deck": factories.rate_deck().pk, "prefix": "4420", "rate": "0.012500"},
         ("initial_increment", 60),
+    ),
+    Endpoint(
+        "exchange-rates",
+        ExchangeRate,
+        factories.exchange_rate,
+        lambda: {"currency": "GBP", "rate": "1.2700000000"},
+        ("currency", "CHF"),
     ),
     Endpoint(
         "health-policies",

@@ -20,6 +20,7 @@ from routing.models import (
     Carrier,
     Did,
     Domain,
+    ExchangeRate,
     Gateway,
     IpSource,
     NormalizationRule,
@@ -324,6 +325,34 @@ CASES = [
         {"max_cps": 100_001},
         "max_cps",
         "Ensure this value is less than or equal to 100000.",
+    ),
+    Case(
+        "exchange-rate-currency",
+        "exchange-rates",
+        ExchangeRate,
+        lambda: {"rate": "1.08"},
+        {"currency": "eur"},
+        "currency",
+        _message(validators.validate_currency, "eur"),
+    ),
+    Case(
+        "exchange-rate-base-currency",
+        "exchange-rates",
+        ExchangeRate,
+        lambda: {"rate": "1"},
+        {"currency": "USD"},
+        "currency",
+        "USD is the base currency (C4ROUTER_BASE_CURRENCY): its rate is 1 by definition. "
+        "Give the other currencies' rates in it.",
+    ),
+    Case(
+        "exchange-rate-zero",
+        "exchange-rates",
+        ExchangeRate,
+        lambda: {"currency": "EUR"},
+        {"rate": "0"},
+        "rate",
+        "An exchange rate is above zero.",
     ),
 ]
 

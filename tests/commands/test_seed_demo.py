@@ -48,7 +48,7 @@ def test_seed_demo_twice_gives_the_same_data() -> None:
 
     assert row_counts() == counts
     assert current_routing_version() == version  # nothing written: workers keep their table
-    assert "Demo data: 59 objects written." in first_output
+    assert "Demo data: 60 objects written." in first_output
     assert "Demo data already in place: nothing to write." in second_output
     summary = re.compile(r"^Demo set: .*\.$", re.M)
     assert summary.findall(first_output) == summary.findall(second_output)
@@ -57,7 +57,7 @@ def test_seed_demo_twice_gives_the_same_data() -> None:
 def test_seed_demo_counts() -> None:
     first = seed_demo()
     second = seed_demo()
-    assert first.pop("changed") == 59
+    assert first.pop("changed") == 60
     assert second.pop("changed") == 0
     assert (
         first
@@ -77,6 +77,7 @@ def test_seed_demo_counts() -> None:
             "number list entries": 2,
             "rate decks": 1,
             "rates": 2,
+            "exchange rates": 1,
             "LNP rules": 1,
             "ported numbers": 1,
             "router instances": 1,

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from datetime import timedelta
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import orjson
@@ -36,25 +37,30 @@ def deck(deck_id: int, *rates: RateRow, carrier=None, tenant=None, currency="USD
     return DeckRow(deck_id, f"deck-{deck_id}", currency, carrier, tenant, tuple(rates))
 
 
-def lcr_table(*decks: DeckRow, rule_fields=None, targets=None, tenants=None):  # type: ignore[no-untyped-def]
+def lcr_rows(*decks: DeckRow, rule_fields=None, targets=None, tenants=None, fx=None,  # type: ignore[no-untyped-def]
+             base="USD"):  # fmt: skip
     """Carriers Alpha (1: gateways alpha-1, alpha-2), Beta (2: beta-1), Gamma (3:
-    gamma-1), all three targets of one rule for 33 (order 0, unless `targets`)."""
+    gamma-1), all three targets of one rule for 33 (order 0, unless `targets`); `fx`:
+    exchange rates, {"EUR": "1.08"} (what one unit is worth in `base`)."""
     rows = base_rows()
     fields = {"mode": "lcr", **(rule_fields or {})}
-    return build_table(
-        dataclasses.replace(
-            rows,
-            carriers=(*rows.carriers, CarrierRow(3, "Gamma")),
-            gateways=(*rows.gateways, GatewayRow(4, 3, "gamma-1", "192.0.2.30")),
-            tenants=tenants or rows.tenants,
-            rules=(
-                rule(
-                    1, "33", *(targets or (to_carrier(1), to_carrier(2), to_carrier(3))), **fields
-                ),
-            ),
-            rate_decks=decks,
-        )
+    return dataclasses.replace(
+        rows,
+        carriers=(*rows.carriers, CarrierRow(3, "Gamma")),
+        gateways=(*rows.gateways, GatewayRow(4, 3, "gamma-1", "192.0.2.30")),
+        tenants=tenants or rows.tenants,
+        rules=(
+            rule(1, "33", *(targets or (to_carrier(1), to_carrier(2), to_carrier(3))), **fields),
+        ),
+        rate_decks=decks,
+        exchange_rates=tuple((code, Fraction(D(value))) for code, value in (fx or {}).items()),
+        base_currency=base,
     )
+
+
+def lcr_table(*decks: DeckRow, **fields):  # type: ignore[no-untyped-def]
+    """The table of lcr_rows()."""
+    return build_table(lcr_rows(*decks, **fields))
 
 
 def carriers_of(decision) -> list[str]:  # type: ignore[no-untyped-def]
@@ -274,7 +280,10 @@ def test_a_deck_in_another_currency_is_left_out_of_margins():
     )
     decision = route(tbl, to_uri=f"sip:{CALLED}@x")
     assert carriers_of(decision) == ["beta"]
-    assert "carrier Alpha: deck deck-1 is in EUR, the customer's in USD" in decision.skipped
+    assert (
+        "carrier Alpha: deck deck-1 is in EUR, the customer's in USD, and no exchange rate "
+        "for EUR (base USD)"
+    ) in decision.skipped
 
 
 def test_each_route_carries_its_rate_and_the_customer_rate():
@@ -319,7 +328,7 @@ def test_without_a_sell_deck_there_is_no_margin_check():
 # --- pricing policy (no sell deck: cost plus a markup) ----------------------------------------
 
 
-def policy_table(pricing: str, markup: str, min_margin: str = "0", currency: str = ""):  # type: ignore[no-untyped-def]
+def policy_table(pricing: str, markup: str, min_margin: str = "0", currency: str = "", fx=None):  # type: ignore[no-untyped-def]
     acme = TenantRow(
         1, "Acme", min_margin_percent=D(min_margin), pricing=pricing, markup=D(markup),
         pricing_currency=currency,
@@ -329,11 +338,13 @@ def policy_table(pricing: str, markup: str, min_margin: str = "0", currency: str
         deck(2, rate("33", "0.0100"), carrier=2),
         deck(3, RateRow("33", D("0.0120"), LONG_AGO, None, D("0.05")), carrier=3, currency="EUR"),
         tenants=(acme, TenantRow(2, "Globex")),
+        fx=fx,
     )
 
 
 def test_a_percent_policy_prices_each_route_from_its_cost():
-    decision = route(policy_table("percent", "20"), to_uri=f"sip:{CALLED}@x")
+    # Gamma's 0.012 EUR is 0.01296 USD at 1.08: between Beta and Alpha.
+    decision = route(policy_table("percent", "20", fx={"EUR": "1.08"}), to_uri=f"sip:{CALLED}@x")
     assert decision.code == 200
     assert carriers_of(decision) == ["beta", "gamma", "alpha"]  # cheapest first, as before
     assert decision.pricing.policy == "cost + 20%"

@@ -21,6 +21,7 @@ from routing.models import (
     Carrier,
     Did,
     DidMatch,
+    ExchangeRate,
     Gateway,
     GatewayHealth,
     GatewayHealthEvent,
@@ -422,6 +423,16 @@ CASES: list[tuple[str, str, Callable[[Objects], object]]] = [
         lambda o: rate(o, effective_until=CALL_START),
     ),
     ("routing_rate_unique_start", "same start twice", twice(rate)),
+    (
+        "routing_exchangerate_currency_valid",
+        "eur",
+        lambda o: ExchangeRate.objects.create(currency="eur", rate=1),
+    ),
+    (
+        "routing_exchangerate_rate_positive",
+        "rate 0",
+        lambda o: ExchangeRate.objects.create(currency="EUR", rate=0),
+    ),
     (
         "routing_routerule_mode_valid",
         "band without lcr_band",
