@@ -528,7 +528,8 @@ def _read_health(using: str) -> Iterator[HealthRow]:
 _RULE_COLUMNS = (
     "r.id, r.name, r.tenant_id, r.prefix, r.caller_prefix, r.priority, r.weekdays, "
     "r.start_time, r.end_time, r.timezone, r.caller_id, r.from_display, r.extra_headers, "
-    "r.reject_code, r.reject_reason, r.mode, r.band_percent"
+    # The mode NULL for "priority" (most rules of a big table): no string made per row.
+    "r.reject_code, r.reject_reason, NULLIF(r.mode, 'priority'), r.band_percent"
 )
 _TARGET_CELL = {
     "postgresql": "string_agg(concat_ws(':', t.\"order\", t.weight, coalesce(t.carrier_id, 0), "
@@ -626,7 +627,7 @@ def _read_rules(
             and not (name or caller_prefix or weekdays or caller_id or from_display or extra)
             and start_cell is None
             and reject_code is None
-            and mode == "priority"
+            and mode is None  # priority
             and rule_id <= PLAIN_MAX_ID
         ):
             add_plain(rule_id, tenant_id, prefix, slot)
@@ -653,7 +654,7 @@ def _read_rules(
             extra_headers=_headers(extra) if extra else (),
             reject_code=reject_code or 0,
             reject_reason=reject_reason,
-            mode=mode,
+            mode=mode or "priority",
             band_percent=band if band is None else Decimal(str(band)),
         )
         if not rule_ok(rule):  # left out of answers, and reported (routing.answer_gate)
