@@ -219,8 +219,11 @@ class _Rates:
             bounds = [high, low] if pg else [adapt(high), adapt(low)]
             cursor.execute(sql, [*params, *bounds])
             for deck, prefix, rate, fee, initial, next_, begins, ends in cursor.fetchall():
-                start, end = (begins, ends) if pg else (_aware(begins), _aware(ends))
-                row = RateRow(prefix, rate, start, end, fee, initial, next_)
+                if pg:
+                    row = RateRow(prefix, rate, begins, ends, fee, initial, next_)
+                else:  # (SQLite: floats and text)
+                    row = RateRow(prefix, _decimal(rate), _aware(begins), _aware(ends),
+                                  _decimal(fee), initial, next_)  # fmt: skip
                 found.setdefault((deck, prefix), []).append(row)
         for rows in found.values():
             rows.sort(key=lambda row: row.effective_from, reverse=True)
@@ -236,6 +239,18 @@ class _Rates:
                 ):
                     return row
         return None
+
+
+_PLACES = Decimal("0.000001")
+_DECIMALS = ("rate", "sell_rate", "cost", "revenue", "margin")
+
+
+def _decimal(value: Any) -> Any:
+    """A decimal column as SQLite's raw cursor gives it (a float): the Decimal Django's
+    converter would make (six places)."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    return Decimal(repr(value)).quantize(_PLACES)
 
 
 def _aware(value: Any) -> Any:
@@ -332,6 +347,8 @@ def _batches(
             if not pg:
                 for row in rows:
                     row["start_time"] = _aware(row["start_time"])
+                    for name in _DECIMALS:
+                        row[name] = _decimal(row[name])
             yield rows
             if len(rows) < size:
                 break

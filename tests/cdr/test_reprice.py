@@ -252,6 +252,27 @@ def test_after_applying_the_rollups_equal_a_rebuild_from_the_records(world):
     assert "Call records re-priced: 25 records read, 24 changed" in entry.change_message
 
 
+def test_the_rollups_get_the_difference_so_a_call_counted_meanwhile_is_kept(world):
+    row = _store("c-1", world["alpha"], world["acme"])
+    # A call of the same bucket and keys whose rollups an ingester committed but whose
+    # record this re-pricing does not read (here: not stored at all): the bucket's sums
+    # must keep it (an addition, not the bucket recomputed from the records read).
+    meanwhile = {**row, "call_id": "c-meanwhile", "cost": D("1"), "billed_seconds": 60,
+                 "revenue": D("2"), "margin": D("1")}  # fmt: skip
+    rollups.apply(rollups.deltas([meanwhile]))
+    world["a336"].rate = D("0.008")
+    world["a336"].save()
+    _run()
+    record = _record("c-1")
+    for hourly in (False, True):
+        model = TrafficMoneyRollupHour if hourly else TrafficMoneyRollup
+        (bucket,) = model.objects.all()
+        assert (bucket.priced, bucket.sold) == (2, 2)
+        assert bucket.billed_seconds == record.billed_seconds + 60
+        assert (bucket.cost, bucket.revenue) == (record.cost + 1, record.revenue + 2)
+        assert bucket.sold_cost == record.cost + 1
+
+
 def test_records_without_a_rate_or_in_another_currency_are_counted_and_left(world):
     _store("c-44", world["alpha"], world["acme"], "4412345678", rate="0.05", fee="0", inc="1/1")
     _store("c-usd", world["beta"], world["acme"], "33112345678", rate="0.3", currency="USD",
