@@ -213,7 +213,10 @@ def test_the_preview_counts_and_samples_and_writes_nothing(world):
     assert "Preview of the re-pricing" in out and "3 records read, 3 changed" in out
     assert "Preview only: nothing was written." in out
     assert out.count("rate 0.010000 -> 0.008000") == 3
-    assert "EUR: cost 0.5" in out or "EUR: cost " in out
+    # 3 x (0.05 + 0.01 x 66 / 60) -> 3 x (0.05 + 0.008 x 66 / 60); revenue 3 x 0.03 x 120 / 60
+    assert (
+        "EUR: cost 0.183000 -> 0.176400, revenue 0.180000 -> 0.180000, margin -0.003000 -> 0.003600"
+    ) in out
     assert list(CallRecord.objects.values_list("call_id", "rate", "cost", "revenue", "margin")) == (
         records
     )
