@@ -120,7 +120,8 @@ class Deltas:
     money: dict[tuple[Key, str], list[Any]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.counters)
+        # (money alone: a re-pricing's differences, routing.cdr.reprice)
+        return bool(self.counters or self.codes or self.money)
 
 
 def deltas(rows: Iterable[dict[str, Any]]) -> Deltas:
