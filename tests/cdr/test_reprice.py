@@ -326,6 +326,7 @@ def test_carrier_and_tenant_filters(world):
          "--carrier: there is no carrier named 'Nobody'"),
         (("--since", START.isoformat(), "--tenant", "Nobody"),
          "--tenant: there is no tenant named 'Nobody'"),
+        (("--since", START.isoformat(), "--user", "nobody"), "There is no user named 'nobody'."),
     ],
 )  # fmt: skip
 def test_bad_arguments_are_refused_with_a_clear_message(world, args, message):

@@ -38,6 +38,18 @@ def add_import_arguments(parser: CommandParser, *, scope_word: str) -> None:
     parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
 
+def named_user(name: str | None) -> Any:
+    """The user a command's --user names (None: no --user); an unknown name: CommandError."""
+    if not name:
+        return None
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(username=name).first()
+    if user is None:
+        raise CommandError(f"There is no user named {name!r}.")
+    return user
+
+
 def import_file(importer: Callable[..., Any], options: Any, **kwargs: Any) -> Any:
     """`importer` over options["file"] ('-': stdin) with `kwargs`, options["dry_run"] and a
     progress bar unless options["no_progress"]; its result. A file that cannot be read or

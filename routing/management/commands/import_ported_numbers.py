@@ -7,11 +7,11 @@ import sys
 import time
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from routing.imports import ImportFailed
 from routing.imports_lnp import import_ported_numbers
+from routing.management.commands.import_dids import named_user
 
 
 class Command(BaseCommand):
@@ -43,11 +43,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = options["file"]
-        user = None
-        if options["user"]:
-            user = get_user_model().objects.filter(username=options["user"]).first()
-            if user is None:
-                raise CommandError(f"There is no user named {options['user']!r}.")
+        user = named_user(options["user"])
         started = time.perf_counter()
         try:
             if path == "-":

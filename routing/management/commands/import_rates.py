@@ -7,7 +7,6 @@ import sys
 import time
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from routing.imports import ImportFailed
@@ -19,6 +18,7 @@ from routing.imports_rates import (
     import_rates,
     parse_moment,
 )
+from routing.management.commands.import_dids import named_user
 from routing.models import RateDeck
 
 
@@ -79,11 +79,7 @@ class Command(BaseCommand):
                     f"--effective-from: {options['effective_from']!r} is not an ISO 8601 "
                     "date-time (e.g. 2026-12-01T00:00+00:00) or date (2026-12-01)."
                 )
-        user = None
-        if options["user"]:
-            user = get_user_model().objects.filter(username=options["user"]).first()
-            if user is None:
-                raise CommandError(f"There is no user named {options['user']!r}.")
+        user = named_user(options["user"])
         kwargs = {
             "effective_from": when,
             "mode": DELTA if options["delta"] else FULL,

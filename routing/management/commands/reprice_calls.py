@@ -9,13 +9,13 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import models
 from django.utils import timezone
 
 from routing.cdr.reprice import RepriceError, RepriceResult, check_range, reprice
 from routing.imports_rates import parse_moment
+from routing.management.commands.import_dids import named_user
 from routing.models import Carrier, Tenant
 
 
@@ -81,11 +81,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         carriers = find_ids(Carrier, options["carrier"], "--carrier")
         tenants = find_ids(Tenant, options["tenant"], "--tenant")
-        user = None
-        if options["user"]:
-            user = get_user_model().objects.filter(username=options["user"]).first()
-            if user is None:
-                raise CommandError(f"There is no user named {options['user']!r}.")
+        user = named_user(options["user"])
         started = time.perf_counter()
         result = reprice(
             since, until, carriers=carriers, tenants=tenants, preview=options["preview"], user=user
