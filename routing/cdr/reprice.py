@@ -49,7 +49,7 @@ from routing.cdr import rollups
 from routing.cdr.pricing import Terms, charge
 from routing.engine.lists import KEY_DIGITS
 from routing.engine.pricing import PERCENT, customer_rate
-from routing.engine.rates import RateRow
+from routing.engine.rates import DeckRow, RateRow, build_deck, find_rate
 from routing.models import CallRecord, RateDeck, Tenant
 
 logger = logging.getLogger("c4router.cdr")
@@ -182,16 +182,19 @@ def _digits(number: str) -> str:
 
 
 class _Rates:
-    """The rates of some decks for some prefixes: (deck id, prefix) -> its rates, latest
-    start first; find() is the engine's lookup at a moment."""
+    """The rates of some decks for some prefixes, each deck's compiled as the engine's
+    (routing.engine.rates.build_deck); find() is the engine's lookup at a moment."""
 
-    def __init__(self, found: dict[tuple[int, str], list[RateRow]]) -> None:
-        self.found = found
+    def __init__(self, found: dict[int, list[RateRow]]) -> None:
+        self.decks = {
+            deck_id: build_deck(DeckRow(deck_id, "", "", rates=tuple(rows)))
+            for deck_id, rows in found.items()
+        }
 
     @classmethod
     def read(cls, wanted: set[tuple[int, str]], low: datetime, high: datetime) -> _Rates:
         """The rates of those (deck, prefix) pairs that may be in effect in [low, high]."""
-        found: dict[tuple[int, str], list[RateRow]] = {}
+        found: dict[int, list[RateRow]] = {}
         if not wanted:
             return cls(found)
         pairs = sorted(wanted)
@@ -224,21 +227,14 @@ class _Rates:
                 else:  # (SQLite: floats and text)
                     row = RateRow(prefix, _decimal(rate), _aware(begins), _aware(ends),
                                   _decimal(fee), initial, next_)  # fmt: skip
-                found.setdefault((deck, prefix), []).append(row)
-        for rows in found.values():
-            rows.sort(key=lambda row: row.effective_from, reverse=True)
+                found.setdefault(deck, []).append(row)
         return cls(found)
 
     def find(self, deck: int, number: str, moment: datetime) -> RateRow | None:
         """The longest prefix of the number with a rate in effect at `moment`; among its
         rates in effect, the latest started (routing.engine.rates.find_rate)."""
-        for length in range(len(number), -1, -1):
-            for row in self.found.get((deck, number[:length]), ()):
-                if row.effective_from <= moment and (
-                    row.effective_until is None or moment < row.effective_until
-                ):
-                    return row
-        return None
+        compiled = self.decks.get(deck)
+        return None if compiled is None else find_rate(compiled, number, moment)
 
 
 _PLACES = Decimal("0.000001")
